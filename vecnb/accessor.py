@@ -1,0 +1,331 @@
+"""``df.vec``: embed, attach, search, index — validate, then delegate.
+
+The accessor holds no state (pandas builds a new accessor object on every ``df.vec``
+access): everything it knows about a column lives in ``df.attrs`` (see
+:mod:`vecnb.columns`), and everything long-lived lives in explicit objects
+(:class:`vecnb.VectorIndex`, embedders). Every method returns a new DataFrame; the
+caller's frame is never changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vecnb import filters, metrics
+from vecnb._arrow import column_matrix, is_vector_dtype, vector_array
+from vecnb.columns import embedding_columns, get_info, resolve_column, set_info
+from vecnb.errors import ColumnNotFoundError, InvalidInputError, TextColumnError
+from vecnb.querying import check_k, check_threshold, query_matrix, remember_embedder
+from vecnb.results import build_hits
+
+__all__ = ["VecAccessor", "text_values"]
+
+
+def text_values(df: pd.DataFrame, column: str, *, missing: str = "raise") -> list[str]:
+    """The strings of a text column, validated.
+
+    Parameters
+    ----------
+    missing : {"raise", "empty"}
+        What to do with missing values (None / NaN): raise, or treat them as "".
+
+    Raises
+    ------
+    ColumnNotFoundError, TextColumnError
+    """
+    if column not in df.columns:
+        raise ColumnNotFoundError(
+            f"Text column {column!r} is not in the DataFrame. Columns: {list(df.columns)[:20]}."
+        )
+    if missing not in ("raise", "empty"):
+        raise InvalidInputError(f"missing must be 'raise' or 'empty', got {missing!r}.")
+    col = df[column]
+    if is_vector_dtype(col.dtype):
+        raise TextColumnError(f"Column {column!r} holds vectors, not text; pass the text column it was made from.")
+    values = col.tolist()
+    is_na = col.isna().to_numpy()
+    if is_na.any():
+        if missing == "raise":
+            bad = np.flatnonzero(is_na)
+            raise TextColumnError(
+                f"Text column {column!r} has {len(bad)} missing values (first at rows "
+                f"{[col.index[i] for i in bad[:5]]}). Drop them (df.dropna(subset=[{column!r}])), "
+                f"fill them (df.fillna({{{column!r}: ''}})), or pass missing='empty'."
+            )
+        values = ["" if m else v for v, m in zip(values, is_na)]
+    bad_type = [i for i, v in enumerate(values) if not isinstance(v, str)]
+    if bad_type:
+        kinds = sorted({type(values[i]).__name__ for i in bad_type})
+        raise TextColumnError(
+            f"Text column {column!r} holds {len(bad_type)} non-text values of type {', '.join(kinds)} "
+            f"(first at rows {[col.index[i] for i in bad_type[:5]]}). Convert them first, e.g. "
+            f"df.assign({column}=df[{column!r}].astype(str))."
+        )
+    return values
+
+
+@pd.api.extensions.register_dataframe_accessor("vec")
+class VecAccessor:
+    """Vector search on a DataFrame: ``df.vec.embed / attach / search / index / keyword / hybrid``."""
+
+    def __init__(self, df: pd.DataFrame):
+        self._df = df
+
+    # ------------------------------------------------------------------ columns
+    def columns(self) -> list[str]:
+        """Names of the embedding columns of this frame."""
+        return embedding_columns(self._df)
+
+    def info(self, column: str | None = None) -> dict[str, Any]:
+        """What vecnb knows about an embedding column (model, dimension, source column)."""
+        col = resolve_column(self._df, column)
+        info = get_info(self._df, col)
+        info.pop("hashes", None)
+        info.setdefault("dim", self.matrix(col).shape[1] if len(self._df) else None)
+        return {"column": col, **info}
+
+    def matrix(self, column: str | None = None) -> np.ndarray:
+        """The (n, d) float32 matrix of an embedding column.
+
+        A read-only view of the column's Arrow buffer (no copy) for columns vecnb made;
+        a copy for columns of Python lists / arrays.
+        """
+        col = resolve_column(self._df, column)
+        return column_matrix(self._df[col], name=col)
+
+    # ------------------------------------------------------------------ making vectors
+    def embed(
+        self,
+        column: str,
+        model: Any = "minilm",
+        *,
+        name: str | None = None,
+        batch_size: int = 64,
+        progress: bool = True,
+        cache: Any = True,
+        previous: pd.DataFrame | None = None,
+        missing: str = "raise",
+    ) -> pd.DataFrame:
+        """Embed a text column; return a NEW frame with the vectors in ``name``.
+
+        Parameters
+        ----------
+        column : str
+            The text column.
+        model : str, dict, Embedder or callable
+            ``"minilm"``, ``"wordllama"``, ``"tfidf"``, ``"hashing"``, an embedder object, or any
+            callable ``list[str] -> array (n, d)``.
+        name : str, optional
+            Output column; default ``f"{column}_vec"``.
+        batch_size, progress, cache
+            Batching, a ``tqdm`` progress bar, and the on-disk cache (``True``, ``False`` or a
+            directory / fsspec URL) keyed by (model id, text).
+        previous : DataFrame, optional
+            An earlier embedded version of this frame: rows whose label, text and model are
+            unchanged reuse its vectors, so only new or edited rows are embedded.
+        missing : {"raise", "empty"}
+            Missing text raises (default) or is embedded as the empty string.
+
+        Returns
+        -------
+        DataFrame
+            A copy of the frame with an ``fixed_size_list<float32>[d]`` column ``name``; the model,
+            dimension and source column are recorded in ``attrs`` for later text queries.
+        """
+        from vecnb import sync
+        from vecnb.embed import embed_texts, get_embedder
+
+        df = self._df
+        if len(df) == 0:
+            raise InvalidInputError("The DataFrame is empty: there is no text to embed.")
+        texts = text_values(df, column, missing=missing)
+        emb = get_embedder(model)
+        name = name or f"{column}_vec"
+        if name == column:
+            raise InvalidInputError(f"name={name!r} would overwrite the text column; choose another name.")
+        reuse = sync.reusable_rows(df, texts, previous, emb.model_id, source=column, name=name)
+        if reuse is None:
+            X = embed_texts(emb, texts, batch_size=batch_size, progress=progress, cache=cache)
+        else:
+            have, vectors = reuse
+            todo = np.flatnonzero(~have)
+            new = embed_texts(emb, [texts[i] for i in todo], batch_size=batch_size, progress=progress,
+                              cache=cache) if len(todo) else None
+            X = np.empty((len(df), vectors.shape[1]), dtype=np.float32)
+            X[have] = vectors
+            if new is not None:
+                if new.shape[1] != vectors.shape[1]:
+                    new = metrics.as_matrix(new, dim=vectors.shape[1], what="new vectors")
+                X[todo] = new
+        X = metrics.as_matrix(X, what=f"vectors from model {emb.model_id!r}")
+        metrics.check_vectors(X, "dot", what=f"vectors from model {emb.model_id!r}")
+        remember_embedder(emb)
+        out = df.copy(deep=False)
+        out[name] = vector_array(X)
+        info = {
+            "model": emb.spec(),
+            "model_id": emb.model_id,
+            "dim": int(X.shape[1]),
+            "source": column,
+            "normalized": bool(getattr(emb, "normalized", False)),
+            "hashes": sync.hash_texts_encoded(out.index, texts),
+        }
+        set_info(out, name, info)
+        return out
+
+    def attach(
+        self,
+        X: Any,
+        name: str = "emb",
+        *,
+        model: Any = None,
+        source: str | None = None,
+    ) -> pd.DataFrame:
+        """Bring your own vectors: return a NEW frame with ``X`` as embedding column ``name``.
+
+        Parameters
+        ----------
+        X : array (n, d), list of lists, or Series / column of vectors
+            One vector per row, in row order (a Series is aligned on the index).
+        model : optional
+            The model that made them (name, embedder or callable), so text queries work.
+        source : str, optional
+            The text column they were made from (recorded for ``stale`` / ``sync``).
+        """
+        df = self._df
+        if isinstance(X, pd.Series):
+            if not X.index.equals(df.index):
+                X = X.reindex(df.index)
+            M = column_matrix(X, name=str(X.name or name))
+        elif isinstance(X, pd.DataFrame):
+            M = metrics.as_matrix(X.to_numpy(dtype=np.float32), what="attached vectors")
+        else:
+            M = metrics.as_matrix(X, what="attached vectors")
+        if M.shape[0] != len(df):
+            raise InvalidInputError(
+                f"attach got {M.shape[0]} vectors for a DataFrame of {len(df)} rows; pass one vector per row."
+            )
+        if M.shape[1] == 0:
+            raise InvalidInputError("attach got vectors of dimension 0.")
+        metrics.check_vectors(M, "dot", what="attached vectors")
+        info: dict[str, Any] = {"model": None, "model_id": None, "dim": int(M.shape[1]),
+                                "source": source, "normalized": False}
+        if model is not None:
+            from vecnb.embed import get_embedder
+
+            emb = get_embedder(model)
+            if emb.dim is not None and emb.dim != M.shape[1]:
+                raise InvalidInputError(
+                    f"model {emb.model_id!r} makes {emb.dim}-d vectors but X is {M.shape[1]}-d."
+                )
+            remember_embedder(emb)
+            info.update(model=emb.spec(), model_id=emb.model_id, normalized=bool(getattr(emb, "normalized", False)))
+        if source is not None:
+            from vecnb import sync
+
+            info["hashes"] = sync.hash_texts_encoded(df.index, text_values(df, source, missing="empty"))
+        out = df.copy(deep=False)
+        out[name] = vector_array(M)
+        set_info(out, name, info)
+        return out
+
+    # ------------------------------------------------------------------ search
+    def search(
+        self,
+        query: Any,
+        k: int = 10,
+        *,
+        metric: str = "cosine",
+        where: dict | None = None,
+        threshold: float | None = None,
+        column: str | None = None,
+        model: Any = None,
+    ) -> pd.DataFrame:
+        """Exact nearest-neighbour search over an embedding column (no index needed).
+
+        Parameters
+        ----------
+        query : str, list of str, vector (d,), or array (nq, d)
+            Text is embedded with the column's model.
+        k : int
+            Hits per query.
+        metric : {"cosine", "dot", "l2"} or an alias
+        where : dict, optional
+            Filter on the frame's columns (see :mod:`vecnb.filters`).
+        threshold : float, optional
+            Minimum score kept (scores: higher is closer).
+        column : str, optional
+            The embedding column; needed only when the frame has several.
+        model : optional
+            The embedder for text queries, when the column records none.
+
+        Returns
+        -------
+        DataFrame
+            The hit rows (original labels and columns) with ``score`` and ``rank``, and
+            ``query`` when a batch of queries was asked; sorted by query, then rank.
+        """
+        df = self._df
+        k = check_k(k)
+        metric = metrics.resolve_metric(metric)
+        threshold = check_threshold(threshold)
+        node = filters.parse(where)
+        col = resolve_column(df, column)
+        if len(df) == 0:
+            raise InvalidInputError("The DataFrame is empty: there is nothing to search.")
+        X = column_matrix(df[col], name=col)
+        metrics.check_matrix(X, metric, what=f"vectors in column {col!r}")
+        info = get_info(df, col)
+        Q, labels, batch = query_matrix(query, info, X.shape[1], model=model)
+        metrics.check_vectors(Q, metric, what="query vectors")
+        rows = None
+        if node is not None:
+            rows = np.flatnonzero(filters.to_mask(node, df))
+        pos, scores = metrics.topk(X, Q, k, metric, rows=rows)
+        return build_hits(df, pos, scores, queries=labels if batch else None, threshold=threshold)
+
+    # ------------------------------------------------------------------ delegations
+    def index(self, store: str = "numpy", *, kind: str = "auto", metric: str = "cosine",
+              column: str | None = None, text: str | None = None, **options: Any):
+        """Build a :class:`vecnb.VectorIndex` over an embedding column in a store.
+
+        ``options`` go to the store (e.g. ``path=`` for sqlite, ``url=`` for pgvector,
+        ``m=`` / ``ef_construction=`` / ``nlist=`` / ``target_recall=`` for faiss).
+        """
+        from vecnb.index import build_index
+
+        return build_index(self._df, store=store, kind=kind, metric=metric, column=column, text=text, **options)
+
+    def keyword(self, query: Any, text: str = "text", k: int = 10, **options: Any) -> pd.DataFrame:
+        """BM25 keyword search over a text column; same result shape as :meth:`search`."""
+        from vecnb.keyword import keyword_search
+
+        return keyword_search(self._df, query, text=text, k=k, **options)
+
+    def hybrid(self, query: Any, text: str = "text", k: int = 10, *, fusion: str = "rrf",
+               alpha: float = 0.5, **options: Any) -> pd.DataFrame:
+        """Keyword (BM25) + vector search, fused by ``"rrf"`` or ``"weighted"``."""
+        from vecnb.keyword import hybrid_search
+
+        return hybrid_search(self._df, query, text=text, k=k, fusion=fusion, alpha=alpha, **options)
+
+    def stale(self, column: str | None = None) -> pd.DataFrame:
+        """Rows whose text changed since ``column`` was embedded (or whose model changed)."""
+        from vecnb.sync import stale
+
+        return stale(self._df, resolve_column(self._df, column))
+
+    def compare_metrics(self, query: Any = "", **options: Any):
+        """Widget: the top-k under cosine / dot / l2 side by side."""
+        from vecnb.widgets import compare_metrics
+
+        return compare_metrics(self._df, query, **options)
+
+    def explore(self, color: str | None = None, **options: Any):
+        """Widget: a 2-D map (UMAP or PCA) of the embeddings with neighbour look-up."""
+        from vecnb.widgets import explore
+
+        return explore(self._df, color=color, **options)

@@ -1,0 +1,332 @@
+"""Distance metrics, the one score convention, vector validation and exact top-k.
+
+Score convention (every store, every result frame): **higher is closer**.
+
+==========  ==========================================  =====================
+metric      score                                       aliases
+==========  ==========================================  =====================
+``cosine``  cosine similarity in [-1, 1]                cos, angular, cosine_similarity
+``dot``     inner product                               ip, inner_product, dot_product
+``l2``      minus the Euclidean distance (not squared)  euclidean, euclid, l2sq is *not* accepted
+==========  ==========================================  =====================
+
+Exact top-k is a blocked matrix product followed by a per-row selection that first
+bounds the k-th best score from per-chunk maxima (a vectorised pass over the block),
+keeps only the candidates at or above that bound, and sorts those. This avoids
+``argpartition`` over every row, which costs more than the matrix product itself.
+Ties are broken by the lower row position, so results are deterministic.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from vecnb.errors import DimensionMismatchError, InvalidInputError, InvalidVectorError, UnknownMetricError
+
+__all__ = [
+    "METRICS",
+    "resolve_metric",
+    "as_matrix",
+    "check_vectors",
+    "check_matrix",
+    "normalize",
+    "topk",
+    "exact_scores",
+    "scores_from_distances",
+]
+
+METRICS: tuple[str, ...] = ("cosine", "dot", "l2")
+
+_ALIASES = {
+    "cosine": "cosine", "cos": "cosine", "angular": "cosine", "cosine_similarity": "cosine",
+    "dot": "dot", "ip": "dot", "inner_product": "dot", "dot_product": "dot", "inner": "dot",
+    "l2": "l2", "euclidean": "l2", "euclid": "l2",
+}
+
+_BLOCK_BYTES = 96 * 2**20  # score block size for batched search
+
+
+def resolve_metric(metric: str) -> str:
+    """Return the canonical metric name for ``metric`` or its alias.
+
+    Raises
+    ------
+    UnknownMetricError
+        If the name is not known.
+    """
+    if not isinstance(metric, str):
+        raise UnknownMetricError(f"metric must be a string such as 'cosine', 'dot' or 'l2', got {metric!r}")
+    key = metric.strip().lower().replace("-", "_")
+    try:
+        return _ALIASES[key]
+    except KeyError:
+        raise UnknownMetricError(
+            f"Unknown metric {metric!r}. Use one of {', '.join(METRICS)} "
+            f"(aliases: {', '.join(sorted(k for k in _ALIASES if k not in METRICS))})."
+        ) from None
+
+
+def as_matrix(x, *, dim: int | None = None, what: str = "vectors") -> np.ndarray:
+    """Coerce ``x`` to a C-contiguous float32 matrix of shape (n, d).
+
+    Accepts a 2-D array, a 1-D array (one vector), a list of lists, or a sequence of 1-D
+    arrays. Does not copy when ``x`` already is a C-contiguous float32 matrix.
+    """
+    if isinstance(x, np.ndarray) and x.dtype == np.float32 and x.ndim == 2 and x.flags.c_contiguous:
+        arr = x
+    else:
+        try:
+            if isinstance(x, np.ndarray) and x.dtype == object:
+                arr = np.stack([np.asarray(v, dtype=np.float32) for v in x]) if len(x) else np.empty((0, dim or 0), np.float32)
+            else:
+                arr = np.asarray(x, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(
+                f"Could not read {what} as a numeric (n, d) array: {exc}. "
+                "Pass a 2-D numpy array, or a list of equal-length number lists."
+            ) from None
+        if arr.ndim == 1:
+            arr = arr.reshape(1, -1)
+        if arr.ndim != 2:
+            raise InvalidInputError(f"{what} must be 2-D (n, d); got an array of shape {arr.shape}.")
+        arr = np.ascontiguousarray(arr)
+    if dim is not None and arr.shape[1] != dim:
+        raise DimensionMismatchError(
+            f"{what} have dimension {arr.shape[1]} but {dim} was expected. "
+            "Embed with the same model as the column / index, or pass vectors of that width."
+        )
+    return arr
+
+
+def check_vectors(x: np.ndarray, metric: str, what: str = "vectors") -> None:
+    """Raise :class:`InvalidVectorError` for NaN / inf rows, or zero rows under cosine."""
+    if x.size == 0:
+        return
+    finite = np.isfinite(x).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise InvalidVectorError(
+            f"{len(bad)} of {len(x)} {what} contain NaN or infinite values (first at positions "
+            f"{bad[:5].tolist()}). Drop or fix those rows before searching or indexing."
+        )
+    if metric == "cosine":
+        zero = ~np.any(x != 0, axis=1)
+        if zero.any():
+            bad = np.flatnonzero(zero)
+            raise InvalidVectorError(
+                f"{len(bad)} of {len(x)} {what} are all zeros (first at positions {bad[:5].tolist()}); "
+                "cosine similarity is undefined for them. Drop those rows, or use metric='dot' or 'l2'."
+            )
+
+
+def check_matrix(x: np.ndarray, metric: str, what: str = "vectors") -> None:
+    """Like :func:`check_vectors`, but through the cached squared norms (cheap when repeated).
+
+    A NaN / inf component makes the squared norm NaN / inf; a zero row has norm 0.
+    """
+    if x.size == 0:
+        return
+    sq = _sq_norms(x)
+    if not np.isfinite(sq).all() or (metric == "cosine" and not (sq > 0).all()):
+        check_vectors(x, metric, what)
+        if not np.isfinite(sq).all():  # finite components whose squares overflow float32
+            bad = np.flatnonzero(~np.isfinite(sq))
+            raise InvalidVectorError(
+                f"{len(bad)} of {len(x)} {what} have components too large for float32 arithmetic "
+                f"(first at positions {bad[:5].tolist()}); rescale them."
+            )
+
+
+def normalize(x: np.ndarray) -> np.ndarray:
+    """Return a row-normalised float32 copy of ``x`` (zero rows stay zero)."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (x / norms).astype(np.float32, copy=False)
+
+
+# ---------------------------------------------------------------------------------------
+# per-matrix cache of norms: only for read-only matrices (e.g. Arrow-backed columns), whose
+# memory cannot change; the cache holds a reference so the address cannot be reused.
+_NORM_CACHE: OrderedDict = OrderedDict()
+_NORM_LOCK = threading.Lock()
+_NORM_CACHE_SIZE = 8
+
+
+def _sq_norms(x: np.ndarray) -> np.ndarray:
+    if x.flags.writeable or x.size == 0:
+        return np.einsum("ij,ij->i", x, x, dtype=np.float32)
+    key = (x.__array_interface__["data"][0], x.shape, x.strides)
+    with _NORM_LOCK:
+        hit = _NORM_CACHE.get(key)
+        if hit is not None:
+            _NORM_CACHE.move_to_end(key)
+            return hit[1]
+    sq = np.einsum("ij,ij->i", x, x, dtype=np.float32)
+    with _NORM_LOCK:
+        _NORM_CACHE[key] = (x, sq)
+        while len(_NORM_CACHE) > _NORM_CACHE_SIZE:
+            _NORM_CACHE.popitem(last=False)
+    return sq
+
+
+def _ranking_scores(xb: np.ndarray, qb: np.ndarray, metric: str, sq: np.ndarray | None) -> np.ndarray:
+    """(nq, n) scores whose order equals the metric's order (not the final score values)."""
+    s = qb @ xb.T
+    if metric == "cosine":
+        s *= (1.0 / np.sqrt(np.maximum(sq, 1e-30)))[None, :]
+    elif metric == "l2":
+        s *= 2.0
+        s -= sq[None, :]
+    return s
+
+
+def _select_rows(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k per row of ``s`` (b, n), sorted by score desc then position asc.
+
+    A lower bound of each row's k-th best score comes from the k-th largest of its
+    per-chunk maxima; only chunks whose maximum reaches that bound can hold a winner, so
+    only those few chunks are gathered and sorted. Falls back to ``np.partition`` when
+    the rows are short.
+    """
+    b, n = s.shape
+    k = min(k, n)
+    chunk = 256
+    while chunk > 16 and n // chunk < 4 * k:
+        chunk //= 2
+    m = n // chunk
+    if m >= k and n > 2048:
+        head = s[:, : m * chunk].reshape(b, m, chunk).max(axis=2)
+        if m * chunk < n:
+            head = np.concatenate([head, s[:, m * chunk:].max(axis=1, keepdims=True)], axis=1)
+        bound = -np.partition(-head, k - 1, axis=1)[:, k - 1]
+        hr, hc = np.nonzero(head >= bound[:, None])
+        cols = hc[:, None] * chunk + np.arange(chunk)[None, :]
+        inside = cols < n
+        vals = s[hr[:, None], np.minimum(cols, n - 1)]
+        ok = inside & (vals >= bound[hr][:, None])
+        r = np.broadcast_to(hr[:, None], cols.shape)[ok]
+        c = cols[ok]
+        v = vals[ok]
+    else:
+        bound = -np.partition(-s, k - 1, axis=1)[:, k - 1]
+        r, c = np.nonzero(s >= bound[:, None])
+        v = s[r, c]
+    order = np.lexsort((c, -v, r))
+    r, c, v = r[order], c[order], v[order]
+    counts = np.bincount(r, minlength=b)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    within = np.arange(len(r)) - np.repeat(starts, counts)
+    keep = within < k
+    return c[keep].reshape(b, k), v[keep].reshape(b, k)
+
+
+def exact_scores(x: np.ndarray, q: np.ndarray, metric: str) -> np.ndarray:
+    """Scores (float64) of rows ``x`` (m, d) against one query ``q`` (d,), in vecnb's convention."""
+    x64 = x.astype(np.float64)
+    q64 = q.astype(np.float64)
+    if metric == "dot":
+        return x64 @ q64
+    if metric == "cosine":
+        return (x64 @ q64) / (np.linalg.norm(x64, axis=1) * np.linalg.norm(q64))
+    return -np.sqrt(((x64 - q64[None, :]) ** 2).sum(axis=1))
+
+
+def _exact_block(x: np.ndarray, p: np.ndarray, qb: np.ndarray, metric: str) -> np.ndarray:
+    """float64 scores of rows ``x[p]`` (b, k) against queries ``qb`` (b, d)."""
+    xg = x[p].astype(np.float64)
+    qg = qb.astype(np.float64)
+    if metric == "l2":
+        return -np.sqrt(((xg - qg[:, None, :]) ** 2).sum(axis=2))
+    s = np.einsum("bkd,bd->bk", xg, qg)
+    if metric == "cosine":
+        s /= np.linalg.norm(xg, axis=2) * np.linalg.norm(qg, axis=1)[:, None]
+    return s
+
+
+def topk(
+    x: np.ndarray,
+    q: np.ndarray,
+    k: int,
+    metric: str = "cosine",
+    *,
+    rows: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k of every query against every row.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n, d), float32
+        The data matrix.
+    q : ndarray, shape (nq, d), float32
+        The queries.
+    k : int
+        Hits per query; fewer are returned when fewer rows are eligible.
+    metric : {"cosine", "dot", "l2"}
+    rows : ndarray of int, optional
+        Positions of the rows that may be returned (a pre-filter). ``None`` means all.
+
+    Returns
+    -------
+    pos : ndarray, shape (nq, k'), int64
+        Row positions into ``x``, best first (ties: lower position first).
+    scores : ndarray, shape (nq, k'), float64
+        Scores in vecnb's convention (higher is closer), computed exactly in float64.
+    """
+    metric = resolve_metric(metric)
+    if k <= 0:
+        raise InvalidInputError(f"k must be a positive integer, got {k}.")
+    nq = q.shape[0]
+    n = x.shape[0] if rows is None else len(rows)
+    if n == 0 or nq == 0:
+        return np.empty((nq, 0), np.int64), np.empty((nq, 0), np.float64)
+    k = min(k, n)
+    sq_all = _sq_norms(x) if metric in ("cosine", "l2") else None
+
+    # choose how to apply a pre-filter: gather the eligible rows when they are few,
+    # else score everything and mask the rest
+    mask = None
+    xs, sq = x, sq_all
+    if rows is not None:
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) < 0.25 * x.shape[0]:
+            xs = x[rows]
+            sq = sq_all[rows] if sq_all is not None else None
+        else:
+            mask = np.ones(x.shape[0], dtype=bool)
+            mask[rows] = False
+
+    width = xs.shape[0]
+    block = max(1, min(nq, _BLOCK_BYTES // max(1, 4 * width)))
+    pos = np.empty((nq, k), np.int64)
+    out = np.empty((nq, k), np.float64)
+    for start in range(0, nq, block):
+        qb = q[start:start + block]
+        s = _ranking_scores(xs, qb, metric, sq)
+        if mask is not None:
+            s[:, mask] = -np.inf
+        p, _ = _select_rows(s, k)
+        if rows is not None and mask is None:
+            p = rows[p]
+        # exact float64 scores for the winners, re-sorted (stable: position breaks ties)
+        sc = _exact_block(x, p, qb, metric)
+        order = np.lexsort((p, -sc), axis=1)
+        pos[start:start + len(qb)] = np.take_along_axis(p, order, axis=1)
+        out[start:start + len(qb)] = np.take_along_axis(sc, order, axis=1)
+    return pos, out
+
+
+def scores_from_distances(dist: np.ndarray, metric: str, *, squared: bool = False) -> np.ndarray:
+    """Turn a backend's distances into vecnb scores.
+
+    ``cosine`` expects cosine *distance* (1 - similarity), ``dot`` expects the negative
+    inner product (pgvector's ``<#>``), ``l2`` expects the (optionally squared) distance.
+    """
+    dist = np.asarray(dist, dtype=np.float64)
+    if metric == "cosine":
+        return 1.0 - dist
+    if metric == "dot":
+        return -dist
+    return -np.sqrt(np.maximum(dist, 0.0)) if squared else -dist

@@ -1,0 +1,132 @@
+"""Turning what a user passes as a query (text, texts, a vector, vectors) into a matrix.
+
+Shared by ``df.vec.search`` and ``VectorIndex.search`` so both accept the same inputs:
+
+* ``"text"`` or ``["t1", "t2"]`` — embedded with the model that made the column / index;
+* a 1-D vector or a list of numbers — one query;
+* a 2-D array, or a list of vectors — several queries.
+
+A batch (list or 2-D array) adds a ``query`` column to the results, holding the text or,
+for vectors, the query's 0-based position.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from vecnb.errors import InvalidInputError, ModelMismatchError
+from vecnb.metrics import as_matrix
+
+__all__ = ["remember_embedder", "embedder_for", "query_matrix", "check_k", "check_threshold"]
+
+# embedders used in this process, by model_id: lets a fitted or callable embedder embed
+# queries for the columns it made, even though it cannot be rebuilt from a spec
+_LIVE: dict[str, Any] = {}
+
+
+def remember_embedder(emb: Any) -> None:
+    """Keep ``emb`` so later text queries on its columns use the very same object."""
+    mid = getattr(emb, "model_id", None)
+    if mid:
+        _LIVE[mid] = emb
+
+
+def embedder_for(info: dict, model: Any = None) -> Any:
+    """The embedder for text queries on a column / index described by ``info``.
+
+    Raises
+    ------
+    ModelMismatchError
+        ``model`` is not the model that made the vectors.
+    InvalidInputError
+        No model is known for these vectors.
+    """
+    from vecnb.embed import get_embedder
+
+    want = info.get("model_id")
+    if model is not None:
+        emb = get_embedder(model)
+        if want and emb.model_id != want:
+            raise ModelMismatchError(
+                f"These vectors were made with model {want!r}, but the query would be embedded with "
+                f"{emb.model_id!r}; scores across models are meaningless. Re-embed the column with "
+                f"df.vec.embed(..., model={getattr(emb, 'name', model)!r}) or query with the original model."
+            )
+        return emb
+    if want and want in _LIVE:
+        return _LIVE[want]
+    spec = info.get("model")
+    if spec:
+        emb = get_embedder(spec)
+        if want and emb.model_id != want:
+            raise ModelMismatchError(
+                f"The vectors were made with {want!r} but {spec!r} now loads {emb.model_id!r} "
+                "(a different model version). Re-embed with df.vec.embed(...)."
+            )
+        remember_embedder(emb)
+        return emb
+    raise InvalidInputError(
+        "These vectors carry no model (they were attached, not embedded), so a text query cannot be "
+        "embedded. Search with a vector, pass model=..., or attach with df.vec.attach(X, model=...)."
+    )
+
+
+def _is_text_list(q: Any) -> bool:
+    return isinstance(q, (list, tuple)) and len(q) > 0 and all(isinstance(x, str) for x in q)
+
+
+def query_matrix(query: Any, info: dict, dim: int | None, *, model: Any = None) -> tuple[np.ndarray, list, bool]:
+    """Embed / coerce ``query``.
+
+    Returns
+    -------
+    q : ndarray, shape (nq, d), float32
+    labels : list
+        What the ``query`` column shows for each query.
+    batch : bool
+        Whether the caller asked a batch (list / 2-D input).
+    """
+    if isinstance(query, str):
+        texts, batch = [query], False
+    elif _is_text_list(query):
+        texts, batch = list(query), True
+    else:
+        texts = None
+    if texts is not None:
+        if any(not t.strip() for t in texts):
+            raise InvalidInputError("A text query is empty; pass some words to search for.")
+        from vecnb.embed import embed_texts
+
+        emb = embedder_for(info, model)
+        q = embed_texts(emb, texts, progress=False)
+        q = as_matrix(q, dim=dim, what="query vectors")
+        return q, texts, batch
+    if query is None or (isinstance(query, (list, tuple)) and len(query) == 0):
+        raise InvalidInputError("The query is empty; pass text, a list of texts, a vector or a 2-D array of vectors.")
+    if isinstance(query, (list, tuple)) and any(isinstance(x, str) for x in query):
+        raise InvalidInputError("A query list mixes text and other values; pass all texts or all vectors.")
+    arr = np.asarray(query, dtype=object) if isinstance(query, (list, tuple)) else query
+    batch = getattr(arr, "ndim", 1) == 2 or (
+        isinstance(query, (list, tuple)) and len(query) > 0 and hasattr(query[0], "__len__")
+    )
+    q = as_matrix(query if not isinstance(query, (list, tuple)) else np.asarray(query, dtype=np.float32),
+                  dim=dim, what="query vectors")
+    return q, list(range(len(q))), bool(batch)
+
+
+def check_k(k: Any) -> int:
+    """Validate ``k``: a positive int."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
+        raise InvalidInputError(f"k must be a positive integer, got {k!r}.")
+    return int(k)
+
+
+def check_threshold(threshold: Any) -> float | None:
+    """Validate ``threshold``: None or a finite number (minimum score kept)."""
+    if threshold is None:
+        return None
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)) or not np.isfinite(threshold):
+        raise InvalidInputError(f"threshold must be a finite number (the minimum score kept), got {threshold!r}.")
+    return float(threshold)

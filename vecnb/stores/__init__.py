@@ -1,0 +1,96 @@
+"""Store registry: names map to ``"module:Class"`` and are imported on first use.
+
+Built-in stores and the extra each needs::
+
+    numpy          (none)              exact, in memory; the reference for every other store
+    faiss          vecnb[faiss]        flat / ivf / hnsw / sq8 / pq, with filtered-search planner
+    chroma         vecnb[chroma]       chromadb, ephemeral or persistent
+    sqlite         vecnb[sqlite]       sqlite-vec + FTS5 in one file, through apsw
+    pgvector       vecnb[pgvector]     PostgreSQL + pgvector through psycopg 3
+    elasticsearch  vecnb[elasticsearch] dense_vector + knn through the official client
+
+Third-party stores register with :func:`register` or the ``vecnb.stores`` entry-point group
+(``name = "package.module:Class"``).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from vecnb.errors import MissingDependencyError, UnknownStoreError
+from vecnb.stores.base import BaseStore, VectorStore
+
+__all__ = ["names", "register", "get", "create", "BaseStore", "VectorStore"]
+
+# name -> (target, extra to install)
+_BUILTIN: dict[str, tuple[str, str | None]] = {
+    "numpy": ("vecnb.stores.numpy_store:NumpyStore", None),
+    "faiss": ("vecnb.stores.faiss_store:FaissStore", "faiss"),
+    "chroma": ("vecnb.stores.chroma_store:ChromaStore", "chroma"),
+    "sqlite": ("vecnb.stores.sqlite_store:SqliteStore", "sqlite"),
+    "pgvector": ("vecnb.stores.pgvector_store:PgVectorStore", "pgvector"),
+    "elasticsearch": ("vecnb.stores.elasticsearch_store:ElasticsearchStore", "elasticsearch"),
+}
+_ALIASES = {"np": "numpy", "memory": "numpy", "postgres": "pgvector", "postgresql": "pgvector", "pg": "pgvector",
+            "es": "elasticsearch", "chromadb": "chroma", "sqlite-vec": "sqlite", "sqlite_vec": "sqlite"}
+_registry: dict[str, tuple[Any, str | None]] = dict(_BUILTIN)
+_entry_points_loaded = False
+
+
+def _load_entry_points() -> None:
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    try:
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group="vecnb.stores"):
+            _registry.setdefault(ep.name, (ep.value, None))
+    except Exception:  # pragma: no cover - broken metadata must not break vecnb
+        pass
+
+
+def names() -> list[str]:
+    """Names of every registered store (built-in, registered, entry points)."""
+    _load_entry_points()
+    return sorted(_registry)
+
+
+def register(name: str, target: Any, *, extra: str | None = None, overwrite: bool = False) -> None:
+    """Register a store class, or ``"module:Class"`` imported on first use."""
+    if not isinstance(name, str) or not name:
+        raise ValueError("store name must be a non-empty string")
+    if name in _registry and not overwrite and _registry[name][0] != target:
+        raise ValueError(f"store {name!r} is already registered; pass overwrite=True to replace it")
+    _registry[name] = (target, extra)
+
+
+def get(name: str) -> type:
+    """The store class for ``name`` (imported now).
+
+    Raises
+    ------
+    UnknownStoreError, MissingDependencyError
+    """
+    _load_entry_points()
+    key = _ALIASES.get(name, name) if isinstance(name, str) else name
+    if key not in _registry:
+        raise UnknownStoreError(f"Unknown store {name!r}. Known stores: {', '.join(names())}.")
+    target, extra = _registry[key]
+    if not isinstance(target, str):
+        return target
+    mod, _, attr = target.partition(":")
+    try:
+        module = import_module(mod)
+    except ImportError as exc:
+        if extra and (exc.name or "").split(".")[0] != "vecnb":
+            raise MissingDependencyError.for_extra(f"The {key!r} store", extra, exc.name) from exc
+        raise
+    return getattr(module, attr)
+
+
+def create(name: str, **params: Any) -> Any:
+    """Instantiate store ``name`` with its constructor parameters."""
+    return get(name)(**params)
