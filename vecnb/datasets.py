@@ -425,7 +425,9 @@ def _cisi_qrels(path: Path) -> pd.DataFrame:
         try:
             pairs.append((int(parts[0]), int(parts[1])))
         except (IndexError, ValueError):
-            raise ValueError(f"{path}:{lineno}: expected 'query_id doc_id ...', got {raw!r}") from None
+            raise ValueError(
+                f"{path}:{lineno}: expected 'query_id doc_id ...', got {raw!r}"
+            ) from None
     arr = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     df = pd.DataFrame({"query_id": arr[:, 0], "doc_id": arr[:, 1]})
     df = df.drop_duplicates().sort_values(["query_id", "doc_id"], kind="stable")

@@ -1,0 +1,194 @@
+"""Exact search in df.vec.search agrees with an independent brute force, and rejects bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import vecnb
+from vecnb import errors
+from vecnb.metrics import topk
+
+
+def brute(X, q, metric):
+    X = X.astype(np.float64)
+    q = q.astype(np.float64)
+    if metric == "dot":
+        return X @ q
+    if metric == "cosine":
+        return X @ q / (np.linalg.norm(X, axis=1) * np.linalg.norm(q))
+    return -np.linalg.norm(X - q, axis=1)
+
+
+@pytest.fixture(scope="module")
+def frame():
+    rng = np.random.default_rng(7)
+    n, d = 3000, 24
+    centers = rng.normal(size=(12, d))
+    X = (centers[rng.integers(0, 12, n)] + 0.4 * rng.normal(size=(n, d))).astype(np.float32)
+    X *= rng.uniform(0.5, 2.0, size=(n, 1)).astype(np.float32)  # norms differ: dot != cosine
+    df = pd.DataFrame(
+        {
+            "label": rng.choice(["a", "b", "c"], n),
+            "year": rng.integers(1950, 2000, n),
+            "w": rng.normal(size=n),
+        },
+        index=pd.Index([f"doc{i}" for i in range(n)], name="id"),
+    )
+    df.loc[df.index[::50], "w"] = np.nan
+    return df.vec.attach(X, name="emb"), X
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
+@pytest.mark.parametrize(
+    "where",
+    [None, {"label": "a"}, {"year": {"$gte": 1990}}, {"$or": [{"label": "b"}, {"w": {"$lt": -1}}]},
+     {"label": {"$nin": ["a"]}, "year": {"$lt": 1960}}],
+)
+def test_matches_brute_force(frame, metric, where):
+    df, X = frame
+    rng = np.random.default_rng(1)
+    Q = X[rng.integers(0, len(X), 5)] + rng.normal(scale=0.3, size=(5, X.shape[1])).astype(np.float32)
+    hits = df.vec.search(Q, k=7, metric=metric, where=where)
+    mask = vecnb.filters.to_mask(vecnb.filters.parse(where), df)
+    for qi in range(5):
+        s = brute(X, Q[qi], metric)
+        s[~mask] = -np.inf
+        order = np.lexsort((np.arange(len(s)), -s))[:7]
+        got = hits[hits["query"] == qi]
+        assert list(got.index) == list(df.index[order])
+        np.testing.assert_allclose(got["score"].to_numpy(), s[order], atol=1e-4)
+        assert list(got["rank"]) == list(range(1, 8))
+
+
+def test_threshold_and_shape(frame):
+    df, X = frame
+    hits = df.vec.search(X[3], k=20, metric="cosine", threshold=0.8)
+    assert (hits["score"] >= 0.8).all()
+    assert hits.index[0] == df.index[3] and hits["score"].iloc[0] == pytest.approx(1.0, abs=1e-5)
+    assert "query" not in hits.columns
+    assert list(hits.columns[:3]) == ["label", "year", "w"]
+    s = brute(X, X[3], "cosine")
+    assert len(hits) == min(20, int((s >= 0.8).sum()))
+
+
+def test_ties_break_by_position():
+    X = np.ones((10, 4), dtype=np.float32)
+    df = pd.DataFrame({"a": range(10)}).vec.attach(X)
+    hits = df.vec.search(np.ones(4), k=3, metric="dot")
+    assert list(hits.index) == [0, 1, 2]
+
+
+def test_topk_large_matches_argsort():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(20000, 32)).astype(np.float32)
+    Q = rng.normal(size=(40, 32)).astype(np.float32)
+    for k in (1, 10, 100):
+        pos, sc = topk(X, Q, k, "dot")
+        ref = np.argsort(-(Q.astype(np.float64) @ X.T.astype(np.float64)), axis=1, kind="stable")[:, :k]
+        assert (pos == ref).mean() > 0.999
+        assert np.all(np.diff(sc, axis=1) <= 1e-12)
+
+
+def test_list_column_and_vector_query(frame):
+    df, X = frame
+    lists = df.drop(columns="emb").assign(emb=[list(map(float, v)) for v in X])
+    hits = lists.vec.search(list(map(float, X[5])), k=3, column="emb", metric="cosine")
+    assert hits.index[0] == df.index[5]
+
+
+def test_matrix_zero_copy(frame):
+    df, X = frame
+    m1 = df.vec.matrix("emb")
+    m2 = df.vec.matrix("emb")
+    assert m1.dtype == np.float32 and m1.shape == X.shape
+    assert np.shares_memory(m1, m2)
+    assert not m1.flags.writeable
+    np.testing.assert_array_equal(m1, X)
+
+
+def test_does_not_mutate(frame):
+    df, X = frame
+    before = df.copy(deep=True)
+    attrs = repr(df.attrs)
+    q = X[:2].copy()
+    df.vec.search(q, k=3, where={"label": "a"})
+    pd.testing.assert_frame_equal(df, before)
+    assert repr(df.attrs) == attrs
+    np.testing.assert_array_equal(q, X[:2])
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc",
+    [
+        (dict(k=0), errors.InvalidInputError),
+        (dict(k=-1), errors.InvalidInputError),
+        (dict(k=2.5), errors.InvalidInputError),
+        (dict(metric="manhattan"), errors.UnknownMetricError),
+        (dict(where={"nope": 1}), errors.FilterError),
+        (dict(where={"label": {"$regex": "a"}}), errors.FilterError),
+        (dict(where={"label": ["a", "b"]}), errors.FilterError),
+        (dict(where={"year": {"$gt": "x"}}), errors.FilterError),
+        (dict(threshold=float("nan")), errors.InvalidInputError),
+        (dict(column="missing"), errors.ColumnNotFoundError),
+    ],
+)
+def test_bad_arguments(frame, kwargs, exc):
+    df, X = frame
+    with pytest.raises(exc) as info:
+        df.vec.search(X[0], **{"k": 3, **kwargs})
+    assert len(str(info.value)) > 20  # a sentence, not a bare value
+
+
+def test_bad_vectors(frame):
+    df, X = frame
+    with pytest.raises(errors.DimensionMismatchError):
+        df.vec.search(X[0][:-1], k=3)
+    with pytest.raises(errors.InvalidVectorError):
+        df.vec.search(np.zeros(X.shape[1]), k=3, metric="cosine")
+    q = X[0].copy()
+    q[0] = np.nan
+    with pytest.raises(errors.InvalidVectorError):
+        df.vec.search(q, k=3)
+    bad = X[:10].copy()
+    bad[4] = 0
+    small = df.iloc[:10].drop(columns="emb").vec.attach(bad)
+    with pytest.raises(errors.InvalidVectorError, match="all zeros"):
+        small.vec.search(X[0], k=3, metric="cosine")
+    assert len(small.vec.search(X[0], k=3, metric="dot")) == 3  # fine under dot
+    with pytest.raises(errors.InvalidVectorError):
+        df.iloc[:2].drop(columns="emb").vec.attach(np.array([[1.0, np.inf], [0, 1]]))
+
+
+def test_no_embedding_column_and_empty():
+    df = pd.DataFrame({"text": ["a", "b"]})
+    with pytest.raises(errors.NoEmbeddingColumnError, match="df.vec.embed"):
+        df.vec.search(np.ones(3), k=1)
+    empty = pd.DataFrame({"x": []}).vec.attach(np.empty((0, 3), np.float32))
+    with pytest.raises(errors.InvalidInputError, match="empty"):
+        empty.vec.search(np.ones(3), k=1)
+    with pytest.raises(errors.InvalidInputError, match="vectors for a DataFrame"):
+        df.vec.attach(np.ones((3, 4)))
+
+
+def test_attrs_survive_filter_copy_parquet(frame, tmp_path):
+    df, X = frame
+    sub = df[df["label"] == "a"].copy()
+    assert sub.vec.info()["dim"] == X.shape[1]
+    path = tmp_path / "f.parquet"
+    sub.to_parquet(path)
+    back = pd.read_parquet(path)
+    assert back.vec.columns() == ["emb"]
+    np.testing.assert_array_equal(back.vec.matrix(), sub.vec.matrix())
+    assert back.attrs["vecnb"]["columns"]["emb"]["dim"] == X.shape[1]
+
+
+def test_error_tree():
+    assert issubclass(errors.DimensionMismatchError, ValueError)
+    assert issubclass(errors.ColumnNotFoundError, KeyError)
+    assert issubclass(errors.MissingDependencyError, ImportError)
+    assert issubclass(errors.StoreConnectionError, ConnectionError)
+    for name in errors.__all__:
+        assert issubclass(getattr(errors, name), errors.VecnbError)
+    assert str(errors.ColumnNotFoundError("readable")) == "readable"
