@@ -1,0 +1,803 @@
+"""``VectorIndex``: a DataFrame's embedding column held in a store, searchable by label.
+
+An index maps the frame's index labels to int64 *keys* (the only ids a store sees, see
+:mod:`vecnb.stores.base`), keeps the frame's rows (without the embedding column) to build
+result frames, remembers the column's model so ``idx.search("text")`` embeds the query with
+the model that made the vectors, and passes the frame's scalar columns to the store as
+metadata for ``where`` filters::
+
+    idx = df.vec.index(store="faiss", kind="hnsw", metric="cosine")
+    idx.search("query", k=10, where={"year": {"$gte": 1990}}, threshold=0.2)
+    idx.upsert(new_rows); idx.delete([label1, label2]); len(idx)
+    idx.sync(df2)                                   # fewest writes to make the store equal df2
+    idx.save("indexes/cisi"); idx2 = vecnb.load_index("indexes/cisi")   # or any fsspec URL
+
+Keys are handed out sequentially and never reused; ``idx.keys_for(labels)`` and
+``idx.labels_for(keys)`` translate. Metadata are the columns whose values are str, int,
+float or bool (other columns are kept in results but cannot be filtered on).
+
+Saved layout (``save`` / :func:`load_index`, any fsspec URL, no pickle)::
+
+    <root>/vecnb-index.json          manifest, written LAST; names the data folder below
+    <root>/data-<random>/frame.parquet   the rows held (index labels kept)
+    <root>/data-<random>/keys.npy        int64 key of each row; row_hash.npy (for sync)
+    <root>/data-<random>/store/          the store's own files (store.save / Store.load)
+
+A save writes a fresh ``data-*`` folder and only then replaces the manifest (an atomic
+rename locally, a single PUT on object stores), so a crash mid-save leaves the previous copy
+loadable; older data folders are removed after the manifest points elsewhere. Stores that
+live on a server (no ``save``) are saved by reference: the manifest records their
+``config()`` (constructor parameters) when they provide one.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vecnb import filters, metrics
+from vecnb._arrow import column_matrix, is_vector_dtype
+from vecnb.columns import get_info, resolve_column
+from vecnb.errors import (
+    ColumnNotFoundError,
+    DimensionMismatchError,
+    DuplicateIdError,
+    IndexFormatError,
+    InvalidInputError,
+    ModelMismatchError,
+    StoreError,
+)
+from vecnb.querying import check_k, check_threshold, query_matrix
+from vecnb.results import build_hits
+from vecnb.stores._persist import check_format
+
+__all__ = ["VectorIndex", "build_index", "load_index", "FORMAT", "FORMAT_VERSION", "MANIFEST"]
+
+FORMAT = "vecnb-index"
+FORMAT_VERSION = 1
+MANIFEST = "vecnb-index.json"
+
+_WRITE_BATCH = 10_000  # rows per store write when showing progress
+
+# a random odd multiplier per 32-bit word position for the vector hash (fixed seed: stable across runs)
+_HASH_MULT: dict[int, np.ndarray] = {}
+
+
+# --------------------------------------------------------------------------------- helpers
+def _vector_hash(X: np.ndarray) -> np.ndarray:
+    """64-bit hash (n,) uint64 of each row's bytes (a multilinear hash; wraps modulo 2**64)."""
+    words = np.ascontiguousarray(X, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    d = words.shape[1]
+    mult = _HASH_MULT.get(d)
+    if mult is None:
+        rng = np.random.default_rng(0x5EC7)
+        mult = rng.integers(1, 2**63, size=d, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+        _HASH_MULT[d] = mult
+    with np.errstate(over="ignore"):
+        return words @ mult
+
+
+def _column_hash(s: pd.Series) -> np.ndarray:
+    try:
+        return pd.util.hash_pandas_object(s, index=False).to_numpy(dtype=np.uint64)
+    except (TypeError, ValueError):
+        return pd.util.hash_pandas_object(s.astype(str), index=False).to_numpy(dtype=np.uint64)
+
+
+def _row_hash(rows: pd.DataFrame, X: np.ndarray) -> np.ndarray:
+    """Hash (n,) uint64 of each row's vector and every other column's value."""
+    h = _vector_hash(X)
+    with np.errstate(over="ignore"):
+        for c in sorted(rows.columns, key=str):
+            h = h * np.uint64(0x100000001B3) ^ _column_hash(rows[c])
+            h ^= np.uint64(abs(hash(str(c))) & 0xFFFFFFFF)
+    return h
+
+
+def _is_scalar_column(s: pd.Series) -> bool:
+    """Whether a column holds values a filter can compare (str, int, float, bool)."""
+    dt = s.dtype
+    if is_vector_dtype(dt):
+        return False
+    if pd.api.types.is_bool_dtype(dt) or pd.api.types.is_string_dtype(dt) and dt != object:
+        return True
+    if pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_complex_dtype(dt):
+        return True
+    if isinstance(dt, pd.CategoricalDtype):
+        return pd.api.types.infer_dtype(dt.categories, skipna=True) in ("string", "integer", "floating", "boolean")
+    if dt == object:
+        return pd.api.types.infer_dtype(s, skipna=True) in (
+            "string", "integer", "floating", "boolean", "mixed-integer-float", "empty")
+    return False
+
+
+def _metadata(rows: pd.DataFrame) -> pd.DataFrame | None:
+    """The scalar columns of ``rows`` (categoricals as plain values), or ``None`` when there are none."""
+    cols = [c for c in rows.columns if isinstance(c, str) and _is_scalar_column(rows[c])]
+    if not cols:
+        return None
+    meta = rows[cols].reset_index(drop=True)
+    for c in cols:
+        if isinstance(meta[c].dtype, pd.CategoricalDtype):
+            meta[c] = meta[c].astype(object).where(meta[c].notna(), None)
+    meta.attrs = {}
+    return meta
+
+
+def _as_labels(labels: Any) -> list:
+    if isinstance(labels, (pd.Index, pd.Series, np.ndarray, list, tuple, set)):
+        return list(labels)
+    return [labels]
+
+
+def _is_url(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+# --------------------------------------------------------------------------------- the index
+class VectorIndex:
+    """An embedding column held in a store, searchable with the DataFrame's labels.
+
+    Build one with ``df.vec.index(...)`` / :func:`build_index`, or :func:`load_index`.
+
+    Attributes
+    ----------
+    store : store object
+        The backend (see :mod:`vecnb.stores`); sees int64 keys only.
+    column : str
+        The embedding column the vectors came from (upserts must carry it).
+    metric : str
+        ``"cosine"``, ``"dot"`` or ``"l2"``; scores follow vecnb's convention.
+    text : str or None
+        The text column passed to the store for keyword search, if any.
+    dim : int
+        Vector width.
+    """
+
+    def __init__(self, store: Any, *, column: str, info: dict[str, Any] | None = None, text: str | None = None,
+                 kind: str = "auto", store_name: str | None = None):
+        self.store = store
+        self.column = column
+        self.metric = store.metric
+        self.dim = int(store.dim)
+        self.text = text
+        self.kind = kind
+        self.store_name = store_name or getattr(store, "name", type(store).__name__)
+        info = dict(info or {})
+        info.pop("hashes", None)
+        info.setdefault("dim", self.dim)
+        self._info = info
+        self._frame = pd.DataFrame()
+        self._keys = np.empty(0, dtype=np.int64)         # key of each held row
+        self._row_hash = np.empty(0, dtype=np.uint64)    # content hash of each held row
+        self._pos_of_key = np.empty(0, dtype=np.int64)   # dense key -> row position (-1: none)
+        self._next_key = 0
+        self._tmpdirs: list[str] = []
+        self._closed = False
+
+    # ------------------------------------------------------------------ mapping
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The rows the index holds (without the embedding column), in the index's order."""
+        return self._frame.copy(deep=False)
+
+    @property
+    def info_column(self) -> dict[str, Any]:
+        """What the index knows about the embedding column (model, model_id, dim, source)."""
+        return dict(self._info)
+
+    def keys_for(self, labels: Any) -> np.ndarray:
+        """Store keys (n,) int64 of ``labels`` (-1 for labels the index does not hold)."""
+        labs = _as_labels(labels)
+        if not len(self._frame) or not labs:
+            return np.full(len(labs), -1, dtype=np.int64)
+        pos = self._frame.index.get_indexer(pd.Index(labs, tupleize_cols=False))
+        out = np.full(len(labs), -1, dtype=np.int64)
+        ok = pos >= 0
+        out[ok] = self._keys[pos[ok]]
+        return out
+
+    def positions_for(self, keys: np.ndarray) -> np.ndarray:
+        """Row positions (same shape as ``keys``) into :attr:`frame` of store keys (-1: unknown / padding)."""
+        keys = np.asarray(keys, dtype=np.int64)
+        pk = self._pos_of_key
+        ok = (keys >= 0) & (keys < len(pk))
+        out = np.full(keys.shape, -1, dtype=np.int64)
+        out[ok] = pk[keys[ok]]
+        return out
+
+    def labels_for(self, keys: Any) -> pd.Index:
+        """Index labels of store ``keys`` (1-D); raises ``KeyError`` for keys the index does not hold."""
+        keys = np.asarray(keys, dtype=np.int64).reshape(-1)
+        pos = self.positions_for(keys)
+        if (pos < 0).any():
+            raise KeyError(f"keys {keys[pos < 0][:5].tolist()} are not in this index")
+        return self._frame.index[pos]
+
+    def _set_rows(self, frame: pd.DataFrame, keys: np.ndarray, row_hash: np.ndarray) -> None:
+        frame = frame.copy(deep=False)
+        frame.attrs = {}  # attrs are deep-copied by every take(): keep results cheap
+        self._frame = frame
+        self._keys = keys
+        self._row_hash = row_hash
+        pk = np.full(self._next_key, -1, dtype=np.int64)
+        pk[keys] = np.arange(len(keys), dtype=np.int64)
+        self._pos_of_key = pk
+
+    # ------------------------------------------------------------------ checks
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("the index is closed; load or build it again", store=self.store_name, operation="use")
+
+    def _split(self, df: pd.DataFrame, what: str) -> tuple[pd.DataFrame, np.ndarray]:
+        """Validate a frame to write; return (rows without the embedding column, vectors)."""
+        if not isinstance(df, pd.DataFrame):
+            raise InvalidInputError(f"{what} takes a DataFrame with column {self.column!r}, got {type(df).__name__}.")
+        if self.column not in df.columns:
+            raise ColumnNotFoundError(
+                f"{what}: the rows have no embedding column {self.column!r} (columns: {list(df.columns)[:20]}). "
+                f"Embed them first with df.vec.embed(...) using the index's model."
+            )
+        if not df.index.is_unique:
+            dup = df.index[df.index.duplicated()].unique()[:5].tolist()
+            raise DuplicateIdError(
+                f"{what}: the DataFrame's index has duplicate labels (e.g. {dup}); the index identifies rows by "
+                "label, so labels must be unique (df.reset_index() or df[~df.index.duplicated()])."
+            )
+        other = get_info(df, self.column)
+        want, got = self._info.get("model_id"), other.get("model_id")
+        if want and got and want != got:
+            raise ModelMismatchError(
+                f"{what}: the rows were embedded with {got!r} but the index holds vectors from {want!r}. "
+                "Re-embed them with the index's model, or build a new index."
+            )
+        X = column_matrix(df[self.column], name=self.column) if len(df) else np.empty((0, self.dim), np.float32)
+        if len(df) and X.shape[1] != self.dim:
+            raise DimensionMismatchError(
+                f"{what}: column {self.column!r} holds {X.shape[1]}-d vectors but the index holds {self.dim}-d ones. "
+                "Embed with the index's model."
+            )
+        metrics.check_matrix(X, self.metric, what=f"vectors in column {self.column!r}")
+        rows = df.drop(columns=[self.column])
+        return rows, X
+
+    def _texts(self, rows: pd.DataFrame) -> list[str] | None:
+        if self.text is None:
+            return None
+        if self.text not in rows.columns:
+            raise ColumnNotFoundError(f"The rows have no text column {self.text!r}, which this index was built with.")
+        return rows[self.text].fillna("").astype(str).tolist()
+
+    # ------------------------------------------------------------------ writes
+    def _write(self, rows: pd.DataFrame, X: np.ndarray, *, progress: bool | None = None) -> None:
+        """Insert / replace ``rows`` (no embedding column) with vectors ``X``."""
+        n = len(rows)
+        if n == 0:
+            return
+        pos = self._frame.index.get_indexer(rows.index) if len(self._frame) else np.full(n, -1, dtype=np.int64)
+        old = pos >= 0
+        keys = np.empty(n, dtype=np.int64)
+        keys[old] = self._keys[pos[old]]
+        m = int((~old).sum())
+        keys[~old] = np.arange(self._next_key, self._next_key + m, dtype=np.int64)
+        meta = _metadata(rows)
+        texts = self._texts(rows)
+        hashes = _row_hash(rows, X)
+        show = progress if progress is not None else n > 2 * _WRITE_BATCH
+        step = _WRITE_BATCH if show else n
+        starts = range(0, n, step)
+        if show:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n, desc=f"indexing into {self.store_name}", unit="rows")
+        try:
+            for s in starts:
+                e = min(n, s + step)
+                self.store.upsert(keys[s:e], X[s:e], None if meta is None else meta.iloc[s:e],
+                                  None if texts is None else texts[s:e])
+                if show:
+                    bar.update(e - s)
+        finally:
+            if show:
+                bar.close()
+        self._next_key += m
+        keep = np.ones(len(self._frame), dtype=bool)
+        keep[pos[old]] = False
+        if len(self._frame) and keep.all():
+            frame = pd.concat([self._frame, rows], sort=False)
+        elif len(self._frame):
+            frame = pd.concat([self._frame.iloc[np.flatnonzero(keep)], rows], sort=False)
+        else:
+            frame = rows
+        self._set_rows(frame, np.concatenate([self._keys[keep], keys]),
+                       np.concatenate([self._row_hash[keep], hashes]))
+
+    def upsert(self, rows: pd.DataFrame, *, progress: bool | None = None) -> "VectorIndex":
+        """Add rows; rows whose label the index already holds are replaced.
+
+        Parameters
+        ----------
+        rows : DataFrame
+            Rows with the index's embedding column (same model and dimension).
+        progress : bool, optional
+            Show a progress bar (default: for more than 20,000 rows).
+
+        Returns
+        -------
+        VectorIndex
+            ``self``, so calls can be chained.
+        """
+        self._check_open()
+        r, X = self._split(rows, "upsert")
+        self._write(r, X, progress=progress)
+        return self
+
+    def delete(self, labels: Any) -> int:
+        """Remove rows by index label; labels the index does not hold are ignored.
+
+        Returns
+        -------
+        int
+            How many rows were removed.
+        """
+        self._check_open()
+        labs = _as_labels(labels)
+        if not labs or not len(self._frame):
+            return 0
+        pos = self._frame.index.get_indexer(pd.Index(labs, tupleize_cols=False))
+        pos = np.unique(pos[pos >= 0])
+        if not len(pos):
+            return 0
+        self.store.delete(self._keys[pos])
+        keep = np.ones(len(self._frame), dtype=bool)
+        keep[pos] = False
+        idx = np.flatnonzero(keep)
+        self._set_rows(self._frame.iloc[idx], self._keys[idx], self._row_hash[idx])
+        return int(len(pos))
+
+    def sync(self, df: pd.DataFrame, *, progress: bool | None = None) -> dict[str, int]:
+        """Make the index hold exactly the rows of ``df``, with the fewest store writes.
+
+        Rows are matched by label; a row is rewritten only when its vector or one of its
+        other values changed (compared by content hash), new labels are added and labels
+        ``df`` no longer has are deleted. Afterwards :attr:`frame` follows ``df``'s order.
+
+        Returns
+        -------
+        dict
+            ``{"added": int, "updated": int, "deleted": int, "unchanged": int}``.
+        """
+        self._check_open()
+        rows, X = self._split(df, "sync")
+        hashes = _row_hash(rows, X)
+        pos = self._frame.index.get_indexer(rows.index) if len(self._frame) else np.full(len(rows), -1, np.int64)
+        old = pos >= 0
+        same = np.zeros(len(rows), dtype=bool)
+        same[old] = self._row_hash[pos[old]] == hashes[old]
+        todo = np.flatnonzero(~same)
+        gone = np.ones(len(self._frame), dtype=bool)
+        gone[pos[old]] = False
+        deleted = self.delete(self._frame.index[gone]) if gone.any() else 0
+        if len(todo):
+            self._write(rows.iloc[todo], X[todo], progress=progress)
+        # follow df's order (and pick up values of unchanged rows, e.g. a reordered frame)
+        order = self._frame.index.get_indexer(rows.index)
+        self._set_rows(rows, self._keys[order], self._row_hash[order])
+        return {"added": int((~old).sum()), "updated": int((old & ~same).sum()), "deleted": int(deleted),
+                "unchanged": int(same.sum())}
+
+    # ------------------------------------------------------------------ search
+    def filter_fields(self) -> list[str]:
+        """Columns a ``where`` filter can name."""
+        return [c for c in self._frame.columns if isinstance(c, str) and _is_scalar_column(self._frame[c])]
+
+    def search(self, query: Any, k: int = 10, where: dict | None = None, threshold: float | None = None,
+               model: Any = None) -> pd.DataFrame:
+        """Nearest rows to ``query``; the same result shape as ``df.vec.search``.
+
+        Parameters
+        ----------
+        query : str, list of str, vector (d,), or array (nq, d)
+            Text is embedded with the model that made the index's vectors.
+        k : int
+            Hits per query.
+        where : dict, optional
+            Filter on the rows' scalar columns (see :mod:`vecnb.filters`).
+        threshold : float, optional
+            Minimum score kept (higher is closer).
+        model : optional
+            Embedder for text queries when the vectors record none.
+
+        Returns
+        -------
+        DataFrame
+            Hit rows (original labels and columns, without the embedding column) with
+            ``score`` and ``rank``, plus ``query`` for a batch of queries.
+        """
+        self._check_open()
+        k = check_k(k)
+        threshold = check_threshold(threshold)
+        node = filters.parse(where)
+        if node is not None and len(self._frame):
+            filters.check_fields(node, self._frame.columns, "the index's rows")
+        Q, labels, batch = query_matrix(query, self._info, self.dim, model=model)
+        keys, scores = self.store.search(Q, k, where=node)
+        pos = self.positions_for(keys)
+        return build_hits(self._frame, pos, scores, queries=labels if batch else None, threshold=threshold)
+
+    def hybrid(self, query: Any, text: str | None = None, k: int = 10, fusion: str = "rrf", alpha: float = 0.5,
+               **options: Any) -> pd.DataFrame:
+        """Keyword + vector search over this index, fused (see :func:`vecnb.keyword.hybrid_search_index`)."""
+        self._check_open()
+        from vecnb.keyword import hybrid_search_index
+
+        return hybrid_search_index(self, query, text=text, k=k, fusion=fusion, alpha=alpha, **options)
+
+    def run(self, q: Any) -> pd.DataFrame:
+        """Run a :class:`vecnb.Query` against this index."""
+        self._check_open()
+        return q.run(self)
+
+    # ------------------------------------------------------------------ description
+    def __len__(self) -> int:
+        return len(self._frame)
+
+    def info(self) -> dict[str, Any]:
+        """What the index is: store, kind (and what ``auto`` chose), metric, model, size, parameters."""
+        sinfo: dict[str, Any] = {}
+        if not self._closed and hasattr(self.store, "info"):
+            try:
+                sinfo = dict(self.store.info())
+            except Exception:  # pragma: no cover - a broken backend must not break the repr
+                sinfo = {}
+        model = self._info.get("model")
+        out = {
+            "store": self.store_name,
+            "kind": self.kind,
+            "chosen_kind": sinfo.get("kind", self.kind),
+            "exact": sinfo.get("exact"),
+            "metric": self.metric,
+            "model": model.get("name") if isinstance(model, dict) else model,
+            "model_id": self._info.get("model_id"),
+            "dim": self.dim,
+            "rows": len(self),
+            "column": self.column,
+            "text": self.text,
+            "params": sinfo.get("params", {}),
+        }
+        if "recall" in sinfo:
+            out["recall"] = sinfo["recall"]
+        if self._closed:
+            out["closed"] = True
+        return out
+
+    def __repr__(self) -> str:
+        i = self.info()
+        kind = i["kind"] if i["kind"] == i["chosen_kind"] else f"{i['kind']}->{i['chosen_kind']}"
+        return (f"<VectorIndex {i['store']} kind={kind} metric={i['metric']} model={i['model']} dim={i['dim']} "
+                f"rows={i['rows']}{' closed' if self._closed else ''}>")
+
+    def _repr_html_(self) -> str:
+        i = self.info()
+        kind = i["kind"] if i["kind"] == i["chosen_kind"] else f"{i['kind']} &rarr; {html.escape(str(i['chosen_kind']))}"
+        rows = [("store", html.escape(str(i["store"]))), ("kind", kind if "&rarr;" in kind else html.escape(kind)),
+                ("search", "exact" if i["exact"] else ("approximate" if i["exact"] is False else "?")),
+                ("metric", i["metric"]), ("model", html.escape(f"{i['model']} ({i['model_id']})")),
+                ("dim", i["dim"]), ("rows", f"{i['rows']:,}"), ("column", html.escape(str(i["column"])))]
+        if i["text"]:
+            rows.append(("text", html.escape(i["text"])))
+        if i["params"]:
+            rows.append(("params", html.escape(", ".join(f"{k}={v}" for k, v in i["params"].items()))))
+        if "recall" in i:
+            rows.append(("recall@10 (tuned)", f"{i['recall']:.3f}" if isinstance(i["recall"], float) else i["recall"]))
+        if self._closed:
+            rows.append(("state", "closed"))
+        body = "".join(f"<tr><th style='text-align:left'>{k}</th><td style='text-align:left'>{v}</td></tr>"
+                       for k, v in rows)
+        return f"<div><b>vecnb.VectorIndex</b><table>{body}</table></div>"
+
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        """Close the store and drop temporary files; further use raises :class:`StoreError`."""
+        if self._closed:
+            return
+        try:
+            self.store.close()
+        finally:
+            self._closed = True
+            for d in self._tmpdirs:
+                shutil.rmtree(d, ignore_errors=True)
+            self._tmpdirs = []
+
+    def __enter__(self) -> "VectorIndex":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike) -> str:
+        """Save to a folder or fsspec URL (``"indexes/cisi"``, ``"s3://bucket/cisi"``).
+
+        Atomic: the data go to a fresh folder first and the manifest is replaced last, so
+        an interrupted save leaves the previous copy loadable. Refuses a non-empty folder
+        that is not a vecnb index.
+
+        Returns
+        -------
+        str
+            The path / URL written.
+        """
+        self._check_open()
+        import fsspec
+
+        url = os.fspath(path)
+        fs, root = fsspec.core.url_to_fs(url)
+        root = root.rstrip("/")
+        manifest_path = f"{root}/{MANIFEST}"
+        if fs.exists(root):
+            if not fs.isdir(root):
+                raise IndexFormatError(f"{url!r} is a file, not a folder; save an index into a folder.")
+            if not fs.exists(manifest_path) and fs.ls(root, detail=False):
+                raise IndexFormatError(
+                    f"{url!r} is a non-empty folder that does not hold a vecnb index; refusing to write into it. "
+                    "Choose a new or empty folder."
+                )
+        fs.makedirs(root, exist_ok=True)
+        data = f"data-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:10]}"
+        local_fs = type(fs).__name__ == "LocalFileSystem"
+        staging = os.path.join(root, data) if local_fs else tempfile.mkdtemp(prefix="vecnb-save-")
+        try:
+            os.makedirs(staging, exist_ok=True)
+            store_entry = self._write_data(staging)
+            if not local_fs:
+                for dirpath, _, files in os.walk(staging):
+                    rel = os.path.relpath(dirpath, staging)
+                    for fn in files:
+                        target = f"{root}/{data}" + ("" if rel == "." else "/" + rel.replace(os.sep, "/"))
+                        fs.put_file(os.path.join(dirpath, fn), f"{target}/{fn}")
+        except BaseException:
+            if local_fs:
+                shutil.rmtree(staging, ignore_errors=True)
+            raise
+        finally:
+            if not local_fs:
+                shutil.rmtree(staging, ignore_errors=True)
+        manifest = {
+            "format": FORMAT, "version": FORMAT_VERSION, "data": data,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "vecnb_version": _vecnb_version(),
+            "store": self.store_name, "store_saved": store_entry["how"], "store_config": store_entry.get("config"),
+            "kind": self.kind, "metric": self.metric, "dim": self.dim, "column": self.column, "text": self.text,
+            "column_info": self._info, "rows": len(self), "next_key": self._next_key,
+            "store_info": self.info().get("params"),
+        }
+        payload = json.dumps(manifest, default=_json_default, indent=1).encode("utf-8")
+        if local_fs:
+            tmp = os.path.join(root, f".{MANIFEST}.{uuid.uuid4().hex[:8]}.tmp")
+            with open(tmp, "wb") as fh:
+                fh.write(payload)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, manifest_path)
+        else:
+            fs.pipe_file(manifest_path, payload)
+        # the manifest now names the new data: older data folders can go
+        for entry in fs.ls(root, detail=False):
+            name = entry.rstrip("/").rsplit("/", 1)[-1]
+            if name.startswith("data-") and name != data:
+                try:
+                    fs.rm(entry, recursive=True)
+                except Exception:  # pragma: no cover - best effort clean-up
+                    pass
+        return url
+
+    def _write_data(self, folder: str) -> dict[str, Any]:
+        frame = self._frame.copy(deep=False)
+        frame.attrs = {}
+        if any(not isinstance(c, str) for c in frame.columns):
+            raise InvalidInputError("Saving needs string column names; rename the columns (df.columns = df.columns.map(str)).")
+        try:
+            frame.to_parquet(os.path.join(folder, "frame.parquet"))
+        except Exception as exc:  # pyarrow cannot write some object columns
+            raise InvalidInputError(
+                f"Could not write the index's rows to parquet: {exc}. Convert mixed-type object columns "
+                "(e.g. df[col].astype(str)) before building the index."
+            ) from exc
+        np.save(os.path.join(folder, "keys.npy"), self._keys, allow_pickle=False)
+        np.save(os.path.join(folder, "row_hash.npy"), self._row_hash, allow_pickle=False)
+        if hasattr(self.store, "save"):
+            self.store.save(os.path.join(folder, "store"))
+            return {"how": "files"}
+        if hasattr(self.store, "config"):
+            return {"how": "config", "config": self.store.config()}
+        raise StoreError(
+            "this store can neither save its data nor describe how to reconnect (no save() / config())",
+            store=self.store_name, operation="save",
+        )
+
+
+def _vecnb_version() -> str:
+    try:
+        import vecnb
+
+        return vecnb.__version__
+    except Exception:  # pragma: no cover
+        return "?"
+
+
+# --------------------------------------------------------------------------------- builders
+def build_index(df: pd.DataFrame, store: Any = "numpy", kind: str = "auto", metric: str = "cosine",
+                column: str | None = None, text: str | None = None, *, progress: bool | None = None,
+                **options: Any) -> VectorIndex:
+    """Build a :class:`VectorIndex` over an embedding column of ``df`` (what ``df.vec.index`` calls).
+
+    Parameters
+    ----------
+    df : DataFrame
+        Rows with an embedding column; index labels must be unique.
+    store : str or store object
+        A registered store name (``vecnb.stores.names()``) or an EMPTY store instance.
+    kind : str
+        The store's index kind (``"auto"`` lets the store choose; see ``idx.info()``).
+    metric : {"cosine", "dot", "l2"}
+    column : str, optional
+        The embedding column (needed when the frame has several).
+    text : str, optional
+        A text column passed to the store for keyword / hybrid search.
+    progress : bool, optional
+        Progress bar while writing (default: for more than 20,000 rows).
+    **options
+        Store constructor parameters (e.g. ``m=``, ``ef_search=``, ``target_recall=`` for faiss,
+        ``path=`` for chroma / sqlite, ``url=`` for pgvector).
+    """
+    from vecnb import stores
+
+    if not isinstance(df, pd.DataFrame):
+        raise InvalidInputError(f"build_index takes a DataFrame, got {type(df).__name__}.")
+    col = resolve_column(df, column)
+    metric = metrics.resolve_metric(metric)
+    info = get_info(df, col)
+    if len(df):
+        dim = column_matrix(df[col], name=col).shape[1]
+    elif is_vector_dtype(df[col].dtype):
+        dim = df[col].dtype.pyarrow_dtype.list_size
+    elif info.get("dim"):
+        dim = int(info["dim"])
+    else:
+        raise InvalidInputError("The DataFrame is empty and its embedding column has no known dimension.")
+    if text is not None:
+        from vecnb.accessor import text_values
+
+        text_values(df, text, missing="empty")  # validates: exists, holds text
+    if isinstance(store, str):
+        cls = stores.get(store)
+        try:
+            st = cls(dim=dim, metric=metric, kind=kind, **options)
+        except TypeError as exc:
+            import inspect
+
+            params = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "dim", "metric", "kind")]
+            raise InvalidInputError(
+                f"Store {store!r} does not accept these options {sorted(options)}: {exc}. "
+                f"Its options are: {', '.join(params) or 'none'}."
+            ) from None
+        name = getattr(cls, "name", store)
+    else:
+        st = store
+        if options:
+            raise InvalidInputError("Pass store options to the store's constructor when you pass a store object.")
+        if int(st.dim) != dim:
+            raise DimensionMismatchError(f"The store holds {st.dim}-d vectors but column {col!r} is {dim}-d.")
+        if st.metric != metric:
+            raise InvalidInputError(
+                f"The store was created with metric {st.metric!r} but metric={metric!r} was asked; "
+                "create the store with the metric you want."
+            )
+        if len(st):
+            raise InvalidInputError(f"Pass an EMPTY store to build an index; this one holds {len(st)} vectors.")
+        name = getattr(st, "name", type(st).__name__)
+        kind = getattr(st, "kind", kind)
+    idx = VectorIndex(st, column=col, info=info, text=text, kind=kind, store_name=name)
+    try:
+        rows, X = idx._split(df, "index")
+        idx._write(rows, X, progress=progress)
+    except BaseException:
+        idx.close()
+        raise
+    return idx
+
+
+def _read_manifest(fs: Any, root: str, url: str) -> dict[str, Any]:
+    path = f"{root}/{MANIFEST}"
+    try:
+        raw = fs.cat_file(path)
+    except FileNotFoundError:
+        if fs.exists(root):
+            raise IndexFormatError(
+                f"{url!r} is not a vecnb index (it has no {MANIFEST}). Save one with idx.save({url!r})."
+            ) from None
+        raise FileNotFoundError(f"No index at {url!r}.") from None
+    try:
+        manifest = json.loads(raw)
+    except ValueError as exc:
+        raise IndexFormatError(f"{url!r}: {MANIFEST} is not valid JSON ({exc}).") from None
+    check_format(manifest, FORMAT, FORMAT_VERSION, f"{url!r}")
+    return manifest
+
+
+def load_index(path: str | os.PathLike) -> VectorIndex:
+    """Load an index written by :meth:`VectorIndex.save` (a folder or any fsspec URL).
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing at ``path``.
+    IndexFormatError
+        ``path`` is not a vecnb index, or was written by another format version.
+    """
+    import fsspec
+
+    from vecnb import stores
+
+    url = os.fspath(path)
+    fs, root = fsspec.core.url_to_fs(url)
+    root = root.rstrip("/")
+    manifest = _read_manifest(fs, root, url)
+    data = manifest["data"]
+    local_fs = type(fs).__name__ == "LocalFileSystem"
+    tmp = None
+    if local_fs:
+        folder = os.path.join(root, data)
+    else:
+        tmp = tempfile.mkdtemp(prefix="vecnb-load-")
+        folder = tmp
+        remote = f"{root}/{data}"
+        for entry in fs.find(remote):
+            rel = entry[len(remote):].lstrip("/")
+            dest = os.path.join(folder, *rel.split("/"))
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            fs.get_file(entry, dest)
+    try:
+        if not os.path.exists(os.path.join(folder, "frame.parquet")):
+            raise IndexFormatError(f"{url!r}: the manifest names data folder {data!r}, which is missing or incomplete.")
+        frame = pd.read_parquet(os.path.join(folder, "frame.parquet"))
+        keys = np.load(os.path.join(folder, "keys.npy"), allow_pickle=False)
+        row_hash = np.load(os.path.join(folder, "row_hash.npy"), allow_pickle=False)
+        cls = stores.get(manifest["store"])
+        if manifest.get("store_saved") == "files":
+            st = cls.load(os.path.join(folder, "store"))
+        else:
+            st = cls(**(manifest.get("store_config") or {}))
+        idx = VectorIndex(st, column=manifest["column"], info=manifest.get("column_info") or {},
+                          text=manifest.get("text"), kind=manifest.get("kind", "auto"), store_name=manifest["store"])
+        idx._next_key = int(manifest["next_key"])
+        idx._set_rows(frame, keys.astype(np.int64), row_hash.astype(np.uint64))
+        if len(st) != len(idx):
+            raise IndexFormatError(
+                f"{url!r}: the store holds {len(st)} vectors but the index lists {len(idx)} rows; the copy is inconsistent."
+            )
+    except BaseException:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if tmp:
+        idx._tmpdirs.append(tmp)
+    return idx
