@@ -32,6 +32,7 @@ live on a server (no ``save``) are saved by reference: the manifest records thei
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import os
@@ -99,7 +100,8 @@ def _row_hash(rows: pd.DataFrame, X: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         for c in sorted(rows.columns, key=str):
             h = h * np.uint64(0x100000001B3) ^ _column_hash(rows[c])
-            h ^= np.uint64(abs(hash(str(c))) & 0xFFFFFFFF)
+            # blake2b, not hash(): str hashes are salted per process, and row hashes are saved with the index
+            h ^= np.uint64(int.from_bytes(hashlib.blake2b(str(c).encode(), digest_size=4).digest(), "little"))
     return h
 
 
