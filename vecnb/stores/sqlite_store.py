@@ -1,0 +1,938 @@
+"""SQLite store: vectors, metadata and full text in one file (sqlite-vec + FTS5, through apsw).
+
+``store="sqlite"`` keeps everything in a single SQLite database file that can be copied,
+reopened later or opened by other processes::
+
+    store = SqliteStore(dim=384, metric="cosine", path="cisi.db")
+    store.upsert(ids, X, metadata=meta_df, texts=texts)
+    ids, scores = store.search(Q, k=10, where=filters.parse({"year": {"$gte": 1990}}))
+    ids, scores = store.keyword(["query words"], k=10)          # FTS5, BM25
+    SqliteStore.open("cisi.db")                                  # dim / metric read from the file
+
+Why apsw
+--------
+``sqlite-vec`` is a loadable SQLite extension. The standard library's ``sqlite3`` on this
+Python was built without ``enable_load_extension`` (SQLite 3.40, extension loading off), so
+it cannot load it. ``apsw`` ships its own, current SQLite (3.5x, FTS5 compiled in), loads
+extensions, exposes SQLite's exact error classes (``BusyError``, ``NotADBError``...) that we
+map to vecnb's errors, and does not open implicit transactions behind our back, so writes
+use explicit ``BEGIN IMMEDIATE`` transactions and the busy timeout applies to them.
+(``pysqlite3-binary`` would also load extensions, but is a Linux-only, unofficial rebuild.)
+
+File layout (format version 1)
+------------------------------
+============== ==============================================================================
+``vecnb_meta``   key/value: ``format`` = ``vecnb.sqlite``, ``format_version``, ``dim``,
+                 ``metric``, ``vec_dim``, ``dot_radius``, ``vecnb_version``
+``vecnb_items``  one row per key: ``id INTEGER PRIMARY KEY`` plus metadata columns ``m0, m1, ...``
+``vecnb_fields`` metadata field name -> internal column (``m<N>``) and value kind
+``vecnb_vec``    ``vec0`` virtual table, ``embedding float[vec_dim]``, rowid = key
+``vecnb_fts``    FTS5 table ``text`` (porter stemmer over unicode61), rowid = key
+============== ==============================================================================
+
+Decisions
+---------
+* **Exact search.** ``vec0`` KNN is a brute-force scan, so results are exact. The KNN fetches
+  ``k + max(k, 10)`` candidates with their vectors; vecnb rescores them in float64 and sorts
+  by (score desc, key asc), so scores match the ``numpy`` store to float64 rounding. ``vec0``
+  caps ``k`` at 4096: beyond that the store scans all (filtered) rows and ranks them with
+  :func:`vecnb.metrics.topk`.
+* **Dot product.** sqlite-vec 0.1.9 has ``l2``, ``cosine`` and ``l1`` metrics but no inner
+  product. For ``metric="dot"`` each vector ``x`` is stored augmented as
+  ``[x, sqrt(R**2 - |x|**2)]`` with ``R`` >= every stored norm (``dot_radius``), and queries as
+  ``[q, 0]``: then ``|x' - q'|**2 = R**2 + |q|**2 - 2 x.q``, so the ``l2`` ranking *is* the
+  inner-product ranking (the MIPS-to-NN reduction of Bachrach et al., 2014) and the KNN stays
+  a C scan (~90 ms at 100k x 384 instead of ~1.8 s for an SQL scan with distance functions).
+  The exact float64 rescoring above removes the float32 error of the reduction. When a new
+  vector is longer than ``R``, ``R`` grows to 1.5x that norm and the extra component of every
+  stored row is rewritten once (rare: it needs a vector longer than all previous ones by 50%).
+* **Metadata and filters.** Each metadata field gets an internal column ``m<N>`` recorded in
+  ``vecnb_fields``; user field names never appear in SQL text (they are bound parameters when
+  the mapping is stored), and values are always bound parameters. The filter tree becomes
+  ``rowid IN (SELECT id FROM vecnb_items WHERE ...)``. Missing values are SQL ``NULL`` and so
+  match no comparison (``$ne`` / ``$nin`` included), which is vecnb's rule. Ordering
+  comparisons check types: a text field compared with a number (or the reverse) raises
+  :class:`~vecnb.errors.FilterError`, as pandas does for the ``numpy`` store. Datetimes are
+  stored as ISO-8601 strings; booleans as 0 / 1.
+* **Upsert replaces the whole row**: vector, metadata (fields absent from the new metadata
+  become missing) and text.
+* **Keyword search.** The query text is split into words, each quoted as an FTS5 string and
+  joined with ``OR`` (FTS5 operators in user text are therefore inert), bound as a parameter.
+  FTS5's ``bm25()`` is lower-is-better; the score returned is ``-bm25()`` (higher is better).
+* **Concurrency and safety.** WAL journal mode (readers never block the writer, nor the
+  writer readers), ``synchronous=NORMAL``. Every write is one ``BEGIN IMMEDIATE`` transaction
+  (all or nothing); a second writer waits up to ``timeout`` seconds, then gets a
+  :class:`~vecnb.errors.StoreError` saying the file is locked. A file that is not a SQLite
+  database, or a database without ``vecnb_meta``, raises
+  :class:`~vecnb.errors.IndexFormatError` before anything is written to it.
+* **Default path.** ``path=None`` uses a fresh file in a temporary folder, removed by
+  :meth:`close`; ``path=":memory:"`` is a private in-memory database (no WAL, one connection).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import numbers
+import os
+import re
+import shutil
+import tempfile
+import threading
+import weakref
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar, Iterator
+
+import numpy as np
+import pandas as pd
+
+from vecnb.errors import (
+    DimensionMismatchError,
+    FilterError,
+    IndexFormatError,
+    InvalidInputError,
+    MissingDependencyError,
+    StoreError,
+)
+from vecnb.filters import And, Cmp, Node, Or, parse
+from vecnb.metrics import exact_scores, resolve_metric, topk
+from vecnb.stores.base import BaseStore, pad_results
+
+try:  # the extra: pip install "vecnb[sqlite]"
+    import apsw
+    import sqlite_vec
+except ImportError as _exc:  # pragma: no cover - exercised only without the extra
+    raise MissingDependencyError.for_extra("The 'sqlite' store", "sqlite", _exc.name) from _exc
+
+__all__ = ["SqliteStore", "FORMAT", "FORMAT_VERSION", "KNN_MAX_K"]
+
+FORMAT = "vecnb.sqlite"
+FORMAT_VERSION = 1
+KNN_MAX_K = 4096
+"""sqlite-vec's largest ``k`` for a ``vec0`` KNN query; larger requests scan instead."""
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_COL_RE = re.compile(r"^m[0-9]{1,5}$")
+_TOKENIZER_RE = re.compile(r"^[A-Za-z0-9_]+( [A-Za-z0-9_]+)*$")
+_WORD_RE = re.compile(r"\w+", re.UNICODE)
+_CHUNK = 5000  # rows per executemany batch / json_each id list
+_DOT_GROWTH = 1.5
+_TABLES = ("vecnb_meta", "vecnb_items", "vecnb_fields", "vecnb_vec", "vecnb_fts")
+_OPS_SQL = {"$eq": "=", "$ne": "<>", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+
+
+# ------------------------------------------------------------------------------------------
+# value conversion for metadata
+def _cell(v: Any) -> Any:
+    """One metadata value as an SQLite value (None for missing)."""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, (bool, np.bool_)):
+        return int(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        return None if math.isnan(f) else f
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (pd.Timestamp, _dt.datetime, _dt.date, np.datetime64)):
+        ts = pd.Timestamp(v)
+        return None if ts is pd.NaT else ts.isoformat()
+    if isinstance(v, numbers.Number):
+        return float(v)
+    return json.dumps(v, default=str, sort_keys=True)
+
+
+def _kind_of(v: Any) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return "text"
+    return "num"
+
+
+def _column_values(col: pd.Series) -> tuple[list, set[str]]:
+    """SQLite values of a metadata column and the kinds ('num' / 'text') present."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        col = col.astype(object)
+    if pd.api.types.is_datetime64_any_dtype(col.dtype):
+        vals = [None if pd.isna(v) else pd.Timestamp(v).isoformat() for v in col.tolist()]
+    elif pd.api.types.is_bool_dtype(col.dtype) or pd.api.types.is_numeric_dtype(col.dtype):
+        vals = [_cell(v) for v in col.tolist()]
+    else:
+        vals = [_cell(v) for v in col.tolist()]
+    kinds = {k for k in map(_kind_of, vals) if k is not None}
+    return vals, kinds
+
+
+def _merge_kind(old: str | None, new: set[str]) -> str:
+    seen = set(new)
+    if old and old != "none":
+        seen |= {"num", "text"} if old == "mixed" else {old}
+    if not seen:
+        return "none"
+    return seen.pop() if len(seen) == 1 else "mixed"
+
+
+def _fts_query(text: str) -> str:
+    """Words of ``text`` as quoted FTS5 strings joined with OR ('' when there are none)."""
+    words = _WORD_RE.findall(text)
+    seen: dict[str, None] = {}
+    for w in words:
+        seen.setdefault(w.lower(), None)
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in seen)
+
+
+def _blob(v: np.ndarray) -> bytes:
+    return np.ascontiguousarray(v, dtype="<f4").tobytes()
+
+
+# ------------------------------------------------------------------------------------------
+class SqliteStore(BaseStore):
+    """Vectors, metadata and text in one SQLite file, searched exactly with sqlite-vec.
+
+    Parameters
+    ----------
+    dim : int
+        Vector dimension d.
+    metric : {"cosine", "dot", "l2"}
+        Distance metric (aliases accepted).
+    kind : {"auto", "exact", "flat"}
+        Only exact (brute-force) search exists; all three mean the same.
+    path : str or os.PathLike, optional
+        The database file. Created when missing; an existing vecnb file is reopened (its
+        dimension and metric must match). ``None`` (default): a new temporary file removed by
+        :meth:`close`. ``":memory:"``: an in-memory database private to this object.
+    timeout : float
+        Seconds a write waits for another writer to finish before raising
+        :class:`~vecnb.errors.StoreError`.
+    tokenizer : str
+        FTS5 tokenizer for the keyword side, used when the file is created.
+
+    Notes
+    -----
+    The connection opens on first use (``len``, a write, a search). The object may be used
+    from several threads (calls are serialised); other processes open the file themselves.
+    """
+
+    name: ClassVar[str] = "sqlite"
+    kinds: ClassVar[tuple[str, ...]] = ("exact", "flat")
+
+    def __init__(self, *, dim: int, metric: str = "cosine", kind: str = "auto",
+                 path: str | os.PathLike | None = None, timeout: float = 5.0,
+                 tokenizer: str = "porter unicode61 remove_diacritics 2"):
+        super().__init__(dim=dim, metric=metric, kind=kind)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
+            raise InvalidInputError(f"timeout must be a number of seconds >= 0, got {timeout!r}.")
+        if not isinstance(tokenizer, str) or not _TOKENIZER_RE.match(tokenizer):
+            raise InvalidInputError(
+                f"tokenizer must be an FTS5 tokenizer spec of words such as 'porter unicode61', got {tokenizer!r}."
+            )
+        self.timeout = float(timeout)
+        self.tokenizer = tokenizer
+        self._temp_dir: str | None = None
+        if path is None:
+            self.path: str = ""  # chosen on first use
+        elif str(path) == ":memory:":
+            self.path = ":memory:"
+        else:
+            self.path = os.fspath(Path(os.fspath(path)).expanduser())
+        self._conn: apsw.Connection | None = None
+        self._lock = threading.RLock()
+        self._vec_dim = self.dim + 1 if self.metric == "dot" else self.dim
+        self._finalizer: weakref.finalize | None = None
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, timeout: float = 5.0) -> "SqliteStore":
+        """Open an existing vecnb SQLite file, reading its dimension and metric from it.
+
+        Raises
+        ------
+        IndexFormatError
+            ``path`` does not exist, is not a SQLite database, or is not a vecnb store.
+        """
+        p = os.fspath(Path(os.fspath(path)).expanduser())
+        if not os.path.isfile(p):
+            raise IndexFormatError(f"No vecnb SQLite store at {p!r} (no such file). Check the path.")
+        meta = _read_meta_readonly(p, timeout)
+        store = cls(dim=int(meta["dim"]), metric=meta["metric"], path=p, timeout=timeout)
+        store._connect()
+        return store
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, timeout: float = 5.0) -> "SqliteStore":
+        """Open a private working copy of a file written by :meth:`save` (the store protocol's ``load``).
+
+        The saved file is copied to a temporary file (removed by :meth:`close`), so writes to
+        the loaded store never change the saved copy, as with the in-memory stores. Use
+        :meth:`open` to work on a file in place.
+        """
+        src = os.fspath(Path(os.fspath(path)).expanduser())
+        if os.path.isdir(src):
+            src = os.path.join(src, "store.sqlite")
+        if not os.path.isfile(src):
+            raise IndexFormatError(f"No saved vecnb SQLite store at {os.fspath(path)!r}.")
+        meta = _read_meta_readonly(src, timeout)
+        tmp_dir = tempfile.mkdtemp(prefix="vecnb-sqlite-")
+        dst = os.path.join(tmp_dir, "store.sqlite")
+        try:
+            shutil.copyfile(src, dst)
+            store = cls(dim=int(meta["dim"]), metric=meta["metric"], path=dst, timeout=timeout)
+            store._temp_dir = tmp_dir
+            store._finalizer = weakref.finalize(store, shutil.rmtree, tmp_dir, True)
+            store._connect()
+        except BaseException:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+            raise
+        return store
+
+    def _where(self) -> str:
+        return "in memory" if self.path == ":memory:" else repr(self.path or "(temporary file)")
+
+    def _connect(self) -> apsw.Connection:
+        if self._conn is not None:
+            return self._conn
+        self._check_open()
+        with self._lock:
+            if self._conn is not None:
+                return self._conn
+            if not self.path:
+                self._temp_dir = tempfile.mkdtemp(prefix="vecnb-sqlite-")
+                self.path = os.path.join(self._temp_dir, "store.sqlite")
+                self._finalizer = weakref.finalize(self, shutil.rmtree, self._temp_dir, True)
+            if self.path != ":memory:":
+                _check_header(self.path)
+                folder = os.path.dirname(os.path.abspath(self.path))
+                if not os.path.isdir(folder):
+                    raise StoreError(f"folder {folder!r} does not exist; create it first or choose another path",
+                                     store=self.name, operation="open")
+            try:
+                conn = apsw.Connection(self.path)
+            except apsw.Error as exc:
+                raise self._wrap(exc, "open") from None
+            try:
+                conn.set_busy_timeout(int(self.timeout * 1000))
+                conn.enable_load_extension(True)
+                conn.load_extension(sqlite_vec.loadable_path())
+                conn.enable_load_extension(False)
+                self._init_schema(conn)
+            except BaseException as exc:
+                conn.close()
+                if isinstance(exc, apsw.Error):
+                    raise self._wrap(exc, "open") from None
+                raise
+            self._conn = conn
+            return conn
+
+    def _init_schema(self, conn: apsw.Connection) -> None:
+        """Create the tables in an empty file, or check an existing vecnb file."""
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+        if "vecnb_meta" not in tables:
+            if tables:
+                raise IndexFormatError(
+                    f"{self._where()} is a SQLite database but not a vecnb store (it has tables "
+                    f"{', '.join(sorted(tables)[:8])}); vecnb will not write into it. Choose another path."
+                )
+            self._wal(conn)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                if "vecnb_meta" not in tables:  # nobody created it meanwhile
+                    self._create_tables(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        conn.execute("PRAGMA synchronous=NORMAL")
+        meta = _meta_dict(conn, self._where())
+        self._check_meta(meta)
+        self._wal(conn)  # e.g. a copy written by VACUUM INTO
+
+    def _wal(self, conn: apsw.Connection) -> None:
+        if self.path == ":memory:":
+            return
+        if str(conn.execute("PRAGMA journal_mode").fetchall()[0][0]).lower() == "wal":
+            return
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchall()[0][0]
+        if str(mode).lower() != "wal":  # pragma: no cover - e.g. a file system without shared memory
+            raise StoreError(f"could not switch {self._where()} to WAL mode (got {mode!r})",
+                             store=self.name, operation="open")
+
+    def _create_tables(self, conn: apsw.Connection) -> None:
+        metric = "l2" if self.metric == "dot" else self.metric
+        conn.execute("CREATE TABLE vecnb_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        from vecnb import __version__
+
+        conn.executemany("INSERT INTO vecnb_meta(key, value) VALUES (?, ?)", [
+            ("format", FORMAT), ("format_version", str(FORMAT_VERSION)), ("dim", str(self.dim)),
+            ("metric", self.metric), ("vec_dim", str(self._vec_dim)), ("dot_radius", "0"),
+            ("vecnb_version", __version__), ("tokenizer", self.tokenizer),
+        ])
+        conn.execute("CREATE TABLE vecnb_items(id INTEGER PRIMARY KEY)")
+        conn.execute("CREATE TABLE vecnb_fields(name TEXT PRIMARY KEY, col TEXT NOT NULL UNIQUE, kind TEXT NOT NULL)")
+        conn.execute(f"CREATE VIRTUAL TABLE vecnb_vec USING vec0(embedding float[{int(self._vec_dim)}] "
+                     f"distance_metric={metric})")
+        # FTS5 reads the tokenizer spec as a literal (no bound parameters in CREATE VIRTUAL TABLE);
+        # the constructor allowed only letters, digits, '_' and spaces in it
+        conn.execute(f"CREATE VIRTUAL TABLE vecnb_fts USING fts5(text, tokenize='{self.tokenizer}')")
+
+    def _check_meta(self, meta: dict[str, str]) -> None:
+        if meta.get("format") != FORMAT:
+            raise IndexFormatError(f"{self._where()} has a vecnb_meta table but format {meta.get('format')!r}, "
+                                   f"not {FORMAT!r}; it was not written by this store.")
+        try:
+            version = int(meta.get("format_version", "0"))
+            dim = int(meta["dim"])
+            vec_dim = int(meta["vec_dim"])
+        except (KeyError, ValueError):
+            raise IndexFormatError(f"{self._where()}: vecnb_meta is incomplete or damaged ({meta}).") from None
+        if version > FORMAT_VERSION:
+            raise IndexFormatError(f"{self._where()} uses store format {version}; this vecnb reads up to "
+                                   f"{FORMAT_VERSION}. Upgrade vecnb.")
+        if dim != self.dim:
+            raise DimensionMismatchError(
+                f"{self._where()} holds {dim}-d vectors but the store was created with dim={self.dim}. "
+                "Pass the same dim, or open it with SqliteStore.open(path)."
+            )
+        if meta.get("metric") != self.metric:
+            raise InvalidInputError(
+                f"{self._where()} was built with metric={meta.get('metric')!r}, not {self.metric!r}. "
+                f"Pass metric={meta.get('metric')!r}, or open it with SqliteStore.open(path)."
+            )
+        if vec_dim != self._vec_dim:
+            raise IndexFormatError(f"{self._where()}: vec_dim {vec_dim} does not fit dim {dim} / metric {self.metric}.")
+
+    # ------------------------------------------------------------------ errors / transactions
+    def _wrap(self, exc: BaseException, operation: str) -> StoreError | IndexFormatError:
+        where = self._where()
+        if isinstance(exc, (apsw.BusyError, apsw.LockedError)):
+            return StoreError(
+                f"{where} is locked by another writer (waited {self.timeout:g} s). Nothing was changed. "
+                "Close the other connection / process, or retry with a larger timeout=.",
+                store=self.name, operation=operation)
+        if isinstance(exc, apsw.NotADBError):
+            return IndexFormatError(f"{where} is not a SQLite database ({exc}); choose another path.")
+        if isinstance(exc, apsw.CorruptError):
+            return StoreError(f"{where} is damaged ({exc}); restore it from a copy or rebuild the index.",
+                              store=self.name, operation=operation)
+        if isinstance(exc, (apsw.ReadOnlyError, apsw.PermissionsError, apsw.CantOpenError)):
+            return StoreError(f"cannot write {where} ({exc}); check the file's permissions and folder.",
+                              store=self.name, operation=operation)
+        if isinstance(exc, apsw.FullError):
+            return StoreError(f"disk full while writing {where}; free space and retry.",
+                              store=self.name, operation=operation)
+        return StoreError(f"SQLite error on {where}: {exc}", store=self.name, operation=operation)
+
+    @contextmanager
+    def _txn(self, operation: str, *, write: bool):
+        """One transaction (``BEGIN IMMEDIATE`` for writes, a snapshot for reads)."""
+        conn = self._connect()
+        with self._lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            except apsw.Error as exc:
+                raise self._wrap(exc, operation) from None
+            try:
+                yield conn
+            except apsw.Error as exc:
+                _rollback(conn)
+                raise self._wrap(exc, operation) from None
+            except BaseException:
+                _rollback(conn)
+                raise
+            else:
+                try:
+                    conn.execute("COMMIT")
+                except apsw.Error as exc:
+                    _rollback(conn)
+                    raise self._wrap(exc, operation) from None
+
+    # ------------------------------------------------------------------ metadata fields
+    def _fields(self, conn: apsw.Connection) -> dict[str, tuple[str, str]]:
+        out = {}
+        for name, col, kind in conn.execute("SELECT name, col, kind FROM vecnb_fields"):
+            if not _COL_RE.match(col):  # never let a tampered file put text into our SQL
+                raise IndexFormatError(f"{self._where()}: vecnb_fields has an invalid column name {col!r}.")
+            out[name] = (col, kind)
+        return out
+
+    def _ensure_fields(self, conn: apsw.Connection, metadata: pd.DataFrame) -> list[tuple[str, list]]:
+        """Add columns for new fields, update kinds; return [(internal col, values)]."""
+        fields = self._fields(conn)
+        used = {c for c, _ in fields.values()}
+        out = []
+        seen: set[str] = set()
+        for j, name in enumerate(metadata.columns):
+            key = str(name)
+            if key in seen:
+                raise InvalidInputError(f"metadata has the column name {key!r} twice; rename one.")
+            seen.add(key)
+            vals, kinds = _column_values(metadata.iloc[:, j])
+            if key in fields:
+                col, old = fields[key]
+                kind = _merge_kind(old, kinds)
+                if kind != old:
+                    conn.execute("UPDATE vecnb_fields SET kind = ? WHERE name = ?", (kind, key))
+            else:
+                n = 0
+                while f"m{n}" in used:
+                    n += 1
+                col = f"m{n}"
+                used.add(col)
+                conn.execute(f"ALTER TABLE vecnb_items ADD COLUMN {col}")
+                conn.execute("INSERT INTO vecnb_fields(name, col, kind) VALUES (?, ?, ?)",
+                             (key, col, _merge_kind(None, kinds)))
+            out.append((col, vals))
+        return out
+
+    def _filter_sql(self, conn: apsw.Connection, where: Node | None) -> tuple[str, list]:
+        """``rowid IN (...)`` clause and parameters for a parsed filter ('' for none)."""
+        where = parse(where)
+        if where is None:
+            return "", []
+        fields = self._fields(conn)
+        params: list = []
+        sql = _node_sql(where, fields, params)
+        return f"rowid IN (SELECT id FROM vecnb_items WHERE {sql})", params
+
+    # ------------------------------------------------------------------ writes
+    def upsert(self, ids: np.ndarray, vectors: np.ndarray, metadata: pd.DataFrame | None = None,
+               texts: list[str] | None = None) -> None:
+        """Insert or replace rows (vector, metadata and text of each key are replaced).
+
+        Parameters
+        ----------
+        ids : ndarray, shape (n,), int64
+        vectors : ndarray, shape (n, dim), float32
+        metadata : DataFrame, optional
+            n rows in the order of ``ids`` (its index is ignored); the filterable fields.
+        texts : list of str, optional
+            n texts (``None`` entries allowed) for :meth:`keyword`.
+        """
+        ids, X = self._check_write(ids, vectors, metadata, texts)
+        if texts is not None:
+            bad = [i for i, t in enumerate(texts) if t is not None and not isinstance(t, str)]
+            if bad:
+                raise InvalidInputError(f"texts must be strings or None; entry {bad[0]} is {type(texts[bad[0]]).__name__}.")
+        n = len(ids)
+        if n == 0:
+            self._connect()
+            return
+        norms = np.sqrt(np.einsum("ij,ij->i", X.astype(np.float64), X.astype(np.float64))) if self.metric == "dot" else None
+        progress = _progress(n, "sqlite upsert")
+        with self._txn("upsert", write=True) as conn:
+            cols = self._ensure_fields(conn, metadata) if metadata is not None and len(metadata.columns) else []
+            radius = 0.0
+            if norms is not None:
+                radius = float(_meta_dict(conn, self._where())["dot_radius"])
+                top = float(norms.max())
+                if top > radius:
+                    have = conn.execute("SELECT count(*) FROM vecnb_items").fetchall()[0][0]
+                    radius = top * (_DOT_GROWTH if have else 1.0)
+                    conn.execute("UPDATE vecnb_meta SET value = ? WHERE key = 'dot_radius'", (repr(radius),))
+                    if have:
+                        self._rewrite_dot(conn, radius)
+            item_sql = "INSERT OR REPLACE INTO vecnb_items(id{}) VALUES (?{})".format(
+                "".join(f", {c}" for c, _ in cols), ", ?" * len(cols))
+            for s in range(0, n, _CHUNK):
+                e = min(n, s + _CHUNK)
+                chunk_ids = ids[s:e].tolist()
+                js = json.dumps(chunk_ids)
+                conn.execute("DELETE FROM vecnb_vec WHERE rowid IN (SELECT value FROM json_each(?))", (js,))
+                conn.execute("DELETE FROM vecnb_fts WHERE rowid IN (SELECT value FROM json_each(?))", (js,))
+                block = X[s:e]
+                if norms is not None:
+                    extra = np.sqrt(np.maximum(radius * radius - norms[s:e] ** 2, 0.0)).astype(np.float32)
+                    block = np.concatenate([block, extra[:, None]], axis=1)
+                block = np.ascontiguousarray(block, dtype="<f4")
+                conn.executemany("INSERT INTO vecnb_vec(rowid, embedding) VALUES (?, ?)",
+                                 zip(chunk_ids, (r.tobytes() for r in block)))
+                conn.executemany(item_sql, zip(chunk_ids, *(vals[s:e] for _, vals in cols)))
+                if texts is not None:
+                    conn.executemany("INSERT INTO vecnb_fts(rowid, text) VALUES (?, ?)",
+                                     ((i, t) for i, t in zip(chunk_ids, texts[s:e]) if t is not None))
+                if progress is not None:
+                    progress.update(e - s)
+        if progress is not None:
+            progress.close()
+
+    def _rewrite_dot(self, conn: apsw.Connection, radius: float) -> None:
+        """Recompute the extra component of every stored row for a new ``dot_radius``."""
+        d = self.dim
+        last = None
+        while True:
+            if last is None:
+                rows = conn.execute("SELECT rowid, embedding FROM vecnb_vec ORDER BY rowid LIMIT ?", (_CHUNK,)).fetchall()
+            else:
+                rows = conn.execute("SELECT rowid, embedding FROM vecnb_vec WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                                    (last, _CHUNK)).fetchall()
+            if not rows:
+                return
+            M = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), d + 1).copy()
+            x = M[:, :d].astype(np.float64)
+            M[:, d] = np.sqrt(np.maximum(radius * radius - np.einsum("ij,ij->i", x, x), 0.0))
+            conn.executemany("UPDATE vecnb_vec SET embedding = ? WHERE rowid = ?",
+                             ((row.tobytes(), r[0]) for row, r in zip(M, rows)))
+            last = rows[-1][0]
+
+    def delete(self, ids: np.ndarray) -> None:
+        """Remove keys (vector, metadata, text); keys not in the store are ignored."""
+        self._check_open()
+        ids = np.unique(np.asarray(ids).reshape(-1))
+        if ids.size and not np.issubdtype(ids.dtype, np.integer):
+            raise InvalidInputError(f"ids must be integer keys, got dtype {ids.dtype}.")
+        ids = ids.astype(np.int64)
+        if len(ids) == 0:
+            return
+        with self._txn("delete", write=True) as conn:
+            for s in range(0, len(ids), _CHUNK):
+                js = json.dumps(ids[s:s + _CHUNK].tolist())
+                for table, key in (("vecnb_vec", "rowid"), ("vecnb_fts", "rowid"), ("vecnb_items", "id")):
+                    conn.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT value FROM json_each(?))", (js,))
+
+    # ------------------------------------------------------------------ reads
+    def __len__(self) -> int:
+        with self._txn("len", write=False) as conn:
+            return int(conn.execute("SELECT count(*) FROM vecnb_items").fetchall()[0][0])
+
+    def search(self, vectors: np.ndarray, k: int, where: Node | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-k for each query.
+
+        Parameters
+        ----------
+        vectors : ndarray, shape (nq, dim)
+        k : int
+        where : filter tree, optional
+            From :func:`vecnb.filters.parse`.
+
+        Returns
+        -------
+        ids : ndarray, shape (nq, k), int64
+            Keys best first, ``-1`` padding.
+        scores : ndarray, shape (nq, k), float64
+            vecnb scores (higher is closer), ``-inf`` padding.
+        """
+        Q = self._check_queries(vectors, k)
+        k = int(k)
+        fetch = k + max(k, 10)
+        id_rows, score_rows = [], []
+        with self._txn("search", write=False) as conn:
+            clause, params = self._filter_sql(conn, where)
+            if fetch <= KNN_MAX_K:
+                sql = ("SELECT rowid, embedding FROM vecnb_vec WHERE embedding MATCH ? AND k = ?"
+                       + (f" AND {clause}" if clause else ""))
+                for q in Q:
+                    qv = np.concatenate([q, [0.0]]) if self.metric == "dot" else q
+                    rows = conn.execute(sql, (_blob(qv), fetch, *params)).fetchall()
+                    ids, sc = self._rescore(rows, q, k)
+                    id_rows.append(ids)
+                    score_rows.append(sc)
+            else:
+                sql = "SELECT rowid, embedding FROM vecnb_vec" + (f" WHERE {clause}" if clause else "")
+                rows = conn.execute(sql, params).fetchall()
+                keys, X = self._unpack(rows)
+                order = np.argsort(keys, kind="stable")  # position ties -> key order
+                keys, X = keys[order], X[order]
+                pos, sc = topk(X, Q, k, self.metric)
+                for i in range(len(Q)):
+                    id_rows.append(keys[pos[i]])
+                    score_rows.append(sc[i])
+        return pad_results(id_rows, score_rows, k)
+
+    def _unpack(self, rows: list) -> tuple[np.ndarray, np.ndarray]:
+        keys = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        if not rows:
+            return keys, np.empty((0, self.dim), np.float32)
+        M = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), self._vec_dim)
+        return keys, np.ascontiguousarray(M[:, : self.dim], dtype=np.float32)
+
+    def _rescore(self, rows: list, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        keys, X = self._unpack(rows)
+        if len(keys) == 0:
+            return keys, np.empty(0, np.float64)
+        s = exact_scores(X, q, self.metric)
+        order = np.lexsort((keys, -s))[:k]
+        return keys[order], s[order]
+
+    def keyword(self, texts: list[str] | str, k: int, where: Node | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 keyword search (FTS5) over the texts given to :meth:`upsert`.
+
+        Parameters
+        ----------
+        texts : list of str (nq,) or str
+            Query texts; their words are OR-ed (FTS5 syntax in them has no effect).
+        k : int
+        where : filter tree, optional
+
+        Returns
+        -------
+        ids : ndarray, shape (nq, k), int64
+            Keys best first, ``-1`` padding (a query without words matches nothing).
+        scores : ndarray, shape (nq, k), float64
+            ``-bm25()``: higher is better, ``-inf`` padding.
+        """
+        self._check_open()
+        if isinstance(texts, str):
+            texts = [texts]
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
+            raise InvalidInputError(f"k must be a positive integer, got {k!r}.")
+        texts = list(texts)
+        bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+        if bad:
+            raise InvalidInputError(f"keyword queries must be strings; query {bad[0]} is {type(texts[bad[0]]).__name__}.")
+        id_rows, score_rows = [], []
+        with self._txn("keyword", write=False) as conn:
+            clause, params = self._filter_sql(conn, where)
+            sql = ("SELECT rowid, -bm25(vecnb_fts) FROM vecnb_fts WHERE vecnb_fts MATCH ?"
+                   + (f" AND {clause}" if clause else "") + " ORDER BY rank, rowid LIMIT ?")
+            for t in texts:
+                expr = _fts_query(t)
+                rows = conn.execute(sql, (expr, *params, int(k))).fetchall() if expr else []
+                id_rows.append([r[0] for r in rows])
+                score_rows.append([r[1] for r in rows])
+        return pad_results(id_rows, score_rows, int(k))
+
+    def fetch(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Read vectors back.
+
+        Returns
+        -------
+        vectors : ndarray, shape (n, dim), float32
+            Zeros where a key is missing.
+        found : ndarray, shape (n,), bool
+        """
+        self._check_open()
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        out = np.zeros((len(ids), self.dim), np.float32)
+        found = np.zeros(len(ids), bool)
+        if len(ids) == 0:
+            return out, found
+        where_pos: dict[int, list[int]] = {}
+        for i, key in enumerate(ids.tolist()):
+            where_pos.setdefault(key, []).append(i)
+        with self._txn("fetch", write=False) as conn:
+            uniq = list(where_pos)
+            for s in range(0, len(uniq), _CHUNK):
+                rows = conn.execute("SELECT rowid, embedding FROM vecnb_vec WHERE rowid IN "
+                                    "(SELECT value FROM json_each(?))", (json.dumps(uniq[s:s + _CHUNK]),)).fetchall()
+                keys, X = self._unpack(rows)
+                for key, vec in zip(keys.tolist(), X):
+                    for i in where_pos[key]:
+                        out[i] = vec
+                        found[i] = True
+        return out, found
+
+    def fetch_texts(self, ids: np.ndarray) -> list[str | None]:
+        """The texts stored for ``ids`` (``None`` where a key has no text or is missing)."""
+        self._check_open()
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        found: dict[int, str] = {}
+        uniq = sorted(set(ids.tolist()))
+        with self._txn("fetch_texts", write=False) as conn:
+            for s in range(0, len(uniq), _CHUNK):
+                found.update(conn.execute("SELECT rowid, text FROM vecnb_fts WHERE rowid IN "
+                                          "(SELECT value FROM json_each(?))", (json.dumps(uniq[s:s + _CHUNK]),)))
+        return [found.get(i) for i in ids.tolist()]
+
+    def iter_ids(self, batch_size: int = 1000) -> Iterator[np.ndarray]:
+        """Yield the stored keys in ascending order, ``batch_size`` at a time (int64 arrays)."""
+        self._check_open()
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+            raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        last = None
+        while True:
+            with self._txn("iter_ids", write=False) as conn:
+                if last is None:
+                    rows = conn.execute("SELECT id FROM vecnb_items ORDER BY id LIMIT ?", (int(batch_size),)).fetchall()
+                else:
+                    rows = conn.execute("SELECT id FROM vecnb_items WHERE id > ? ORDER BY id LIMIT ?",
+                                        (last, int(batch_size))).fetchall()
+            if not rows:
+                return
+            batch = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            yield batch
+            last = int(batch[-1])
+
+    def fields(self) -> dict[str, str]:
+        """Filterable metadata fields and their kinds (``num`` / ``text`` / ``mixed`` / ``none``)."""
+        with self._txn("fields", write=False) as conn:
+            return {name: kind for name, (_, kind) in self._fields(conn).items()}
+
+    def info(self) -> dict[str, Any]:
+        """What the store is and chose: kind, file, metric, versions, size."""
+        conn = self._connect()
+        with self._lock:
+            vec_version = conn.execute("SELECT vec_version()").fetchall()[0][0]
+            mode = conn.execute("PRAGMA journal_mode").fetchall()[0][0]
+        size = os.path.getsize(self.path) if self.path not in ("", ":memory:") and os.path.exists(self.path) else None
+        return {"store": self.name, "kind": "exact", "exact": True, "params": {"path": self._where()},
+                "index": "vec0 brute-force KNN", "metric": self.metric,
+                "dim": self.dim, "path": self.path, "temporary": self._temp_dir is not None,
+                "journal_mode": mode, "sqlite": apsw.sqlite_lib_version(), "sqlite_vec": vec_version,
+                "format_version": FORMAT_VERSION, "file_bytes": size,
+                "dot_reduction": "augmented l2 (MIPS)" if self.metric == "dot" else None}
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike) -> str:
+        """Write a consistent copy of the whole store to one file (``VACUUM INTO``).
+
+        ``path`` may be a file path or an existing folder (then ``store.sqlite`` inside it).
+        An existing file is replaced atomically. Returns the file written.
+        """
+        target = os.fspath(Path(os.fspath(path)).expanduser())
+        if os.path.isdir(target):
+            target = os.path.join(target, "store.sqlite")
+        if self.path not in ("", ":memory:") and os.path.exists(target) and os.path.samefile(target, self.path):
+            raise InvalidInputError(f"save({target!r}) would overwrite the store's own file; choose another path.")
+        tmp = f"{target}.tmp-{os.getpid()}-{threading.get_ident()}"
+        conn = self._connect()
+        with self._lock:
+            try:
+                conn.execute("VACUUM INTO ?", (tmp,))
+            except apsw.Error as exc:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
+                raise self._wrap(exc, "save") from None
+        os.replace(tmp, target)
+        return target
+
+    def close(self) -> None:
+        """Close the connection (and delete the temporary file when ``path`` was None)."""
+        with self._lock:
+            if self._conn is not None:
+                try:
+                    self._conn.close()
+                finally:
+                    self._conn = None
+            if self._finalizer is not None:
+                self._finalizer()
+        super().close()
+
+    def _state(self) -> str:
+        if self._closed:
+            return "closed"
+        if self._conn is None:
+            return "not opened yet"
+        try:
+            return f"{len(self)} vectors"
+        except Exception:  # a locked file must not break repr
+            return "unreadable now"
+
+    def __repr__(self) -> str:
+        return f"<SqliteStore metric={self.metric} dim={self.dim} path={self._where()} {self._state()}>"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        state = self._state()
+        return ("<div><b>SqliteStore</b> (sqlite-vec + FTS5, exact search)<br>"
+                f"file: <code>{html.escape(self._where())}</code><br>"
+                f"metric: {html.escape(self.metric)} &middot; dim: {self.dim} &middot; {html.escape(state)}</div>")
+
+
+# ------------------------------------------------------------------------------------------
+def _rollback(conn: apsw.Connection) -> None:
+    try:
+        if not conn.get_autocommit():
+            conn.execute("ROLLBACK")
+    except apsw.Error:  # pragma: no cover - the connection is already unusable
+        pass
+
+
+def _check_header(path: str) -> None:
+    """Refuse files that are not SQLite databases before SQLite touches them."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except FileNotFoundError:
+        return
+    except IsADirectoryError:
+        raise IndexFormatError(f"{path!r} is a folder, not a SQLite file; pass a file path.") from None
+    except OSError as exc:
+        raise StoreError(f"cannot read {path!r}: {exc}", store="sqlite", operation="open") from None
+    if head and head != _SQLITE_MAGIC:
+        raise IndexFormatError(f"{path!r} is not a SQLite database (unexpected header); vecnb will not touch it. "
+                               "Choose another path.")
+
+
+def _meta_dict(conn: apsw.Connection, where: str) -> dict[str, str]:
+    try:
+        return {k: v for k, v in conn.execute("SELECT key, value FROM vecnb_meta")}
+    except apsw.SQLError:
+        raise IndexFormatError(f"{where} is not a vecnb store (no vecnb_meta table).") from None
+
+
+def _read_meta_readonly(path: str, timeout: float) -> dict[str, str]:
+    _check_header(path)
+    try:
+        conn = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READONLY)
+    except apsw.Error as exc:
+        raise IndexFormatError(f"cannot open {path!r} as a SQLite database: {exc}") from None
+    try:
+        conn.set_busy_timeout(int(timeout * 1000))
+        meta = _meta_dict(conn, repr(path))
+    except apsw.NotADBError:
+        raise IndexFormatError(f"{path!r} is not a SQLite database; choose another path.") from None
+    except (apsw.BusyError, apsw.LockedError):
+        raise StoreError(f"{path!r} is locked by another process (waited {timeout:g} s); retry later.",
+                         store="sqlite", operation="open") from None
+    finally:
+        conn.close()
+    if meta.get("format") != FORMAT or "dim" not in meta or "metric" not in meta:
+        raise IndexFormatError(f"{path!r} is a SQLite database but not a vecnb store.")
+    try:
+        resolve_metric(meta["metric"])
+        int(meta["dim"])
+    except Exception:
+        raise IndexFormatError(f"{path!r}: vecnb_meta is damaged ({meta}).") from None
+    return meta
+
+
+def _node_sql(node: Node, fields: dict[str, tuple[str, str]], params: list) -> str:
+    if isinstance(node, (And, Or)):
+        joiner = " AND " if isinstance(node, And) else " OR "
+        return "(" + joiner.join(_node_sql(c, fields, params) for c in node.children) + ")"
+    if not isinstance(node, Cmp):  # pragma: no cover - parse() builds only these
+        raise FilterError(f"where: unexpected node {node!r}")
+    if node.field not in fields:
+        return "0"  # a field no row has: every row's value is missing, which matches nothing
+    col, kind = fields[node.field]
+    value = node.value
+    if node.op in ("$in", "$nin"):
+        vals = [int(v) if isinstance(v, bool) else v for v in value]
+        neg = "NOT " if node.op == "$nin" else ""
+        if len(vals) > 50:
+            params.append(json.dumps(vals))
+            return f"({col} IS NOT NULL AND {col} {neg}IN (SELECT value FROM json_each(?)))"
+        params.extend(vals)
+        return f"({col} IS NOT NULL AND {col} {neg}IN ({', '.join('?' * len(vals))}))"
+    sql_op = _OPS_SQL[node.op]
+    if isinstance(value, bool):
+        value = int(value)
+    if node.op in ("$eq", "$ne"):
+        params.append(value)
+        return f"({col} IS NOT NULL AND {col} {sql_op} ?)"
+    # ordering: numbers with numbers, text with text (pandas raises TypeError otherwise)
+    is_text = isinstance(value, str)
+    if kind == "mixed" or (kind == "text" and not is_text) or (kind == "num" and is_text):
+        raise FilterError(
+            f"where: cannot compare field {node.field!r} (holding {'text and numbers' if kind == 'mixed' else kind}) "
+            f"{node.op} {node.value!r}. Compare numbers with numbers and text with text."
+        )
+    params.append(value)
+    guard = "typeof({c}) = 'text'" if is_text else "typeof({c}) IN ('integer', 'real')"
+    return f"({guard.format(c=col)} AND {col} {sql_op} ?)"
+
+
+def _progress(n: int, desc: str):
+    if n < 50_000:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover
+        return None
+    return tqdm(total=n, desc=desc, unit="rows", leave=False)
