@@ -32,8 +32,8 @@ _LAZY = {
     "load_index": "vecnb.index:load_index",
     "Query": "vecnb.query:Query",
     "evaluate": "vecnb.keyword:evaluate",
-    "migrate": "vecnb.sync:migrate",
-    "IncrementalVectorizer": "vecnb.sync:IncrementalVectorizer",
+    "migrate": "vecnb.migration:migrate",
+    "IncrementalVectorizer": "vecnb.migration:IncrementalVectorizer",
 }
 
 __all__ = ["VecAccessor", "errors", "filters", "metrics", *_LAZY, *_errors_all]

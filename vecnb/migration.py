@@ -1,0 +1,1695 @@
+"""Streaming, resumable, retrying copies: :func:`migrate` and :class:`IncrementalVectorizer`.
+
+Both work batch by batch and never hold more than one batch of vectors in memory, record
+their progress in a **checkpoint** (a small JSON file replaced atomically after every batch),
+resume from it after the process was killed, retry a failing batch with exponential backoff,
+and show a ``tqdm.auto`` progress bar.
+
+Why a resumed run never leaves duplicates or half a batch
+---------------------------------------------------------
+* every write is an **upsert keyed by id**, so writing a batch twice (the batch that was in
+  flight when the process died) leaves one row per id;
+* every batch is written with **one store call** (one ``upsert``), which the transactional
+  stores (PostgreSQL, SQLite) apply entirely or not at all;
+* the checkpoint is updated only **after** the batch's write returned, and by
+  ``os.replace`` of a fully written, fsync'ed temporary file, so it is never torn;
+* on resume the destination is asked whether it still holds the last checkpointed row; an
+  in-memory destination that died with the process does not, and the copy starts over
+  (always safe, because of the first point).
+
+Migration::
+
+    report = vecnb.migrate(idx_faiss, pg_store, batch_size=1000, checkpoint="mig.json")
+
+Incremental vectorising of a large table (parquet files or a PostgreSQL table)::
+
+    vz = vecnb.IncrementalVectorizer("data/docs/", model="minilm", out="vectors/",
+                                     id_column="doc_id", text_column="text", batch_size=256)
+    report = vz.run()        # resumes after a crash; embeds only new / changed rows
+    report.failed            # DataFrame: id, error, batch
+    vz.read()                # DataFrame of the current generation's vectors
+    vz.rollback()            # back to the previous generation's vectors
+
+Generations (IncrementalVectorizer)
+-----------------------------------
+Each :meth:`IncrementalVectorizer.run` builds a new *generation*. With a parquet ``out`` the
+new generation is a new folder that readers do not see until it is committed (a one-file
+pointer switch, ``CURRENT.json``); with a store ``out`` the store is written in place and an
+*undo log* (the vectors each batch replaced) is kept instead. Either way the previous
+generation stays available until the next run, so :meth:`~IncrementalVectorizer.rollback`
+can always return to it.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import shutil
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from vecnb.errors import (
+    DimensionMismatchError,
+    IndexFormatError,
+    InvalidInputError,
+    MissingDependencyError,
+    ModelMismatchError,
+    StoreConnectionError,
+    StoreError,
+    VecnbError,
+)
+
+__all__ = [
+    "migrate",
+    "MigrationReport",
+    "IncrementalVectorizer",
+    "VectorizeReport",
+    "Checkpoint",
+    "call_with_retries",
+]
+
+
+# ====================================================================== durable helpers
+class Checkpoint:
+    """A small JSON state file, replaced atomically.
+
+    :meth:`save` writes a temporary file in the same folder, flushes and fsyncs it, then
+    ``os.replace``-s it over the checkpoint (atomic on POSIX and Windows) and fsyncs the
+    folder, so a reader sees either the old or the new state, never a torn one.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The checkpoint file; its folder is created on first save.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def load(self) -> dict | None:
+        """The saved state, or ``None`` when there is no checkpoint yet.
+
+        Raises
+        ------
+        IndexFormatError
+            The file exists but is not a JSON object (it was not written by vecnb).
+        """
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        try:
+            state = json.loads(text)
+        except ValueError as exc:
+            raise IndexFormatError(
+                f"Checkpoint {str(self.path)!r} is not valid JSON ({exc}); it was not written by vecnb. "
+                "Delete it to start over, or pass another checkpoint path."
+            ) from None
+        if not isinstance(state, dict):
+            raise IndexFormatError(f"Checkpoint {str(self.path)!r} does not hold a JSON object; delete it.")
+        return state
+
+    def save(self, state: dict) -> None:
+        """Write ``state`` atomically (temporary file + fsync + ``os.replace``)."""
+        _atomic_write_bytes(self.path, json.dumps(state, default=_json_default).encode("utf-8"))
+
+    def clear(self) -> None:
+        """Delete the checkpoint (a missing file is fine)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    def __repr__(self) -> str:
+        return f"Checkpoint({str(self.path)!r})"
+
+
+def _json_default(x: Any) -> Any:
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.floating):
+        return float(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    raise TypeError(f"{type(x).__name__} is not JSON serialisable")
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name != "posix":  # pragma: no cover - directories cannot be opened on Windows
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _atomic_write_parquet(path: Path, table: Any) -> None:
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp)
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+# errors a retry cannot fix: bad input, wrong dimension, missing packages, bad files
+_NOT_RETRYABLE = (InvalidInputError, TypeError, MissingDependencyError, IndexFormatError, KeyboardInterrupt)
+
+
+def call_with_retries(
+    fn: Callable[[], Any],
+    *,
+    retries: int = 3,
+    backoff: float = 0.5,
+    what: str = "operation",
+    on_retry: Callable[[int, BaseException, float], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Any:
+    """Call ``fn()``; on failure wait ``backoff * 2**attempt`` seconds and try again.
+
+    Parameters
+    ----------
+    fn : callable
+        What to do; called up to ``retries + 1`` times.
+    retries : int
+        How many times to try again after the first failure.
+    backoff : float
+        The first wait in seconds; it doubles on every further attempt (0.5, 1, 2, ...).
+    what : str
+        Used in the warning issued before each retry.
+    on_retry : callable, optional
+        ``on_retry(attempt, exception, delay)`` before each wait.
+
+    Errors a retry cannot fix (:class:`~vecnb.errors.InvalidInputError` and its subclasses
+    such as :class:`~vecnb.errors.DimensionMismatchError`, ``TypeError``, missing
+    dependencies) are raised at once.
+    """
+    attempt = 0
+    while True:
+        try:
+            return fn()
+        except _NOT_RETRYABLE:
+            raise
+        except Exception as exc:
+            if attempt >= retries:
+                raise
+            delay = float(backoff) * (2 ** attempt)
+            attempt += 1
+            if on_retry is not None:
+                on_retry(attempt, exc, delay)
+            sleep(delay)
+
+
+def _check_retry_args(retries: Any, backoff: Any, batch_size: Any) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+        raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    if isinstance(retries, bool) or not isinstance(retries, (int, np.integer)) or retries < 0:
+        raise InvalidInputError(f"retries must be an integer >= 0, got {retries!r}.")
+    if isinstance(backoff, bool) or not isinstance(backoff, (int, float)) or not backoff >= 0:
+        raise InvalidInputError(f"backoff must be a number of seconds >= 0, got {backoff!r}.")
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix_str(self, s: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total: int | None, initial: int, desc: str, enabled: bool) -> Any:
+    if not enabled:
+        return _NoBar()
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm comes with every extra that embeds
+        return _NoBar()
+    return tqdm(total=total, initial=initial, desc=desc, unit="row", unit_scale=True, dynamic_ncols=True)
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    msg = f"{type(exc).__name__}: {exc}"
+    return msg if len(msg) <= limit else msg[: limit - 3] + "..."
+
+
+def _html_table(title: str, rows: list[tuple[str, Any]]) -> str:
+    import html
+
+    body = "".join(
+        f"<tr><th style='text-align:left'>{html.escape(str(k))}</th><td style='text-align:left'>"
+        f"{html.escape(str(v))}</td></tr>" for k, v in rows
+    )
+    return f"<div><b>{html.escape(title)}</b><table>{body}</table></div>"
+
+
+# ====================================================================== migrate
+@dataclass
+class MigrationReport:
+    """What :func:`migrate` did.
+
+    Attributes
+    ----------
+    rows : int
+        Rows written by this call (a resumed call counts only what it wrote).
+    total : int
+        Rows in the source when the call started.
+    batches : int
+        Store writes made by this call.
+    resumed_from : int
+        Rows already copied according to the checkpoint (0 for a fresh start).
+    retries : int
+        Failed attempts that were retried.
+    seconds : float
+        Wall time of this call.
+    complete : bool
+        Every source row is in the destination.
+    index : VectorIndex or None
+        When the source is a :class:`vecnb.VectorIndex`: an index over the destination
+        that answers with the same labels (the destination index itself, or a new one
+        over the destination store). ``None`` otherwise, or when the destination store
+        also holds rows the source does not.
+    """
+
+    source: str
+    destination: str
+    rows: int = 0
+    total: int = 0
+    batches: int = 0
+    resumed_from: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    complete: bool = False
+    checkpoint: str | None = None
+    notes: list[str] = field(default_factory=list)
+    index: Any = field(default=None, repr=False)
+
+    @property
+    def rows_per_s(self) -> float:
+        """Rows written per second by this call."""
+        return self.rows / self.seconds if self.seconds > 0 else float("nan")
+
+    def _rows(self) -> list[tuple[str, Any]]:
+        out = [("source", self.source), ("destination", self.destination),
+               ("rows written", f"{self.rows:,} of {self.total:,}"), ("batches", self.batches),
+               ("resumed from row", f"{self.resumed_from:,}"), ("retries", self.retries),
+               ("seconds", f"{self.seconds:.2f}"), ("rows/s", f"{self.rows_per_s:,.0f}"),
+               ("complete", self.complete)]
+        if self.checkpoint:
+            out.append(("checkpoint", self.checkpoint))
+        out += [("note", n) for n in self.notes]
+        return out
+
+    def __repr__(self) -> str:
+        return (f"MigrationReport({self.source} -> {self.destination}: {self.rows:,} rows in {self.batches} batches, "
+                f"resumed_from={self.resumed_from:,}, retries={self.retries}, {self.seconds:.2f} s, "
+                f"complete={self.complete})")
+
+    def _repr_html_(self) -> str:
+        return _html_table("vecnb migration", self._rows())
+
+
+class _Side:
+    """One end of a migration: a store, or a :class:`vecnb.VectorIndex` (labels, rows, store)."""
+
+    def __init__(self, obj: Any, role: str):
+        from vecnb.index import VectorIndex
+
+        self.obj = obj
+        self.index: VectorIndex | None = obj if isinstance(obj, VectorIndex) else None
+        store = obj.store if self.index is not None else obj
+        if not all(hasattr(store, a) for a in ("upsert", "delete", "search", "dim", "metric")):
+            raise InvalidInputError(
+                f"migrate needs a vecnb store or VectorIndex as {role}, got {type(obj).__name__}. "
+                "Build one with df.vec.index(...) or vecnb.stores.create(name, dim=..., metric=...)."
+            )
+        if self.index is not None:
+            self.index._check_open()
+        self.store = store
+        self.dim = int(store.dim)
+        self.metric = str(store.metric)
+        self.name = getattr(store, "name", type(store).__name__)
+
+    def describe(self) -> dict:
+        return {"store": self.name, "dim": self.dim, "metric": self.metric,
+                "index": self.index is not None}
+
+    def __len__(self) -> int:
+        return len(self.index) if self.index is not None else len(self.store)
+
+    # -- reading
+    def iter_ids(self, batch_size: int) -> Iterator[np.ndarray]:
+        if not hasattr(self.store, "fetch"):
+            raise InvalidInputError(
+                f"Store {self.name!r} cannot read its vectors back (it has no fetch), so it cannot be a "
+                "migration source.")
+        if self.index is not None:  # the index's own order: stable, and only the rows it holds
+            keys = np.array(self.index._keys, dtype=np.int64, copy=True)
+            for i in range(0, len(keys), batch_size):
+                yield keys[i: i + batch_size]
+            return
+        if not hasattr(self.store, "iter_ids"):
+            raise InvalidInputError(
+                f"Store {self.name!r} cannot stream its ids (it has no iter_ids), so it cannot be a migration source.")
+        yield from self.store.iter_ids(batch_size)
+
+    def read(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, pd.DataFrame | None, list | None,
+                                             pd.DataFrame | None]:
+        """Vectors (n, d), found (n,), metadata, texts and (for an index) the rows of ``ids``."""
+        vecs, found = self.store.fetch(ids)
+        vecs = np.asarray(vecs, dtype=np.float32).reshape(len(ids), self.dim)
+        found = np.asarray(found, dtype=bool)
+        meta = texts = rows = None
+        if self.index is not None:
+            from vecnb.index import _metadata
+
+            pos = self.index.positions_for(ids)
+            found &= pos >= 0
+            rows = self.index._frame.iloc[np.where(pos >= 0, pos, 0)]
+            meta = _metadata(rows)
+            texts = self.index._texts(rows)
+        else:
+            if hasattr(self.store, "fetch_metadata"):
+                meta = self.store.fetch_metadata(ids)
+            if hasattr(self.store, "fetch_texts"):
+                texts = self.store.fetch_texts(ids)
+        return vecs, found, meta, texts, rows
+
+    # -- writing
+    def write(self, ids: np.ndarray, vecs: np.ndarray, meta: pd.DataFrame | None, texts: list | None,
+              rows: pd.DataFrame | None) -> None:
+        if self.index is not None:
+            if rows is None:
+                raise InvalidInputError(
+                    "A store has no row labels to give a VectorIndex; migrate into the index's store "
+                    "(dst=index.store) or from a VectorIndex.")
+            self.index._write(rows, vecs, progress=False)  # upsert by label: idempotent
+        else:
+            self.store.upsert(ids, vecs, meta, texts)
+
+    def holds(self, ids: np.ndarray, src: "_Side") -> np.ndarray | None:
+        """Which of the source's ``ids`` this destination holds (None when it cannot tell)."""
+        if self.index is not None:
+            if src.index is None:
+                return None
+            return self.index.keys_for(src.index.labels_for(ids)) >= 0
+        if not hasattr(self.store, "fetch"):
+            return None
+        return np.asarray(self.store.fetch(ids)[1], dtype=bool)
+
+
+def _result_index(s: _Side, d: _Side) -> Any:
+    if s.index is None:
+        return None
+    if d.index is not None:
+        return d.index
+    if len(d.store) != len(s.index):
+        return None
+    return _index_over(d.store, s.index)
+
+
+def _index_over(store: Any, like: Any) -> Any:
+    """A VectorIndex over ``store`` holding the same labels, keys and rows as index ``like``."""
+    from vecnb.index import VectorIndex
+
+    idx = VectorIndex(store, column=like.column, info=like.info_column, text=like.text,
+                      kind=getattr(store, "kind", "auto"), store_name=getattr(store, "name", None))
+    idx._next_key = like._next_key
+    idx._set_rows(like._frame, np.array(like._keys, copy=True), np.array(like._row_hash, copy=True))
+    return idx
+
+
+def _rebatch(it: Iterator[np.ndarray], batch_size: int) -> Iterator[np.ndarray]:
+    """Re-cut a stream of id arrays into arrays of exactly ``batch_size`` (the last may be short)."""
+    buf: list[np.ndarray] = []
+    n = 0
+    for part in it:
+        part = np.asarray(part, dtype=np.int64).reshape(-1)
+        while len(part):
+            take = min(batch_size - n, len(part))
+            buf.append(part[:take])
+            n += take
+            part = part[take:]
+            if n == batch_size:
+                yield np.concatenate(buf)
+                buf, n = [], 0
+    if n:
+        yield np.concatenate(buf)
+
+
+def _subset(meta: pd.DataFrame | None, texts: list | None, keep: np.ndarray) -> tuple[Any, Any]:
+    if meta is not None:
+        meta = meta.iloc[np.flatnonzero(keep)].reset_index(drop=True)
+    if texts is not None:
+        texts = [t for t, k in zip(texts, keep.tolist()) if k]
+    return meta, texts
+
+
+def migrate(
+    src: Any,
+    dst: Any,
+    *,
+    batch_size: int = 1000,
+    checkpoint: str | os.PathLike | None = None,
+    progress: bool = True,
+    retries: int = 3,
+    backoff: float = 0.5,
+    on_batch: Callable[[dict], None] | None = None,
+) -> MigrationReport:
+    """Copy every vector of ``src`` into ``dst`` in batches; resumable, retrying, idempotent.
+
+    Parameters
+    ----------
+    src : VectorIndex or store
+        Where the vectors are. It must stream its keys (``iter_ids``) and read vectors back
+        (``fetch``); every built-in store does. Metadata (filter fields) and texts are
+        copied too when the source can return them (a :class:`vecnb.VectorIndex`, or a
+        store with ``fetch_metadata`` / ``fetch_texts``).
+    dst : VectorIndex or store
+        Where they go: same dimension and metric as ``src``. Rows already there under the
+        same id are replaced (upsert), other rows are left alone.
+    batch_size : int
+        Rows per read and per write. Memory use is about one batch of vectors, however
+        large the source.
+    checkpoint : path, optional
+        A JSON file recording how far the copy got, rewritten atomically after every batch.
+        Pass the same path again after a crash (or ``kill -9``) to resume from the last
+        written batch. Without it a call always starts from the beginning.
+    progress : bool
+        Show a ``tqdm.auto`` progress bar.
+    retries, backoff : int, float
+        A failing read or write is tried again up to ``retries`` times, waiting
+        ``backoff * 2**attempt`` seconds (0.5 s, 1 s, 2 s, ...) before each attempt.
+    on_batch : callable, optional
+        ``on_batch(state)`` after each batch is written and checkpointed; ``state`` holds
+        ``position`` (rows done), ``total`` and ``batches``.
+
+    Returns
+    -------
+    MigrationReport
+
+    Raises
+    ------
+    DimensionMismatchError
+        ``dst`` holds vectors of another width (re-embed, or create it with ``dim=src.dim``).
+    InvalidInputError
+        Different metrics, the same store on both sides, or a checkpoint from another migration.
+    StoreError
+        A batch still failed after ``retries`` attempts; the checkpoint keeps the progress,
+        so calling :func:`migrate` again with it resumes.
+
+    Notes
+    -----
+    Resuming relies on the source listing its keys in the same order as before (true for
+    every built-in store while it is not written to). If it does not, or the destination
+    lost what was written (an in-memory store in the killed process), the copy restarts
+    from the beginning, which is safe: writes are upserts by key, so no row is duplicated.
+
+    Examples
+    --------
+    >>> report = vecnb.migrate(faiss_index, pg_store, batch_size=1000, checkpoint="faiss-to-pg.json")
+    >>> report.complete, report.rows_per_s
+    """
+    _check_retry_args(retries, backoff, batch_size)
+    s, d = _Side(src, "source"), _Side(dst, "destination")
+    if s.store is d.store:
+        raise InvalidInputError("migrate: source and destination are the same store; there is nothing to copy.")
+    if s.dim != d.dim:
+        raise DimensionMismatchError(
+            f"The source holds {s.dim}-d vectors but the destination {d.name!r} holds {d.dim}-d vectors. "
+            f"Create the destination with dim={s.dim}, or re-embed with the destination's model."
+        )
+    if s.metric != d.metric:
+        raise InvalidInputError(
+            f"The source uses metric {s.metric!r} but the destination {d.name!r} uses {d.metric!r}; search "
+            f"results would change. Create the destination with metric={s.metric!r}."
+        )
+    if s.index is not None and d.index is not None:
+        a, b = s.index.info_column.get("model_id"), d.index.info_column.get("model_id")
+        if a and b and a != b:
+            raise ModelMismatchError(
+                f"The source index holds vectors from {a!r} but the destination index from {b!r}; they cannot be "
+                "mixed. Migrate into an empty store, or re-embed.")
+    batch_size = int(batch_size)
+    t0 = time.perf_counter()
+    total = len(s)
+    report = MigrationReport(source=s.name, destination=d.name, total=total,
+                             checkpoint=str(checkpoint) if checkpoint is not None else None)
+    ck = Checkpoint(checkpoint) if checkpoint is not None else None
+    ident = {"kind": "vecnb.migrate", "version": 1, "source": s.describe(), "destination": d.describe()}
+    start = 0
+    last_key: int | None = None
+    batches_total = 0
+    state = ck.load() if ck else None
+    if state is not None:
+        if any(state.get(k) != v for k, v in ident.items()):
+            raise InvalidInputError(
+                f"Checkpoint {str(ck.path)!r} belongs to another migration "
+                f"({state.get('source')} -> {state.get('destination')}); delete it or pass another path."
+            )
+        start = int(state.get("position", 0))
+        last_key = state.get("last_key")
+        batches_total = int(state.get("batches", 0))
+        if start and last_key is not None:
+            try:
+                held = d.holds(np.array([last_key], dtype=np.int64), s)
+            except KeyError:  # the source no longer has that row: its order changed, start over
+                held = np.array([False])
+            if held is not None and not held[0]:
+                report.notes.append("the destination no longer held the checkpointed rows; restarted from row 0")
+                warnings.warn(f"migrate: the destination does not hold row {last_key} recorded in the checkpoint "
+                              "(an in-memory store lost with a killed process?); copying from the start.",
+                              stacklevel=2)
+                start, last_key, batches_total = 0, None, 0
+        if state.get("status") == "complete" and start >= total and start:
+            report.resumed_from = start
+            report.complete = True
+            report.notes.append("the checkpoint records a completed migration; nothing to do")
+            report.seconds = time.perf_counter() - t0
+            report.index = _result_index(s, d)
+            return report
+
+    counter = {"retries": 0}
+
+    def note_retry(attempt: int, exc: BaseException, delay: float) -> None:
+        counter["retries"] += 1
+        warnings.warn(f"migrate: batch at row {position:,} failed ({_short(exc)}); retry {attempt}/{retries} "
+                      f"in {delay:.2f} s", stacklevel=3)
+
+    def save(status: str) -> None:
+        if ck is not None:
+            ck.save({**ident, "status": status, "position": position, "last_key": last_key,
+                     "batches": batches_total, "total": total, "batch_size": batch_size,
+                     "updated": time.time()})
+
+    position = 0
+    report.resumed_from = start
+    bar = _progress_bar(total, min(start, total), f"migrate {s.name} -> {d.name}", progress)
+    try:
+        for attempt_order in range(2):  # a second pass only if the source order changed
+            position = 0
+            restart = False
+            for ids in _rebatch(s.iter_ids(batch_size), batch_size):
+                if position + len(ids) <= start:
+                    position += len(ids)
+                    if position == start and last_key is not None and int(ids[-1]) != int(last_key):
+                        restart = True
+                        break
+                    continue
+                if position < start:  # a batch straddling the checkpoint (another batch_size)
+                    cut = start - position
+                    if last_key is not None and int(ids[cut - 1]) != int(last_key):
+                        restart = True
+                        break
+                    ids, position = ids[cut:], start
+
+                def read(ids=ids):
+                    return s.read(ids)
+
+                vecs, found, meta, texts, rows = call_with_retries(read, retries=retries, backoff=backoff,
+                                                                   what="read", on_retry=note_retry)
+                n_listed = len(ids)
+                if not found.all():  # deleted from the source since its ids were listed
+                    ids, vecs = ids[found], vecs[found]
+                    meta, texts = _subset(meta, texts, found)
+                    rows = rows.iloc[np.flatnonzero(found)] if rows is not None else None
+                if len(ids):
+                    def write(ids=ids, vecs=vecs, meta=meta, texts=texts, rows=rows):
+                        d.write(ids, vecs, meta, texts, rows)
+
+                    try:
+                        call_with_retries(write, retries=retries, backoff=backoff, what="write",
+                                          on_retry=note_retry)
+                    except _NOT_RETRYABLE:
+                        raise
+                    except Exception as exc:
+                        raise StoreError(
+                            f"writing rows {position:,}-{position + len(ids):,} failed after {retries} retries: "
+                            f"{_short(exc)}. Progress is saved"
+                            + (f" in {str(ck.path)!r}; call migrate(...) again with checkpoint= that file to resume."
+                               if ck else "; pass checkpoint=path to be able to resume."),
+                            store=d.name, operation="migrate") from exc
+                    report.rows += len(ids)
+                    report.batches += 1
+                    batches_total += 1
+                    last_key = int(ids[-1])
+                position += n_listed
+                save("running")
+                bar.update(n_listed)
+                if on_batch is not None:
+                    on_batch({"position": position, "total": total, "batches": batches_total})
+            if not restart:
+                break
+            report.notes.append("the source lists its rows in another order than when the checkpoint was "
+                                "written; restarted from row 0")
+            warnings.warn("migrate: the source's row order changed since the checkpoint; copying from the start "
+                          "(upserts by id, so nothing is duplicated).", stacklevel=2)
+            start, last_key = 0, None
+            report.resumed_from = 0
+        report.complete = True
+        save("complete")
+        report.index = _result_index(s, d)
+    finally:
+        bar.close()
+        report.retries = counter["retries"]
+        report.seconds = time.perf_counter() - t0
+    return report
+
+
+# ====================================================================== incremental vectorizer
+@dataclass
+class VectorizeReport:
+    """What :meth:`IncrementalVectorizer.run` did.
+
+    Attributes
+    ----------
+    generation : int
+        The generation this run built.
+    rows : int
+        Source rows seen (by this call and, after a resume, by the interrupted one).
+    embedded : int
+        Rows sent to the model (new or changed text, or everything after a model change).
+    reused : int
+        Rows whose text and model were unchanged: their vector was kept.
+    deleted : int
+        Rows of the previous generation that are no longer in the source.
+    failed : DataFrame
+        ``id``, ``error``, ``batch`` of every row that has no new vector.
+    committed : bool
+        The generation is now the current one.
+    resumed : bool
+        This call continued an interrupted run.
+    """
+
+    generation: int
+    rows: int = 0
+    embedded: int = 0
+    reused: int = 0
+    deleted: int = 0
+    failed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["id", "error", "batch"]))
+    committed: bool = False
+    resumed: bool = False
+    retries: int = 0
+    seconds: float = 0.0
+
+    def __repr__(self) -> str:
+        return (f"VectorizeReport(generation={self.generation}, rows={self.rows:,}, embedded={self.embedded:,}, "
+                f"reused={self.reused:,}, deleted={self.deleted:,}, failed={len(self.failed):,}, "
+                f"committed={self.committed}, resumed={self.resumed}, {self.seconds:.2f} s)")
+
+    def _repr_html_(self) -> str:
+        rows = [("generation", self.generation), ("rows", f"{self.rows:,}"), ("embedded", f"{self.embedded:,}"),
+                ("reused", f"{self.reused:,}"), ("deleted", f"{self.deleted:,}"), ("failed", f"{len(self.failed):,}"),
+                ("committed", self.committed), ("resumed", self.resumed), ("retries", self.retries),
+                ("seconds", f"{self.seconds:.2f}")]
+        html = _html_table("vecnb vectorize run", rows)
+        if len(self.failed):
+            html += self.failed.head(20).to_html(index=False)
+        return html
+
+
+def _fsl(X: np.ndarray) -> Any:
+    """An (n, d) float32 matrix as an Arrow ``fixed_size_list<float32>[d]`` array."""
+    import pyarrow as pa
+
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    return pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1), type=pa.float32()), X.shape[1])
+
+
+def _gen_name(g: int) -> str:
+    return f"gen-{g:06d}"
+
+
+def _parquet_files(source: Any) -> list[Path]:
+    paths = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    files: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            files.extend(sorted(q for q in p.rglob("*.parquet") if not any(
+                part.startswith((".", "_")) for part in q.relative_to(p).parts)))
+        elif p.exists():
+            files.append(p)
+        else:
+            raise InvalidInputError(f"Parquet source {str(p)!r} does not exist.")
+    if not files:
+        raise InvalidInputError(f"No .parquet files found in {source!r}.")
+    return files
+
+
+class _ParquetSource:
+    """Rows (id, text) of parquet files, streamed with ``ParquetFile.iter_batches``.
+
+    A position is ``[file number, row in file]``.
+    """
+
+    def __init__(self, source: Any, id_column: str, text_column: str):
+        import pyarrow.parquet as pq
+
+        self.files = _parquet_files(source)
+        self.id_column, self.text_column = id_column, text_column
+        for f in self.files:
+            names = pq.ParquetFile(f).schema_arrow.names
+            for c in (id_column, text_column):
+                if c not in names:
+                    raise InvalidInputError(
+                        f"Parquet file {str(f)!r} has no column {c!r} (columns: {names[:20]}). "
+                        "Pass id_column= and text_column= to name the id and text columns."
+                    )
+
+    def describe(self) -> str:
+        return f"parquet ({len(self.files)} file{'s' if len(self.files) != 1 else ''})"
+
+    def fingerprint(self) -> list:
+        out = []
+        for f in self.files:
+            st = f.stat()
+            out.append([str(f.resolve()), st.st_size, st.st_mtime_ns])
+        return out
+
+    def total(self) -> int:
+        import pyarrow.parquet as pq
+
+        return sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
+
+    def batches(self, position: Any, batch_size: int) -> Iterator[tuple[list, list, Any]]:
+        import pyarrow.parquet as pq
+
+        fi, row = (position or [0, 0])
+        cols = [self.id_column, self.text_column]
+        for i in range(int(fi), len(self.files)):
+            start = int(row) if i == fi else 0
+            pf = pq.ParquetFile(self.files[i])
+            groups, base, first = [], 0, None
+            for g in range(pf.num_row_groups):
+                n = pf.metadata.row_group(g).num_rows
+                if base + n > start:
+                    groups.append(g)
+                    first = base if first is None else first
+                base += n
+            if not groups:
+                continue
+            cur = first
+            for rb in pf.iter_batches(batch_size=batch_size, row_groups=groups, columns=cols):
+                if cur + rb.num_rows <= start:
+                    cur += rb.num_rows
+                    continue
+                if cur < start:
+                    rb = rb.slice(start - cur)
+                    cur = start
+                cur += rb.num_rows
+                yield (rb.column(0).to_pylist(), rb.column(1).to_pylist(), [i, cur])
+
+    def lookup(self, ids: list) -> dict:
+        """Texts of ``ids`` (a dict id -> text; ids no longer in the source are absent)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        want = set(ids)
+        out: dict = {}
+        for f in self.files:
+            t = pq.read_table(f, columns=[self.id_column, self.text_column])
+            col = t.column(0)
+            mask = pc.is_in(col, value_set=pa.array(list(want), type=col.type))
+            t = t.filter(mask)
+            out.update(zip(t.column(0).to_pylist(), t.column(1).to_pylist()))
+        return out
+
+
+class _PostgresSource:
+    """Rows (id, text) of a PostgreSQL table, read by keyset pagination on the id column.
+
+    A position is the last id read; ``WHERE id > %s ORDER BY id LIMIT n`` makes each batch a
+    cheap index range scan and a resume exact (the id column should be unique and indexed,
+    e.g. the primary key).
+    """
+
+    def __init__(self, url: str, table: str, id_column: str, text_column: str, retries: int, backoff: float):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError as exc:
+            raise MissingDependencyError.for_extra("Reading a PostgreSQL table", "pgvector", "psycopg") from exc
+        if not table or not isinstance(table, str):
+            raise InvalidInputError("A PostgreSQL source needs table='name' (or 'schema.name').")
+        self.url, self.table = url, table
+        self.id_column, self.text_column = id_column, text_column
+        self.retries, self.backoff = retries, backoff
+        self._conn = None
+
+    def _sql(self, template: str) -> Any:
+        from psycopg import sql
+
+        return sql.SQL(template).format(
+            id=sql.Identifier(self.id_column), text=sql.Identifier(self.text_column),
+            table=sql.Identifier(*self.table.split(".")))
+
+    def _run(self, query: Any, params: tuple = ()) -> list:
+        import psycopg
+
+        def go() -> list:
+            if self._conn is None or self._conn.closed:
+                try:
+                    self._conn = psycopg.connect(self.url, autocommit=True)
+                except psycopg.OperationalError as exc:
+                    raise StoreConnectionError(f"cannot connect to PostgreSQL: {exc}", store="postgresql",
+                                               operation="connect") from exc
+            try:
+                return self._conn.execute(query, params).fetchall()
+            except psycopg.OperationalError:
+                with contextlib.suppress(Exception):
+                    self._conn.close()
+                self._conn = None
+                raise
+            except psycopg.errors.UndefinedTable as exc:
+                raise InvalidInputError(f"PostgreSQL has no table {self.table!r}: {exc}") from exc
+            except psycopg.errors.UndefinedColumn as exc:
+                raise InvalidInputError(
+                    f"Table {self.table!r} lacks column {self.id_column!r} or {self.text_column!r}: {exc}") from exc
+
+        return call_with_retries(go, retries=self.retries, backoff=self.backoff, what="read")
+
+    def describe(self) -> str:
+        return f"postgresql table {self.table}"
+
+    def fingerprint(self) -> list:
+        from psycopg.conninfo import conninfo_to_dict
+
+        info = conninfo_to_dict(self.url)
+        return [info.get("host"), str(info.get("port")), info.get("dbname"), self.table,
+                self.id_column, self.text_column]
+
+    def total(self) -> int:
+        return int(self._run(self._sql("SELECT count(*) FROM {table}"))[0][0])
+
+    def batches(self, position: Any, batch_size: int) -> Iterator[tuple[list, list, Any]]:
+        after = position
+        while True:
+            if after is None:
+                rows = self._run(self._sql("SELECT {id}, {text} FROM {table} ORDER BY {id} LIMIT %s"),
+                                 (batch_size,))
+            else:
+                rows = self._run(self._sql(
+                    "SELECT {id}, {text} FROM {table} WHERE {id} > %s ORDER BY {id} LIMIT %s"), (after, batch_size))
+            if not rows:
+                return
+            ids = [r[0] for r in rows]
+            if not isinstance(ids[-1], (int, str)):
+                raise InvalidInputError(
+                    f"The id column {self.id_column!r} holds {type(ids[-1]).__name__} values; the vectorizer needs "
+                    "integer or text ids (cast it in a view, e.g. CREATE VIEW v AS SELECT id::text AS id, ...).")
+            after = ids[-1]
+            yield ids, [r[1] for r in rows], after
+            if len(rows) < batch_size:
+                return
+
+    def lookup(self, ids: list) -> dict:
+        rows = self._run(self._sql("SELECT {id}, {text} FROM {table} WHERE {id} = ANY(%s)"), (list(ids),))
+        return {r[0]: r[1] for r in rows}
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+
+
+class _Generation:
+    """The rows of one generation: ids, text hashes and where each row's part file is."""
+
+    def __init__(self, folder: Path, with_vectors: bool):
+        import pyarrow.parquet as pq
+
+        self.folder = folder
+        self.meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        parts = sorted(folder.glob("part-*.parquet"))
+        ids: list = []
+        hashes: list = []
+        where_part: list = []
+        where_row: list = []
+        self.parts = parts
+        for pi, p in enumerate(parts):
+            t = pq.read_table(p, columns=["id", "hash"])
+            n = t.num_rows
+            ids.extend(t.column("id").to_pylist())
+            hashes.append(t.column("hash").to_numpy())
+            where_part.append(np.full(n, pi, dtype=np.int32))
+            where_row.append(np.arange(n, dtype=np.int64))
+        self.ids = pd.Index(ids)
+        self.hashes = np.concatenate(hashes) if hashes else np.empty(0, np.uint64)
+        self.part_of = np.concatenate(where_part) if where_part else np.empty(0, np.int32)
+        self.row_of = np.concatenate(where_row) if where_row else np.empty(0, np.int64)
+        self.with_vectors = with_vectors
+        self._cache: tuple[int, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def positions(self, ids: list) -> np.ndarray:
+        if not len(self.ids):
+            return np.full(len(ids), -1, dtype=np.int64)
+        return self.ids.get_indexer(pd.Index(ids)) if self.ids.is_unique else \
+            self.ids[~self.ids.duplicated(keep="last")].get_indexer(pd.Index(ids))
+
+    def vectors(self, pos: np.ndarray) -> np.ndarray:
+        """Vectors of the rows at ``pos`` (part-file reads, one part cached)."""
+        import pyarrow.parquet as pq
+
+        from vecnb._arrow import column_matrix
+
+        out: np.ndarray | None = None
+        parts = self.part_of[pos]
+        for pi in np.unique(parts):
+            if self._cache is None or self._cache[0] != pi:
+                t = pq.read_table(self.parts[pi], columns=["vector"])
+                X = column_matrix(t.column("vector").to_pandas(types_mapper=pd.ArrowDtype), name="vector")
+                self._cache = (int(pi), X)
+            X = self._cache[1]
+            if out is None:
+                out = np.empty((len(pos), X.shape[1]), dtype=np.float32)
+            sel = parts == pi
+            out[sel] = X[self.row_of[pos[sel]]]
+        return out if out is not None else np.empty((0, 0), np.float32)
+
+
+class _ParquetSink:
+    """Generations as folders of parquet parts ``(id, hash, vector)`` under ``out``."""
+
+    kind = "parquet"
+    with_vectors = True
+
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        self.state_dir = self.out
+
+    def describe(self) -> str:
+        return f"parquet folder {str(self.out)!r}"
+
+    def check_dim(self, dim: int | None) -> None:
+        pass
+
+    def write(self, folder: Path, b: int, ids: list, hashes: np.ndarray, X: np.ndarray | None,
+              write_ids: list | None = None, write_X: np.ndarray | None = None) -> None:
+        import pyarrow as pa
+
+
+        cols = {"id": pa.array(ids), "hash": pa.array(hashes, type=pa.uint64())}
+        if X is not None and len(ids):
+            cols["vector"] = _fsl(X)
+        _atomic_write_parquet(folder / f"part-{b:06d}.parquet", pa.table(cols))
+
+    def delete(self, folder: Path, ids: list, tag: str) -> None:  # absent rows are not in the new folder
+        pass
+
+    def undo(self, folder: Path) -> None:
+        pass
+
+
+class _StoreSink:
+    """Vectors written into a store in place; the state folder keeps ``(id, hash)`` parts and an undo log."""
+
+    kind = "store"
+    with_vectors = False
+
+    def __init__(self, store: Any, state_dir: Path, retries: int, backoff: float, on_retry: Callable):
+        self.store = store
+        self.state_dir = Path(state_dir)
+        self.retries, self.backoff, self.on_retry = retries, backoff, on_retry
+        self.can_undo = hasattr(store, "fetch")
+
+    def describe(self) -> str:
+        return f"store {getattr(self.store, 'name', type(self.store).__name__)!r}"
+
+    def check_dim(self, dim: int | None) -> None:
+        if dim is not None and int(dim) != int(self.store.dim):
+            raise DimensionMismatchError(
+                f"The model makes {dim}-d vectors but the output store holds {self.store.dim}-d vectors. After a "
+                f"model change write to a new store created with dim={dim} (and swap it in when the run is done)."
+            )
+
+    def _keys(self, ids: list) -> np.ndarray:
+        try:
+            keys = np.asarray(ids, dtype=np.int64)
+        except (TypeError, ValueError, OverflowError):
+            raise InvalidInputError(
+                "A store output needs integer ids (store keys are int64); write to a parquet folder, or to a "
+                "VectorIndex, which maps any label to a key.") from None
+        return keys
+
+    def _save_undo(self, folder: Path, tag: str, keys: np.ndarray) -> None:
+        if not self.can_undo or not len(keys):
+            return
+        import pyarrow as pa
+
+
+        vecs, found = call_with_retries(lambda: self.store.fetch(keys), retries=self.retries,
+                                        backoff=self.backoff, what="fetch", on_retry=self.on_retry)
+        vecs = np.asarray(vecs, dtype=np.float32).reshape(len(keys), -1)
+        table = pa.table({"id": pa.array(keys, type=pa.int64()), "existed": pa.array(np.asarray(found, bool)),
+                          "vector": _fsl(vecs)})
+        _atomic_write_parquet(folder / f"undo-{time.time_ns():020d}-{tag}.parquet", table)
+
+    def write(self, folder: Path, b: int, ids: list, hashes: np.ndarray, X: np.ndarray | None,
+              write_ids: list | None = None, write_X: np.ndarray | None = None) -> None:
+        import pyarrow as pa
+
+        if write_ids:
+            keys = self._keys(write_ids)
+            self._save_undo(folder, f"b{b:06d}", keys)
+            call_with_retries(lambda: self.store.upsert(keys, write_X), retries=self.retries,
+                              backoff=self.backoff, what="write", on_retry=self.on_retry)
+        _atomic_write_parquet(folder / f"part-{b:06d}.parquet",
+                              pa.table({"id": pa.array(ids), "hash": pa.array(hashes, type=pa.uint64())}))
+
+    def delete(self, folder: Path, ids: list, tag: str) -> None:
+        keys = self._keys(ids)
+        self._save_undo(folder, tag, keys)
+        call_with_retries(lambda: self.store.delete(keys), retries=self.retries, backoff=self.backoff,
+                          what="delete", on_retry=self.on_retry)
+
+    def undo(self, folder: Path) -> None:
+        """Replay ``folder``'s undo log, newest first, so the earliest (true) old state wins."""
+        import pyarrow.parquet as pq
+
+        from vecnb._arrow import column_matrix
+
+        logs = sorted(folder.glob("undo-*.parquet"), reverse=True)
+        if not self.can_undo and any(folder.glob("part-*.parquet")):
+            raise StoreError("this store cannot read vectors back (no fetch), so its previous vectors were not "
+                             "kept; rebuild it instead", store=getattr(self.store, "name", None), operation="rollback")
+        for log in logs:
+            t = pq.read_table(log)
+            keys = t.column("id").to_numpy()
+            existed = t.column("existed").to_numpy(zero_copy_only=False).astype(bool)
+            X = column_matrix(t.column("vector").to_pandas(types_mapper=pd.ArrowDtype), name="vector")
+            if existed.any():
+                self.store.upsert(keys[existed], X[existed])
+            if (~existed).any():
+                self.store.delete(keys[~existed])
+
+
+class IncrementalVectorizer:
+    """Embed a large table in batches: checkpointed, resumable, retrying, incremental, reversible.
+
+    Parameters
+    ----------
+    source : path, list of paths, or PostgreSQL URL
+        Parquet file(s) or a folder of them (read with ``pyarrow``, one batch at a time), or
+        a ``postgresql://`` URL with ``table=`` (read by keyset pagination on ``id_column``).
+    model : str, Embedder or callable
+        The embedding model (as for ``df.vec.embed``).
+    out : path, store or VectorIndex
+        A folder for parquet generations, or a vecnb store with integer keys.
+    table : str, optional
+        The PostgreSQL table (``"name"`` or ``"schema.name"``) when ``source`` is a URL.
+    id_column, text_column : str
+        The id (unique; integer or text) and text columns of the source.
+    batch_size : int
+        Rows per batch: per embedding call, per write and per checkpoint.
+    checkpoint : path, optional
+        The checkpoint file; default ``<out>/checkpoint.json`` for a folder. Required for a
+        store ``out``: its state (text hashes, undo log) is kept beside it in
+        ``<checkpoint>.state/``.
+    retries, backoff : int, float
+        A failing batch is tried again ``retries`` times after waits of ``backoff * 2**i``
+        seconds; a batch that still fails is recorded (see :attr:`VectorizeReport.failed`)
+        and the run goes on.
+    missing : {"skip", "empty"}
+        Rows with missing text are reported as failed (``"skip"``) or embedded as ``""``.
+    cache : bool or path
+        The on-disk embedding cache (as for ``df.vec.embed``).
+    progress : bool
+        Show a ``tqdm.auto`` progress bar.
+
+    Notes
+    -----
+    *Incremental*: a row whose text hash and model are the same as in the previous
+    generation keeps its vector; only new and edited rows are embedded, rows gone from the
+    source are dropped (deleted from a store ``out``). A model change re-embeds everything.
+
+    *Resumable*: the checkpoint records the source position after every batch. Running
+    again after a crash continues from there; the batch that was in flight is written
+    again (a part file is replaced, a store upsert is idempotent), so nothing is doubled.
+
+    *Reversible*: see :meth:`commit` and :meth:`rollback`.
+    """
+
+    def __init__(
+        self,
+        source: Any,
+        model: Any = "minilm",
+        out: Any = None,
+        *,
+        table: str | None = None,
+        id_column: str = "id",
+        text_column: str = "text",
+        batch_size: int = 256,
+        checkpoint: str | os.PathLike | None = None,
+        retries: int = 3,
+        backoff: float = 0.5,
+        missing: str = "skip",
+        cache: Any = True,
+        progress: bool = True,
+    ):
+        _check_retry_args(retries, backoff, batch_size)
+        if missing not in ("skip", "empty"):
+            raise InvalidInputError(f"missing must be 'skip' or 'empty', got {missing!r}.")
+        if out is None:
+            raise InvalidInputError("IncrementalVectorizer needs out=: a folder for parquet files, or a vecnb store.")
+        self.model = model
+        self.id_column, self.text_column = id_column, text_column
+        self.batch_size, self.retries, self.backoff = int(batch_size), int(retries), float(backoff)
+        self.missing, self.cache, self.progress = missing, cache, progress
+        self._retries_seen = 0
+        if isinstance(source, str) and source.startswith(("postgresql://", "postgres://")):
+            self.source: Any = _PostgresSource(source, table, id_column, text_column, self.retries, self.backoff)
+        else:
+            if table is not None:
+                raise InvalidInputError("table= is only for a PostgreSQL source (a postgresql:// URL).")
+            self.source = _ParquetSource(source, id_column, text_column)
+        if isinstance(out, (str, os.PathLike)):
+            self.sink: Any = _ParquetSink(Path(out))
+            self._checkpoint = Checkpoint(checkpoint if checkpoint is not None else Path(out) / "checkpoint.json")
+        else:
+            store = out.store if (not hasattr(out, "upsert") and hasattr(out, "store")) else out
+            if not hasattr(store, "upsert"):
+                raise InvalidInputError(f"out must be a folder path or a vecnb store, got {type(out).__name__}.")
+            if checkpoint is None:
+                raise InvalidInputError(
+                    "Writing to a store needs checkpoint='path/to/run.json': progress, text hashes and the "
+                    "previous vectors (for rollback) are kept there.")
+            cp = Path(checkpoint)
+            self.sink = _StoreSink(store, cp.with_name(cp.name + ".state"), self.retries, self.backoff,
+                                   self._note_retry)
+            self._checkpoint = Checkpoint(cp)
+        self._emb = None
+
+    # ------------------------------------------------------------------ state
+    @property
+    def state_dir(self) -> Path:
+        """Where generations (and, for a store, the undo log) are kept."""
+        return self.sink.state_dir
+
+    def _pointer(self) -> dict:
+        p = self.state_dir / "CURRENT.json"
+        try:
+            return json.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {"current": None, "previous": None}
+
+    def _set_pointer(self, current: int | None, previous: int | None) -> None:
+        _atomic_write_bytes(self.state_dir / "CURRENT.json",
+                            json.dumps({"current": current, "previous": previous}).encode())
+
+    def _folder(self, g: int) -> Path:
+        return self.state_dir / _gen_name(g)
+
+    @property
+    def generation(self) -> int | None:
+        """The current (committed) generation, or ``None`` before the first commit."""
+        return self._pointer()["current"]
+
+    def _embedder(self) -> Any:
+        if self._emb is None:
+            from vecnb.embed import get_embedder
+
+            self._emb = get_embedder(self.model)
+        return self._emb
+
+    def _note_retry(self, attempt: int, exc: BaseException, delay: float) -> None:
+        self._retries_seen += 1
+        warnings.warn(f"IncrementalVectorizer: {_short(exc)}; retry {attempt}/{self.retries} in {delay:.2f} s",
+                      stacklevel=3)
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        fh = open(self.state_dir / ".lock", "a+")
+        try:
+            try:
+                import fcntl
+
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except ImportError:  # pragma: no cover - not POSIX
+                pass
+            except OSError:
+                raise InvalidInputError(
+                    f"Another process is running a vectorizer on {str(self.state_dir)!r}; wait for it to finish."
+                ) from None
+            yield
+        finally:
+            fh.close()
+
+    # ------------------------------------------------------------------ run
+    def run(self, *, commit: bool | str = "auto") -> VectorizeReport:
+        """Embed the source into a new generation (or resume / finish the pending one).
+
+        Parameters
+        ----------
+        commit : {"auto", True, False}
+            Make the generation current when the run ends: ``"auto"`` when no batch failed
+            (rows with missing text do not count), ``True`` always, ``False`` never (call
+            :meth:`commit` yourself).
+
+        Returns
+        -------
+        VectorizeReport
+
+        Notes
+        -----
+        Calling :meth:`run` again after a run that left failed batches retries only those
+        rows (re-read from the source by id).
+        """
+        if commit not in ("auto", True, False):
+            raise InvalidInputError(f"commit must be 'auto', True or False, got {commit!r}.")
+        t0 = time.perf_counter()
+        self._retries_seen = 0
+        with self._lock():
+            report = self._run(commit)
+        report.retries = self._retries_seen
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def _new_state(self, emb: Any, pointer: dict) -> dict:
+        base = pointer["current"]
+        g = max([x for x in (pointer["current"], pointer["previous"]) if x is not None] +
+                [int(p.name[4:]) for p in self.state_dir.glob("gen-*") if p.name[4:].isdigit()] + [0]) + 1
+        # a new run: the generation before the current one is no longer reachable
+        if pointer["previous"] is not None:
+            shutil.rmtree(self._folder(pointer["previous"]), ignore_errors=True)
+            self._set_pointer(pointer["current"], None)
+        if base is not None and self.sink.kind == "store":
+            for log in self._folder(base).glob("undo-*.parquet"):
+                log.unlink()
+        folder = self._folder(g)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        meta = {"generation": g, "model": _spec(emb), "model_id": emb.model_id, "dim": emb.dim,
+                "id_column": self.id_column, "text_column": self.text_column, "created": time.time(),
+                "source": self.source.describe(), "out": self.sink.describe()}
+        _atomic_write_bytes(folder / "meta.json", json.dumps(meta, default=_json_default).encode())
+        return {"kind": "vecnb.vectorize", "version": 1, "generation": g, "base": base,
+                "model_id": emb.model_id, "source": self.source.fingerprint(), "sink": self.sink.kind,
+                "position": None, "batches": 0, "status": "running", "failed_batches": [],
+                "rows": {"seen": 0, "embedded": 0, "reused": 0, "deleted": 0}}
+
+    def _run(self, commit: bool | str) -> VectorizeReport:
+        emb = self._embedder()
+        self.sink.check_dim(emb.dim)
+        pointer = self._pointer()
+        state = self._checkpoint.load()
+        resumed = False
+        if state is not None and state.get("kind") != "vecnb.vectorize":
+            raise InvalidInputError(f"Checkpoint {str(self._checkpoint.path)!r} was not written by a vectorizer; "
+                                    "pass another checkpoint path.")
+        if state is not None and state.get("generation") == pointer["current"]:
+            state = None  # that run was committed: start the next generation
+        if state is not None and not self._folder(state["generation"]).exists():
+            state = None
+        if state is not None and (state.get("model_id") != emb.model_id or state.get("source") != self.source.fingerprint()):
+            if state.get("status") != "complete":
+                warnings.warn("IncrementalVectorizer: the model or the source changed since the interrupted run; "
+                              "discarding it and starting a new generation.", stacklevel=3)
+            self._discard(state["generation"])
+            state = None
+            pointer = self._pointer()
+        if state is None:
+            state = self._new_state(emb, pointer)
+            self._checkpoint.save(state)
+        else:
+            resumed = True
+        g = state["generation"]
+        folder = self._folder(g)
+        base = state.get("base")
+        prev = _Generation(self._folder(base), self.sink.with_vectors) if base is not None and \
+            self._folder(base).exists() else None
+        reuse_ok = prev is not None and prev.meta.get("model_id") == emb.model_id
+
+        if state["status"] == "running":
+            self._embed_pass(state, folder, prev if reuse_ok else None, emb)
+            state["status"] = "deleting"
+            self._checkpoint.save(state)
+        if state["status"] == "deleting":
+            state["rows"]["deleted"] = self._delete_pass(folder, prev, state)
+            state["status"] = "complete"
+            self._checkpoint.save(state)
+        elif state["status"] == "complete" and state["failed_batches"]:
+            self._retry_failed(state, folder, prev if reuse_ok else None, emb)
+            self._checkpoint.save(state)
+
+        failed = self._failures(folder)
+        retryable = bool(len(failed) and (~failed["missing"]).any())
+        do_commit = commit is True or (commit == "auto" and not retryable)
+        if do_commit:
+            self._commit_generation(g, base)
+        if retryable and commit == "auto":
+            warnings.warn(f"IncrementalVectorizer: {int((~failed['missing']).sum())} rows failed (see report.failed); "
+                          "the generation is not committed. run() again to retry them, commit() to accept it as is, "
+                          "or rollback() to discard it.", stacklevel=3)
+        return VectorizeReport(generation=g, rows=state["rows"]["seen"], embedded=state["rows"]["embedded"],
+                               reused=state["rows"]["reused"], deleted=state["rows"]["deleted"],
+                               failed=failed.drop(columns="missing").reset_index(drop=True),
+                               committed=do_commit, resumed=resumed)
+
+    def _process(self, folder: Path, b: int, ids: list, texts: list, prev: _Generation | None,
+                 emb: Any) -> tuple[int, int, pd.DataFrame | None]:
+        """Embed and write one batch; returns (embedded, reused, failures)."""
+        from vecnb.sync import hash_texts
+
+        n = len(ids)
+        is_missing = np.array([t is None or (isinstance(t, float) and np.isnan(t)) for t in texts], dtype=bool)
+        if self.missing == "empty":
+            texts = ["" if m else t for t, m in zip(texts, is_missing.tolist())]
+            is_missing[:] = False
+        bad_type = [i for i, t in enumerate(texts) if not is_missing[i] and not isinstance(t, str)]
+        if bad_type:
+            raise InvalidInputError(
+                f"The text column {self.text_column!r} holds non-text values ({type(texts[bad_type[0]]).__name__} "
+                f"for id {ids[bad_type[0]]!r}); cast it to text first.")
+        ok = ~is_missing
+        hashes = np.zeros(n, dtype=np.uint64)
+        hashes[ok] = hash_texts([t for t, k in zip(texts, ok.tolist()) if k])
+        have = np.zeros(n, dtype=bool)
+        pos = np.full(n, -1, dtype=np.int64)
+        if prev is not None:
+            pos = prev.positions(ids)
+            found = pos >= 0
+            have[found] = prev.hashes[pos[found]] == hashes[found]
+            have &= ok
+        todo = np.flatnonzero(ok & ~have)
+        failures = []
+        if is_missing.any():
+            failures.append(pd.DataFrame({"id": [ids[i] for i in np.flatnonzero(is_missing)],
+                                          "error": "missing text", "missing": True}))
+        X_new = None
+        if len(todo):
+            from vecnb.embed import embed_texts
+
+            sub = [texts[i] for i in todo]
+            try:
+                X_new = call_with_retries(
+                    lambda: embed_texts(emb, sub, progress=False, cache=self.cache),
+                    retries=self.retries, backoff=self.backoff, what="embed", on_retry=self._note_retry)
+                X_new = np.asarray(X_new, dtype=np.float32)
+                self.sink.check_dim(X_new.shape[1])
+            except _NOT_RETRYABLE:
+                raise
+            except Exception as exc:
+                failures.append(pd.DataFrame({"id": [ids[i] for i in todo], "error": _short(exc), "missing": False}))
+                todo = np.empty(0, dtype=np.int64)
+                X_new = None
+        written = np.flatnonzero(have)
+        if self.sink.with_vectors:
+            keep = np.sort(np.concatenate([written, todo]))
+            X = None
+            if len(keep):
+                Xr = prev.vectors(pos[written]) if len(written) else None
+                d = Xr.shape[1] if Xr is not None else X_new.shape[1]
+                X = np.empty((len(keep), d), np.float32)
+                if Xr is not None:
+                    X[np.searchsorted(keep, written)] = Xr
+                if len(todo):
+                    X[np.searchsorted(keep, todo)] = X_new
+            self.sink.write(folder, b, [ids[i] for i in keep], hashes[keep], X)
+        else:
+            keep = np.sort(np.concatenate([written, todo]))
+            try:
+                self.sink.write(folder, b, [ids[i] for i in keep], hashes[keep], None,
+                                write_ids=[ids[i] for i in todo] if len(todo) else None, write_X=X_new)
+            except _NOT_RETRYABLE:
+                raise
+            except Exception as exc:
+                failures.append(pd.DataFrame({"id": [ids[i] for i in todo], "error": _short(exc), "missing": False}))
+                keep = np.sort(written)
+                self.sink.write(folder, b, [ids[i] for i in keep], hashes[keep], None)
+                todo = np.empty(0, dtype=np.int64)
+        fail = pd.concat(failures, ignore_index=True) if failures else None
+        fpath = folder / f"failed-{b:06d}.parquet"
+        if fail is not None:
+            import pyarrow as pa
+
+            fail = fail.assign(batch=b)
+            _atomic_write_parquet(fpath, pa.Table.from_pandas(fail, preserve_index=False))
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                fpath.unlink()
+        return len(todo), len(written), fail
+
+    def _embed_pass(self, state: dict, folder: Path, prev: _Generation | None, emb: Any) -> None:
+        b0 = int(state["batches"])
+        # parts of batches the checkpoint does not count were written by the interrupted call: redo them
+        for p in list(folder.glob("part-*.parquet")) + list(folder.glob("failed-*.parquet")):
+            if int(p.stem.split("-")[1]) >= b0:
+                p.unlink()
+        total = None
+        with contextlib.suppress(Exception):
+            total = self.source.total()
+        bar = _progress_bar(total, state["rows"]["seen"], f"vectorize -> {self.sink.describe()}", self.progress)
+        try:
+            b = b0
+            for ids, texts, nxt in self.source.batches(state["position"], self.batch_size):
+                n_emb, n_reuse, fail = self._process(folder, b, ids, texts, prev, emb)
+                if fail is not None and (~fail["missing"]).any():
+                    state["failed_batches"].append(b)
+                state["rows"]["seen"] += len(ids)
+                state["rows"]["embedded"] += n_emb
+                state["rows"]["reused"] += n_reuse
+                b += 1
+                state["batches"] = b
+                state["position"] = nxt
+                self._checkpoint.save(state)
+                bar.update(len(ids))
+        finally:
+            bar.close()
+
+    def _retry_failed(self, state: dict, folder: Path, prev: _Generation | None, emb: Any) -> None:
+        import pyarrow.parquet as pq
+
+        still = []
+        for b in state["failed_batches"]:
+            fpath = folder / f"failed-{b:06d}.parquet"
+            if not fpath.exists():
+                continue
+            failed = pq.read_table(fpath).to_pandas()
+            retry_ids = failed.loc[~failed["missing"], "id"].tolist()
+            texts = self.source.lookup(retry_ids)
+            ids = [i for i in retry_ids if i in texts]
+            # rows already written for this batch stay; the retry adds the others in a new part
+            n_emb, n_reuse, fail = self._process(folder, b + 1_000_000, ids, [texts[i] for i in ids], prev, emb)
+            state["rows"]["embedded"] += n_emb
+            state["rows"]["reused"] += n_reuse
+            keep = failed[failed["missing"]]
+            if fail is not None:
+                (folder / f"failed-{b + 1_000_000:06d}.parquet").unlink()
+                keep = pd.concat([keep, fail.drop(columns="batch").assign(batch=b)], ignore_index=True)
+            if len(keep):
+                import pyarrow as pa
+
+                _atomic_write_parquet(fpath, pa.Table.from_pandas(keep.assign(batch=b), preserve_index=False))
+            else:
+                fpath.unlink()
+            if fail is not None and (~fail["missing"]).any():
+                still.append(b)
+        state["failed_batches"] = still
+
+    def _delete_pass(self, folder: Path, prev: _Generation | None, state: dict) -> int:
+        """Rows of the previous generation that the source no longer has (deleted from a store)."""
+        if prev is None or not len(prev):
+            return 0
+        import pyarrow.parquet as pq
+
+        seen: list = []
+        for p in list(folder.glob("part-*.parquet")) + list(folder.glob("failed-*.parquet")):
+            seen.extend(pq.read_table(p, columns=["id"]).column("id").to_pylist())
+        gone = prev.ids[~prev.ids.isin(pd.Index(seen))].tolist()
+        if self.sink.kind == "store":
+            for j in range(0, len(gone), self.batch_size):
+                self.sink.delete(folder, gone[j: j + self.batch_size], f"del{j // self.batch_size:06d}")
+        return len(gone)
+
+    def _failures(self, folder: Path) -> pd.DataFrame:
+        import pyarrow.parquet as pq
+
+        parts = [pq.read_table(p).to_pandas() for p in sorted(folder.glob("failed-*.parquet"))]
+        if not parts:
+            return pd.DataFrame({"id": pd.Series([], dtype=object), "error": pd.Series([], dtype=object),
+                                 "batch": pd.Series([], dtype=np.int64), "missing": pd.Series([], dtype=bool)})
+        return pd.concat(parts, ignore_index=True)[["id", "error", "batch", "missing"]]
+
+    # ------------------------------------------------------------------ commit / rollback
+    def _commit_generation(self, g: int, base: int | None) -> None:
+        pointer = self._pointer()
+        if pointer["current"] == g:
+            return
+        self._set_pointer(g, base)
+
+    def _discard(self, g: int) -> None:
+        folder = self._folder(g)
+        if self.sink.kind == "store" and folder.exists():
+            self.sink.undo(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+        self._checkpoint.clear()
+
+    def commit(self) -> int:
+        """Make the pending generation current (its failed rows stay without a new vector).
+
+        Returns
+        -------
+        int
+            The generation now current.
+        """
+        with self._lock():
+            state = self._checkpoint.load()
+            pointer = self._pointer()
+            if state is None or state.get("generation") == pointer["current"]:
+                if pointer["current"] is None:
+                    raise InvalidInputError("Nothing to commit: run() has not built a generation yet.")
+                return pointer["current"]
+            if state.get("status") != "complete":
+                raise InvalidInputError(
+                    f"Generation {state['generation']} is not finished (the run was interrupted); run() again to "
+                    "finish it, or rollback() to discard it.")
+            self._commit_generation(state["generation"], state.get("base"))
+            return state["generation"]
+
+    def rollback(self) -> int | None:
+        """Return to the previous vectors.
+
+        Discards the pending generation if there is one (finished or interrupted), else the
+        current one, making the previous generation current again. With a store ``out``
+        the replaced vectors are written back and rows the run added are deleted.
+
+        Returns
+        -------
+        int or None
+            The generation now current (``None`` if there is none left).
+
+        Raises
+        ------
+        InvalidInputError
+            There is no generation to roll back to.
+        """
+        with self._lock():
+            state = self._checkpoint.load()
+            pointer = self._pointer()
+            if state is not None and state.get("generation") not in (None, pointer["current"]) and \
+                    self._folder(state["generation"]).exists():
+                self._discard(state["generation"])
+                return pointer["current"]
+            cur, prev = pointer["current"], pointer["previous"]
+            if cur is None:
+                raise InvalidInputError("Nothing to roll back: no generation has been built.")
+            if prev is None and self.sink.kind == "parquet":
+                raise InvalidInputError(
+                    f"Generation {cur} has no previous generation to return to (only one generation is kept "
+                    "before each run).")
+            if self.sink.kind == "store" and not any(self._folder(cur).glob("undo-*.parquet")) and prev is None:
+                raise InvalidInputError(f"Generation {cur} has no previous vectors to return to.")
+            self._discard(cur)
+            self._set_pointer(prev, None)
+            return prev
+
+    # ------------------------------------------------------------------ reading
+    def failures(self) -> pd.DataFrame:
+        """Rows of the latest run that have no new vector: ``id``, ``error``, ``batch``."""
+        state = self._checkpoint.load()
+        g = state["generation"] if state else self._pointer()["current"]
+        if g is None:
+            return self._failures(self.state_dir / "none").drop(columns="missing")
+        return self._failures(self._folder(g)).drop(columns="missing").reset_index(drop=True)
+
+    def read(self, generation: int | None = None) -> pd.DataFrame:
+        """The vectors of the current (or the given) generation of a parquet ``out``.
+
+        Returns
+        -------
+        DataFrame
+            Indexed by the source ids (named ``id_column``), with one embedding column
+            ``f"{text_column}_vec"`` (``fixed_size_list<float32>[d]``) that records the model
+            and the text hashes, so ``df.join(vectors)`` can be searched and checked with
+            ``stale``.
+        """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from vecnb.columns import set_info
+
+        if self.sink.kind != "parquet":
+            raise InvalidInputError("read() is for a parquet out; the vectors are in the store you passed.")
+        g = self._pointer()["current"] if generation is None else generation
+        if g is None or not self._folder(g).exists():
+            raise InvalidInputError("No committed generation yet: run() first (or pass generation=).")
+        folder = self._folder(g)
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        parts = sorted(folder.glob("part-*.parquet"))
+        tables = [pq.read_table(p) for p in parts if pq.ParquetFile(p).metadata.num_rows]
+        name = f"{self.text_column}_vec"
+        if not tables:
+            return pd.DataFrame({name: []}, index=pd.Index([], name=self.id_column))
+        t = pa.concat_tables(tables)
+        ids = pd.Index(t.column("id").to_pylist(), name=self.id_column)
+        vec = pd.arrays.ArrowExtensionArray(t.column("vector").combine_chunks())
+        df = pd.DataFrame({name: vec}, index=ids)
+        hashes = t.column("hash").to_numpy()
+        from vecnb.sync import _encode_labels
+
+        dim = meta.get("dim") or vec.dtype.pyarrow_dtype.list_size
+        set_info(df, name, {"model": meta.get("model"), "model_id": meta.get("model_id"), "dim": int(dim),
+                            "source": self.text_column, "normalized": bool(getattr(self._embedder(), "normalized",
+                                                                                   False)),
+                            "hashes": {"algo": "blake2b-64", "labels": _encode_labels(ids),
+                                       "data": base64.b64encode(np.ascontiguousarray(hashes, np.uint64)
+                                                                .tobytes()).decode()}})
+        return df
+
+    def close(self) -> None:
+        """Close the source connection (PostgreSQL)."""
+        if hasattr(self.source, "close"):
+            self.source.close()
+
+    def __repr__(self) -> str:
+        return (f"IncrementalVectorizer({self.source.describe()} -> {self.sink.describe()}, "
+                f"generation={self.generation}, batch_size={self.batch_size})")
+
+    def _repr_html_(self) -> str:
+        state = self._checkpoint.load() or {}
+        rows = [("source", self.source.describe()), ("out", self.sink.describe()),
+                ("current generation", self.generation), ("pending", state.get("generation")
+                                                          if state.get("generation") != self.generation else None),
+                ("status", state.get("status")), ("batch size", self.batch_size),
+                ("checkpoint", str(self._checkpoint.path))]
+        return _html_table("vecnb IncrementalVectorizer", rows)
+
+
+def _spec(emb: Any) -> Any:
+    try:
+        spec = emb.spec()
+        json.dumps(spec)
+        return spec
+    except Exception:
+        return None
