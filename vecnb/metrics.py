@@ -246,6 +246,38 @@ def _exact_block(x: np.ndarray, p: np.ndarray, qb: np.ndarray, metric: str) -> n
     return s
 
 
+_FAISS_MIN_QUERIES = 16
+
+
+def _faiss_topk(x: np.ndarray, q: np.ndarray, k: int, metric: str, sq: np.ndarray | None):
+    """Batched exact top-k through faiss's blocked BLAS kernels, when faiss is installed.
+
+    Used only for many queries without a filter; cosine only when the rows are unit
+    vectors (then it equals inner product). Returns None when it does not apply.
+    """
+    import sys
+
+    faiss = sys.modules.get("faiss")
+    if faiss is None:
+        try:
+            import faiss  # noqa: F811 - optional accelerator
+        except ImportError:
+            return None
+    if metric == "cosine":
+        if sq is None or not np.all(np.abs(sq - 1.0) < 1e-3):
+            return None
+        qn = normalize(q)
+        _, p = faiss.knn(qn, x, k, metric=faiss.METRIC_INNER_PRODUCT)
+    elif metric == "dot":
+        _, p = faiss.knn(q, x, k, metric=faiss.METRIC_INNER_PRODUCT)
+    else:
+        _, p = faiss.knn(q, x, k, metric=faiss.METRIC_L2)
+    p = p.astype(np.int64, copy=False)
+    sc = _exact_block(x, p, q, metric)
+    order = np.lexsort((p, -sc), axis=1)
+    return np.take_along_axis(p, order, axis=1), np.take_along_axis(sc, order, axis=1)
+
+
 def topk(
     x: np.ndarray,
     q: np.ndarray,
@@ -297,6 +329,11 @@ def topk(
         else:
             mask = np.ones(x.shape[0], dtype=bool)
             mask[rows] = False
+
+    if mask is None and rows is None and nq >= _FAISS_MIN_QUERIES:
+        found = _faiss_topk(x, q, k, metric, sq_all)
+        if found is not None:
+            return found
 
     width = xs.shape[0]
     block = max(1, min(nq, _BLOCK_BYTES // max(1, 4 * width)))
