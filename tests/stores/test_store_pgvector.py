@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-
 from conformance import StoreConformance
 
 psycopg = pytest.importorskip("psycopg")

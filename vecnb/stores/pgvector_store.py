@@ -74,7 +74,7 @@ import re
 import time
 from contextlib import contextmanager
 from typing import Any, ClassVar, Iterator
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -92,7 +92,6 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
 
 from vecnb.errors import (
     DimensionMismatchError,
-    FilterError,
     InvalidInputError,
     StoreConnectionError,
     StoreError,
@@ -100,6 +99,7 @@ from vecnb.errors import (
 )
 from vecnb.filters import And, Cmp, Node, Or, parse
 from vecnb.metrics import scores_from_distances
+from vecnb.stores._server import check_ordering, merge_kinds, metadata_rows, redact_url
 from vecnb.stores.base import BaseStore, as_ids, pad_results
 
 __all__ = ["PgVectorStore", "redact_url", "compile_where"]
@@ -112,30 +112,10 @@ _ITERATIVE = ("relaxed_order", "strict_order", "off")
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 _COPY_TRAILER = b"\xff\xff"
 _COPY_CHUNK = 8 << 20
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")  # a JSON-escaped NUL (not an escaped backslash + "u0000")
 
 
 # --------------------------------------------------------------------------- redaction
-def redact_url(conninfo: str | None) -> str:
-    """``conninfo`` (URL or ``key=value`` string) with any password replaced by ``***``."""
-    if not conninfo:
-        return ""
-    s = str(conninfo)
-    if "://" in s:
-        try:
-            parts = urlsplit(s)
-            netloc = parts.netloc
-            if "@" in netloc:
-                userinfo, _, hostpart = netloc.rpartition("@")
-                if ":" in userinfo:
-                    userinfo = userinfo.split(":", 1)[0] + ":***"
-                netloc = f"{userinfo}@{hostpart}"
-            query = re.sub(r"(?i)(^|&)(password=)[^&]*", r"\1\2***", parts.query)
-            return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-        except ValueError:
-            return re.sub(r"//[^@/]*@", "//***@", s)
-    return re.sub(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", s)
-
-
 def _password_of(conninfo: str | None) -> str | None:
     if not conninfo:
         return None
@@ -146,14 +126,6 @@ def _password_of(conninfo: str | None) -> str | None:
 
 
 # --------------------------------------------------------------------------- filters -> SQL
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    return "string"
-
-
 def compile_where(node: Node | None, fields: dict[str, str] | None = None) -> tuple[sql.Composable, dict]:
     """Compile a filter tree to a parameterised SQL condition over the ``metadata`` jsonb column.
 
@@ -179,8 +151,9 @@ def compile_where(node: Node | None, fields: dict[str, str] | None = None) -> tu
     * ``$eq``  -> ``metadata @> {field: value}`` (served by the GIN ``jsonb_path_ops`` index);
     * ``$ne`` / ``$nin`` -> ``metadata -> field <> value`` / ``NOT (... = ANY(...))``; a missing
       field gives SQL NULL, so missing values match nothing (vecnb's rule);
-    * ordering -> ``jsonb_typeof(...) = kind AND ...``: numbers compare as jsonb numerics,
-      strings as text in byte order (``COLLATE "C"``, like pandas).
+    * ordering -> numbers compare as jsonb numerics, strings as text in byte order
+      (``COLLATE "C"``, like pandas); a field of mixed / unknown kind gets a
+      ``jsonb_typeof(...) = kind`` guard so a number never compares with a string.
     """
     if node is None:
         return sql.SQL("TRUE"), {}
@@ -210,86 +183,34 @@ def _compile(node: Node, fields: dict[str, str], params: dict) -> sql.Composable
                                                                       _ph(params, [Jsonb(x) for x in v]))
         return expr if op == "$in" else sql.SQL("(NOT {})").format(expr)
     # ordering
-    vkind = _json_kind(v)
-    if kind in ("number", "string", "boolean") and kind != vkind:
-        raise FilterError(
-            f"where: cannot compare field {f!r} (holds {kind} values) {op} {v!r} ({vkind}); "
-            "compare numbers with numbers and text with text."
-        )
-    if kind == "other":
-        raise FilterError(f"where: field {f!r} holds lists / objects; it cannot be compared with {op}.")
+    vkind = check_ordering(f, op, v, kind)
     sym = sql.SQL({"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}[op])
+    # a type guard only where the field holds several kinds: it hides the expression from the
+    # planner's estimates (which then favour a sequential scan over the ANN index)
     if vkind == "string":
-        return sql.SQL("(jsonb_typeof(metadata -> {}) = 'string' AND (metadata ->> {}) COLLATE \"C\" {} {})").format(
-            _ph(params, f), _ph(params, f), sym, _ph(params, v))
-    return sql.SQL("(jsonb_typeof(metadata -> {}) = {} AND (metadata -> {}) {} {})").format(
-        _ph(params, f), _ph(params, vkind), _ph(params, f), sym, _ph(params, Jsonb(v)))
+        cmp = sql.SQL("(metadata ->> {}) COLLATE \"C\" {} {}").format(_ph(params, f), sym, _ph(params, v))
+    else:
+        cmp = sql.SQL("(metadata -> {}) {} {}").format(_ph(params, f), sym, _ph(params, Jsonb(v)))
+    if kind == vkind:
+        return sql.SQL("({})").format(cmp)
+    return sql.SQL("(jsonb_typeof(metadata -> {}) = {} AND {})").format(_ph(params, f), _ph(params, vkind), cmp)
 
 
 # --------------------------------------------------------------------------- metadata -> jsonb
-def _field_kind(col: pd.Series) -> str:
-    dt = col.dtype
-    if pd.api.types.is_bool_dtype(dt):
-        return "boolean"
-    if pd.api.types.is_numeric_dtype(dt):
-        return "number"
-    if pd.api.types.is_datetime64_any_dtype(dt) or pd.api.types.is_string_dtype(dt) and not dt == object:
-        return "string"
-    vals = col.dropna()
-    if vals.empty:
-        return "unknown"
-    kinds = {("boolean" if isinstance(x, (bool, np.bool_)) else
-              "number" if isinstance(x, (int, float, np.integer, np.floating)) else
-              "string" if isinstance(x, (str, pd.Timestamp)) else "other") for x in vals.tolist()}
-    return kinds.pop() if len(kinds) == 1 else "mixed"
-
-
-def _merge_kinds(old: str | None, new: str) -> str:
-    if old is None or old == "unknown" or old == new:
-        return new
-    if new == "unknown":
-        return old
-    return "mixed"
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if hasattr(obj, "isoformat"):
-        return obj.isoformat()
-    return str(obj)
-
-
-def _missing(x: Any) -> bool:
-    if x is None or x is pd.NA or x is pd.NaT:
-        return True
-    if isinstance(x, (float, np.floating)):
-        return not math.isfinite(x)
-    return False
-
-
 def _metadata_json(metadata: pd.DataFrame | None, n: int) -> tuple[list[bytes | None] | None, dict[str, str]]:
     """Encode each row as compact JSON bytes (missing / NaN / inf values left out)."""
-    if metadata is None or metadata.shape[1] == 0:
-        return None, {}
-    cols = [str(c) for c in metadata.columns]
-    if len(set(cols)) != len(cols):
-        raise InvalidInputError(f"metadata has duplicate column names {cols}; rename them.")
-    kinds = {name: _field_kind(metadata.iloc[:, j]) for j, name in enumerate(cols)}
-    values = []
-    for j in range(metadata.shape[1]):
-        col = metadata.iloc[:, j]
-        if pd.api.types.is_datetime64_any_dtype(col.dtype):
-            col = col.map(lambda t: None if pd.isna(t) else t.isoformat())
-        values.append(col.astype(object).tolist())
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default,
-                             allow_nan=False).encode
+    rows, kinds = metadata_rows(metadata, n)
+    if rows is None:
+        return None, kinds
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False).encode
     out: list[bytes | None] = []
-    for i in range(n):
-        row = {c: vals[i] for c, vals in zip(cols, values) if not _missing(vals[i])}
-        out.append(dumps(row).encode("utf-8") if row else None)
+    for i, row in enumerate(rows):
+        out.append(None if row is None else dumps(row).encode("utf-8"))
+        if row is not None and b"\\u0000" in out[-1] and _NUL_ESCAPE.search(out[-1]):
+            raise InvalidInputError(
+                f"metadata row {i} holds a string with a NUL character (\\x00), which PostgreSQL cannot store; "
+                "remove it (e.g. df[col].str.replace('\\x00', ''))."
+            )
     return out, kinds
 
 
@@ -489,6 +410,7 @@ class PgVectorStore(BaseStore):
         self._vtype = "halfvec" if self.halfvec else "vector"
         self._server: dict[str, str] = {}
         self.last_build_seconds: float | None = None
+        self._fallbacks = 0  # ANN queries re-run as exact scans (fewer than k rows from the index)
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -674,7 +596,7 @@ class PgVectorStore(BaseStore):
     def _register_fields(self, conn: Any, kinds: dict[str, str]) -> None:
         merged = dict(self._fields)
         for f, k in kinds.items():
-            merged[f] = _merge_kinds(merged.get(f), k)
+            merged[f] = merge_kinds(merged.get(f), k)
         if merged != self._fields:
             # merge with what another writer may have recorded since we read it
             oid = self._table_oid(conn)
@@ -684,7 +606,7 @@ class PgVectorStore(BaseStore):
             except (ValueError, AttributeError):
                 theirs = {}
             for f, k in theirs.items():
-                merged[f] = _merge_kinds(k, merged[f]) if f in merged else k
+                merged[f] = merge_kinds(k, merged[f]) if f in merged else k
             self._fields = merged
             self._write_comment(conn)
 
@@ -931,6 +853,7 @@ class PgVectorStore(BaseStore):
         return pad_results(id_rows, score_rows, int(k))
 
     def _exact_fallback(self, cur: Any, stmt: sql.Composed, qv: np.ndarray, k: int, named: dict) -> list:
+        self._fallbacks += 1
         cur.execute("SAVEPOINT vecnb_exact")
         cur.execute("SELECT set_config('enable_indexscan', 'off', true)")
         cur.execute(stmt, {"q": _Vec(qv), "k": int(k), **named})
@@ -1050,7 +973,8 @@ class PgVectorStore(BaseStore):
                "url": self.where_url, "halfvec": self.halfvec, "index": self._index_name,
                "params": {"m": self.m, "ef_construction": self.ef_construction, "ef_search": self.ef_search,
                           "lists": self.lists, "probes": self.probes, "iterative_scan": self.iterative_scan},
-               "fields": dict(self._fields), "last_build_seconds": self.last_build_seconds}
+               "fields": dict(self._fields), "last_build_seconds": self.last_build_seconds,
+               "exact_fallbacks": self._fallbacks}
         out.update({f"{k}_version": v for k, v in self._server.items()})
         return out
 
