@@ -548,11 +548,13 @@ class VectorIndex:
             The path / URL written.
         """
         self._check_open()
-        import fsspec
+        from vecnb import storage
 
-        url = os.fspath(path)
-        fs, root = fsspec.core.url_to_fs(url)
-        root = root.rstrip("/")
+        loc = storage.location(path)  # back-end errors are wrapped, credentials redacted (vecnb.storage)
+        with loc.errors("save"):
+            return self._save(loc.url, loc.fs, loc.root.rstrip("/"))
+
+    def _save(self, url: str, fs: Any, root: str) -> str:
         manifest_path = f"{root}/{MANIFEST}"
         if fs.exists(root):
             if not fs.isdir(root):
@@ -755,13 +757,16 @@ def load_index(path: str | os.PathLike) -> VectorIndex:
     IndexFormatError
         ``path`` is not a vecnb index, or was written by another format version.
     """
-    import fsspec
+    from vecnb import storage
 
+    loc = storage.location(path)  # back-end errors are wrapped, credentials redacted (vecnb.storage)
+    with loc.errors("load"):
+        return _load_index(loc.url, loc.fs, loc.root.rstrip("/"))
+
+
+def _load_index(url: str, fs: Any, root: str) -> VectorIndex:
     from vecnb import stores
 
-    url = os.fspath(path)
-    fs, root = fsspec.core.url_to_fs(url)
-    root = root.rstrip("/")
     manifest = _read_manifest(fs, root, url)
     data = manifest["data"]
     local_fs = type(fs).__name__ == "LocalFileSystem"

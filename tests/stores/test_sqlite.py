@@ -68,7 +68,7 @@ def _same(a, b):
 
 def _run(code: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True, text=True, check=False,
                           timeout=timeout, env=env, cwd=REPO)
 
 
@@ -181,7 +181,7 @@ def test_upsert_replaces_whole_row_and_delete(tmp_path):
     # replace row 0: new vector, new metadata without 'color', no text
     sq.upsert(ids[:1], -X[:1], meta[["n"]].iloc[:1].assign(n=999))
     assert len(sq) == 60
-    vec, found = sq.fetch(ids[:1])
+    vec, _ = sq.fetch(ids[:1])
     np.testing.assert_array_equal(vec[0], -X[0])
     assert sq.fetch_texts(ids[:2]) == [None, texts[1]]
     got, _ = sq.search(X[:1], 60, where=filters.parse({"n": 999}))
@@ -411,7 +411,7 @@ def test_keyword_query_syntax_is_inert(tmp_path):
     st = SqliteStore(dim=2, path=tmp_path / "s.sqlite")
     st.upsert(np.arange(3), np.eye(3, 2, dtype=np.float32) + 0.1, texts=["near the cat", "AND or NOT", 'quo"te'])
     for q in ['"', "*", "NEAR(cat", "text:cat", "cat AND", "NOT", "(", "'); DROP TABLE vecnb_fts; --", ""]:
-        ids, sc = st.keyword([q], 3)
+        ids, _ = st.keyword([q], 3)
         assert ids.shape == (1, 3)
     assert st.keyword(["text:cat"], 3)[0][0][0] == 0  # words are searched, 'text:' is not a column filter
     assert st.keyword(["and"], 3)[0][0][0] == 1        # an operator word is just a word

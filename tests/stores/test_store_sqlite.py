@@ -7,7 +7,6 @@ Store-specific behaviour (files, locks, processes, FTS5) is tested in ``test_sql
 from __future__ import annotations
 
 import pytest
-
 from conformance import StoreConformance
 
 pytest.importorskip("apsw")

@@ -81,9 +81,10 @@ import shutil
 import tempfile
 import threading
 import weakref
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -247,7 +248,7 @@ class SqliteStore(BaseStore):
 
     # ------------------------------------------------------------------ opening
     @classmethod
-    def open(cls, path: str | os.PathLike, *, timeout: float = 5.0) -> "SqliteStore":
+    def open(cls, path: str | os.PathLike, *, timeout: float = 5.0) -> SqliteStore:
         """Open an existing vecnb SQLite file, reading its dimension and metric from it.
 
         Raises
@@ -264,7 +265,7 @@ class SqliteStore(BaseStore):
         return store
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, timeout: float = 5.0) -> "SqliteStore":
+    def load(cls, path: str | os.PathLike, *, timeout: float = 5.0) -> SqliteStore:
         """Open a private working copy of a file written by :meth:`save` (the store protocol's ``load``).
 
         The saved file is copied to a temporary file (removed by :meth:`close`), so writes to
