@@ -21,7 +21,8 @@ import pandas as pd
 
 from vecnb.errors import FilterError, InvalidInputError
 
-__all__ = ["redact_url", "value_kind", "field_kind", "merge_kinds", "metadata_rows", "check_ordering"]
+__all__ = ["redact_url", "value_kind", "field_kind", "merge_kinds", "metadata_rows", "check_ordering",
+           "positive_int", "html_table"]
 
 
 def redact_url(url: str | None) -> str:
@@ -63,7 +64,8 @@ def field_kind(col: pd.Series) -> str:
         return "boolean"
     if pd.api.types.is_numeric_dtype(dt):
         return "number"
-    if pd.api.types.is_datetime64_any_dtype(dt) or (pd.api.types.is_string_dtype(dt) and not pd.api.types.is_object_dtype(dt)):
+    typed_str = pd.api.types.is_string_dtype(dt) and not pd.api.types.is_object_dtype(dt)
+    if pd.api.types.is_datetime64_any_dtype(dt) or typed_str:
         return "string"
     vals = col.dropna()
     if vals.empty:
@@ -150,3 +152,19 @@ def check_ordering(field: str, op: str, value: Any, kind: str | None) -> str:
     if kind == "other":
         raise FilterError(f"where: field {field!r} holds lists / objects; it cannot be compared with {op}.")
     return vkind
+
+
+def positive_int(value: Any, name: str) -> int:
+    """``value`` as an int, or :class:`InvalidInputError` unless it is a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise InvalidInputError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def html_table(caption: str, rows: list[tuple[str, Any]]) -> str:
+    """A small two-column HTML table (escaped) for a store's ``_repr_html_``."""
+    import html
+
+    body = "".join(f"<tr><th style='text-align:left'>{html.escape(str(a))}</th><td>{html.escape(str(b))}</td></tr>"
+                   for a, b in rows)
+    return f"<table><caption>{html.escape(caption)}</caption>{body}</table>"

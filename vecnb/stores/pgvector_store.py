@@ -99,7 +99,14 @@ from vecnb.errors import (
 )
 from vecnb.filters import And, Cmp, Node, Or, parse
 from vecnb.metrics import scores_from_distances
-from vecnb.stores._server import check_ordering, merge_kinds, metadata_rows, redact_url
+from vecnb.stores._server import (
+    check_ordering,
+    html_table,
+    merge_kinds,
+    metadata_rows,
+    positive_int,
+    redact_url,
+)
 from vecnb.stores.base import BaseStore, as_ids, pad_results
 
 __all__ = ["PgVectorStore", "redact_url", "compile_where"]
@@ -883,8 +890,7 @@ class PgVectorStore(BaseStore):
         if isinstance(texts, str):
             texts = [texts]
         texts = list(texts)
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-            raise InvalidInputError(f"k must be a positive integer, got {k!r}.")
+        k = positive_int(k, "k")
         if mode not in ("any", "all", "websearch"):
             raise InvalidInputError(f"mode must be 'any', 'all' or 'websearch', got {mode!r}.")
         for t in texts:
@@ -949,8 +955,7 @@ class PgVectorStore(BaseStore):
 
     def iter_ids(self, batch_size: int = 1000) -> Iterator[np.ndarray]:
         """Stream every key in ascending order, ``batch_size`` at a time (keyset pagination)."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-            raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        batch_size = positive_int(batch_size, "batch_size")
         conn = self._conn()
         last = None
         stmt = sql.SQL("SELECT id FROM {} WHERE (%s::bigint IS NULL OR id > %s::bigint) ORDER BY id LIMIT %s").format(
@@ -1006,11 +1011,7 @@ class PgVectorStore(BaseStore):
                 f"dim={self.dim}{' halfvec' if self.halfvec else ''} at {self.where_url} ({self._state()})>")
 
     def _repr_html_(self) -> str:
-        import html
-
         rows = [("table", self.table), ("kind", self._index_kind or self.kind), ("metric", self.metric),
                 ("dim", self.dim), ("storage", self._vtype), ("server", self.where_url), ("state", self._state())]
-        body = "".join(f"<tr><th style='text-align:left'>{html.escape(str(a))}</th><td>{html.escape(str(b))}</td></tr>"
-                       for a, b in rows)
-        return f"<table><caption>PgVectorStore</caption>{body}</table>"
+        return html_table("PgVectorStore", rows)
 
