@@ -312,11 +312,14 @@ class VecAccessor:
 
         return hybrid_search(self._df, query, text=text, k=k, fusion=fusion, alpha=alpha, **options)
 
-    def stale(self, column: str | None = None) -> pd.DataFrame:
-        """Rows whose text changed since ``column`` was embedded (or whose model changed)."""
+    def stale(self, column: str | None = None, *, model: Any = None) -> pd.DataFrame:
+        """Rows whose text changed since ``column`` was embedded (all rows if ``model`` is another model).
+
+        Returns the rows with a ``stale_reason`` column; see :func:`vecnb.sync.stale`.
+        """
         from vecnb.sync import stale
 
-        return stale(self._df, resolve_column(self._df, column))
+        return stale(self._df, resolve_column(self._df, column), model=model)
 
     def compare_metrics(self, query: Any = "", **options: Any):
         """Widget: the top-k under cosine / dot / l2 side by side."""

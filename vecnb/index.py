@@ -383,8 +383,9 @@ class VectorIndex:
 
         Returns
         -------
-        dict
-            ``{"added": int, "updated": int, "deleted": int, "unchanged": int}``.
+        SyncReport
+            A dict ``{"added": int, "updated": int, "deleted": int, "unchanged": int}``
+            whose values are also attributes (``report.updated``; ``report.writes``).
         """
         self._check_open()
         rows, X = self._split(df, "sync")
@@ -402,8 +403,16 @@ class VectorIndex:
         # follow df's order (and pick up values of unchanged rows, e.g. a reordered frame)
         order = self._frame.index.get_indexer(rows.index)
         self._set_rows(rows, self._keys[order], self._row_hash[order])
-        return {"added": int((~old).sum()), "updated": int((old & ~same).sum()), "deleted": int(deleted),
-                "unchanged": int(same.sum())}
+        from vecnb.sync import SyncReport
+
+        return SyncReport(added=int((~old).sum()), updated=int((old & ~same).sum()), deleted=int(deleted),
+                          unchanged=int(same.sum()))
+
+    def swap(self, replacement: "VectorIndex", *, close_old: bool = True) -> "VectorIndex":
+        """Serve ``replacement``'s store, rows and model from this object (see :func:`vecnb.sync.swap_index`)."""
+        from vecnb.sync import swap_index
+
+        return swap_index(self, replacement, close_old=close_old)
 
     # ------------------------------------------------------------------ search
     def filter_fields(self) -> list[str]:

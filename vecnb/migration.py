@@ -798,6 +798,7 @@ class _ParquetSource:
         return sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
 
     def batches(self, position: Any, batch_size: int) -> Iterator[tuple[list, list, Any]]:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         fi, row = (position or [0, 0])
@@ -814,7 +815,9 @@ class _ParquetSource:
                 base += n
             if not groups:
                 continue
-            cur = first
+            cur = first  # row number (in the file) of the next row iter_batches gives
+            pending: list = []  # record batches not yet handed out, re-cut to exactly batch_size rows
+            n_pending = 0
             for rb in pf.iter_batches(batch_size=batch_size, row_groups=groups, columns=cols):
                 if cur + rb.num_rows <= start:
                     cur += rb.num_rows
@@ -823,7 +826,16 @@ class _ParquetSource:
                     rb = rb.slice(start - cur)
                     cur = start
                 cur += rb.num_rows
-                yield (rb.column(0).to_pylist(), rb.column(1).to_pylist(), [i, cur])
+                pending.append(rb)
+                n_pending += rb.num_rows
+                while n_pending >= batch_size:
+                    t = pa.Table.from_batches(pending)
+                    head, rest = t.slice(0, batch_size), t.slice(batch_size)
+                    pending, n_pending = rest.to_batches(), rest.num_rows
+                    yield (head.column(0).to_pylist(), head.column(1).to_pylist(), [i, cur - n_pending])
+            if n_pending:
+                t = pa.Table.from_batches(pending)
+                yield (t.column(0).to_pylist(), t.column(1).to_pylist(), [i, cur])
 
     def lookup(self, ids: list) -> dict:
         """Texts of ``ids`` (a dict id -> text; ids no longer in the source are absent)."""
@@ -947,6 +959,8 @@ class _Generation:
 
         self.folder = folder
         self.meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        import pyarrow as pa
+
         parts = sorted(folder.glob("part-*.parquet"))
         ids: list = []
         hashes: list = []
@@ -956,11 +970,14 @@ class _Generation:
         for pi, p in enumerate(parts):
             t = pq.read_table(p, columns=["id", "hash"])
             n = t.num_rows
-            ids.extend(t.column("id").to_pylist())
+            if not n:
+                continue
+            ids.append(t.column("id").combine_chunks())
             hashes.append(t.column("hash").to_numpy())
             where_part.append(np.full(n, pi, dtype=np.int32))
             where_row.append(np.arange(n, dtype=np.int64))
-        self.ids = pd.Index(ids)
+        # ids as one numpy array (int64 or object for text ids): about 8 bytes a row for integer ids
+        self.ids = pd.Index(pa.chunked_array(ids).to_numpy() if ids else np.empty(0, np.int64))
         self.hashes = np.concatenate(hashes) if hashes else np.empty(0, np.uint64)
         self.part_of = np.concatenate(where_part) if where_part else np.empty(0, np.int32)
         self.row_of = np.concatenate(where_row) if where_row else np.empty(0, np.int64)
@@ -1013,7 +1030,7 @@ class _ParquetSink:
     def check_dim(self, dim: int | None) -> None:
         pass
 
-    def write(self, folder: Path, b: int, ids: list, hashes: np.ndarray, X: np.ndarray | None,
+    def write(self, folder: Path, part: str, ids: list, hashes: np.ndarray, X: np.ndarray | None,
               write_ids: list | None = None, write_X: np.ndarray | None = None) -> None:
         import pyarrow as pa
 
@@ -1021,7 +1038,7 @@ class _ParquetSink:
         cols = {"id": pa.array(ids), "hash": pa.array(hashes, type=pa.uint64())}
         if X is not None and len(ids):
             cols["vector"] = _fsl(X)
-        _atomic_write_parquet(folder / f"part-{b:06d}.parquet", pa.table(cols))
+        _atomic_write_parquet(folder / f"part-{part}.parquet", pa.table(cols))
 
     def delete(self, folder: Path, ids: list, tag: str) -> None:  # absent rows are not in the new folder
         pass
@@ -1074,16 +1091,16 @@ class _StoreSink:
                           "vector": _fsl(vecs)})
         _atomic_write_parquet(folder / f"undo-{time.time_ns():020d}-{tag}.parquet", table)
 
-    def write(self, folder: Path, b: int, ids: list, hashes: np.ndarray, X: np.ndarray | None,
+    def write(self, folder: Path, part: str, ids: list, hashes: np.ndarray, X: np.ndarray | None,
               write_ids: list | None = None, write_X: np.ndarray | None = None) -> None:
         import pyarrow as pa
 
         if write_ids:
             keys = self._keys(write_ids)
-            self._save_undo(folder, f"b{b:06d}", keys)
+            self._save_undo(folder, f"b{part}", keys)
             call_with_retries(lambda: self.store.upsert(keys, write_X), retries=self.retries,
                               backoff=self.backoff, what="write", on_retry=self.on_retry)
-        _atomic_write_parquet(folder / f"part-{b:06d}.parquet",
+        _atomic_write_parquet(folder / f"part-{part}.parquet",
                               pa.table({"id": pa.array(ids), "hash": pa.array(hashes, type=pa.uint64())}))
 
     def delete(self, folder: Path, ids: list, tag: str) -> None:
@@ -1123,8 +1140,9 @@ class IncrementalVectorizer:
         a ``postgresql://`` URL with ``table=`` (read by keyset pagination on ``id_column``).
     model : str, Embedder or callable
         The embedding model (as for ``df.vec.embed``).
-    out : path, store or VectorIndex
-        A folder for parquet generations, or a vecnb store with integer keys.
+    out : path or store
+        A folder for parquet generations, or a vecnb store (the source ids must then be
+        integers: they become the store keys).
     table : str, optional
         The PostgreSQL table (``"name"`` or ``"schema.name"``) when ``source`` is a URL.
     id_column, text_column : str
@@ -1196,7 +1214,13 @@ class IncrementalVectorizer:
             self.sink: Any = _ParquetSink(Path(out))
             self._checkpoint = Checkpoint(checkpoint if checkpoint is not None else Path(out) / "checkpoint.json")
         else:
-            store = out.store if (not hasattr(out, "upsert") and hasattr(out, "store")) else out
+            from vecnb.index import VectorIndex
+
+            if isinstance(out, VectorIndex):
+                raise InvalidInputError(
+                    "out= takes a folder or a store, not a VectorIndex (whose rows are labelled DataFrame rows). "
+                    "Vectorize into a folder and build the index from vz.read(), or pass the index's store.")
+            store = out
             if not hasattr(store, "upsert"):
                 raise InvalidInputError(f"out must be a folder path or a vecnb store, got {type(out).__name__}.")
             if checkpoint is None:
@@ -1377,8 +1401,9 @@ class IncrementalVectorizer:
                                committed=do_commit, resumed=resumed)
 
     def _process(self, folder: Path, b: int, ids: list, texts: list, prev: _Generation | None,
-                 emb: Any) -> tuple[int, int, pd.DataFrame | None]:
-        """Embed and write one batch; returns (embedded, reused, failures)."""
+                 emb: Any, part: str | None = None) -> tuple[int, int, pd.DataFrame | None]:
+        """Embed and write batch ``b`` (files ``part-<part>`` / ``failed-<part>``); returns (embedded, reused, failures)."""
+        part = part or f"{b:06d}"
         from vecnb.sync import hash_texts
 
         n = len(ids)
@@ -1408,21 +1433,11 @@ class IncrementalVectorizer:
                                           "error": "missing text", "missing": True}))
         X_new = None
         if len(todo):
-            from vecnb.embed import embed_texts
-
-            sub = [texts[i] for i in todo]
-            try:
-                X_new = call_with_retries(
-                    lambda: embed_texts(emb, sub, progress=False, cache=self.cache),
-                    retries=self.retries, backoff=self.backoff, what="embed", on_retry=self._note_retry)
-                X_new = np.asarray(X_new, dtype=np.float32)
-                self.sink.check_dim(X_new.shape[1])
-            except _NOT_RETRYABLE:
-                raise
-            except Exception as exc:
-                failures.append(pd.DataFrame({"id": [ids[i] for i in todo], "error": _short(exc), "missing": False}))
-                todo = np.empty(0, dtype=np.int64)
-                X_new = None
+            X_new, ok_rows, errs = self._embed_isolating(emb, texts, todo)
+            if errs:
+                failures.append(pd.DataFrame({"id": [ids[i] for i, _ in errs], "error": [e for _, e in errs],
+                                              "missing": False}))
+            todo = ok_rows
         written = np.flatnonzero(have)
         if self.sink.with_vectors:
             keep = np.sort(np.concatenate([written, todo]))
@@ -1435,21 +1450,21 @@ class IncrementalVectorizer:
                     X[np.searchsorted(keep, written)] = Xr
                 if len(todo):
                     X[np.searchsorted(keep, todo)] = X_new
-            self.sink.write(folder, b, [ids[i] for i in keep], hashes[keep], X)
+            self.sink.write(folder, part, [ids[i] for i in keep], hashes[keep], X)
         else:
             keep = np.sort(np.concatenate([written, todo]))
             try:
-                self.sink.write(folder, b, [ids[i] for i in keep], hashes[keep], None,
+                self.sink.write(folder, part, [ids[i] for i in keep], hashes[keep], None,
                                 write_ids=[ids[i] for i in todo] if len(todo) else None, write_X=X_new)
             except _NOT_RETRYABLE:
                 raise
             except Exception as exc:
                 failures.append(pd.DataFrame({"id": [ids[i] for i in todo], "error": _short(exc), "missing": False}))
                 keep = np.sort(written)
-                self.sink.write(folder, b, [ids[i] for i in keep], hashes[keep], None)
+                self.sink.write(folder, part, [ids[i] for i in keep], hashes[keep], None)
                 todo = np.empty(0, dtype=np.int64)
         fail = pd.concat(failures, ignore_index=True) if failures else None
-        fpath = folder / f"failed-{b:06d}.parquet"
+        fpath = folder / f"failed-{part}.parquet"
         if fail is not None:
             import pyarrow as pa
 
@@ -1459,6 +1474,66 @@ class IncrementalVectorizer:
             with contextlib.suppress(FileNotFoundError):
                 fpath.unlink()
         return len(todo), len(written), fail
+
+    def _embed_isolating(self, emb: Any, texts: list, todo: np.ndarray
+                         ) -> tuple[np.ndarray | None, np.ndarray, list[tuple[int, str]]]:
+        """Embed rows ``todo`` of ``texts``; on a failure that retries do not cure, find the bad rows.
+
+        The failing set is split in halves (each tried once); a half that works is kept, a
+        half that fails is split again. When both halves of a set fail (a model server that
+        is down, not a poison row), the search stops and the whole set is reported, so an
+        outage costs two extra calls, not one per row.
+
+        Returns
+        -------
+        X : ndarray (m, d) or None
+            Vectors of the rows that worked, in the order of ``ok``.
+        ok : ndarray (m,) int
+            Positions (into ``texts``) that got a vector, ascending.
+        errors : list of (position, message)
+        """
+        from vecnb.embed import embed_texts
+
+        def embed(pos: np.ndarray) -> np.ndarray:
+            X = np.asarray(embed_texts(emb, [texts[i] for i in pos], progress=False, cache=self.cache),
+                           dtype=np.float32)
+            self.sink.check_dim(X.shape[1])
+            return X
+
+        try:
+            X = call_with_retries(lambda: embed(todo), retries=self.retries, backoff=self.backoff,
+                                  what="embed", on_retry=self._note_retry)
+            return X, todo, []
+        except _NOT_RETRYABLE:
+            raise
+        except Exception as exc:
+            first = exc
+        done: list[tuple[np.ndarray, np.ndarray]] = []
+        errs: list[tuple[int, str]] = []
+        pending = [(todo, first)]
+        while pending:
+            pos, exc = pending.pop()
+            if len(pos) == 1:
+                errs.append((int(pos[0]), _short(exc)))
+                continue
+            failed = []
+            for half in (pos[: len(pos) // 2], pos[len(pos) // 2:]):
+                try:
+                    done.append((half, embed(half)))
+                except _NOT_RETRYABLE:
+                    raise
+                except Exception as e:
+                    failed.append((half, e))
+            if len(failed) == 2:  # both halves fail: not one bad row; report them all
+                errs.extend((int(i), _short(e)) for half, e in failed for i in half)
+            else:
+                pending.extend(failed)
+        if not done:
+            return None, np.empty(0, dtype=np.int64), sorted(errs)
+        ok = np.concatenate([p for p, _ in done])
+        X = np.concatenate([x for _, x in done])
+        order = np.argsort(ok, kind="stable")
+        return X[order], ok[order], sorted(errs)
 
     def _embed_pass(self, state: dict, folder: Path, prev: _Generation | None, emb: Any) -> None:
         b0 = int(state["batches"])
@@ -1499,13 +1574,14 @@ class IncrementalVectorizer:
             retry_ids = failed.loc[~failed["missing"], "id"].tolist()
             texts = self.source.lookup(retry_ids)
             ids = [i for i in retry_ids if i in texts]
-            # rows already written for this batch stay; the retry adds the others in a new part
-            n_emb, n_reuse, fail = self._process(folder, b + 1_000_000, ids, [texts[i] for i in ids], prev, emb)
+            # rows already written for this batch stay; the retry adds the others in a part beside it
+            n_emb, n_reuse, fail = self._process(folder, b, ids, [texts[i] for i in ids], prev, emb,
+                                                 part=f"{b:06d}-r")
             state["rows"]["embedded"] += n_emb
             state["rows"]["reused"] += n_reuse
             keep = failed[failed["missing"]]
             if fail is not None:
-                (folder / f"failed-{b + 1_000_000:06d}.parquet").unlink()
+                (folder / f"failed-{b:06d}-r.parquet").unlink()
                 keep = pd.concat([keep, fail.drop(columns="batch").assign(batch=b)], ignore_index=True)
             if len(keep):
                 import pyarrow as pa
@@ -1631,8 +1707,7 @@ class IncrementalVectorizer:
         DataFrame
             Indexed by the source ids (named ``id_column``), with one embedding column
             ``f"{text_column}_vec"`` (``fixed_size_list<float32>[d]``) that records the model
-            and the text hashes, so ``df.join(vectors)`` can be searched and checked with
-            ``stale``.
+            and the text hashes. To put the vectors beside their text, use :meth:`attach`.
         """
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -1666,6 +1741,27 @@ class IncrementalVectorizer:
                                        "data": base64.b64encode(np.ascontiguousarray(hashes, np.uint64)
                                                                 .tobytes()).decode()}})
         return df
+
+    def attach(self, df: pd.DataFrame, generation: int | None = None) -> pd.DataFrame:
+        """``df`` (indexed by the source ids) with the current vectors as its embedding column.
+
+        The column records the model and the text hashes, so the result can be searched
+        (``.vec.search("text")``), indexed, and checked with ``.vec.stale(...)``. Rows without
+        a vector (new since the run, or failed) hold a missing value and show as stale.
+
+        Returns
+        -------
+        DataFrame
+            A new frame; ``df`` is not changed.
+        """
+        from vecnb.columns import get_info, set_info
+
+        v = self.read(generation)
+        name = v.columns[0]
+        out = df.copy(deep=False)
+        out[name] = v[name].reindex(out.index)
+        set_info(out, name, get_info(v, name))
+        return out
 
     def close(self) -> None:
         """Close the source connection (PostgreSQL)."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from vecnb.errors import InvalidInputError, ModelMismatchError
+from vecnb.errors import DimensionMismatchError, InvalidInputError, ModelMismatchError
 from vecnb.metrics import as_matrix
 
 __all__ = ["remember_embedder", "embedder_for", "query_matrix", "check_k", "check_threshold"]
@@ -77,6 +77,20 @@ def _is_text_list(q: Any) -> bool:
     return isinstance(q, (list, tuple)) and len(q) > 0 and all(isinstance(x, str) for x in q)
 
 
+def _as_query_matrix(q: Any, dim: int | None, info: dict) -> np.ndarray:
+    """``as_matrix`` whose width error names the model and says how to switch models."""
+    try:
+        return as_matrix(q, dim=dim, what="query vectors")
+    except DimensionMismatchError as exc:
+        got = np.shape(q)[-1] if np.ndim(q) else "?"
+        made = info.get("model_id") or "an unrecorded model"
+        raise DimensionMismatchError(
+            f"The query is {got}-d but these vectors are {dim}-d (made by {made}): it comes from another model. "
+            "Embed the query with the model that made the vectors, or re-embed the rows with the new model "
+            "(df.vec.embed(text, model=...)) and build a new index beside this one (then idx.swap(new_index))."
+        ) from exc
+
+
 def query_matrix(query: Any, info: dict, dim: int | None, *, model: Any = None) -> tuple[np.ndarray, list, bool]:
     """Embed / coerce ``query``.
 
@@ -101,7 +115,7 @@ def query_matrix(query: Any, info: dict, dim: int | None, *, model: Any = None) 
 
         emb = embedder_for(info, model)
         q = embed_texts(emb, texts, progress=False)
-        q = as_matrix(q, dim=dim, what="query vectors")
+        q = _as_query_matrix(q, dim, info)
         return q, texts, batch
     if query is None or (isinstance(query, (list, tuple)) and len(query) == 0):
         raise InvalidInputError("The query is empty; pass text, a list of texts, a vector or a 2-D array of vectors.")
@@ -111,8 +125,8 @@ def query_matrix(query: Any, info: dict, dim: int | None, *, model: Any = None) 
     batch = getattr(arr, "ndim", 1) == 2 or (
         isinstance(query, (list, tuple)) and len(query) > 0 and hasattr(query[0], "__len__")
     )
-    q = as_matrix(query if not isinstance(query, (list, tuple)) else np.asarray(query, dtype=np.float32),
-                  dim=dim, what="query vectors")
+    q = _as_query_matrix(query if not isinstance(query, (list, tuple)) else np.asarray(query, dtype=np.float32),
+                         dim, info)
     return q, list(range(len(q))), bool(batch)
 
 

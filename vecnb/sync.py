@@ -7,6 +7,18 @@ pandas copies for free and writes into parquet metadata). From that:
 * :func:`stale` finds rows whose text changed since they were embedded;
 * :func:`reusable_rows` lets ``df.vec.embed(..., previous=old)`` reuse every vector whose
   text and model are unchanged, so only new or edited rows reach the embedder.
+
+Indexes follow frames with :meth:`vecnb.VectorIndex.sync` (it returns a :class:`SyncReport`),
+and a model change is rolled out beside the running index, then swapped in::
+
+    df2 = edited.vec.embed("text", model="minilm", previous=df)   # embeds the edited rows only
+    report = idx.sync(df2)                                         # SyncReport(added=.., updated=.., ...)
+    df3 = df2.vec.embed("text", model="wordllama")                 # new model: every row, new metadata
+    new = df3.vec.index(store="faiss")                             # built beside idx, which keeps serving
+    idx.swap(new)                                                  # every holder of idx now searches new
+
+A saved index is swapped the same way: ``new.save(path)`` replaces the manifest last, so
+readers of ``vecnb.load_index(path)`` get the old or the new index, never a mix.
 """
 
 from __future__ import annotations
@@ -14,6 +26,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import zlib
 from typing import Any, Sequence
 
 import numpy as np
@@ -22,7 +35,8 @@ import pandas as pd
 from vecnb._arrow import column_matrix
 from vecnb.columns import embedding_columns, get_info
 
-__all__ = ["hash_texts", "hash_texts_encoded", "decode_hashes", "reusable_rows", "stale"]
+__all__ = ["hash_texts", "hash_texts_encoded", "decode_hashes", "reusable_rows", "stale", "SyncReport",
+           "swap_index"]
 
 
 def hash_texts(texts: Sequence[str]) -> np.ndarray:
@@ -38,7 +52,9 @@ def _encode_labels(index: pd.Index) -> dict:
         return {"range": [int(index.start), int(index.stop), int(index.step)]}
     if pd.api.types.is_integer_dtype(index.dtype):
         return {"int64": base64.b64encode(np.asarray(index, dtype=np.int64).tobytes()).decode()}
-    return {"json": json.dumps([str(x) for x in index])}
+    # other labels as text, zlib-compressed (ids such as "doc123" shrink ~5x)
+    raw = json.dumps([str(x) for x in index], separators=(",", ":")).encode("utf-8")
+    return {"jsonz": base64.b64encode(zlib.compress(raw, 6)).decode()}
 
 
 def _decode_labels(enc: dict) -> pd.Index:
@@ -46,6 +62,8 @@ def _decode_labels(enc: dict) -> pd.Index:
         return pd.RangeIndex(*enc["range"])
     if "int64" in enc:
         return pd.Index(np.frombuffer(base64.b64decode(enc["int64"]), dtype=np.int64))
+    if "jsonz" in enc:
+        return pd.Index(json.loads(zlib.decompress(base64.b64decode(enc["jsonz"]))))
     return pd.Index(json.loads(enc["json"]))
 
 
@@ -129,11 +147,38 @@ def reusable_rows(
     return have, np.asarray(X_prev[src[have]], dtype=np.float32)
 
 
-def stale(df: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Rows of ``df`` whose source text changed since ``column`` was embedded.
+def stale(df: pd.DataFrame, column: str, *, model: Any = None) -> pd.DataFrame:
+    """Rows of ``df`` whose vector in ``column`` no longer matches their text (or the model).
 
-    Rows added later (labels the column never saw) count as stale too. Returns those rows
-    with a ``stale_reason`` column (``"text changed"`` or ``"new row"``).
+    Parameters
+    ----------
+    df : DataFrame
+        A frame with an embedding column made by ``df.vec.embed`` (or ``attach(..., source=)``).
+    column : str
+        The embedding column.
+    model : str, Embedder or callable, optional
+        The model the vectors should come from. When its ``model_id`` differs from the one
+        that made the column, every row is stale (reason ``"model changed"``).
+
+    Returns
+    -------
+    DataFrame
+        The stale rows (original labels and columns) with a ``stale_reason`` column:
+        ``"text changed"``, ``"new row"`` (a label the column never saw), ``"no vector"``
+        (a missing vector, e.g. after a concat) or ``"model changed"``. Empty when
+        everything is up to date; re-embed with ``df.vec.embed(text, previous=df)``.
+
+    Raises
+    ------
+    InvalidInputError
+        The column records no source text, or the source column is gone.
+
+    Notes
+    -----
+    The hashes live in ``df.attrs``, which pandas carries through copies, selections,
+    ``assign``, ``loc`` edits and parquet, but drops in ``pd.concat`` / ``merge`` when the
+    inputs' attrs differ: concatenate onto the embedded frame's attrs
+    (``new.attrs = df.attrs``) or simply re-embed with ``previous=df``.
     """
     from vecnb.errors import InvalidInputError
 
@@ -143,15 +188,96 @@ def stale(df: pd.DataFrame, column: str) -> pd.DataFrame:
     if not source or stored is None:
         raise InvalidInputError(
             f"Column {column!r} records no source text (it was attached without source=...), "
-            "so vecnb cannot tell which rows are stale."
+            "so vecnb cannot tell which rows are stale. Attach with df.vec.attach(X, source='text') "
+            "or embed with df.vec.embed('text')."
         )
     if source not in df.columns:
         raise InvalidInputError(f"The source text column {source!r} of {column!r} is no longer in the frame.")
+    if model is not None:
+        from vecnb.embed import get_embedder
+
+        want = get_embedder(model).model_id
+        if want != info.get("model_id"):
+            out = df.copy()
+            out["stale_reason"] = "model changed"
+            return out
     texts = df[source].fillna("").astype(str).tolist()
     now = hash_texts(texts)
     before = _lookup_labels(df.index, stored)
     changed = now != before
-    reason = np.where(before == 0, "new row", "text changed")
+    reason = np.where(before == 0, "new row", "text changed").astype(object)
+    no_vec = df[column].isna().to_numpy()
+    if no_vec.any():
+        changed |= no_vec
+        reason[no_vec] = "no vector"
     out = df[changed].copy()
     out["stale_reason"] = reason[changed]
     return out
+
+
+class SyncReport(dict):
+    """What :meth:`vecnb.VectorIndex.sync` wrote: a dict of counts, also readable as attributes.
+
+    Keys: ``added``, ``updated`` (rows whose vector or values changed), ``deleted`` and
+    ``unchanged`` (rows left alone). :attr:`writes` is the number of rows written or deleted.
+
+    Examples
+    --------
+    >>> report = idx.sync(df2)
+    >>> report.updated, report["deleted"], report.writes
+    """
+
+    _KEYS = ("added", "updated", "deleted", "unchanged")
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def writes(self) -> int:
+        """Rows written (added + updated) plus rows deleted."""
+        return int(self.get("added", 0)) + int(self.get("updated", 0)) + int(self.get("deleted", 0))
+
+    def __repr__(self) -> str:
+        return "SyncReport(" + ", ".join(f"{k}={v}" for k, v in self.items()) + ")"
+
+    def _repr_html_(self) -> str:
+        cells = "".join(f"<tr><th style='text-align:left'>{k}</th><td style='text-align:right'>{v:,}</td></tr>"
+                        for k, v in self.items() if isinstance(v, (int, np.integer)))
+        return f"<div><b>vecnb sync</b> ({self.writes:,} rows written or deleted)<table>{cells}</table></div>"
+
+
+def swap_index(current: Any, replacement: Any, *, close_old: bool = True) -> Any:
+    """Put ``replacement`` in the place of ``current``: every reference to ``current`` now searches it.
+
+    For rolling out a re-embedding (e.g. a new model) without a gap: build the new index
+    beside the old one, which keeps answering, then swap. ``current`` takes over the new
+    store, rows, model and dimension; ``replacement`` is left holding the old ones (closed
+    when ``close_old``, so the old store's resources are released).
+
+    Parameters
+    ----------
+    current, replacement : VectorIndex
+    close_old : bool
+        Close the old index (now held by ``replacement``).
+
+    Returns
+    -------
+    VectorIndex
+        ``current``, now serving the new data.
+    """
+    from vecnb.errors import InvalidInputError
+    from vecnb.index import VectorIndex
+
+    if not isinstance(current, VectorIndex) or not isinstance(replacement, VectorIndex):
+        raise InvalidInputError(
+            f"swap takes two VectorIndex objects, got {type(current).__name__} and {type(replacement).__name__}.")
+    if current is replacement:
+        return current
+    replacement._check_open()
+    current.__dict__, replacement.__dict__ = replacement.__dict__, current.__dict__
+    if close_old:
+        replacement.close()
+    return current
