@@ -120,6 +120,7 @@ _TOKENIZER_RE = re.compile(r"^[A-Za-z0-9_]+( [A-Za-z0-9_]+)*$")
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
 _CHUNK = 5000  # rows per executemany batch / json_each id list
 _DOT_GROWTH = 1.5
+_MMAP_BYTES = 2**31 - 2**16  # SQLite's default compile-time ceiling (SQLITE_MAX_MMAP_SIZE)
 _TABLES = ("vecnb_meta", "vecnb_items", "vecnb_fields", "vecnb_vec", "vecnb_fts")
 _OPS_SQL = {"$eq": "=", "$ne": "<>", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 
@@ -320,6 +321,10 @@ class SqliteStore(BaseStore):
                 conn.enable_load_extension(True)
                 conn.load_extension(sqlite_vec.loadable_path())
                 conn.enable_load_extension(False)
+                if self.path != ":memory:":
+                    # KNN scans read every vector: through a memory map they are not copied page by
+                    # page into SQLite's cache (~40% faster at 100k x 384 here)
+                    conn.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")
                 self._init_schema(conn)
             except BaseException as exc:
                 conn.close()
