@@ -31,7 +31,7 @@ _LAZY = {
     "VectorIndex": "vecnb.index:VectorIndex",
     "load_index": "vecnb.index:load_index",
     "Query": "vecnb.query:Query",
-    "evaluate": "vecnb.keyword:evaluate",
+    "evaluate": "vecnb.evaluate:evaluate",
     "migrate": "vecnb.migration:migrate",
     "IncrementalVectorizer": "vecnb.migration:IncrementalVectorizer",
 }

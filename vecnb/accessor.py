@@ -299,18 +299,39 @@ class VecAccessor:
 
         return build_index(self._df, store=store, kind=kind, metric=metric, column=column, text=text, **options)
 
-    def keyword(self, query: Any, text: str = "text", k: int = 10, **options: Any) -> pd.DataFrame:
-        """BM25 keyword search over a text column; same result shape as :meth:`search`."""
+    def keyword(self, query: Any, text: str = "text", k: int = 10, *, where: dict | None = None,
+                threshold: float | None = None, lower: bool = True, stopwords: Any = "english",
+                stemmer: Any = "english", k1: float = 1.5, b: float = 0.75, method: str = "lucene") -> pd.DataFrame:
+        """BM25 keyword search over a text column; same result shape as :meth:`search`.
+
+        Tokenisation (``lower``, ``stopwords``: a list name / list of words / None, ``stemmer``:
+        a Snowball language / callable / None) and BM25 (``k1``, ``b``, ``method``) are
+        described in :mod:`vecnb.keyword`; the BM25 index is cached by the column's content.
+        """
         from vecnb.keyword import keyword_search
 
-        return keyword_search(self._df, query, text=text, k=k, **options)
+        return keyword_search(self._df, query, text=text, k=k, where=where, threshold=threshold, lower=lower,
+                              stopwords=stopwords, stemmer=stemmer, k1=k1, b=b, method=method)
 
-    def hybrid(self, query: Any, text: str = "text", k: int = 10, *, fusion: str = "rrf",
-               alpha: float = 0.5, **options: Any) -> pd.DataFrame:
-        """Keyword (BM25) + vector search, fused by ``"rrf"`` or ``"weighted"``."""
+    def hybrid(self, query: Any, text: str = "text", k: int = 10, *, fusion: str = "rrf", alpha: float = 0.5,
+               rrf_k: float = 60, normalization: str = "minmax", fetch_k: int = 100, where: dict | None = None,
+               threshold: float | None = None, metric: str = "cosine", column: str | None = None, model: Any = None,
+               vector: Any = None, lower: bool = True, stopwords: Any = "english", stemmer: Any = "english",
+               k1: float = 1.5, b: float = 0.75, method: str = "lucene") -> pd.DataFrame:
+        """Keyword (BM25) + vector search, fused by ``"rrf"`` or ``"weighted"``.
+
+        ``alpha`` in [0, 1] weights the vector side; ``rrf_k`` is RRF's constant;
+        ``normalization`` (``"minmax"`` / ``"zscore"``) is for ``fusion="weighted"``; each side
+        contributes ``max(k, fetch_k)`` candidates; ``threshold`` applies to the fused score.
+        Hits show ``keyword_rank``, ``keyword_score``, ``vector_rank``, ``vector_score``
+        (NaN where a side did not return the row). See :mod:`vecnb.keyword`.
+        """
         from vecnb.keyword import hybrid_search
 
-        return hybrid_search(self._df, query, text=text, k=k, fusion=fusion, alpha=alpha, **options)
+        return hybrid_search(self._df, query, text=text, k=k, fusion=fusion, alpha=alpha, rrf_k=rrf_k,
+                             normalization=normalization, fetch_k=fetch_k, where=where, threshold=threshold,
+                             metric=metric, column=column, model=model, vector=vector, lower=lower,
+                             stopwords=stopwords, stemmer=stemmer, k1=k1, b=b, method=method)
 
     def stale(self, column: str | None = None, *, model: Any = None) -> pd.DataFrame:
         """Rows whose text changed since ``column`` was embedded (all rows if ``model`` is another model).
