@@ -31,9 +31,9 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture(scope="session")
 def base_data():
-    """1,200 x 16 clustered vectors, their metadata and keys, and 20 queries."""
-    X = clustered(1200, 16, seed=0)
-    Q = clustered(20, 16, seed=99)
+    """1,200 x 16 clustered vectors, their metadata and keys, and 20 queries from the same clusters."""
+    allx = clustered(1220, 16, seed=0)
+    X, Q = allx[:1200], allx[1200:]
     return {"X": X, "Q": Q, "meta": make_meta(len(X)), "ids": make_ids(len(X))}
 
 

@@ -1,0 +1,629 @@
+"""``faiss``: flat / IVF / HNSW / IVF-SQ8 / IVF-PQ indexes, with a filtered-search planner.
+
+Kinds
+-----
+=========  ===========================================  =======================================
+kind       faiss index                                   notes
+=========  ===========================================  =======================================
+``flat``   ``IndexIDMap2(IndexFlat)``                   exact
+``hnsw``   ``IndexHNSWFlat`` (M, efConstruction)         approximate; ``ef_search``
+``ivf``    ``IndexIVFFlat`` (nlist)                      approximate; ``nprobe``; trained
+``sq8``    ``IndexIVFScalarQuantizer`` (8-bit codes)     4x smaller codes; exact re-ranking
+``pq``     ``IndexIVFPQ`` (m sub-quantizers)             ~d/m x smaller codes; exact re-ranking
+``auto``   flat below 20,000 rows, hnsw below 2,000,000, sq8 above; re-chosen as data grows
+=========  ===========================================  =======================================
+
+The trained kinds (ivf / sq8 / pq) search exactly (``flat``) until the store holds 1,000
+rows, then train on the next search; ``info()`` shows the kind in use and the one asked.
+
+How it works
+------------
+* Every vector gets a *slot* (its row in the store's float32 buffer, also its faiss id);
+  ``slot -> key`` is an array, ``key -> slot`` a dict. A replaced vector gets a new slot.
+  The store keeps the original vectors: they give exact scores for whatever faiss returns
+  (``l2`` is minus the true Euclidean distance, ``cosine`` the true cosine — faiss returns
+  squared distances and inner products of normalised vectors), exact re-ranking for the
+  compressed kinds (``refine`` x k candidates), exact search over a filter's few rows, and
+  rebuilds. Memory: the vectors once more than faiss itself holds.
+* The faiss index is built lazily (at :meth:`FaissStore.build` or the first search) from all
+  rows, then kept up to date incrementally; IVF kinds train on a sample at that point.
+* Deletes: ``remove_ids`` for flat / IVF kinds; HNSW cannot remove, so deleted slots are
+  tombstones excluded with an ``IDSelectorBitmap``; when tombstones pass a quarter of the
+  graph it is rebuilt.
+* ``where`` filters: the store evaluates the filter on its metadata (pandas), then plans:
+  few allowed rows (<= ``exact_rows`` or <= ``exact_fraction`` of the index) -> exact search
+  over just those rows (gather + :func:`vecnb.metrics.topk`); else faiss search with an
+  ``IDSelectorBitmap`` and ``efSearch`` / ``nprobe`` raised by up to 8x as the filter
+  narrows; any query that comes back with fewer than ``min(k, allowed)`` hits is redone
+  exactly. A filter never silently loses results.
+* ``target_recall=``: on build, tune ``ef_search`` / ``nprobe`` on up to 256 stored vectors
+  used as queries (leave-one-out: each query's own row is excluded from truth and answer)
+  against exact search, take the smallest setting that reaches the target, and report the
+  recall reached in :meth:`info`. In-distribution queries are easier than real ones: leave
+  headroom.
+* Threads: a call with fewer queries than OpenMP threads runs faiss single-threaded (faiss
+  takes a slow path when there are fewer queries than threads); the setting is restored.
+* Persistence: ``faiss.write_index`` (no pickle) + ``vectors.npy`` / ``slots.npz`` /
+  ``metadata.parquet`` / ``store.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import warnings
+from typing import Any, ClassVar, Iterator
+
+import numpy as np
+import pandas as pd
+
+from vecnb import filters
+from vecnb.errors import InvalidInputError, MissingDependencyError, StoreError
+from vecnb.metrics import _exact_block, topk
+from vecnb.stores._persist import load_frame, read_store_json, save_frame
+from vecnb.stores.base import BaseStore
+from vecnb.stores.numpy_store import MetaTable
+
+try:
+    import faiss
+except ImportError as exc:  # pragma: no cover - exercised only without faiss
+    raise MissingDependencyError.for_extra("The 'faiss' store", "faiss", exc.name) from exc
+
+__all__ = ["FaissStore", "choose_kind"]
+
+_FORMAT = "vecnb-faiss-store"
+_VERSION = 1
+
+AUTO_FLAT_MAX = 20_000
+AUTO_HNSW_MAX = 2_000_000
+_EF_LADDER = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+_REBUILD_DEAD_FRACTION = 0.25
+_DEFAULT_IVF_TARGET = 0.98
+_BUILD_ROWS_PER_THREAD = 10_000
+_TRAINED = ("ivf", "sq8", "pq")
+MIN_TRAIN_ROWS = 1_000
+
+
+def choose_kind(n: int) -> str:
+    """The kind ``auto`` picks for ``n`` rows: flat (exact) while cheap, then HNSW, then IVF-SQ8."""
+    if n < AUTO_FLAT_MAX:
+        return "flat"
+    if n < AUTO_HNSW_MAX:
+        return "hnsw"
+    return "sq8"
+
+
+@contextlib.contextmanager
+def _threads_for(n_items: int, per_thread: int = 1):
+    """Run faiss single-threaded when the work is too small to split.
+
+    Searches pass the number of queries (faiss 1.15 takes a slow path when there are fewer
+    queries than threads); builds pass rows with ``per_thread=_BUILD_ROWS_PER_THREAD`` (small
+    builds lose more to OpenMP start-up and, on a busy machine, to spinning threads than they
+    gain). The previous setting is restored.
+    """
+    before = faiss.omp_get_max_threads()
+    if before <= 1 or n_items >= before * per_thread:
+        yield
+        return
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
+class FaissStore(BaseStore):
+    """A faiss index in memory, with exact scores and a filtered-search planner.
+
+    Parameters
+    ----------
+    dim : int
+    metric : {"cosine", "dot", "l2"}
+    kind : {"auto", "flat", "hnsw", "ivf", "sq8", "pq"}
+    m : int
+        HNSW graph degree (``M``).
+    ef_construction : int
+        HNSW build-time beam width.
+    ef_search : int, optional
+        HNSW search beam width (default 128, or tuned by ``target_recall``).
+    nlist : int, optional
+        IVF lists (default ``4 * sqrt(n)``, at most ``n / 39``).
+    nprobe : int, optional
+        IVF lists searched. Default: tuned on the data to leave-one-out recall@10 >= 0.98, then
+        doubled as headroom for queries unlike the stored rows (see ``info()["params"]``).
+    pq_m : int, optional
+        PQ sub-quantizers for ``kind="pq"`` (default: a divisor of ``dim`` near ``dim / 4``).
+    refine : int, optional
+        Candidates fetched per hit and re-ranked exactly (default 1; 2 for sq8, 4 for pq).
+    target_recall : float, optional
+        Tune ``ef_search`` / ``nprobe`` to reach this recall@10 (see the module docstring).
+    exact_rows, exact_fraction :
+        The filter planner searches exactly when a filter allows at most ``exact_rows`` rows
+        or at most ``exact_fraction`` of them (defaults 4096 and 0.02).
+    """
+
+    name: ClassVar[str] = "faiss"
+    kinds: ClassVar[tuple[str, ...]] = ("flat", "hnsw", "ivf", "sq8", "pq")
+
+    def __init__(self, *, dim: int, metric: str = "cosine", kind: str = "auto", m: int = 32,
+                 ef_construction: int = 64, ef_search: int | None = None, nlist: int | None = None,
+                 nprobe: int | None = None, pq_m: int | None = None, refine: int | None = None,
+                 target_recall: float | None = None, exact_rows: int = 4096, exact_fraction: float = 0.02):
+        super().__init__(dim=dim, metric=metric, kind=kind)
+        for name, v in (("m", m), ("ef_construction", ef_construction), ("ef_search", ef_search),
+                        ("nlist", nlist), ("nprobe", nprobe), ("pq_m", pq_m), ("refine", refine)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0):
+                raise InvalidInputError(f"faiss store: {name} must be a positive integer, got {v!r}.")
+        if target_recall is not None and not (0 < float(target_recall) <= 1):
+            raise InvalidInputError(f"faiss store: target_recall must be in (0, 1], got {target_recall!r}.")
+        if pq_m is not None and self.dim % pq_m:
+            raise InvalidInputError(f"faiss store: pq_m={pq_m} must divide the dimension {self.dim}.")
+        self.m = int(m)
+        self.ef_construction = int(ef_construction)
+        self.ef_search = None if ef_search is None else int(ef_search)
+        self.nlist = None if nlist is None else int(nlist)
+        self.nprobe = None if nprobe is None else int(nprobe)
+        self.pq_m = None if pq_m is None else int(pq_m)
+        self.refine = None if refine is None else int(refine)
+        self.target_recall = None if target_recall is None else float(target_recall)
+        self.exact_rows = int(exact_rows)
+        self.exact_fraction = float(exact_fraction)
+        # rows by slot
+        self._buf = np.empty((0, self.dim), dtype=np.float32)
+        self._n = 0                                        # slots used
+        self._slot_key = np.empty(0, dtype=np.int64)       # key of each slot (-1: dead)
+        self._slot: dict[int, int] = {}                    # live key -> slot
+        self._meta = MetaTable()
+        # the faiss index
+        self._index: Any = None
+        self._chosen: str | None = None                    # kind actually built
+        self._indexed = 0                                  # slots [0, _indexed) are in the index
+        self._dead_in_index = 0                            # tombstones inside an HNSW graph
+        self._params: dict[str, Any] = {}                  # nlist / nprobe / ef_search / pq_m ...
+        self._recall: float | None = None
+
+    # ------------------------------------------------------------------ small helpers
+    @property
+    def _faiss_metric(self) -> int:
+        return faiss.METRIC_L2 if self.metric == "l2" else faiss.METRIC_INNER_PRODUCT
+
+    def _prep(self, x: np.ndarray) -> np.ndarray:
+        """What faiss sees: normalised rows for cosine, else the rows (C-contiguous float32)."""
+        if self.metric == "cosine":
+            norms = np.linalg.norm(x, axis=1, keepdims=True)
+            return np.ascontiguousarray(x / np.maximum(norms, 1e-30), dtype=np.float32)
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+    @property
+    def _alive(self) -> np.ndarray:
+        return self._slot_key[: self._n] >= 0
+
+    def _live_slots(self) -> np.ndarray:
+        return np.flatnonzero(self._alive)
+
+    def _target_kind(self) -> str:
+        if self.kind == "auto":
+            return choose_kind(len(self))
+        if self.kind in _TRAINED and len(self) < MIN_TRAIN_ROWS:
+            return "flat"  # too few rows to train lists / codes: exact until there are enough
+        return self.kind
+
+    @property
+    def exact(self) -> bool:
+        """Whether searches are exact (the chosen kind is ``flat``)."""
+        return (self._chosen or self._target_kind()) == "flat"
+
+    # ------------------------------------------------------------------ writes
+    def upsert(self, ids: Any, vectors: Any, metadata: pd.DataFrame | None = None,
+               texts: list[str] | None = None) -> None:
+        """Insert rows, replacing those whose id is stored (``texts`` are not kept: no keyword search).
+
+        Parameters
+        ----------
+        ids : array (n,) int64
+        vectors : array (n, dim)
+        metadata : DataFrame (n rows), optional
+            Scalar columns for ``where`` filters.
+        """
+        ids, vecs = self._check_write(ids, vectors, metadata, texts)
+        if len(ids) == 0:
+            return
+        old = [self._slot[k] for k in ids.tolist() if k in self._slot]
+        if old:
+            self._kill(np.asarray(old, dtype=np.int64))
+        n = len(ids)
+        start, need = self._n, self._n + n
+        if need > len(self._buf):
+            cap = max(need, int(len(self._buf) * 1.5) + 64)
+            grown = np.empty((cap, self.dim), dtype=np.float32)
+            grown[:start] = self._buf[:start]
+            self._buf = grown
+            keys = np.full(cap, -1, dtype=np.int64)
+            keys[:start] = self._slot_key[:start]
+            self._slot_key = keys
+        self._buf[start:need] = vecs
+        self._slot_key[start:need] = ids
+        self._slot.update(zip(ids.tolist(), range(start, need)))
+        self._meta.append(metadata, n)
+        self._n = need
+        if self._index is not None:
+            if self._chosen != self._target_kind():
+                self._drop_index()  # auto: the data outgrew the kind; rebuilt at next search
+            else:
+                self._add_to_index(start, need)
+
+    def delete(self, ids: Any) -> None:
+        """Remove rows by id; ids that are not stored are ignored."""
+        self._check_open()
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        slots = [self._slot[k] for k in np.unique(ids).tolist() if k in self._slot]
+        if slots:
+            self._kill(np.asarray(slots, dtype=np.int64))
+
+    def _kill(self, slots: np.ndarray) -> None:
+        """Mark slots dead, and take them out of the faiss index."""
+        for k in self._slot_key[slots].tolist():
+            self._slot.pop(k, None)
+        self._slot_key[slots] = -1
+        if self._index is None:
+            return
+        in_index = slots[slots < self._indexed]
+        if not len(in_index):
+            return
+        if self._chosen == "hnsw":
+            self._dead_in_index += len(in_index)
+            if self._dead_in_index > _REBUILD_DEAD_FRACTION * max(1, self._indexed):
+                self._drop_index()  # too many tombstones: rebuild at the next search
+        else:
+            self._index.remove_ids(faiss.IDSelectorBatch(in_index.astype(np.int64)))
+
+    def _drop_index(self) -> None:
+        self._index = None
+        self._chosen = None
+        self._indexed = 0
+        self._dead_in_index = 0
+
+    def _compact(self) -> None:
+        """Renumber live rows into slots 0..n-1 (drops dead rows); the index must be rebuilt."""
+        live = self._live_slots()
+        if len(live) == self._n:
+            return
+        self._buf = self._buf[live].copy() if len(live) else np.empty((0, self.dim), np.float32)
+        self._slot_key = self._slot_key[live].copy()
+        self._meta.take(live)
+        self._n = len(live)
+        self._slot = dict(zip(self._slot_key.tolist(), range(self._n)))
+        self._drop_index()
+
+    # ------------------------------------------------------------------ building
+    def build(self) -> None:
+        """Build (or rebuild) the faiss index now instead of at the first search."""
+        self._check_open()
+        self._ensure_index()
+
+    def _ensure_index(self) -> None:
+        if self._index is not None:
+            return
+        self._compact()
+        kind = self._target_kind()
+        n = self._n
+        self._params = {}
+        if kind == "flat":
+            index = faiss.IndexIDMap2(faiss.IndexFlat(self.dim, self._faiss_metric))
+        elif kind == "hnsw":
+            index = faiss.IndexHNSWFlat(self.dim, self.m, self._faiss_metric)
+            index.hnsw.efConstruction = self.ef_construction
+            self._params.update(m=self.m, ef_construction=self.ef_construction,
+                                ef_search=self.ef_search or 128)
+        else:
+            index = self._make_ivf(kind, n)
+        self._index = index
+        self._chosen = kind
+        self._indexed = 0
+        self._dead_in_index = 0
+        if kind in ("sq8", "pq"):
+            self._params["refine"] = self.refine or (2 if kind == "sq8" else 4)
+        elif self.refine:
+            self._params["refine"] = self.refine
+        self._add_to_index(0, n)
+        self._recall = None
+        target = self.target_recall
+        if target is None and kind in _TRAINED and self.nprobe is None:
+            target = _DEFAULT_IVF_TARGET  # no nprobe given: tune it rather than guess
+        if target is not None and kind != "flat":
+            self._tune(target)
+            if self.target_recall is None:  # default tuning: leave headroom for queries unlike the data
+                self._params["nprobe"] = self._index.nprobe = min(self._params["nlist"], 2 * self._params["nprobe"])
+
+    def _make_ivf(self, kind: str, n: int) -> Any:
+        nlist = self.nlist or max(1, min(int(4 * math.sqrt(max(n, 1))), max(1, n // 39)))
+        quantizer = faiss.IndexFlat(self.dim, self._faiss_metric)
+        if kind == "ivf":
+            index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, self._faiss_metric)
+        elif kind == "sq8":
+            index = faiss.IndexIVFScalarQuantizer(quantizer, self.dim, nlist, faiss.ScalarQuantizer.QT_8bit,
+                                                  self._faiss_metric)
+        else:
+            pq_m = self.pq_m or _default_pq_m(self.dim)
+            nbits = 8 if n >= 10_000 else max(4, min(8, int(math.log2(max(2, n // 16)))))
+            index = faiss.IndexIVFPQ(quantizer, self.dim, nlist, pq_m, nbits, self._faiss_metric)
+            self._params.update(pq_m=pq_m, pq_nbits=nbits)
+        index.cp.min_points_per_centroid = 1
+        index.cp.seed = 1234
+        if hasattr(index, "pq"):
+            index.pq.cp.min_points_per_centroid = 1
+        live = self._live_slots()
+        if len(live):
+            rng = np.random.default_rng(1234)
+            cap = max(256 * nlist, 20_000)
+            sample = live if len(live) <= cap else np.sort(rng.choice(live, cap, replace=False))
+            with _threads_for(len(sample), _BUILD_ROWS_PER_THREAD):
+                index.train(self._prep(self._buf[sample]))
+        nprobe = min(nlist, self.nprobe or max(8, math.ceil(nlist / 16)))
+        index.nprobe = nprobe
+        self._params.update(nlist=nlist, nprobe=nprobe)
+        return index
+
+    def _add_to_index(self, start: int, stop: int) -> None:
+        if stop <= start:
+            return
+        if self._chosen in _TRAINED and not self._index.is_trained:
+            self._drop_index()  # trained on nothing (empty at build): train now with the data
+            self._ensure_index()
+            return
+        x = self._prep(self._buf[start:stop])
+        with _threads_for(stop - start, _BUILD_ROWS_PER_THREAD):
+            self._add(x, start, stop)
+        self._indexed = stop
+
+    def _add(self, x: np.ndarray, start: int, stop: int) -> None:
+        if self._chosen == "hnsw":
+            assert self._index.ntotal == start, "HNSW ids must equal slots"
+            self._index.add(x)
+            dead = int((self._slot_key[start:stop] < 0).sum())
+            self._dead_in_index += dead
+        else:
+            alive = np.flatnonzero(self._slot_key[start:stop] >= 0)
+            if len(alive) < stop - start:
+                x = np.ascontiguousarray(x[alive])
+            self._index.add_with_ids(x, (alive + start).astype(np.int64))
+
+    # ------------------------------------------------------------------ search
+    def _search_params(self, sel: Any, selectivity: float) -> Any:
+        boost = 1.0 if selectivity >= 1.0 else min(8.0, 1.0 / math.sqrt(max(selectivity, 1e-9)) * 1.5)
+        if self._chosen == "hnsw":
+            ef = int(min(4096, self._params["ef_search"] * boost))
+            return faiss.SearchParametersHNSW(sel=sel, efSearch=ef)
+        if self._chosen in _TRAINED:
+            nprobe = int(min(self._params["nlist"], math.ceil(self._params["nprobe"] * boost)))
+            return faiss.SearchParametersIVF(sel=sel, nprobe=nprobe)
+        return faiss.SearchParameters(sel=sel) if sel is not None else None
+
+    def _faiss_search(self, q: np.ndarray, k: int, allowed: np.ndarray | None, n_allowed: int) -> np.ndarray:
+        """Candidate slots (nq, k * refine) from faiss, -1 padded."""
+        refine = int(self._params.get("refine", 1))
+        kk = k if refine == 1 else max(k, 10) * refine
+        sel = bitmap = None
+        if allowed is not None:
+            bitmap = np.packbits(allowed, bitorder="little")
+            sel = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap))
+        n_index = max(1, self._indexed - self._dead_in_index)
+        params = self._search_params(sel, n_allowed / n_index if allowed is not None else 1.0)
+        if params is None and self._chosen == "hnsw":
+            params = self._search_params(None, 1.0)
+        with _threads_for(len(q)):
+            _, slots = self._index.search(self._prep(q), kk, params=params)
+        del sel, bitmap
+        return slots
+
+    def _exact(self, q: np.ndarray, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-k over slots ``rows`` (gathered): slots (nq, k') and scores."""
+        pos, sc = topk(self._buf[rows], q, k, self.metric)
+        return rows[pos], sc
+
+    def search(self, vectors: Any, k: int, where: filters.Node | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` ids and exact scores per query; see the module docstring for the planner.
+
+        Returns
+        -------
+        ids : ndarray (nq, k) int64, padded with -1
+        scores : ndarray (nq, k) float64, padded with -inf
+        """
+        q = self._check_queries(vectors, k)
+        where = filters.parse(where)
+        nq = len(q)
+        ids = np.full((nq, k), -1, dtype=np.int64)
+        scores = np.full((nq, k), -np.inf, dtype=np.float64)
+        if len(self) == 0:
+            return ids, scores
+        self._ensure_index()
+        allowed = None
+        n_allowed = len(self)
+        if where is not None:
+            allowed = self._meta.mask(where)[: self._n] & self._alive
+            n_allowed = int(allowed.sum())
+            if n_allowed == 0:
+                return ids, scores
+        elif self._dead_in_index:
+            allowed = self._alive
+        want = min(k, n_allowed)
+        if where is not None and (self._chosen == "flat" or n_allowed <= self.exact_rows
+                                  or n_allowed <= self.exact_fraction * len(self)):
+            slots, sc = self._exact(q, k, np.flatnonzero(allowed))
+        else:
+            cand = self._faiss_search(q, k, allowed, n_allowed)
+            slots, sc = self._rescore(q, cand, k)
+            short = np.flatnonzero((slots >= 0).sum(1) < want)
+            if len(short):  # the approximate search came back short: answer those exactly
+                rows = np.flatnonzero(allowed) if allowed is not None else self._live_slots()
+                s2, c2 = self._exact(q[short], k, rows)
+                slots[short] = -1
+                sc[short] = -np.inf
+                slots[short, : s2.shape[1]] = s2
+                sc[short, : s2.shape[1]] = c2
+        m = slots.shape[1]
+        ok = slots >= 0
+        ids[:, :m] = np.where(ok, self._slot_key[np.maximum(slots, 0)], -1)
+        scores[:, :m] = np.where(ok, sc, -np.inf)
+        return ids, scores
+
+    def _rescore(self, q: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact float64 scores for candidate slots; best ``k`` per row (ties: lower slot)."""
+        ok = cand >= 0
+        safe = np.where(ok, cand, 0)
+        sc = _exact_block(self._buf, safe, q, self.metric)
+        sc = np.where(ok, sc, -np.inf)
+        order = np.lexsort((np.where(ok, cand, np.iinfo(np.int64).max), -sc), axis=1)[:, :k]
+        slots = np.take_along_axis(np.where(ok, cand, -1), order, axis=1)
+        sc = np.take_along_axis(sc, order, axis=1)
+        return slots, sc
+
+    # ------------------------------------------------------------------ tuning
+    def _tune(self, target: float, k: int = 10, n_queries: int = 256) -> None:
+        """Smallest ef_search / nprobe (then refine) whose leave-one-out recall@k reaches ``target``."""
+        live = self._live_slots()
+        if len(live) <= k + 1:
+            self._recall = 1.0
+            return
+        rng = np.random.default_rng(4321)
+        qs = live if len(live) <= n_queries else rng.choice(live, n_queries, replace=False)
+        q = self._buf[qs]
+        truth, _ = topk(self._buf[live], q, k + 1, self.metric)
+        truth = live[truth]
+        want = [set(t[t != s][:k].tolist()) for t, s in zip(truth, qs)]
+        total = max(1, sum(len(w) for w in want))
+
+        def recall_now() -> float:
+            cand = self._faiss_search(q, k + 1, None, len(live))
+            got, _ = self._rescore(q, cand, k + 1)
+            return sum(len(w & set(g[g != s].tolist())) for w, g, s in zip(want, got, qs)) / total
+
+        if self._chosen == "hnsw":
+            steps = [("ef_search", e) for e in sorted({max(k + 1, e) for e in _EF_LADDER})]
+        else:
+            nlist = self._params["nlist"]
+            steps = [("nprobe", p) for p in sorted({min(nlist, p) for p in (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96,
+                                                                             128, 192, 256, 384, 512, 1024, nlist)})]
+            if "refine" in self._params:  # compressed codes: then re-rank more candidates
+                steps += [("refine", r) for r in (8, 16, 32) if r > self._params["refine"]]
+        recall = 0.0
+        for key, value in steps:
+            self._params[key] = value
+            if key == "nprobe":
+                self._index.nprobe = value
+            recall = recall_now()
+            if recall >= target:
+                break
+        self._recall = recall
+        self._params["tuned_for"] = target
+        if recall < target:
+            warnings.warn(f"faiss store: recall@{k} {recall:.3f} is below the target {target} at the largest "
+                          f"setting tried ({self._params}); use a larger m / nlist, or kind='flat'.", stacklevel=3)
+
+    # ------------------------------------------------------------------ description
+    def __len__(self) -> int:
+        return len(self._slot)
+
+    def info(self) -> dict[str, Any]:
+        """Kind asked and chosen, parameters, and the tuned recall (if ``target_recall`` was set)."""
+        chosen = self._chosen or self._target_kind()
+        out = {"store": self.name, "kind": chosen, "kind_requested": self.kind, "metric": self.metric,
+               "dim": self.dim, "rows": len(self), "exact": chosen == "flat", "built": self._index is not None,
+               "params": dict(self._params)}
+        if self.kind == "auto":
+            out["auto_rule"] = f"flat < {AUTO_FLAT_MAX:,} rows <= hnsw < {AUTO_HNSW_MAX:,} rows <= sq8"
+        if self._recall is not None:
+            out["recall"] = round(float(self._recall), 4)
+            out["target_recall"] = self._params.get("tuned_for", self.target_recall)
+        return out
+
+    def fetch(self, ids: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors of ``ids`` (n, dim) float32 and a (n,) bool mask of which were found."""
+        self._check_open()
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        slots = np.fromiter((self._slot.get(k, -1) for k in ids.tolist()), dtype=np.int64, count=len(ids))
+        found = slots >= 0
+        out = np.zeros((len(ids), self.dim), dtype=np.float32)
+        out[found] = self._buf[slots[found]]
+        return out, found
+
+    def iter_ids(self, batch_size: int = 1000) -> Iterator[np.ndarray]:
+        """Stored ids in slot order, ``batch_size`` at a time."""
+        self._check_open()
+        keys = self._slot_key[self._live_slots()]
+        for start in range(0, len(keys), batch_size):
+            yield keys[start: start + batch_size]
+
+    def close(self) -> None:
+        """Free the index and vectors; further use raises :class:`StoreError`."""
+        self._index = None
+        self._buf = np.empty((0, self.dim), dtype=np.float32)
+        super().close()
+
+    # ------------------------------------------------------------------ persistence
+    def _config(self) -> dict[str, Any]:
+        return {"dim": self.dim, "metric": self.metric, "kind": self.kind, "m": self.m,
+                "ef_construction": self.ef_construction, "ef_search": self.ef_search, "nlist": self.nlist,
+                "nprobe": self.nprobe, "pq_m": self.pq_m, "refine": self.refine,
+                "target_recall": self.target_recall, "exact_rows": self.exact_rows,
+                "exact_fraction": self.exact_fraction}
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the store into folder ``path``: ``index.faiss`` (faiss.write_index), vectors, metadata."""
+        self._check_open()
+        if len(self):
+            self._ensure_index()
+        os.makedirs(path, exist_ok=True)
+        n = self._n
+        np.save(os.path.join(path, "vectors.npy"), self._buf[:n], allow_pickle=False)
+        np.save(os.path.join(path, "slot_keys.npy"), self._slot_key[:n], allow_pickle=False)
+        save_frame(self._meta.frame, os.path.join(path, "metadata.parquet"))
+        if self._index is not None:
+            faiss.write_index(self._index, os.path.join(path, "index.faiss"))
+        state = {"format": _FORMAT, "version": _VERSION, "config": self._config(), "chosen": self._chosen,
+                 "indexed": self._indexed, "dead_in_index": self._dead_in_index, "params": self._params,
+                 "recall": self._recall, "faiss_version": faiss.__version__}
+        with open(os.path.join(path, "store.json"), "w", encoding="utf-8") as fh:
+            json.dump(state, fh, default=lambda o: o.item() if isinstance(o, np.generic) else str(o))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "FaissStore":
+        """Read a store written by :meth:`save`."""
+        state = read_store_json(path, _FORMAT, _VERSION)
+        store = cls(**state["config"])
+        X = np.load(os.path.join(path, "vectors.npy"), allow_pickle=False)
+        keys = np.load(os.path.join(path, "slot_keys.npy"), allow_pickle=False)
+        meta = load_frame(os.path.join(path, "metadata.parquet"))
+        if len(X) != len(keys) or len(meta) != len(keys):
+            raise StoreError(f"{os.fspath(path)!r}: vectors, keys and metadata disagree in length; the copy is "
+                             "damaged. Save it again.", store=cls.name, operation="load")
+        store._buf = np.ascontiguousarray(X, dtype=np.float32)
+        store._slot_key = keys.astype(np.int64)
+        store._n = len(keys)
+        live = np.flatnonzero(keys >= 0)
+        store._slot = dict(zip(keys[live].tolist(), live.tolist()))
+        store._meta.append(meta if len(meta.columns) else None, len(keys))
+        fn = os.path.join(path, "index.faiss")
+        if state.get("chosen") and os.path.exists(fn):
+            store._index = faiss.read_index(fn)
+            store._chosen = state["chosen"]
+            store._indexed = int(state["indexed"])
+            store._dead_in_index = int(state["dead_in_index"])
+            store._params = dict(state.get("params") or {})
+            store._recall = state.get("recall")
+            if store._chosen in _TRAINED and "nprobe" in store._params:
+                faiss.extract_index_ivf(store._index).nprobe = int(store._params["nprobe"])
+        return store
+
+
+def _default_pq_m(d: int) -> int:
+    """A divisor of ``d`` close to ``d / 4`` (4 dims per 8-bit code; 2 dims for d <= 64)."""
+    target = max(1, d // 2 if d <= 64 else d // 4)
+    for delta in range(d):
+        for cand in (target - delta, target + delta):
+            if 1 <= cand <= d and d % cand == 0:
+                return cand
+    return 1
