@@ -480,6 +480,7 @@ def migrate(
     retries: int = 3,
     backoff: float = 0.5,
     on_batch: Callable[[dict], None] | None = None,
+    checkpoint_every: float = 1.0,
 ) -> MigrationReport:
     """Copy every vector of ``src`` into ``dst`` in batches; resumable, retrying, idempotent.
 
@@ -506,8 +507,13 @@ def migrate(
         A failing read or write is tried again up to ``retries`` times, waiting
         ``backoff * 2**attempt`` seconds (0.5 s, 1 s, 2 s, ...) before each attempt.
     on_batch : callable, optional
-        ``on_batch(state)`` after each batch is written and checkpointed; ``state`` holds
-        ``position`` (rows done), ``total`` and ``batches``.
+        ``on_batch(state)`` after each batch is written; ``state`` holds ``position`` (rows
+        done), ``total`` and ``batches``.
+    checkpoint_every : float
+        Seconds between checkpoint writes (each costs a rename and two fsyncs, ~10 ms). The
+        checkpoint is also written when the copy ends or fails. A crash loses at most this
+        much progress, which the resumed call copies again (idempotently). ``0``: after
+        every batch.
 
     Returns
     -------
@@ -536,6 +542,8 @@ def migrate(
     >>> report.complete, report.rows_per_s
     """
     _check_retry_args(retries, backoff, batch_size)
+    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, (int, float)) or checkpoint_every < 0:
+        raise InvalidInputError(f"checkpoint_every must be a number of seconds >= 0, got {checkpoint_every!r}.")
     s, d = _Side(src, "source"), _Side(dst, "destination")
     if s.store is d.store:
         raise InvalidInputError("migrate: source and destination are the same store; there is nothing to copy.")
@@ -601,11 +609,18 @@ def migrate(
         warnings.warn(f"migrate: batch at row {position:,} failed ({_short(exc)}); retry {attempt}/{retries} "
                       f"in {delay:.2f} s", stacklevel=3)
 
-    def save(status: str) -> None:
-        if ck is not None:
-            ck.save({**ident, "status": status, "position": position, "last_key": last_key,
-                     "batches": batches_total, "total": total, "batch_size": batch_size,
-                     "updated": time.time()})
+    last_save = [time.monotonic()]
+    saved_at = [None]
+
+    def save(status: str, force: bool = True) -> None:
+        if ck is None or (not force and time.monotonic() - last_save[0] < checkpoint_every):
+            return
+        if position == saved_at[0] and status == "running":
+            return
+        ck.save({**ident, "status": status, "position": position, "last_key": last_key,
+                 "batches": batches_total, "total": total, "batch_size": batch_size,
+                 "updated": time.time()})
+        last_save[0], saved_at[0] = time.monotonic(), position
 
     position = 0
     report.resumed_from = start
@@ -659,7 +674,7 @@ def migrate(
                     batches_total += 1
                     last_key = int(ids[-1])
                 position += n_listed
-                save("running")
+                save("running", force=False)
                 bar.update(n_listed)
                 if on_batch is not None:
                     on_batch({"position": position, "total": total, "batches": batches_total})
@@ -675,6 +690,8 @@ def migrate(
         save("complete")
         report.index = _result_index(s, d)
     finally:
+        if not report.complete and position > start:
+            save("running")  # failed or interrupted: record exactly what was written
         bar.close()
         report.retries = counter["retries"]
         report.seconds = time.perf_counter() - t0
