@@ -61,7 +61,7 @@ from vecnb.querying import check_k, check_threshold, query_matrix
 from vecnb.results import build_hits
 from vecnb.stores._persist import check_format
 
-__all__ = ["VectorIndex", "build_index", "load_index", "FORMAT", "FORMAT_VERSION", "MANIFEST"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "VectorIndex", "build_index", "load_index"]
 
 FORMAT = "vecnb-index"
 FORMAT_VERSION = 1
@@ -331,7 +331,7 @@ class VectorIndex:
         self._set_rows(frame, np.concatenate([self._keys[keep], keys]),
                        np.concatenate([self._row_hash[keep], hashes]))
 
-    def upsert(self, rows: pd.DataFrame, *, progress: bool | None = None) -> "VectorIndex":
+    def upsert(self, rows: pd.DataFrame, *, progress: bool | None = None) -> VectorIndex:
         """Add rows; rows whose label the index already holds are replaced.
 
         Parameters
@@ -372,7 +372,7 @@ class VectorIndex:
         keep[pos] = False
         idx = np.flatnonzero(keep)
         self._set_rows(self._frame.iloc[idx], self._keys[idx], self._row_hash[idx])
-        return int(len(pos))
+        return len(pos)
 
     def sync(self, df: pd.DataFrame, *, progress: bool | None = None) -> dict[str, int]:
         """Make the index hold exactly the rows of ``df``, with the fewest store writes.
@@ -408,7 +408,7 @@ class VectorIndex:
         return SyncReport(added=int((~old).sum()), updated=int((old & ~same).sum()), deleted=int(deleted),
                           unchanged=int(same.sum()))
 
-    def swap(self, replacement: "VectorIndex", *, close_old: bool = True) -> "VectorIndex":
+    def swap(self, replacement: VectorIndex, *, close_old: bool = True) -> VectorIndex:
         """Serve ``replacement``'s store, rows and model from this object (see :func:`vecnb.sync.swap_index`)."""
         from vecnb.sync import swap_index
 
@@ -537,10 +537,10 @@ class VectorIndex:
                 shutil.rmtree(d, ignore_errors=True)
             self._tmpdirs = []
 
-    def __enter__(self) -> "VectorIndex":
+    def __enter__(self) -> VectorIndex:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ------------------------------------------------------------------ persistence

@@ -12,7 +12,8 @@ filter excludes nor fewer rows than qualify.
 
 from __future__ import annotations
 
-from typing import ClassVar, Sequence
+from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -134,6 +135,32 @@ def _recall(got: np.ndarray, want: np.ndarray) -> float:
         hits += len(w & set(g[g >= 0].tolist()))
         total += len(w)
     return hits / total if total else 1.0
+
+
+class StoreFactory:
+    """``make(dim, metric, kind)`` around a constructor; closes every store it made on exit.
+
+    Use it in a ``make_store`` fixture::
+
+        with StoreFactory(lambda dim, metric, kind: MyStore(dim=dim, metric=metric, kind=kind)) as make:
+            yield make
+    """
+
+    def __init__(self, build):
+        self._build = build
+        self._made = []
+
+    def __call__(self, dim, metric="cosine", kind="auto"):
+        store = self._build(dim, metric, kind)
+        self._made.append(store)
+        return store
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for store in self._made:
+            store.close()
 
 
 class StoreConformance:
@@ -406,4 +433,4 @@ class StoreConformance:
             store.search(base_data["Q"][:1], K)
 
 
-__all__ = ["StoreConformance", "FILTER_CASES", "METRICS", "K", "clustered", "make_meta", "make_ids", "brute", "score_of"]
+__all__ = ["FILTER_CASES", "METRICS", "K", "StoreConformance", "brute", "clustered", "make_ids", "make_meta", "score_of"]

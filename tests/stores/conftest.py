@@ -20,7 +20,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))  # lets per-store files `from conformance import StoreConformance`
 
-from conformance import clustered, make_ids, make_meta  # noqa: E402
+from conformance import clustered, make_ids, make_meta
 
 
 def pytest_generate_tests(metafunc):

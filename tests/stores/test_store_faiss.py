@@ -1,10 +1,9 @@
-"""The faiss store, every kind, against the conformance suite."""
+"""The faiss store, every kind, against the conformance suite (faiss-specific tests: test_faiss.py)."""
 
 from __future__ import annotations
 
 import pytest
-
-from conformance import StoreConformance
+from conformance import StoreConformance, StoreFactory
 
 pytest.importorskip("faiss")
 
@@ -17,13 +16,5 @@ class TestFaissStore(StoreConformance):
 
     @pytest.fixture
     def make_store(self):
-        made = []
-
-        def make(dim, metric="cosine", kind="auto"):
-            store = FaissStore(dim=dim, metric=metric, kind=kind)
-            made.append(store)
-            return store
-
-        yield make
-        for store in made:
-            store.close()
+        with StoreFactory(lambda dim, metric, kind: FaissStore(dim=dim, metric=metric, kind=kind)) as make:
+            yield make

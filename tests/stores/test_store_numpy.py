@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from conformance import StoreConformance, StoreFactory
 
-from conformance import StoreConformance
 from vecnb.stores.numpy_store import NumpyStore
 
 
@@ -14,13 +14,5 @@ class TestNumpyStore(StoreConformance):
 
     @pytest.fixture
     def make_store(self):
-        made = []
-
-        def make(dim, metric="cosine", kind="exact"):
-            store = NumpyStore(dim=dim, metric=metric, kind=kind)
-            made.append(store)
-            return store
-
-        yield make
-        for store in made:
-            store.close()
+        with StoreFactory(lambda dim, metric, kind: NumpyStore(dim=dim, metric=metric, kind=kind)) as make:
+            yield make

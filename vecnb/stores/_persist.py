@@ -11,7 +11,7 @@ import pandas as pd
 
 from vecnb.errors import IndexFormatError
 
-__all__ = ["check_format", "read_store_json", "save_frame", "load_frame"]
+__all__ = ["check_format", "load_frame", "read_store_json", "save_frame"]
 
 
 def check_format(doc: Any, fmt: str, version: int, where: str) -> dict:

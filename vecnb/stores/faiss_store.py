@@ -54,7 +54,8 @@ import json
 import math
 import os
 import warnings
-from typing import Any, ClassVar, Iterator
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -62,9 +63,8 @@ import pandas as pd
 from vecnb import filters
 from vecnb.errors import InvalidInputError, MissingDependencyError, StoreError
 from vecnb.metrics import _exact_block, topk
+from vecnb.stores._inprocess import InProcessStore
 from vecnb.stores._persist import load_frame, read_store_json, save_frame
-from vecnb.stores.base import BaseStore
-from vecnb.stores.numpy_store import MetaTable
 
 try:
     import faiss
@@ -115,7 +115,7 @@ def _threads_for(n_items: int, per_thread: int = 1):
         faiss.omp_set_num_threads(before)
 
 
-class FaissStore(BaseStore):
+class FaissStore(InProcessStore):
     """A faiss index in memory, with exact scores and a filtered-search planner.
 
     Parameters
@@ -171,12 +171,9 @@ class FaissStore(BaseStore):
         self.target_recall = None if target_recall is None else float(target_recall)
         self.exact_rows = int(exact_rows)
         self.exact_fraction = float(exact_fraction)
-        # rows by slot
-        self._buf = np.empty((0, self.dim), dtype=np.float32)
+        # rows by slot (self._buf, self._slot: live key -> slot, self._meta: see InProcessStore)
         self._n = 0                                        # slots used
         self._slot_key = np.empty(0, dtype=np.int64)       # key of each slot (-1: dead)
-        self._slot: dict[int, int] = {}                    # live key -> slot
-        self._meta = MetaTable()
         # the faiss index
         self._index: Any = None
         self._chosen: str | None = None                    # kind actually built
@@ -432,11 +429,7 @@ class FaissStore(BaseStore):
         ids : ndarray (nq, k) int64, padded with -1
         scores : ndarray (nq, k) float64, padded with -inf
         """
-        q = self._check_queries(vectors, k)
-        where = filters.parse(where)
-        nq = len(q)
-        ids = np.full((nq, k), -1, dtype=np.int64)
-        scores = np.full((nq, k), -np.inf, dtype=np.float64)
+        q, where, ids, scores = self._begin_search(vectors, k, where)
         if len(self) == 0:
             return ids, scores
         self._ensure_index()
@@ -540,16 +533,6 @@ class FaissStore(BaseStore):
             out["target_recall"] = self._params.get("tuned_for", self.target_recall)
         return out
 
-    def fetch(self, ids: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Vectors of ``ids`` (n, dim) float32 and a (n,) bool mask of which were found."""
-        self._check_open()
-        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-        slots = np.fromiter((self._slot.get(k, -1) for k in ids.tolist()), dtype=np.int64, count=len(ids))
-        found = slots >= 0
-        out = np.zeros((len(ids), self.dim), dtype=np.float32)
-        out[found] = self._buf[slots[found]]
-        return out, found
-
     def iter_ids(self, batch_size: int = 1000) -> Iterator[np.ndarray]:
         """Stored ids in slot order, ``batch_size`` at a time."""
         self._check_open()
@@ -590,7 +573,7 @@ class FaissStore(BaseStore):
             json.dump(state, fh, default=lambda o: o.item() if isinstance(o, np.generic) else str(o))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "FaissStore":
+    def load(cls, path: str | os.PathLike) -> FaissStore:
         """Read a store written by :meth:`save`."""
         state = read_store_json(path, _FORMAT, _VERSION)
         store = cls(**state["config"])

@@ -18,97 +18,25 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, ClassVar, Iterator
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from vecnb import filters
 from vecnb.metrics import topk
+from vecnb.stores._inprocess import InProcessStore, MetaTable
 from vecnb.stores._persist import load_frame, read_store_json, save_frame
-from vecnb.stores.base import BaseStore, as_ids
+from vecnb.stores.base import as_ids
 
-__all__ = ["NumpyStore", "MetaTable"]
+__all__ = ["MetaTable", "NumpyStore"]  # MetaTable re-exported for other in-process stores
 
 _FORMAT = "vecnb-numpy-store"
 _VERSION = 1
 
 
-class MetaTable:
-    """Row-aligned metadata (one row per slot) for in-process stores, with filter evaluation.
-
-    Shared by the ``numpy`` and ``faiss`` stores: ``append`` adds rows, ``replace`` overwrites
-    rows in place, ``take`` keeps a subset; ``mask(where)`` returns the rows that match.
-    Columns unknown to some rows hold missing values (which match no comparison).
-    """
-
-    def __init__(self) -> None:
-        self._frame: pd.DataFrame = pd.DataFrame(index=pd.RangeIndex(0))
-        self._parts: list[pd.DataFrame] = []  # appended, concatenated on next read
-        self._n = 0
-
-    def __len__(self) -> int:
-        return self._n
-
-    @property
-    def frame(self) -> pd.DataFrame:
-        """The metadata as one frame (RangeIndex by slot)."""
-        if self._parts:
-            self._frame = pd.concat([self._frame, *self._parts], ignore_index=True, sort=False)
-            self._parts = []
-        return self._frame
-
-    @property
-    def columns(self) -> list[str]:
-        return [c for c in self.frame.columns if isinstance(c, str)]
-
-    @staticmethod
-    def _clean(metadata: pd.DataFrame | None, n: int) -> pd.DataFrame:
-        if metadata is None:
-            return pd.DataFrame(index=pd.RangeIndex(n))
-        if not isinstance(metadata, pd.DataFrame):
-            metadata = pd.DataFrame(metadata)
-        return metadata.reset_index(drop=True)
-
-    def append(self, metadata: pd.DataFrame | None, n: int) -> None:
-        """Add ``n`` rows (``metadata`` may be ``None``: rows without fields)."""
-        self._parts.append(self._clean(metadata, n))
-        self._n += n
-
-    def replace(self, slots: np.ndarray, metadata: pd.DataFrame | None) -> None:
-        """Overwrite the metadata of rows ``slots`` (a new frame; the old one is not mutated)."""
-        part = self._clean(metadata, len(slots))
-        frame = self.frame
-        keep = np.ones(self._n, dtype=bool)
-        keep[slots] = False
-        # rebuild by concatenation so dtypes follow pandas' usual union rules
-        order = np.concatenate([np.flatnonzero(keep), slots])
-        merged = pd.concat([frame.iloc[np.flatnonzero(keep)], part.set_axis(slots)], sort=False)
-        inv = np.empty(self._n, dtype=np.int64)
-        inv[order] = np.arange(self._n)
-        self._frame = merged.iloc[inv].reset_index(drop=True)
-
-    def take(self, slots: np.ndarray) -> None:
-        """Keep only rows ``slots``, in that order."""
-        self._frame = self.frame.iloc[np.asarray(slots, dtype=np.int64)].reset_index(drop=True)
-        self._n = len(slots)
-
-    def mask(self, where: filters.Node | None) -> np.ndarray:
-        """Boolean (n,) mask of the rows matching ``where`` (all True for ``None``)."""
-        if where is None:
-            return np.ones(self._n, dtype=bool)
-        frame = self.frame
-        missing = filters.fields(where) - set(frame.columns)
-        if missing:
-            # a field no row has: comparisons on it match nothing (like a column of missing values)
-            frame = frame.assign(**{f: pd.Series([None] * self._n, dtype=object) for f in missing})
-        return filters.to_mask(where, frame)
-
-    def rows(self, slots: np.ndarray) -> pd.DataFrame:
-        return self.frame.iloc[np.asarray(slots, dtype=np.int64)].reset_index(drop=True)
-
-
-class NumpyStore(BaseStore):
+class NumpyStore(InProcessStore):
     """Exact nearest-neighbour search over an in-memory float32 matrix.
 
     Parameters
@@ -125,11 +53,8 @@ class NumpyStore(BaseStore):
 
     def __init__(self, *, dim: int, metric: str = "cosine", kind: str = "auto"):
         super().__init__(dim=dim, metric=metric, kind=kind)
-        self._buf = np.empty((0, self.dim), dtype=np.float32)
         self._n = 0
         self._keys = np.empty(0, dtype=np.int64)
-        self._slot: dict[int, int] = {}
-        self._meta = MetaTable()
         self._texts: list[str | None] = []
 
     # ------------------------------------------------------------------ writes
@@ -149,7 +74,7 @@ class NumpyStore(BaseStore):
         ids, vecs = self._check_write(ids, vectors, metadata, texts)
         if len(ids) == 0:
             return
-        slots = np.fromiter((self._slot.get(k, -1) for k in ids.tolist()), dtype=np.int64, count=len(ids))
+        slots = self._slots_of(ids)
         old = slots >= 0
         if old.any():
             # replace: build a new buffer, never write into rows an earlier search may have cached
@@ -207,11 +132,7 @@ class NumpyStore(BaseStore):
         ids : ndarray (nq, k) int64, padded with -1
         scores : ndarray (nq, k) float64, padded with -inf
         """
-        q = self._check_queries(vectors, k)
-        where = filters.parse(where)
-        nq = len(q)
-        ids = np.full((nq, k), -1, dtype=np.int64)
-        scores = np.full((nq, k), -np.inf, dtype=np.float64)
+        q, where, ids, scores = self._begin_search(vectors, k, where)
         if self._n == 0:
             return ids, scores
         rows = None
@@ -227,16 +148,6 @@ class NumpyStore(BaseStore):
 
     def __len__(self) -> int:
         return self._n
-
-    def fetch(self, ids: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Vectors of ``ids`` (n, dim) float32 and a (n,) bool mask of which were found."""
-        self._check_open()
-        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-        slots = np.fromiter((self._slot.get(k, -1) for k in ids.tolist()), dtype=np.int64, count=len(ids))
-        found = slots >= 0
-        out = np.zeros((len(ids), self.dim), dtype=np.float32)
-        out[found] = self._buf[slots[found]]
-        return out, found
 
     def iter_ids(self, batch_size: int = 1000) -> Iterator[np.ndarray]:
         """Stored ids in insertion order, ``batch_size`` at a time."""
@@ -266,7 +177,7 @@ class NumpyStore(BaseStore):
                        "rows": self._n, "texts": has_texts}, fh)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "NumpyStore":
+    def load(cls, path: str | os.PathLike) -> NumpyStore:
         """Read a store written by :meth:`save`."""
         cfg = read_store_json(path, _FORMAT, _VERSION)
         store = cls(dim=cfg["dim"], metric=cfg["metric"])

@@ -1,0 +1,123 @@
+"""Shared parts of the in-process stores (``numpy``, ``faiss``): metadata by slot, key <-> slot, fetch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vecnb import filters
+from vecnb.stores.base import BaseStore
+
+__all__ = ["InProcessStore", "MetaTable"]
+
+
+class MetaTable:
+    """Row-aligned metadata (one row per slot) for in-process stores, with filter evaluation.
+
+    Shared by the ``numpy`` and ``faiss`` stores: ``append`` adds rows, ``replace`` overwrites
+    rows in place, ``take`` keeps a subset; ``mask(where)`` returns the rows that match.
+    Columns unknown to some rows hold missing values (which match no comparison).
+    """
+
+    def __init__(self) -> None:
+        self._frame: pd.DataFrame = pd.DataFrame(index=pd.RangeIndex(0))
+        self._parts: list[pd.DataFrame] = []  # appended, concatenated on next read
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The metadata as one frame (RangeIndex by slot)."""
+        if self._parts:
+            self._frame = pd.concat([self._frame, *self._parts], ignore_index=True, sort=False)
+            self._parts = []
+        return self._frame
+
+    @property
+    def columns(self) -> list[str]:
+        return [c for c in self.frame.columns if isinstance(c, str)]
+
+    @staticmethod
+    def _clean(metadata: pd.DataFrame | None, n: int) -> pd.DataFrame:
+        if metadata is None:
+            return pd.DataFrame(index=pd.RangeIndex(n))
+        if not isinstance(metadata, pd.DataFrame):
+            metadata = pd.DataFrame(metadata)
+        return metadata.reset_index(drop=True)
+
+    def append(self, metadata: pd.DataFrame | None, n: int) -> None:
+        """Add ``n`` rows (``metadata`` may be ``None``: rows without fields)."""
+        self._parts.append(self._clean(metadata, n))
+        self._n += n
+
+    def replace(self, slots: np.ndarray, metadata: pd.DataFrame | None) -> None:
+        """Overwrite the metadata of rows ``slots`` (a new frame; the old one is not mutated)."""
+        part = self._clean(metadata, len(slots))
+        frame = self.frame
+        keep = np.ones(self._n, dtype=bool)
+        keep[slots] = False
+        # rebuild by concatenation so dtypes follow pandas' usual union rules
+        order = np.concatenate([np.flatnonzero(keep), slots])
+        merged = pd.concat([frame.iloc[np.flatnonzero(keep)], part.set_axis(slots)], sort=False)
+        inv = np.empty(self._n, dtype=np.int64)
+        inv[order] = np.arange(self._n)
+        self._frame = merged.iloc[inv].reset_index(drop=True)
+
+    def take(self, slots: np.ndarray) -> None:
+        """Keep only rows ``slots``, in that order."""
+        self._frame = self.frame.iloc[np.asarray(slots, dtype=np.int64)].reset_index(drop=True)
+        self._n = len(slots)
+
+    def mask(self, where: filters.Node | None) -> np.ndarray:
+        """Boolean (n,) mask of the rows matching ``where`` (all True for ``None``)."""
+        if where is None:
+            return np.ones(self._n, dtype=bool)
+        frame = self.frame
+        missing = filters.fields(where) - set(frame.columns)
+        if missing:
+            # a field no row has: comparisons on it match nothing (like a column of missing values)
+            frame = frame.assign(**{f: pd.Series([None] * self._n, dtype=object) for f in missing})
+        return filters.to_mask(where, frame)
+
+    def rows(self, slots: np.ndarray) -> pd.DataFrame:
+        return self.frame.iloc[np.asarray(slots, dtype=np.int64)].reset_index(drop=True)
+
+
+class InProcessStore(BaseStore):
+    """A float32 buffer of rows by *slot*, a ``key -> slot`` dict and a :class:`MetaTable`.
+
+    Subclasses keep ``self._buf`` (capacity, dim), ``self._slot`` (live key -> slot) and
+    ``self._meta``; this class adds :meth:`fetch` and the common start of ``search``.
+    """
+
+    def __init__(self, *, dim: int, metric: str = "cosine", kind: str = "auto"):
+        super().__init__(dim=dim, metric=metric, kind=kind)
+        self._buf = np.empty((0, self.dim), dtype=np.float32)
+        self._slot: dict[int, int] = {}
+        self._meta = MetaTable()
+
+    def _slots_of(self, ids: np.ndarray) -> np.ndarray:
+        """Slot of each id (-1 where not stored)."""
+        return np.fromiter((self._slot.get(k, -1) for k in ids.tolist()), dtype=np.int64, count=len(ids))
+
+    def fetch(self, ids: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors of ``ids`` (n, dim) float32 and a (n,) bool mask of which were found."""
+        self._check_open()
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        slots = self._slots_of(ids)
+        found = slots >= 0
+        out = np.zeros((len(ids), self.dim), dtype=np.float32)
+        out[found] = self._buf[slots[found]]
+        return out, found
+
+    def _begin_search(self, vectors: Any, k: int, where: Any
+                      ) -> tuple[np.ndarray, filters.Node | None, np.ndarray, np.ndarray]:
+        """Validated queries (nq, dim), the parsed filter, and empty (-1 / -inf) result arrays (nq, k)."""
+        q = self._check_queries(vectors, k)
+        ids = np.full((len(q), k), -1, dtype=np.int64)
+        scores = np.full((len(q), k), -np.inf, dtype=np.float64)
+        return q, filters.parse(where), ids, scores
