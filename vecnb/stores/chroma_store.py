@@ -1,0 +1,413 @@
+"""``chroma``: a chromadb collection, in memory (``EphemeralClient``) or on disk (``path=``).
+
+* Chroma never embeds: vectors always go in as ``embeddings=`` / ``query_embeddings=`` and
+  the collection is created with ``embedding_function=None`` (its default model would
+  download at run time and fails offline). Telemetry is off.
+* Spaces: ``cosine`` -> ``cosine``, ``dot`` -> ``ip``, ``l2`` -> ``l2``. Chroma returns
+  distances (cosine: 1 - similarity, ip: 1 - dot, l2: the SQUARED distance); vecnb asks for
+  the hit embeddings too and computes the scores exactly (float64) in its own convention,
+  re-sorting the hits, so scores match every other store.
+* Keys are stored as decimal strings; writes go in batches of ``client.get_max_batch_size()``.
+* ``where``: translated to chroma's dialect. Two differences are bridged: chroma's ``$ne`` /
+  ``$nin`` match rows *lacking* the field (vecnb: missing values match nothing), so every
+  row also records ``vecnb_has__<field>: True`` for the fields it has and those operators
+  require it; and ``$in`` lists must hold one type, so mixed lists become an ``$or``.
+  Chroma cannot compare text with ``$gt`` / ``$lt`` (a :class:`FilterError` says so).
+* The kind is chroma's HNSW (``ef_search`` default 100, ``ef_construction`` 100,
+  ``max_neighbors`` 16, chroma's own defaults except ``ef_search``): approximate.
+* Persistence: :meth:`ChromaStore.save` writes a persistent copy (``chroma/`` folder +
+  ``store.json``); :meth:`ChromaStore.load` opens a private copy of it in a temporary
+  folder, so using a loaded store never changes the saved files.
+* An ephemeral store drops its collection on ``close()``; a store on ``path=`` keeps it
+  (reopen it with the same ``path`` and ``collection``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from vecnb import filters
+from vecnb.errors import FilterError, InvalidInputError, MissingDependencyError, StoreError
+from vecnb.metrics import _exact_block
+from vecnb.stores._persist import read_store_json
+from vecnb.stores.base import BaseStore
+
+try:
+    import chromadb
+    from chromadb.config import Settings
+except ImportError as exc:  # pragma: no cover - exercised only without chromadb
+    raise MissingDependencyError.for_extra("The 'chroma' store", "chroma", exc.name) from exc
+
+__all__ = ["HAS_PREFIX", "ChromaStore", "to_chroma_metadata", "to_chroma_where"]
+
+_FORMAT = "vecnb-chroma-store"
+_VERSION = 1
+HAS_PREFIX = "vecnb_has__"
+_SPACES = {"cosine": "cosine", "dot": "ip", "l2": "l2"}
+
+
+# ------------------------------------------------------------------------------ translation
+def _value(v: Any) -> Any:
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return float(v)
+    return v
+
+
+def _type_group(v: Any) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float)):
+        return "num"
+    return "str"
+
+
+def _in_list(field: str, op: str, values: tuple) -> dict:
+    groups: dict[str, list] = {}
+    for v in values:
+        groups.setdefault(_type_group(_value(v)), []).append(_value(v))
+    parts = []
+    for g, vals in groups.items():
+        if g == "num" and any(isinstance(v, float) for v in vals):
+            vals = [float(v) for v in vals]
+        parts.append({field: {op: vals}})
+    if len(parts) == 1:
+        return parts[0]
+    return {"$or": parts} if op == "$in" else {"$and": parts}
+
+
+def to_chroma_where(node: filters.Node | None) -> dict | None:
+    """Translate a parsed filter tree into chroma's ``where`` dict (``None`` for no filter).
+
+    Raises
+    ------
+    FilterError
+        For comparisons chroma cannot evaluate (text or booleans with ``$gt`` / ``$lt``).
+    """
+    if node is None:
+        return None
+    if isinstance(node, filters.Cmp):
+        f, op = node.field, node.op
+        if f.startswith(HAS_PREFIX):
+            raise FilterError(f"where: field names starting with {HAS_PREFIX!r} are reserved by the chroma store.")
+        if op in ("$gt", "$gte", "$lt", "$lte") and _type_group(_value(node.value)) != "num":
+            raise FilterError(
+                f"where: chroma compares only numbers with {op}; {f!r} {op} {node.value!r} is not supported by "
+                "the chroma store. Use $eq / $in for text, or another store (numpy, faiss, sqlite, pgvector)."
+            )
+        if op in ("$in", "$nin"):
+            cond = _in_list(f, op, node.value)
+        else:
+            cond = {f: {op: _value(node.value)}}
+        if op in ("$ne", "$nin"):  # chroma would match rows without the field: require it
+            return {"$and": [cond, {HAS_PREFIX + f: True}]}
+        return cond
+    kids = [to_chroma_where(c) for c in node.children]
+    if len(kids) == 1:
+        return kids[0]
+    return {"$and" if isinstance(node, filters.And) else "$or": kids}
+
+
+def to_chroma_metadata(metadata: pd.DataFrame | None, n: int) -> list[dict | None]:
+    """Per-row metadata dicts: missing values left out, numpy scalars as Python, presence markers.
+
+    Raises
+    ------
+    InvalidInputError
+        A value chroma cannot store (not str / int / float / bool).
+    """
+    if metadata is None or len(metadata.columns) == 0:
+        return [None] * n
+    rows: list[dict] = [{} for _ in range(n)]
+    for col in metadata.columns:
+        if not isinstance(col, str):
+            raise InvalidInputError(f"chroma store: metadata column names must be strings, got {col!r}.")
+        if col.startswith((HAS_PREFIX, "#", "$")):
+            raise InvalidInputError(f"chroma store: metadata column {col!r} uses a prefix chroma or vecnb reserves; "
+                                    "rename it.")
+        s = metadata[col]
+        present = s.notna().to_numpy(dtype=bool)
+        values = s.astype(object).tolist()
+        has = HAS_PREFIX + col
+        for i in np.flatnonzero(present).tolist():
+            v = _value(values[i])
+            if not isinstance(v, (str, int, float, bool)):
+                raise InvalidInputError(
+                    f"chroma store: column {col!r} holds a {type(v).__name__} ({v!r}); chroma stores only str, "
+                    "int, float and bool. Convert or drop the column."
+                )
+            rows[i][col] = v
+            rows[i][has] = True
+    return [r or None for r in rows]
+
+
+# ------------------------------------------------------------------------------ the store
+class ChromaStore(BaseStore):
+    """A chromadb collection as a vecnb store.
+
+    Parameters
+    ----------
+    dim : int
+    metric : {"cosine", "dot", "l2"}
+    kind : {"auto", "hnsw"}
+        Chroma's only index is HNSW (approximate).
+    path : str, optional
+        Folder of a ``PersistentClient``; ``None`` keeps the data in memory.
+    collection : str, optional
+        Collection name (default: a fresh ``vecnb-<random>`` in memory, ``"vecnb"`` on disk).
+        An existing collection on ``path`` is reopened (its dimension and metric must match).
+    ef_search, ef_construction, max_neighbors : int
+        Chroma's HNSW parameters.
+    """
+
+    name: ClassVar[str] = "chroma"
+    kinds: ClassVar[tuple[str, ...]] = ("hnsw",)
+
+    def __init__(self, *, dim: int, metric: str = "cosine", kind: str = "auto", path: str | os.PathLike | None = None,
+                 collection: str | None = None, ef_search: int = 100, ef_construction: int = 100,
+                 max_neighbors: int = 16):
+        super().__init__(dim=dim, metric=metric, kind=kind)
+        for name, v in (("ef_search", ef_search), ("ef_construction", ef_construction),
+                        ("max_neighbors", max_neighbors)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
+                raise InvalidInputError(f"chroma store: {name} must be a positive integer, got {v!r}.")
+        self.path = None if path is None else os.fspath(path)
+        self.collection_name = collection or ("vecnb" if self.path else f"vecnb-{uuid.uuid4().hex[:16]}")
+        self.ef_search = int(ef_search)
+        self.ef_construction = int(ef_construction)
+        self.max_neighbors = int(max_neighbors)
+        self._client: Any = None
+        self._col: Any = None
+        self._batch = 1000
+        self._tmpdir: str | None = None  # private copy opened by load(), removed on close()
+
+    # ------------------------------------------------------------------ connection
+    def _collection(self) -> Any:
+        self._check_open()
+        if self._col is not None:
+            return self._col
+        settings = Settings(anonymized_telemetry=False, allow_reset=False)
+        try:
+            if self.path:
+                os.makedirs(self.path, exist_ok=True)
+                client = chromadb.PersistentClient(path=self.path, settings=settings)
+            else:
+                client = chromadb.EphemeralClient(settings=settings)
+            config = {"hnsw": {"space": _SPACES[self.metric], "ef_search": self.ef_search,
+                               "ef_construction": self.ef_construction, "max_neighbors": self.max_neighbors}}
+            col = client.get_or_create_collection(self.collection_name, configuration=config,
+                                                  metadata={"vecnb_dim": self.dim, "vecnb_metric": self.metric},
+                                                  embedding_function=None)
+        except Exception as exc:
+            raise StoreError(f"could not open chroma collection {self.collection_name!r}: {exc}",
+                             store=self.name, operation="connect") from exc
+        meta = col.metadata or {}
+        if meta.get("vecnb_dim") not in (None, self.dim) or meta.get("vecnb_metric") not in (None, self.metric):
+            client.close()
+            raise StoreError(
+                f"collection {self.collection_name!r} at {self.path!r} holds {meta.get('vecnb_dim')}-d vectors under "
+                f"{meta.get('vecnb_metric')!r}, not {self.dim}-d under {self.metric!r}; choose another collection.",
+                store=self.name, operation="connect")
+        self._client = client
+        self._col = col
+        try:
+            self._batch = max(1, int(client.get_max_batch_size()))
+        except Exception:  # pragma: no cover - older clients
+            self._batch = 1000
+        return col
+
+    def _call(self, operation: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (FilterError, InvalidInputError):
+            raise
+        except Exception as exc:
+            raise StoreError(f"chroma failed: {exc}", store=self.name, operation=operation) from exc
+
+    # ------------------------------------------------------------------ writes
+    def upsert(self, ids: Any, vectors: Any, metadata: pd.DataFrame | None = None,
+               texts: list[str] | None = None) -> None:
+        """Insert or replace rows (``texts`` are not stored; chroma here does vector search only)."""
+        ids, vecs = self._check_write(ids, vectors, metadata, texts)
+        if len(ids) == 0:
+            return
+        col = self._collection()
+        metas = to_chroma_metadata(metadata, len(ids))
+        sids = [str(k) for k in ids.tolist()]
+        for s in range(0, len(sids), self._batch):
+            e = s + self._batch
+            # chroma's upsert merges metadata into a stored row's: delete stored rows first so a
+            # replaced row does not keep fields its new metadata lacks
+            stored = self._call("upsert", col.get, ids=sids[s:e], include=[])["ids"]
+            if stored:
+                self._call("upsert", col.delete, ids=stored)
+            self._call("upsert", col.add, ids=sids[s:e], embeddings=vecs[s:e], metadatas=metas[s:e])
+
+    def delete(self, ids: Any) -> None:
+        """Remove rows by id; ids that are not stored are ignored."""
+        self._check_open()
+        ids = np.unique(np.asarray(ids, dtype=np.int64).reshape(-1))
+        if not len(ids):
+            return
+        col = self._collection()
+        sids = [str(k) for k in ids.tolist()]
+        for s in range(0, len(sids), self._batch):
+            self._call("delete", col.delete, ids=sids[s:s + self._batch])
+
+    # ------------------------------------------------------------------ reads
+    def search(self, vectors: Any, k: int, where: filters.Node | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` ids and exact scores (vecnb convention) per query.
+
+        Returns
+        -------
+        ids : ndarray (nq, k) int64, padded with -1
+        scores : ndarray (nq, k) float64, padded with -inf
+        """
+        q = self._check_queries(vectors, k)
+        cw = to_chroma_where(filters.parse(where))
+        nq = len(q)
+        ids = np.full((nq, k), -1, dtype=np.int64)
+        scores = np.full((nq, k), -np.inf, dtype=np.float64)
+        col = self._collection()
+        n = self._call("count", col.count)
+        if n == 0:
+            return ids, scores
+        kk = min(k, n)
+        for s in range(0, nq, self._batch):
+            qb = q[s:s + self._batch]
+            res = self._call("search", col.query, query_embeddings=qb, n_results=kk, where=cw,
+                             include=["embeddings", "distances"])
+            for i, (rid, emb, dist) in enumerate(zip(res["ids"], res["embeddings"], res["distances"])):
+                if not rid:
+                    continue
+                keys = np.array([int(x) for x in rid], dtype=np.int64)
+                E = np.asarray(emb, dtype=np.float32).reshape(len(keys), self.dim)
+                sc = _exact_block(E, np.arange(len(keys))[None, :], qb[i:i + 1], self.metric)[0]
+                order = np.lexsort((keys, -sc))[:k]
+                ids[s + i, :len(order)] = keys[order]
+                scores[s + i, :len(order)] = sc[order]
+        return ids, scores
+
+    def __len__(self) -> int:
+        if self._closed:
+            return 0
+        return int(self._call("count", self._collection().count))
+
+    def fetch(self, ids: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors of ``ids`` (n, dim) float32 and a (n,) bool mask of which were found."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        col = self._collection()
+        out = np.zeros((len(ids), self.dim), dtype=np.float32)
+        found = np.zeros(len(ids), dtype=bool)
+        where = {int(k): i for i, k in enumerate(ids.tolist())}
+        sids = [str(k) for k in ids.tolist()]
+        for s in range(0, len(sids), self._batch):
+            got = self._call("fetch", col.get, ids=sids[s:s + self._batch], include=["embeddings"])
+            for sid, emb in zip(got["ids"], got["embeddings"]):
+                i = where[int(sid)]
+                out[i] = np.asarray(emb, dtype=np.float32)
+                found[i] = True
+        return out, found
+
+    def iter_ids(self, batch_size: int = 1000) -> Iterator[np.ndarray]:
+        """Stored ids, ``batch_size`` at a time."""
+        col = self._collection()
+        offset = 0
+        while True:
+            got = self._call("iter_ids", col.get, include=[], limit=batch_size, offset=offset)
+            if not got["ids"]:
+                return
+            yield np.array([int(x) for x in got["ids"]], dtype=np.int64)
+            offset += len(got["ids"])
+
+    def info(self) -> dict[str, Any]:
+        """Chroma's HNSW parameters and where the data live."""
+        return {"store": self.name, "kind": "hnsw", "metric": self.metric, "space": _SPACES[self.metric],
+                "dim": self.dim, "rows": len(self), "exact": False, "path": self.path,
+                "collection": self.collection_name,
+                "params": {"ef_search": self.ef_search, "ef_construction": self.ef_construction,
+                           "max_neighbors": self.max_neighbors}}
+
+    def config(self) -> dict[str, Any]:
+        """Constructor parameters that reopen this store (meaningful for ``path=`` stores)."""
+        return {"dim": self.dim, "metric": self.metric, "path": self.path, "collection": self.collection_name,
+                "ef_search": self.ef_search, "ef_construction": self.ef_construction,
+                "max_neighbors": self.max_neighbors}
+
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        """Release the client; an in-memory collection is dropped. Further use raises StoreError."""
+        if self._closed:
+            return
+        try:
+            if self._client is not None:
+                if not self.path:
+                    try:
+                        self._client.delete_collection(self.collection_name)
+                    except Exception:  # pragma: no cover - already gone
+                        pass
+                self._client.close()
+        finally:
+            self._client = self._col = None
+            super().close()
+            if self._tmpdir:
+                shutil.rmtree(self._tmpdir, ignore_errors=True)
+                self._tmpdir = None
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike) -> None:
+        """Write a persistent copy into folder ``path`` (``chroma/`` + ``store.json``)."""
+        col = self._collection()
+        path = os.fspath(path)
+        os.makedirs(path, exist_ok=True)
+        target = os.path.join(path, "chroma")
+        if os.path.exists(target):
+            shutil.rmtree(target)
+        copy = ChromaStore(dim=self.dim, metric=self.metric, path=target, collection="vecnb",
+                           ef_search=self.ef_search, ef_construction=self.ef_construction,
+                           max_neighbors=self.max_neighbors)
+        try:
+            dst = copy._collection()
+            offset = 0
+            while True:
+                got = self._call("save", col.get, include=["embeddings", "metadatas"], limit=self._batch,
+                                 offset=offset)
+                if not got["ids"]:
+                    break
+                metas = [m or None for m in got["metadatas"]]
+                self._call("save", dst.add, ids=got["ids"], embeddings=np.asarray(got["embeddings"], np.float32),
+                           metadatas=metas)
+                offset += len(got["ids"])
+        finally:
+            copy.close()
+        with open(os.path.join(path, "store.json"), "w", encoding="utf-8") as fh:
+            json.dump({"format": _FORMAT, "version": _VERSION, "config": {**self.config(), "path": None,
+                                                                          "collection": "vecnb"}}, fh)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> ChromaStore:
+        """Open a private copy of a store written by :meth:`save` (the saved files stay unchanged)."""
+        state = read_store_json(path, _FORMAT, _VERSION)
+        src = os.path.join(os.fspath(path), "chroma")
+        if not os.path.isdir(src):
+            raise StoreError(f"{os.fspath(path)!r} has no chroma/ folder; the copy is incomplete.",
+                             store=cls.name, operation="load")
+        tmp = tempfile.mkdtemp(prefix="vecnb-chroma-")
+        shutil.copytree(src, os.path.join(tmp, "chroma"))
+        cfg = dict(state["config"])
+        cfg.update(path=os.path.join(tmp, "chroma"), collection="vecnb")
+        store = cls(**cfg)
+        store._tmpdir = tmp
+        return store
