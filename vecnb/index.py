@@ -732,6 +732,8 @@ def build_index(df: pd.DataFrame, store: Any = "numpy", kind: str = "auto", metr
     try:
         rows, X = idx._split(df, "index")
         idx._write(rows, X, progress=progress)
+        if hasattr(st, "build"):  # stores that build lazily (faiss) build now, not at the first search
+            st.build()
     except BaseException:
         idx.close()
         raise

@@ -1,0 +1,137 @@
+"""chroma-specific behaviour: where translation, metadata, persistence, batching, never embedding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conformance import brute, clustered, make_ids
+
+pytest.importorskip("chromadb")
+
+from vecnb import filters  # noqa: E402
+from vecnb.errors import FilterError, InvalidInputError, StoreError  # noqa: E402
+from vecnb.stores.chroma_store import HAS_PREFIX, ChromaStore, to_chroma_metadata, to_chroma_where  # noqa: E402
+
+K = 5
+
+
+def tw(where):
+    return to_chroma_where(filters.parse(where))
+
+
+def test_where_translation():
+    assert tw(None) is None
+    assert tw({"a": "x"}) == {"a": {"$eq": "x"}}
+    assert tw({"n": {"$gte": 3}}) == {"n": {"$gte": 3}}
+    # chroma's $ne / $nin match rows without the field; vecnb's do not
+    assert tw({"a": {"$ne": "x"}}) == {"$and": [{"a": {"$ne": "x"}}, {HAS_PREFIX + "a": True}]}
+    assert tw({"a": {"$nin": ["x"]}}) == {"$and": [{"a": {"$nin": ["x"]}}, {HAS_PREFIX + "a": True}]}
+    # one type per $in list
+    assert tw({"n": {"$in": [1, 2.5]}}) == {"n": {"$in": [1.0, 2.5]}}
+    assert tw({"n": {"$in": [1, "a"]}}) == {"$or": [{"n": {"$in": [1]}}, {"n": {"$in": ["a"]}}]}
+    assert tw({"$or": [{"a": "x"}, {"$and": [{"n": 1}, {"b": True}]}]}) == {
+        "$or": [{"a": {"$eq": "x"}}, {"$and": [{"n": {"$eq": 1}}, {"b": {"$eq": True}}]}]}
+    assert tw({"a": "x", "n": {"$lt": 2}}) == {"$and": [{"a": {"$eq": "x"}}, {"n": {"$lt": 2}}]}
+    with pytest.raises(FilterError, match="only numbers"):
+        tw({"a": {"$gt": "m"}})
+    with pytest.raises(FilterError, match="reserved"):
+        tw({HAS_PREFIX + "a": True})
+
+
+def test_metadata_conversion():
+    meta = pd.DataFrame({"s": ["a", None, "c"], "i": np.array([1, 2, 3], dtype=np.int64),
+                         "f": [0.5, np.nan, 2.0], "b": [True, False, True],
+                         "n": pd.array([1, pd.NA, 3], dtype="Int64")})
+    rows = to_chroma_metadata(meta, 3)
+    assert rows[1] == {"i": 2, "b": False, HAS_PREFIX + "i": True, HAS_PREFIX + "b": True}
+    assert type(rows[0]["i"]) is int and type(rows[0]["f"]) is float and type(rows[0]["b"]) is bool
+    assert rows[0]["n"] == 1 and "n" not in rows[1]
+    assert to_chroma_metadata(None, 2) == [None, None]
+    assert to_chroma_metadata(pd.DataFrame({"s": [None, None]}, dtype=object), 2) == [None, None]
+    with pytest.raises(InvalidInputError, match="reserves"):
+        to_chroma_metadata(pd.DataFrame({"#doc": ["x"]}), 1)
+    with pytest.raises(InvalidInputError, match="stores only"):
+        to_chroma_metadata(pd.DataFrame({"t": [pd.Timestamp("2020-01-01")]}, dtype=object), 1)
+
+
+@pytest.fixture(scope="module")
+def data():
+    allx = clustered(620, 16, seed=2)
+    return {"X": allx[:600], "Q": allx[600:], "ids": make_ids(600),
+            "meta": pd.DataFrame({"g": np.arange(600) % 3})}
+
+
+def test_persistent_path_reopens(data, tmp_path):
+    path = tmp_path / "db"
+    store = ChromaStore(dim=16, metric="l2", path=path, collection="docs")
+    store.upsert(data["ids"], data["X"], data["meta"])
+    before = store.search(data["Q"], K)
+    store.close()
+    again = ChromaStore(dim=16, metric="l2", path=path, collection="docs")
+    assert len(again) == 600
+    after = again.search(data["Q"], K)
+    np.testing.assert_array_equal(after[0], before[0])
+    again.close()
+    with pytest.raises(StoreError, match="holds 16-d"):
+        len(ChromaStore(dim=8, metric="l2", path=path, collection="docs"))
+
+
+def test_loaded_copy_leaves_saved_files_alone(data, tmp_path):
+    store = ChromaStore(dim=16, metric="cosine")
+    store.upsert(data["ids"], data["X"], data["meta"])
+    store.save(tmp_path / "saved")
+    first = ChromaStore.load(tmp_path / "saved")
+    first.delete(data["ids"][:100])
+    assert len(first) == 500
+    first.close()
+    second = ChromaStore.load(tmp_path / "saved")
+    assert len(second) == 600
+    got, _ = second.search(data["Q"], K, where=filters.parse({"g": 1}))
+    assert (np.isin(got, data["ids"][data["meta"]["g"].to_numpy() == 1])).all()
+    second.close()
+    store.close()
+
+
+def test_writes_are_batched(data):
+    store = ChromaStore(dim=16, metric="dot")
+    len(store)  # opens the collection (and reads the client's batch limit)
+    assert store._batch >= 1
+    store._batch = 7  # as if the client allowed only 7 rows per call
+    store.upsert(data["ids"][:50], data["X"][:50], data["meta"].iloc[:50])
+    store.upsert(data["ids"][:50], data["X"][:50] * 2, data["meta"].iloc[:50])
+    assert len(store) == 50
+    got, sc = store.search(data["Q"], K)
+    pos, want = brute(data["X"][:50] * 2, data["Q"], K, "dot")
+    np.testing.assert_allclose(sc, want, atol=1e-4)
+    store.delete(data["ids"][:20])
+    assert len(store) == 30
+    ids = np.concatenate(list(store.iter_ids(batch_size=8)))
+    assert sorted(ids.tolist()) == sorted(data["ids"][20:50].tolist())
+    vecs, found = store.fetch(data["ids"][15:25])
+    assert found.tolist() == [False] * 5 + [True] * 5
+    np.testing.assert_allclose(vecs[5:], data["X"][20:25] * 2, rtol=1e-6)
+    store.close()
+
+
+def test_replacing_a_row_drops_fields_it_no_longer_has(data):
+    store = ChromaStore(dim=16, metric="cosine")
+    store.upsert(data["ids"][:3], data["X"][:3], pd.DataFrame({"g": [1, 1, 1], "h": ["x", "y", "z"]}))
+    store.upsert(data["ids"][:1], data["X"][:1], pd.DataFrame({"g": [2]}))
+    got, _ = store.search(data["X"][:1], 3, where=filters.parse({"h": {"$in": ["x", "y", "z"]}}))
+    assert sorted(got[0][got[0] >= 0].tolist()) == sorted(data["ids"][1:3].tolist())
+    store.close()
+
+
+def test_chroma_never_embeds(data, monkeypatch):
+    from chromadb.utils import embedding_functions
+
+    def refuse(self, *a, **k):
+        raise AssertionError("chroma tried to embed (its default model downloads at run time)")
+
+    monkeypatch.setattr(embedding_functions.DefaultEmbeddingFunction, "__call__", refuse)
+    store = ChromaStore(dim=16, metric="cosine")
+    store.upsert(data["ids"], data["X"], data["meta"])
+    store.search(data["Q"], K, where=filters.parse({"g": 0}))
+    assert store._col._embedding_function is None
+    store.close()
