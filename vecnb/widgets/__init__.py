@@ -1,0 +1,46 @@
+"""Notebook widgets over :mod:`vecnb.viz`: compare metrics, explore embeddings, benchmark stores.
+
+>>> w = df.vec.compare_metrics("query text")     # == vecnb.widgets.compare_metrics(df, "query text")
+>>> w.k = 5; w.table                              # set inputs, read the DataFrame shown
+>>> m = df.vec.explore(color="label")             # == vecnb.widgets.explore(df, color="label")
+>>> m.search("query text"); m.select_box(x=(0, 1), y=(-1, 1)); m.selected
+>>> p = vecnb.widgets.BenchmarkPanel(df); p.run(); p.results
+
+The widgets are ``ipywidgets.VBox`` subclasses: display them in a notebook, or drive them
+from code by setting their attributes / widget values and clicking their buttons
+(``w.run_button.click()``). Every number they show comes from a :mod:`vecnb.viz` function
+and is kept on the widget (``.table``, ``.frame``, ``.selected``, ``.results`` ...).
+Figures are matplotlib drawings rendered to PNG in an ``ipywidgets.Image`` (``.figure``
+holds the matplotlib Figure), so they also appear in a notebook exported to HTML.
+
+Needs the ``viz`` extra (ipywidgets, matplotlib; umap-learn for UMAP maps).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__all__ = ["BenchmarkPanel", "CompareMetrics", "Explorer", "compare_metrics", "explore"]
+
+_LAZY = {
+    "compare_metrics": "vecnb.widgets.compare:compare_metrics",
+    "CompareMetrics": "vecnb.widgets.compare:CompareMetrics",
+    "explore": "vecnb.widgets.explore:explore",
+    "Explorer": "vecnb.widgets.explore:Explorer",
+    "BenchmarkPanel": "vecnb.widgets.bench:BenchmarkPanel",
+}
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'vecnb.widgets' has no attribute {name!r}")
+    mod, _, attr = target.partition(":")
+    value = getattr(import_module(mod), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
