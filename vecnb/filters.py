@@ -199,7 +199,10 @@ def to_mask(node: Node | None, df: pd.DataFrame) -> np.ndarray:
         return np.ones(len(df), dtype=bool)
     if isinstance(node, Cmp):
         if node.field not in df.columns:
-            check_fields(node, [c for c in df.columns if isinstance(c, str)], "the DataFrame's columns")
+            from vecnb._arrow import is_vector_dtype
+
+            check_fields(node, [c for c in df.columns if isinstance(c, str) and not is_vector_dtype(df[c].dtype)],
+                         "the DataFrame's columns")
         return _cmp_mask(df[node.field], node.op, node.value)
     masks = [to_mask(c, df) for c in node.children]
     return np.logical_and.reduce(masks) if isinstance(node, And) else np.logical_or.reduce(masks)
