@@ -783,8 +783,8 @@ class PgVectorStore(BaseStore):
         node = parse(where)
         return node
 
-    def _set_gucs(self, conn: Any, k: int) -> None:
-        kind = self._index_kind
+    def _set_gucs(self, conn: Any, k: int, *, exact: bool = False) -> None:
+        kind = "exact" if exact else self._index_kind
         pairs: list[tuple[str, str]] = []
         if kind == "hnsw":
             pairs.append(("hnsw.ef_search", str(min(1000, max(self.ef_search, k)))))
@@ -838,35 +838,42 @@ class PgVectorStore(BaseStore):
         node = self._filter(where)
         conn = self._conn()
         cond, named = compile_where(node, self._fields)
-        id_rows: list = []
-        score_rows: list = []
         with self._op("search"):
-            with conn.transaction():
-                self._ensure_index(conn)
+            if self._index_dirty or self._index_kind is None:
+                with conn.transaction():
+                    self._ensure_index(conn)
             exact = self._index_kind in (None, "exact")
-            stmt = self._queries_sql(cond, exact)
-            fallback = None if exact else self._queries_sql(cond, True)
-            with conn.transaction():
-                self._set_gucs(conn, k)
-                with conn.cursor() as cur:
-                    for i in range(len(q)):
-                        cur.execute(stmt, {"q": _Vec(q[i]), "k": int(k), **named})
-                        rows = cur.fetchall()
-                        if len(rows) < k and fallback is not None:
-                            rows = self._exact_fallback(cur, fallback, q[i], k, named)
-                        id_rows.append([r[0] for r in rows])
-                        score_rows.append(scores_from_distances(np.array([r[1] for r in rows], dtype=np.float64),
-                                                                self.metric))
+            params = [{"q": _Vec(q[i]), "k": int(k), **named} for i in range(len(q))]
+            results = self._run_queries(conn, self._queries_sql(cond, exact), params, k, exact=exact)
+            short = [] if exact else [i for i, rows in enumerate(results) if len(rows) < k]
+            if short:  # the index came back short (selective filter, tiny table): exact scan for those
+                self._fallbacks += len(short)
+                redo = self._run_queries(conn, self._queries_sql(cond, True), [params[i] for i in short], k,
+                                         exact=True)
+                for i, rows in zip(short, redo):
+                    results[i] = rows
+        id_rows = [[r[0] for r in rows] for rows in results]
+        score_rows = [scores_from_distances(np.array([r[1] for r in rows], dtype=np.float64), self.metric)
+                      for rows in results]
         return pad_results(id_rows, score_rows, int(k))
 
-    def _exact_fallback(self, cur: Any, stmt: sql.Composed, qv: np.ndarray, k: int, named: dict) -> list:
-        self._fallbacks += 1
-        cur.execute("SAVEPOINT vecnb_exact")
-        cur.execute("SELECT set_config('enable_indexscan', 'off', true)")
-        cur.execute(stmt, {"q": _Vec(qv), "k": int(k), **named})
-        rows = cur.fetchall()
-        cur.execute("ROLLBACK TO SAVEPOINT vecnb_exact")  # restores enable_indexscan
-        return rows
+    def _run_queries(self, conn: Any, stmt: sql.Composed, params: list[dict], k: int, *, exact: bool,
+                     settings: bool = True) -> list:
+        """Run one statement per parameter set in one transaction, pipelined (one network round trip).
+
+        The search settings are ``SET LOCAL`` (``set_config(..., true)``): they end with the
+        transaction and never leak into the session.
+        """
+        cursors = []
+        with conn.pipeline():
+            with conn.transaction():
+                if settings:
+                    self._set_gucs(conn, k, exact=exact)
+                for p in params:
+                    cur = conn.cursor()
+                    cur.execute(stmt, p)
+                    cursors.append(cur)
+        return [cur.fetchall() for cur in cursors]
 
     def keyword(self, texts: Any, k: int, where: Any = None, *, mode: str = "any") -> tuple[np.ndarray, np.ndarray]:
         """Full-text search over the stored texts, ranked with ``ts_rank_cd``.
@@ -903,15 +910,15 @@ class PgVectorStore(BaseStore):
             "SELECT id, ts_rank_cd(tsv, q) AS s FROM {t}, websearch_to_tsquery(%(cfg)s::regconfig, %(text)s) AS q "
             "WHERE tsv @@ q AND {c} ORDER BY s DESC, id LIMIT %(k)s"
         ).format(t=self._t, c=cond)
-        id_rows, score_rows = [], []
-        with self._op("keyword"), conn.transaction(), conn.cursor() as cur:
-            for text in texts:
-                words = [w for w in re.findall(r"\w+", text.replace("\x00", "")) if w.lower() != "or"]
-                query = {"any": " or ".join(words), "all": " ".join(words), "websearch": text.replace("\x00", "")}[mode]
-                cur.execute(stmt, {"cfg": self.text_config, "text": query, "k": int(k), **named})
-                rows = cur.fetchall()
-                id_rows.append([r[0] for r in rows])
-                score_rows.append([r[1] for r in rows])
+        params = []
+        for text in texts:
+            words = [w for w in re.findall(r"\w+", text.replace("\x00", "")) if w.lower() != "or"]
+            query = {"any": " or ".join(words), "all": " ".join(words), "websearch": text.replace("\x00", "")}[mode]
+            params.append({"cfg": self.text_config, "text": query, "k": int(k), **named})
+        with self._op("keyword"):
+            results = self._run_queries(conn, stmt, params, int(k), exact=False, settings=False)
+        id_rows = [[r[0] for r in rows] for rows in results]
+        score_rows = [[r[1] for r in rows] for rows in results]
         return pad_results(id_rows, score_rows, int(k))
 
     # ------------------------------------------------------------------ reads
