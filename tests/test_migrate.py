@@ -54,6 +54,11 @@ def make_store(name: str, dim: int, tmp_path: Path, pg_url: str | None = None, m
         from vecnb.stores.sqlite_store import SqliteStore
 
         return SqliteStore(dim=dim, metric=metric, path=str(tmp_path / f"{uuid.uuid4().hex[:8]}.db"))
+    if name == "chroma":
+        pytest.importorskip("chromadb")
+        from vecnb.stores.chroma_store import ChromaStore
+
+        return ChromaStore(dim=dim, metric=metric)
     if name == "pgvector":
         from vecnb.stores.pgvector_store import PgVectorStore
 
@@ -162,7 +167,7 @@ def test_checkpoint_is_replaced_atomically(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- migrate: correctness
-@pytest.mark.parametrize("dst_name", ["numpy", "faiss", "sqlite", "pgvector"])
+@pytest.mark.parametrize("dst_name", ["numpy", "faiss", "sqlite", "pgvector", "chroma"])
 def test_migrate_index_into_every_store(dst_name, tmp_path, request):
     df = frame(900)
     src = df.vec.index(store="numpy", text="text")

@@ -209,3 +209,30 @@ def test_run_on_index(df, qv):
             Query.similar_to(qv, metric="l2").run(idx)
     finally:
         idx.close()
+
+
+def test_text_queries_embed_with_the_columns_model(df):
+    def emb(texts):
+        out = np.zeros((len(texts), 16), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in t.lower().split():
+                out[i, sum(map(ord, w)) % 15] += 1.0
+            out[i, 15] = 0.25
+        return out
+
+    small = df.drop(columns="emb").iloc[:200].vec.embed("text", model=emb, progress=False, cache=False)
+    q = "information retrieval evaluation"
+    pd.testing.assert_frame_equal(Query.similar_to(q, k=4).run(small), small.vec.search(q, k=4))
+    pd.testing.assert_frame_equal(Query.near_text(q, model=emb, k=4).run(small), small.vec.search(q, k=4, model=emb))
+    hits = Query.hybrid(q, k=4).rerank("mmr", diversity=0.6, fetch_k=15).run(small)
+    cands = small.vec.hybrid(q, k=15)
+    from vecnb.keyword import mmr
+
+    order, _ = mmr(small.vec.matrix()[small.index.get_indexer(cands.index)], 4, diversity=0.6,
+                   query_vector=emb([q])[0])
+    assert list(hits.index) == list(cands.index[order])
+    idx = small.vec.index(store="numpy", text="text")
+    try:
+        assert list(Query.hybrid(q, k=4).rerank("mmr", diversity=0.6, fetch_k=15).run(idx).index) == list(hits.index)
+    finally:
+        idx.close()

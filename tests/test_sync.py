@@ -233,6 +233,17 @@ def test_sync_makes_every_store_equal_the_frame_with_the_fewest_writes(store, tm
     idx.close()
 
 
+def test_sync_after_concat_upcasts_ints_writes_only_the_new_rows(cache_dir):
+    m = Counter()
+    df = corpus(300).vec.embed("text", model=m, cache=False, progress=False)
+    idx = df.vec.index(store="numpy")
+    new = pd.DataFrame({"text": ["a brand new row"]}, index=["new0"])   # no "year": concat makes it float64
+    df2 = pd.concat([df, new]).vec.embed("text", model=m, previous=df, cache=False, progress=False)
+    assert df2["year"].dtype == np.float64
+    assert idx.sync(df2) == {"added": 1, "updated": 0, "deleted": 0, "unchanged": 300}
+    assert idx.search(df2.vec.matrix()[:1], k=300, where={"year": {"$lt": 1960}}).year.lt(1960).all()
+
+
 def test_sync_after_save_and_load_writes_only_changes(tmp_path, cache_dir):
     m = Counter()
     df = corpus(300).vec.embed("text", model=m, cache=False, progress=False)

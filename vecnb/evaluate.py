@@ -58,14 +58,15 @@ The index holds the query ids and the string ``"mean"`` (object dtype); pass
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from vecnb.errors import ColumnNotFoundError, InvalidInputError
 
-__all__ = ["evaluate", "METRICS"]
+__all__ = ["METRICS", "evaluate"]
 
 METRICS = ("ndcg", "recall", "map", "mrr", "precision")
 _ALIASES = {"ndcg": "ndcg", "ndcg_cut": "ndcg", "recall": "recall", "map": "map", "ap": "map",

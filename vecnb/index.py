@@ -88,6 +88,13 @@ def _vector_hash(X: np.ndarray) -> np.ndarray:
 
 
 def _column_hash(s: pd.Series) -> np.ndarray:
+    dt = s.dtype
+    if pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_bool_dtype(dt) and not pd.api.types.is_complex_dtype(dt):
+        # hash numbers by value, not dtype: a concat that adds rows with missing values turns int64 into
+        # float64 (1 -> 1.0), which must not make every row look changed to sync()
+        v = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        if not (np.abs(v[np.isfinite(v)]) >= 2.0**53).any():  # exact as float64
+            s = pd.Series(v)
     try:
         return pd.util.hash_pandas_object(s, index=False).to_numpy(dtype=np.uint64)
     except (TypeError, ValueError):

@@ -103,8 +103,9 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -119,13 +120,13 @@ from vecnb.errors import (
 from vecnb.querying import check_k, check_threshold
 
 __all__ = [
-    "Analyzer",
     "BM25",
     "CACHE_SIZE",
     "DEFAULT_FETCH_K",
     "DEFAULT_RRF_K",
     "FUSIONS",
     "NORMALIZATIONS",
+    "Analyzer",
     "bm25_index",
     "cache_info",
     "clear_cache",
@@ -154,7 +155,7 @@ _TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 
 def _import_bm25s():
     try:
-        import bm25s  # noqa: F401
+        import bm25s
     except ImportError as exc:  # pragma: no cover - exercised only without the extra
         raise MissingDependencyError.for_extra("Keyword search (BM25)", "keyword", module="bm25s") from exc
     return bm25s
@@ -182,7 +183,7 @@ class Analyzer:
     stemmer: Any = "english"
 
     @classmethod
-    def make(cls, *, lower: bool = True, stopwords: Any = "english", stemmer: Any = "english") -> "Analyzer":
+    def make(cls, *, lower: bool = True, stopwords: Any = "english", stemmer: Any = "english") -> Analyzer:
         """Validate tokenisation settings (see the module docstring)."""
         if not isinstance(lower, (bool, np.bool_)):
             raise InvalidInputError(f"lower must be True or False, got {lower!r}.")
@@ -416,7 +417,7 @@ def _arrow_strings(col: pd.Series) -> Any:
         import pyarrow as pa
 
         ca = arr.__arrow_array__()
-    except Exception:  # pragma: no cover - defensive
+    except (TypeError, ValueError, AttributeError, NotImplementedError):  # pragma: no cover - defensive
         return None
     if not isinstance(ca, pa.ChunkedArray) or not (pa.types.is_string(ca.type) or pa.types.is_large_string(ca.type)):
         return None

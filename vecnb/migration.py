@@ -1583,13 +1583,15 @@ class IncrementalVectorizer:
         import pyarrow.parquet as pq
 
         still = []
+        todo = []
         for b in state["failed_batches"]:
             fpath = folder / f"failed-{b:06d}.parquet"
-            if not fpath.exists():
-                continue
-            failed = pq.read_table(fpath).to_pandas()
-            retry_ids = failed.loc[~failed["missing"], "id"].tolist()
-            texts = self.source.lookup(retry_ids)
+            if fpath.exists():
+                failed = pq.read_table(fpath).to_pandas()
+                todo.append((b, fpath, failed, failed.loc[~failed["missing"], "id"].tolist()))
+        # one pass over the source for every failed row
+        texts = self.source.lookup([i for *_, ids in todo for i in ids]) if todo else {}
+        for b, fpath, failed, retry_ids in todo:
             ids = [i for i in retry_ids if i in texts]
             # rows already written for this batch stay; the retry adds the others in a part beside it
             n_emb, n_reuse, fail = self._process(folder, b, ids, [texts[i] for i in ids], prev, emb,

@@ -54,8 +54,9 @@ from __future__ import annotations
 import copy
 import html
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -64,7 +65,7 @@ from vecnb import filters, metrics
 from vecnb.errors import InvalidInputError
 from vecnb.querying import check_k, check_threshold
 
-__all__ = ["Query", "Rerank", "FORMAT_VERSION"]
+__all__ = ["FORMAT_VERSION", "Query", "Rerank"]
 
 FORMAT_VERSION = 1
 KINDS = ("similar_to", "near_text", "hybrid", "keyword")
@@ -294,7 +295,7 @@ class Query:
     # ------------------------------------------------------------------ constructors
     @classmethod
     def similar_to(cls, vec_or_text: Any, k: int = 10, metric: str | None = None, where: dict | None = None,
-                   threshold: float | None = None, *, column: str | None = None, model: Any = None) -> "Query":
+                   threshold: float | None = None, *, column: str | None = None, model: Any = None) -> Query:
         """Vector search for a text (embedded with the vectors' model) or a vector (d,)."""
         if isinstance(vec_or_text, str):
             return cls("similar_to", text=vec_or_text, k=k, metric=metric, where=where, threshold=threshold,
@@ -306,7 +307,7 @@ class Query:
 
     @classmethod
     def near_text(cls, text: str, model: Any = None, k: int = 10, metric: str | None = None,
-                  where: dict | None = None, threshold: float | None = None, *, column: str | None = None) -> "Query":
+                  where: dict | None = None, threshold: float | None = None, *, column: str | None = None) -> Query:
         """Vector search for ``text`` embedded with ``model`` (default: the vectors' own model)."""
         return cls("near_text", text=_text(text, "Query.near_text"), k=k, metric=metric, where=where,
                    threshold=threshold, column=column, model=model)
@@ -316,7 +317,7 @@ class Query:
                normalization: str = "minmax", fetch_k: int | None = None, where: dict | None = None,
                threshold: float | None = None, text_column: str | None = None, column: str | None = None,
                model: Any = None, vector: Any = None, metric: str | None = None, keyword_backend: str | None = None,
-               **bm25: Any) -> "Query":
+               **bm25: Any) -> Query:
         """Keyword + vector search fused (see :func:`vecnb.keyword.hybrid_search`).
 
         ``bm25`` takes the keyword side's settings: ``lower``, ``stopwords``, ``stemmer``,
@@ -330,13 +331,13 @@ class Query:
 
     @classmethod
     def keyword(cls, text: str, k: int = 10, where: dict | None = None, threshold: float | None = None, *,
-                text_column: str | None = None, keyword_backend: str | None = None, **bm25: Any) -> "Query":
+                text_column: str | None = None, keyword_backend: str | None = None, **bm25: Any) -> Query:
         """BM25 keyword search (see :func:`vecnb.keyword.keyword_search`)."""
         return cls("keyword", text=_text(text, "Query.keyword"), k=k, where=where, threshold=threshold,
                    text_column=text_column, keyword_backend=keyword_backend, bm25=_non_default(bm25))
 
     def rerank(self, method: Any = "mmr", *, diversity: float | None = None, fetch_k: int | None = None,
-               text: str | None = None) -> "Query":
+               text: str | None = None) -> Query:
         """A new Query with a rerank step appended.
 
         Parameters
@@ -413,7 +414,7 @@ class Query:
         return out
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Query":
+    def from_dict(cls, d: dict[str, Any]) -> Query:
         """Rebuild a Query from :meth:`to_dict`'s output (validated)."""
         if not isinstance(d, dict):
             raise InvalidInputError(f"Query.from_dict takes a dict, got {type(d).__name__}.")
@@ -446,7 +447,7 @@ class Query:
         return json.dumps(self.to_dict())
 
     @classmethod
-    def from_json(cls, s: str) -> "Query":
+    def from_json(cls, s: str) -> Query:
         """``Query.from_dict(json.loads(s))``."""
         return cls.from_dict(json.loads(s))
 
@@ -537,12 +538,12 @@ class Query:
     def _hybrid_kwargs(self) -> dict[str, Any]:
         from vecnb.keyword import DEFAULT_FETCH_K
 
-        kw = dict(rrf_k=self.rrf_k, normalization=self.normalization, fetch_k=self.fetch_k or DEFAULT_FETCH_K,
-                  where=self.where, threshold=self.threshold, model=self.model, vector=self.vector)
+        kw = {"rrf_k": self.rrf_k, "normalization": self.normalization, "fetch_k": self.fetch_k or DEFAULT_FETCH_K,
+              "where": self.where, "threshold": self.threshold, "model": self.model, "vector": self.vector}
         kw.update(self._bm25_kwargs())
         return kw
 
-    def _search_frame(self, df: pd.DataFrame) -> tuple[pd.DataFrame, "_Context"]:
+    def _search_frame(self, df: pd.DataFrame) -> tuple[pd.DataFrame, _Context]:
         from vecnb.keyword import hybrid_search, keyword_search
 
         n = self._candidates()
@@ -560,7 +561,7 @@ class Query:
                                  column=self.column, model=self.model)
         return hits, _FrameContext(self, df, text_col)
 
-    def _search_index(self, index: Any) -> tuple[pd.DataFrame, "_Context"]:
+    def _search_index(self, index: Any) -> tuple[pd.DataFrame, _Context]:
         from vecnb.keyword import hybrid_search_index, keyword_search_index
 
         if self.metric is not None and self.metric != index.metric:
