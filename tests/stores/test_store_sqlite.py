@@ -6,8 +6,10 @@ Store-specific behaviour (files, locks, processes, FTS5) is tested in ``test_sql
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
-from conformance import StoreConformance
+from conformance import StoreConformance, StoreFactory
 
 pytest.importorskip("apsw")
 pytest.importorskip("sqlite_vec")
@@ -20,13 +22,7 @@ class TestSqliteStore(StoreConformance):
 
     @pytest.fixture
     def make_store(self, tmp_path):
-        made = []
-
-        def make(dim, metric="cosine", kind="exact"):
-            store = SqliteStore(dim=dim, metric=metric, kind=kind, path=tmp_path / f"store-{len(made)}.sqlite")
-            made.append(store)
-            return store
-
-        yield make
-        for store in made:
-            store.close()
+        n = itertools.count()
+        with StoreFactory(lambda dim, metric, kind: SqliteStore(
+                dim=dim, metric=metric, kind=kind, path=tmp_path / f"store-{next(n)}.sqlite")) as make:
+            yield make
