@@ -236,6 +236,11 @@ def test_cache_is_keyed_by_content(docs):
         changed.loc["d1", "text"] = changed.loc["d1", "text"] + " x"
         changed.vec.keyword("cat", k=1)
     assert kw.cache_info()["size"] == kw.CACHE_SIZE
+    # the arrays it references are only those of cached indexes
+    live = {key[0] for key in kw._CACHE}
+    assert kw._IDENTITY and all(ck in live for _, ck in kw._IDENTITY.values())
+    kw.clear_cache()
+    assert kw.cache_info()["size"] == 0 and not kw._IDENTITY
 
 
 # ------------------------------------------------------------------ fusion

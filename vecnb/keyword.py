@@ -52,7 +52,8 @@ of the column, tokenisation, BM25 parameters). A column stored as Arrow strings 
 default ``str`` dtype with pyarrow) is immutable: its array object is recognised by identity
 in O(1), so repeated queries on the same frame, its shallow copies and a VectorIndex's
 frame pay nothing. Other columns (object dtype) are hashed on every call (~0.1 s per
-100,000 texts). :func:`clear_cache` empties it; :func:`cache_info` describes it.
+100,000 texts). The cache keeps references to the text arrays of the indexes it holds;
+:func:`clear_cache` frees them all, :func:`cache_info` describes what is held.
 
 Fusion
 ------
@@ -479,7 +480,7 @@ def _cached_bm25(col: pd.Series, name: str, analyzer: Analyzer, params: _BM25Par
         if ca is not None:
             with _LOCK:
                 _IDENTITY[id(ca)] = (ca, ckey)
-                while len(_IDENTITY) > 4 * CACHE_SIZE:
+                while len(_IDENTITY) > 2 * CACHE_SIZE:
                     _IDENTITY.popitem(last=False)
     key = (ckey, analyzer.key(), params)
     with _LOCK:
@@ -498,6 +499,10 @@ def _cached_bm25(col: pd.Series, name: str, analyzer: Analyzer, params: _BM25Par
         _CACHE[key] = model
         while len(_CACHE) > CACHE_SIZE:
             _CACHE.popitem(last=False)
+        # the identity map holds references to text arrays: keep only those an index still uses
+        live = {k[0] for k in _CACHE}
+        for ident in [i for i, (_, ck) in _IDENTITY.items() if ck not in live]:
+            del _IDENTITY[ident]
     return model
 
 
