@@ -125,6 +125,7 @@ def test_callable_rerank_cannot_be_serialised():
     (lambda: Query.hybrid("x").rerank("mmr", diversity=1.5), "diversity"),
     (lambda: Query.hybrid("x").rerank(lambda q, t: t, diversity=0.2), "diversity"),
     (lambda: Query("nearest", text="x"), "kind"),
+    (lambda: Query("keyword", text="x", vector=(1.0, 2.0)), "searches by text"),
 ])
 def test_validation(build, match):
     with pytest.raises(InvalidInputError, match=match):

@@ -237,6 +237,8 @@ class Query:
             set_(self, "vector", tuple(float(x) for x in v[0]))
         if self.kind in ("near_text", "hybrid", "keyword") and self.text is None:
             raise InvalidInputError(f"Query.{self.kind} needs query text.")
+        if self.kind in ("near_text", "keyword") and self.vector is not None:
+            raise InvalidInputError(f"Query.{self.kind} searches by text; a vector belongs in Query.similar_to.")
         if self.kind == "similar_to" and (self.text is None) == (self.vector is None):
             raise InvalidInputError("Query.similar_to takes exactly one of a text or a vector.")
         if isinstance(self.model, dict):
@@ -544,16 +546,14 @@ class Query:
         return kw
 
     def _search_frame(self, df: pd.DataFrame) -> tuple[pd.DataFrame, _Context]:
-        from vecnb.keyword import hybrid_search, keyword_search
-
         n = self._candidates()
         metric = self.metric or "cosine"
         text_col = self.text_column or "text"
         if self.kind == "keyword":
-            hits = keyword_search(df, self.text, text=text_col, k=n, where=self.where, threshold=self.threshold,
+            hits = df.vec.keyword(self.text, text=text_col, k=n, where=self.where, threshold=self.threshold,
                                   **self._bm25_kwargs())
         elif self.kind == "hybrid":
-            hits = hybrid_search(df, self.text, text=text_col, k=n, fusion=self.fusion, alpha=self.alpha,
+            hits = df.vec.hybrid(self.text, text=text_col, k=n, fusion=self.fusion, alpha=self.alpha,
                                  metric=metric, column=self.column, **self._hybrid_kwargs())
         else:
             q = self.text if self.vector is None else np.asarray(self.vector, dtype=np.float32)
