@@ -1,0 +1,350 @@
+"""A small Elasticsearch EMULATOR for tests -- not Elasticsearch.
+
+No Elasticsearch server can be installed on the machines that build vecnb, so the
+conformance suite runs the Elasticsearch store against this stand-in (test ids say
+``Emulator``); with ``VECNB_ES_URL`` set it runs against the real server instead. It speaks the
+REST subset the store uses, with Elasticsearch's response shapes: ``/``, index create / exists /
+delete, ``_mapping``, ``_bulk``, ``_refresh``, ``_count``, ``_mget``, ``_search`` (sort +
+``search_after``), ``_msearch`` with ``knn`` (brute force, the documented score transforms
+computed in float32) and bool / term / terms / range / exists / match queries (a plain BM25).
+Its numbers (speed, BM25 scores) say nothing about Elasticsearch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+
+_MISSING = object()
+
+
+def _get(obj: dict, path: str):
+    """Value at a dotted field path; source keys may themselves hold dots (``{"a.b": 1}``)."""
+    if path in obj:
+        return obj[path]
+    parts = path.split(".")
+    for i in range(1, len(parts)):
+        head = ".".join(parts[:i])
+        if isinstance(obj.get(head), dict):
+            found = _get(obj[head], ".".join(parts[i:]))
+            if found is not _MISSING:
+                return found
+    return _MISSING
+
+
+def _eq(a, b) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return float(a) == float(b)
+    return a == b
+
+
+def _cmp_ok(v, op: str, x) -> bool:
+    if isinstance(v, bool) or isinstance(x, bool):
+        return False
+    if isinstance(v, str) != isinstance(x, str):
+        return False
+    if isinstance(v, str):
+        v, x = v.encode(), x.encode()  # keyword fields compare as UTF-8 bytes
+    return {"gt": v > x, "gte": v >= x, "lt": v < x, "lte": v <= x}[op]
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+class _Index:
+    def __init__(self, body: dict):
+        self.mappings = body.get("mappings", {})
+        self.docs: dict[str, dict] = {}
+        self.visible: dict[str, dict] = {}  # what searches see (after a refresh)
+
+    @property
+    def vector(self) -> dict:
+        return self.mappings["properties"]["vector"]
+
+    def refresh(self) -> None:
+        self.visible = dict(self.docs)
+
+
+class Emulator:
+    """State of the emulated cluster; ``handle(method, path, query, body)`` -> (status, json)."""
+
+    def __init__(self):
+        self.indices: dict[str, _Index] = {}
+        self.lock = threading.Lock()
+
+    # ------------------------------------------------------------------ queries
+    def matches(self, q: dict | None, doc: dict) -> bool:
+        if not q:
+            return True
+        (kind, arg), = q.items()
+        if kind == "match_all":
+            return True
+        if kind == "term":
+            (f, v), = arg.items()
+            got = _get(doc, f)
+            return got is not _MISSING and _eq(got, v)
+        if kind == "terms":
+            (f, vs), = arg.items()
+            got = _get(doc, f)
+            return got is not _MISSING and any(_eq(got, v) for v in vs)
+        if kind == "range":
+            (f, ops), = arg.items()
+            got = _get(doc, f)
+            return got is not _MISSING and all(_cmp_ok(got, op, x) for op, x in ops.items())
+        if kind == "exists":
+            return _get(doc, arg["field"]) is not _MISSING
+        if kind == "match":
+            (f, spec), = arg.items()
+            words = set(_tokens(spec["query"]))
+            have = set(_tokens(_get(doc, f) or "")) if _get(doc, f) is not _MISSING else set()
+            return bool(words) and (words <= have if spec.get("operator") == "and" else bool(words & have))
+        if kind == "bool":
+            ok = all(self.matches(c, doc) for c in arg.get("must", []) + arg.get("filter", []))
+            ok = ok and not any(self.matches(c, doc) for c in arg.get("must_not", []))
+            should = arg.get("should", [])
+            if should:
+                need = arg.get("minimum_should_match", 0 if arg.get("must") or arg.get("filter") else 1)
+                ok = ok and sum(self.matches(c, doc) for c in should) >= need
+            return ok
+        raise ValueError(f"emulator: unsupported query {kind!r}")
+
+    def _match_of(self, q: dict) -> dict | None:
+        (kind, arg), = q.items()
+        if kind == "match":
+            return arg
+        if kind == "bool":
+            for c in arg.get("must", []):
+                m = self._match_of(c)
+                if m is not None:
+                    return m
+        return None
+
+    def _bm25(self, idx: _Index, docs: list[tuple[str, dict]], spec: dict) -> dict[str, float]:
+        (f, s), = spec.items()
+        words = _tokens(s["query"])
+        all_docs = [_tokens(d.get("text", "")) for d in idx.visible.values() if "text" in d]
+        n = len(all_docs)
+        avg = sum(map(len, all_docs)) / n if n else 1.0
+        df = {w: sum(w in set(t) for t in all_docs) for w in set(words)}
+        out = {}
+        for _id, d in docs:
+            toks = _tokens(d.get("text", ""))
+            score = 0.0
+            for w in set(words):
+                tf = toks.count(w)
+                if tf:
+                    idf = math.log(1 + (n - df[w] + 0.5) / (df[w] + 0.5))
+                    score += idf * tf * 2.2 / (tf + 1.2 * (1 - 0.75 + 0.75 * len(toks) / avg))
+            out[_id] = float(np.float32(score))
+        return out
+
+    def knn_scores(self, idx: _Index, docs: list[tuple[str, dict]], qv: list[float]) -> dict[str, float]:
+        """Brute-force similarity, Lucene's score transforms, float32 like the server."""
+        if not docs:
+            return {}
+        sim = idx.vector["similarity"]
+        q = np.asarray(qv, dtype=np.float32)
+        X = np.asarray([d["vector"] for _, d in docs], dtype=np.float32)
+        if sim == "l2_norm":
+            s = 1 / (1 + ((X - q) ** 2).sum(axis=1))
+        else:
+            dot = X @ q
+            if sim == "cosine":
+                s = (1 + dot / (np.linalg.norm(X, axis=1) * np.linalg.norm(q))) / 2
+            elif sim == "dot_product":
+                s = np.maximum((1 + dot) / 2, 0)
+            else:  # max_inner_product
+                s = np.where(dot < 0, 1 / (1 - np.minimum(dot, 0)), dot + 1)
+        s = s.astype(np.float32)
+        return {_id: float(v) for (_id, _), v in zip(docs, s, strict=True)}
+
+    def search(self, name: str, body: dict) -> tuple[int, dict]:
+        idx = self.indices.get(name)
+        if idx is None:
+            return 404, _err("index_not_found_exception", f"no such index [{name}]")
+        size = int(body.get("size", 10))
+        docs = list(idx.visible.items())
+        if "knn" in body:
+            knn = body["knn"]
+            if knn["num_candidates"] < knn["k"]:
+                return 400, _err("illegal_argument_exception", "[num_candidates] cannot be less than [k]")
+            docs = [(i, d) for i, d in docs if self.matches(knn.get("filter"), d)]
+            scores = self.knn_scores(idx, docs, knn["query_vector"])
+            ranked = sorted(scores, key=lambda i: -scores[i])[: min(size, knn["k"])]
+            hits = [{"_index": name, "_id": i, "_score": scores[i]} for i in ranked]
+        elif "sort" in body:
+            (field, order), = body["sort"][0].items()
+            docs = [(i, d) for i, d in docs if self.matches(body.get("query"), d)]
+            docs.sort(key=lambda t: t[1][field], reverse=order == "desc")
+            if "search_after" in body:
+                docs = [t for t in docs if t[1][field] > body["search_after"][0]]
+            hits = [{"_index": name, "_id": i, "_score": None, "sort": [d[field]]} for i, d in docs[:size]]
+        else:
+            query = body.get("query", {"match_all": {}})
+            docs = [(i, d) for i, d in docs if self.matches(query, d)]
+            spec = self._match_of(query)
+            scores = self._bm25(idx, docs, spec) if spec else {i: 1.0 for i, _ in docs}
+            ranked = sorted(scores, key=lambda i: -scores[i])[:size]
+            hits = [{"_index": name, "_id": i, "_score": scores[i]} for i in ranked]
+        return 200, {"took": 1, "timed_out": False, "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
+                     "hits": {"total": {"value": len(hits), "relation": "eq"}, "max_score": None, "hits": hits}}
+
+    # ------------------------------------------------------------------ writes
+    def bulk(self, lines: list[dict], refresh: bool) -> dict:
+        items, errors = [], False
+        i = 0
+        while i < len(lines):
+            (op, meta), = lines[i].items()
+            name, _id = meta["_index"], str(meta["_id"])
+            idx = self.indices.get(name)
+            if op == "delete":
+                i += 1
+                if idx is not None and _id in idx.docs:
+                    del idx.docs[_id]
+                    items.append({"delete": {"_index": name, "_id": _id, "status": 200, "result": "deleted"}})
+                else:
+                    items.append({"delete": {"_index": name, "_id": _id, "status": 404, "result": "not_found"}})
+                continue
+            src = lines[i + 1]
+            i += 2
+            problem = None
+            if idx is None:
+                problem = ("index_not_found_exception", f"no such index [{name}]")
+            else:
+                vec = idx.vector
+                if len(src.get("vector", [])) != vec["dims"]:
+                    problem = ("document_parsing_exception",
+                               f"The [dense_vector] field [vector] has a different number of dimensions "
+                               f"[{len(src.get('vector', []))}] than defined in the mapping [{vec['dims']}]")
+                elif vec["similarity"] == "dot_product" and abs(np.linalg.norm(src["vector"]) - 1) > 1e-4:
+                    problem = ("document_parsing_exception", "The [dot_product] similarity can only be used with "
+                               "unit-length vectors.")
+            if problem:
+                errors = True
+                items.append({"index": {"_index": name, "_id": _id, "status": 400,
+                                        "error": {"type": problem[0], "reason": problem[1]}}})
+                continue
+            created = _id not in idx.docs
+            idx.docs[_id] = src
+            items.append({"index": {"_index": name, "_id": _id, "status": 201 if created else 200,
+                                    "result": "created" if created else "updated"}})
+        if refresh:
+            for idx in self.indices.values():
+                idx.refresh()
+        return {"took": 1, "errors": errors, "items": items}
+
+    # ------------------------------------------------------------------ routing
+    def handle(self, method: str, path: str, query: dict, body: bytes) -> tuple[int, dict | None]:
+        parts = [p for p in path.split("/") if p]
+        with self.lock:
+            if not parts:
+                return 200, {"name": "vecnb-es-emulator", "cluster_name": "emulator",
+                             "version": {"number": "9.0.0", "build_flavor": "default"},
+                             "tagline": "You Know, for Search"}
+            if parts == ["_bulk"] or parts[-1:] == ["_bulk"]:
+                lines = [json.loads(x) for x in body.splitlines() if x.strip()]
+                return 200, self.bulk(lines, query.get("refresh", ["false"])[0] in ("true", "wait_for", ""))
+            if parts == ["_msearch"]:
+                lines = [json.loads(x) for x in body.splitlines() if x.strip()]
+                responses = []
+                for header, sbody in zip(lines[::2], lines[1::2], strict=True):
+                    status, res = self.search(header["index"], sbody)
+                    responses.append(dict(res, status=status) if status == 200 else dict(res, status=status))
+                return 200, {"took": 1, "responses": responses}
+            name = parts[0]
+            idx = self.indices.get(name)
+            rest = parts[1:]
+            if not rest:
+                if method == "HEAD":
+                    return (200 if idx else 404), None
+                if method == "PUT":
+                    if idx is not None:
+                        return 400, _err("resource_already_exists_exception", f"index [{name}] already exists")
+                    self.indices[name] = _Index(json.loads(body or b"{}"))
+                    return 200, {"acknowledged": True, "shards_acknowledged": True, "index": name}
+                if method == "DELETE":
+                    if idx is None:
+                        return 404, _err("index_not_found_exception", f"no such index [{name}]")
+                    del self.indices[name]
+                    return 200, {"acknowledged": True}
+            if idx is None:
+                return 404, _err("index_not_found_exception", f"no such index [{name}]")
+            if rest == ["_mapping"]:
+                if method == "GET":
+                    return 200, {name: {"mappings": idx.mappings}}
+                idx.mappings["_meta"] = json.loads(body).get("_meta", idx.mappings.get("_meta"))
+                return 200, {"acknowledged": True}
+            if rest == ["_refresh"]:
+                idx.refresh()
+                return 200, {"_shards": {"total": 1, "successful": 1, "failed": 0}}
+            if rest == ["_count"]:
+                return 200, {"count": len(idx.visible), "_shards": {"total": 1, "successful": 1, "failed": 0}}
+            if rest == ["_mget"]:
+                ids = json.loads(body)["ids"]
+                include = query.get("_source_includes", [None])[0]
+                docs = []
+                for i in ids:
+                    d = idx.docs.get(str(i))
+                    if d is None:
+                        docs.append({"_index": name, "_id": str(i), "found": False})
+                    else:
+                        src = {include: d[include]} if include else d
+                        docs.append({"_index": name, "_id": str(i), "found": True, "_source": src})
+                return 200, {"docs": docs}
+            if rest == ["_search"]:
+                return self.search(name, json.loads(body or b"{}"))
+        return 400, _err("emulator_unsupported", f"{method} {path} is not emulated")
+
+
+def _err(kind: str, reason: str) -> dict:
+    return {"error": {"root_cause": [{"type": kind, "reason": reason}], "type": kind, "reason": reason},
+            "status": 400}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    emulator: Emulator
+
+    def _serve(self) -> None:
+        url = urlsplit(self.path)
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            status, payload = self.emulator.handle(self.command, url.path, parse_qs(url.query, keep_blank_values=True),
+                                                   body)
+        except Exception as exc:  # an emulator bug must show up as a server error, not hang
+            status, payload = 500, _err("emulator_error", f"{type(exc).__name__}: {exc}")
+        data = b"" if payload is None else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("X-Elastic-Product", "Elasticsearch")
+        self.send_header("Content-Type", "application/vnd.elasticsearch+json;compatible-with=9")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _serve
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def start() -> tuple[str, callable]:
+    """Start the emulator on 127.0.0.1 (a free port); returns ``(url, stop)``."""
+    handler = type("Handler", (_Handler,), {"emulator": Emulator()})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True, name="es-emulator")
+    thread.start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    return f"http://127.0.0.1:{server.server_address[1]}", stop
