@@ -495,3 +495,38 @@ def test_rerank_hits_mmr_and_cross_encoder(docs):
     batch = docs.vec.keyword(["cat", "library"], k=3)
     ceb = kw.rerank_hits(batch, lambda q, t: [-len(x) for x in t], 2, text="text")
     assert ceb.groupby("query").size().tolist() == [2, 2]
+
+
+@pytest.mark.server
+def test_index_hybrid_on_pgvector_uses_postgres_full_text(cisi, pg_url):
+    """Real PostgreSQL (pgvector + tsvector): the keyword side is the server's full-text search,
+    the fused result has the same shape as in process."""
+    pytest.importorskip("psycopg")
+    rng = np.random.default_rng(8)
+    small = cisi.iloc[:300]
+    df = small.vec.attach(rng.normal(size=(len(small), 16)).astype(np.float32), name="emb")
+    table = f"kwtest_{rng.integers(1e9)}"
+    idx = _index(df, "pgvector", text="text", url=pg_url, table=table, kind="exact")
+    local = _index(df, "numpy", text="text")
+    qv = rng.normal(size=16).astype(np.float32)
+    try:
+        hits = kw.hybrid_search_index(idx, "library classification", k=10, vector=qv, where={"n_words": {"$gt": 80}})
+        same = kw.hybrid_search_index(local, "library classification", k=10, vector=qv, where={"n_words": {"$gt": 80}})
+        assert list(hits.columns) == list(same.columns) and len(hits) == 10
+        assert (hits["n_words"] > 80).all()
+        # vector side: both stores search exactly, so ranks and scores agree
+        vec = kw.hybrid_search_index(idx, "library classification", k=10, vector=qv, alpha=1.0)
+        vec_local = kw.hybrid_search_index(local, "library classification", k=10, vector=qv, alpha=1.0)
+        assert list(vec.index) == list(vec_local.index)
+        np.testing.assert_allclose(vec["vector_score"], vec_local["vector_score"], rtol=1e-4)
+        # keyword side: PostgreSQL's ranking of documents that contain the words
+        kws = kw.keyword_search_index(idx, "library classification", k=10)
+        assert len(kws) == 10 and kws["text"].str.contains("ibrar|lassif").all()
+        assert kws["score"].is_monotonic_decreasing
+    finally:
+        idx.close()
+        local.close()
+        import psycopg
+
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(psycopg.sql.SQL("DROP TABLE IF EXISTS {}").format(psycopg.sql.Identifier(table)))
