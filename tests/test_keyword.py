@@ -530,3 +530,36 @@ def test_index_hybrid_on_pgvector_uses_postgres_full_text(cisi, pg_url):
 
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute(psycopg.sql.SQL("DROP TABLE IF EXISTS {}").format(psycopg.sql.Identifier(table)))
+
+
+def test_index_hybrid_on_elasticsearch_store_against_the_emulator(cisi):
+    """Elasticsearch's keyword side is a ``match`` query. No Elasticsearch server can run here,
+    so this runs the real ElasticsearchStore against the EMULATOR in tests/stores/es_emulator.py
+    (a stand-in with a plain BM25, not Elasticsearch): it checks the plumbing and the fused
+    shape, not Elasticsearch's scores."""
+    pytest.importorskip("elasticsearch")
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent / "stores"))
+    try:
+        import es_emulator
+    finally:
+        sys.path.pop(0)
+    url, stop = es_emulator.start()
+    rng = np.random.default_rng(9)
+    small = cisi.iloc[:200]
+    df = small.vec.attach(rng.normal(size=(len(small), 16)).astype(np.float32), name="emb")
+    qv = rng.normal(size=16).astype(np.float32)
+    try:
+        idx = _index(df, "elasticsearch", text="text", url=url, index="kwtest", kind="exact")
+        local = _index(df, "numpy", text="text")
+        hits = kw.hybrid_search_index(idx, "library classification", k=8, vector=qv, where={"n_words": {"$gt": 80}})
+        same = kw.hybrid_search_index(local, "library classification", k=8, vector=qv, where={"n_words": {"$gt": 80}})
+        assert list(hits.columns) == list(same.columns) and len(hits) == 8 and (hits["n_words"] > 80).all()
+        kws = kw.keyword_search_index(idx, "library classification", k=5)
+        assert len(kws) == 5 and kws["text"].str.contains("ibrar|lassif").all()
+        idx.close()
+        local.close()
+    finally:
+        stop()
