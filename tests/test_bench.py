@@ -406,3 +406,21 @@ def test_cli_writes_json(tmp_path, capsys):
 def test_package_is_importable_lazily():
     assert vecnb.bench is bench
     assert os.path.basename(bench.__file__) == "__init__.py"
+
+
+def test_pgvector_rows_beside_raw_sql(pg_url):
+    """vecnb's pgvector store beside plain psycopg SQL on the same table; the table is dropped after."""
+    import psycopg
+
+    res = bench.run(None, stores=["pgvector"], kinds="hnsw", rows=400, dim=8, queries=5, repeats=1,
+                    progress=False, budget_s=1.0, options={"pgvector": {"url": pg_url}},
+                    filters=[None, {"num": {"$gte": 50}}])
+    by = res.set_index(["system", "filter"])
+    assert (res["status"] == "ok").all(), res[["system", "reason"]]
+    v, raw = by.loc[("vecnb pgvector hnsw", "none")], by.loc[("psycopg hnsw", "none")]
+    assert v["baseline"] == "psycopg hnsw" and v["recall"] >= 0.95 and raw["recall"] >= 0.95
+    assert "pg_total_relation_size" in v["memory_method"] and v["memory_ratio"] > 1
+    assert json.loads(raw["params"])["hnsw.ef_search"] == str(max(json.loads(v["params"])["ef_search"], 10))
+    with psycopg.connect(pg_url) as conn:
+        left = conn.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'vecnb\_bench\_%'").fetchone()[0]
+    assert left == 0

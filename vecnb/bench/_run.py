@@ -22,6 +22,7 @@ from vecnb.bench._systems import (
     Hnswlib,
     LangchainFaiss,
     RawFaiss,
+    RawPgvector,
     RawNumpy,
     SkipSystem,
     System,
@@ -35,7 +36,7 @@ from vecnb.errors import InvalidInputError, MissingDependencyError, StoreConnect
 __all__ = ["PEERS", "RESULT_COLUMNS", "overhead", "run"]
 
 #: names accepted by ``peers=``: raw libraries and peer products measured beside vecnb
-PEERS = ("numpy", "faiss", "hnswlib", "chromadb", "langchain")
+PEERS = ("numpy", "faiss", "hnswlib", "chromadb", "langchain", "psycopg")
 
 #: the columns of a :func:`run` result, in order
 RESULT_COLUMNS = [
@@ -285,6 +286,10 @@ def _baseline_name(r: dict[str, Any]) -> str | None:
         return f"faiss {r['kind']}"
     if r["store"] == "chroma":
         return "hnswlib"
+    if r["store"] == "pgvector":
+        return f"psycopg {r['kind']}"
+    if r["kind"] in ("exact", "flat"):  # an exact store without a raw twin: plain numpy is the reference
+        return "numpy"
     return None
 
 
@@ -353,7 +358,8 @@ def run(
         Also measure raw libraries and peer products (see :data:`PEERS`): ``numpy``
         (X@q + argpartition), ``faiss`` (same index and parameters as vecnb's), ``hnswlib``
         (chroma's engine, chroma's parameters), ``chromadb`` (its own client), ``langchain``
-        (LangChain's FAISS vector store). Missing ones give skipped rows.
+        (LangChain's FAISS vector store), ``psycopg`` (plain SQL on vecnb's pgvector table).
+        Missing ones give skipped rows.
     progress : bool
         A ``tqdm`` progress bar over the systems.
     metric : {"cosine", "dot", "l2"}
@@ -436,6 +442,8 @@ def run(
                 plan.append(("faiss", kind))
                 if "langchain" in peer_set and kind in ("flat", "hnsw"):
                     plan.append(("langchain", kind))
+            if store == "pgvector" and "psycopg" in peer_set:
+                plan.append(("psycopg", kind))
             if store == "chroma":
                 if "hnswlib" in peer_set:
                     plan.append(("hnswlib", kind))
@@ -475,14 +483,18 @@ def run(
                     if raw is None or raw.index is None:
                         raise SkipSystem("raw faiss index was not built")
                     system = LangchainFaiss(case, "faiss", arg, raw)
+                elif what == "psycopg":
+                    system = RawPgvector(case, "pgvector", arg, last_vecnb.get(f"pgvector {arg}"))
                 elif what == "hnswlib":
                     system = Hnswlib(case, "chroma", arg, **_chroma_params(last_vecnb.get(f"chroma {arg}")))
                 elif what == "chromadb":
                     system = ChromaClient(case, "chroma", arg, **_chroma_params(last_vecnb.get(f"chroma {arg}")))
             except SkipSystem as exc:
                 label = {"langchain": f"langchain FAISS {arg}", "faiss": f"faiss {arg}"}.get(what, what)
+                label = {"psycopg": f"psycopg {arg}"}.get(what, label)
                 results += [dict(base, system=label, impl="peer" if what in ("langchain", "chromadb") else "raw",
-                                 store={"hnswlib": "chroma", "chromadb": "chroma"}.get(what, "faiss"),
+                                 store={"hnswlib": "chroma", "chromadb": "chroma", "psycopg": "pgvector",
+                                        "numpy": "numpy"}.get(what, "faiss"),
                                  kind=arg or "-", filter=f.label, selectivity=f.selectivity, status="skipped",
                                  reason=str(exc)) for f in fcases]
                 if bar is not None:
@@ -498,7 +510,7 @@ def run(
             done.add(system.name)
             if isinstance(system, VecnbIndex):
                 last_vecnb[f"{system.store} {system.kind}"] = system
-            if what in ("chromadb", "langchain", "hnswlib", "search", "numpy"):
+            if what in ("chromadb", "langchain", "hnswlib", "search", "numpy", "psycopg"):
                 system.close()
             if bar is not None:
                 bar.update(1)

@@ -14,6 +14,7 @@ system                 impl    what it is
 ``hnswlib``            raw     hnswlib with chroma's HNSW parameters (chroma's engine)
 ``chromadb``           peer    chromadb's own client, same HNSW parameters
 ``langchain FAISS``    peer    LangChain's FAISS vector store over the raw faiss index
+``psycopg <kind>``     raw     plain SQL through psycopg on vecnb's own pgvector table
 =====================  ======  ==========================================================
 
 Results are row positions into the data matrix; converting a system's answer to positions
@@ -869,3 +870,117 @@ def _eval(node: Any, md: dict) -> bool:
         return bool(_OPS[node.op](v, node.value))
     except TypeError:
         return False
+
+
+# --------------------------------------------------------------------------- pgvector through psycopg
+class RawPgvector(System):
+    """pgvector used directly: one SQL query per search through psycopg, on vecnb's own table.
+
+    The table and its index are the ones vecnb built (no second build: ``build_s`` is only
+    the connection), searched with ``ORDER BY embedding <op> %s::vector LIMIT k`` and the
+    same ``hnsw.ef_search`` / ``ivfflat.probes`` as vecnb; the vector goes in pgvector's text
+    form (what a user without the ``pgvector`` helper package writes). pgvector's defaults
+    otherwise: no iterative scan, so a selective filter can come back short. ``where``
+    becomes ``metadata ->> field`` comparisons with bound values. A batch is a loop.
+    """
+
+    def __init__(self, case: Case, store: str, kind: str, vecnb: VecnbIndex):
+        super().__init__(case, store, kind)
+        try:
+            import psycopg  # noqa: F401
+        except ImportError as exc:
+            raise SkipSystem(f"psycopg is not installed ({exc}); pip install 'psycopg[binary]'") from None
+        if vecnb is None or vecnb.idx is None:
+            raise SkipSystem("vecnb's pgvector table was not built, so there is nothing to query")
+        self.name = f"psycopg {kind}"
+        self.vecnb = vecnb
+        self.conn = None
+
+    def build(self) -> None:
+        import psycopg
+        from psycopg import sql
+
+        opts = self.case.options.get(self.store, {})
+        url = opts.get("url") or os.environ.get("VECNB_PG_URL")
+        if not url:
+            raise SkipSystem("no PostgreSQL URL for the raw connection")
+        store = self.vecnb.store_object
+        info = store.info()
+        self.params_ = dict(info.get("params") or {})
+        self.chosen = info.get("kind")
+        self.conn = psycopg.connect(url, autocommit=True)
+        table = sql.Identifier(info["schema"], info["table"]) if info.get("schema") else sql.Identifier(info["table"])
+        op = sql.SQL({"cosine": "<=>", "dot": "<#>", "l2": "<->"}[self.case.metric])
+        self._sql = (table, op)
+        gucs = []
+        if self.chosen == "hnsw":
+            gucs.append(("hnsw.ef_search", str(min(1000, max(int(self.params_.get("ef_search") or 40), self.case.k)))))
+        elif self.chosen == "ivfflat":
+            probes = self.params_.get("probes") or getattr(store, "_lists", None)
+            lists = getattr(store, "_lists", None)
+            if self.params_.get("probes") is None and lists:
+                probes = max(1, int(round(np.sqrt(lists))))
+            if probes:
+                gucs.append(("ivfflat.probes", str(int(probes))))
+        else:
+            gucs.append(("enable_indexscan", "off"))
+        for name, value in gucs:
+            self.conn.execute("SELECT set_config(%s, %s, false)", [name, value])
+        self.gucs = dict(gucs)
+        self._cache: dict[str, Any] = {}
+        self.notes.append("queries vecnb's table and index (no second build)")
+
+    def _where(self, filt: FilterCase):
+        from psycopg import sql
+
+        if filt.label in self._cache:
+            return self._cache[filt.label]
+        params: list[Any] = []
+
+        def conv(n):
+            if isinstance(n, (_filters.And, _filters.Or)):
+                glue = sql.SQL(" AND " if isinstance(n, _filters.And) else " OR ")
+                return sql.SQL("(") + glue.join([conv(c) for c in n.children]) + sql.SQL(")")
+            vals = list(n.value) if isinstance(n.value, (tuple, list)) else [n.value]
+            numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals)
+            col = sql.SQL("(metadata ->> %s)::float8") if numeric else sql.SQL("(metadata ->> %s)")
+            params.append(n.field)
+            if n.op in ("$in", "$nin"):
+                params.append([float(v) for v in vals] if numeric else [str(v) for v in vals])
+                cast = sql.SQL("%s::float8[]") if numeric else sql.SQL("%s::text[]")
+                neg = sql.SQL("NOT ") if n.op == "$nin" else sql.SQL("")
+                return sql.SQL("({neg}{col} = ANY({cast}))").format(neg=neg, col=col, cast=cast)
+            sym = {"$eq": "=", "$ne": "<>", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}[n.op]
+            params.append(float(vals[0]) if numeric else str(vals[0]))
+            return sql.SQL("({col} {sym} %s)").format(col=col, sym=sql.SQL(sym))
+
+        node = _filters.parse(filt.where)
+        cond = conv(node) if node is not None else sql.SQL("TRUE")
+        table, op = self._sql
+        stmt = sql.SQL("SELECT id FROM {t} WHERE {c} ORDER BY embedding {op} %s::vector LIMIT %s").format(
+            t=table, c=cond, op=op)
+        self._cache[filt.label] = (stmt.as_string(self.conn), params)
+        return self._cache[filt.label]
+
+    def one(self, q, k, filt):
+        stmt, params = self._where(filt)
+        text = "[" + ",".join(map(repr, q.astype(float).tolist())) + "]"
+        return [r[0] for r in self.conn.execute(stmt, [*params, text, k]).fetchall()]
+
+    def batch(self, Q, k, filt):
+        return [self.one(q, k, filt) for q in Q]
+
+    def positions(self, result, nq, k, *, batch):
+        rows = result if batch else [result]
+        return self.vecnb.idx.positions_for(sequence_positions(rows, k))
+
+    def memory(self):
+        return None, "shares vecnb's table (see the vecnb pgvector row)"
+
+    def params(self):
+        return {"kind": self.chosen, **self.gucs}
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
