@@ -28,6 +28,10 @@ rename locally, a single PUT on object stores), so a crash mid-save leaves the p
 loadable; older data folders are removed after the manifest points elsewhere. Stores that
 live on a server (no ``save``) are saved by reference: the manifest records their
 ``config()`` (constructor parameters) when they provide one.
+
+Optional store hooks the index uses when present: ``build()`` (called once after
+:func:`build_index` wrote the rows, so lazily built indexes are ready before the first
+search), ``save(folder)`` / ``load(folder)``, ``config()`` and ``info()``.
 """
 
 from __future__ import annotations
@@ -483,7 +487,7 @@ class VectorIndex:
         if not self._closed and hasattr(self.store, "info"):
             try:
                 sinfo = dict(self.store.info())
-            except Exception:  # pragma: no cover - a broken backend must not break the repr
+            except Exception:  # noqa: BLE001 - a broken backend must not break the repr
                 sinfo = {}
         model = self._info.get("model")
         out = {
@@ -544,19 +548,26 @@ class VectorIndex:
                 shutil.rmtree(d, ignore_errors=True)
             self._tmpdirs = []
 
-    def __enter__(self) -> VectorIndex:
+    def __enter__(self) -> VectorIndex:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path: str | os.PathLike) -> str:
+    def save(self, path: str | os.PathLike, *, storage_options: dict | None = None) -> str:
         """Save to a folder or fsspec URL (``"indexes/cisi"``, ``"s3://bucket/cisi"``).
 
         Atomic: the data go to a fresh folder first and the manifest is replaced last, so
         an interrupted save leaves the previous copy loadable. Refuses a non-empty folder
         that is not a vecnb index.
+
+        Parameters
+        ----------
+        path : str or PathLike
+            A local folder or any fsspec URL.
+        storage_options : dict, optional
+            Passed to fsspec (credentials, ``{"client_kwargs": {"endpoint_url": ...}}`` for S3, ...).
 
         Returns
         -------
@@ -566,7 +577,7 @@ class VectorIndex:
         self._check_open()
         from vecnb import storage
 
-        loc = storage.location(path)  # back-end errors are wrapped, credentials redacted (vecnb.storage)
+        loc = storage.location(path, storage_options)  # errors wrapped, credentials redacted (vecnb.storage)
         with loc.errors("save"):
             return self._save(loc.url, loc.fs, loc.root.rstrip("/"))
 
@@ -625,7 +636,7 @@ class VectorIndex:
             if name.startswith("data-") and name != data:
                 try:
                     fs.rm(entry, recursive=True)
-                except Exception:  # pragma: no cover - best effort clean-up
+                except Exception:  # noqa: BLE001, S110 - best-effort clean-up of an old copy
                     pass
         return url
 
@@ -659,7 +670,7 @@ def _vecnb_version() -> str:
         import vecnb
 
         return vecnb.__version__
-    except Exception:  # pragma: no cover
+    except Exception:  # noqa: BLE001 - a version string must never fail a save
         return "?"
 
 
@@ -765,8 +776,10 @@ def _read_manifest(fs: Any, root: str, url: str) -> dict[str, Any]:
     return manifest
 
 
-def load_index(path: str | os.PathLike) -> VectorIndex:
+def load_index(path: str | os.PathLike, *, storage_options: dict | None = None) -> VectorIndex:
     """Load an index written by :meth:`VectorIndex.save` (a folder or any fsspec URL).
+
+    ``storage_options`` go to fsspec (credentials, ``endpoint_url``, ...).
 
     Raises
     ------
@@ -777,7 +790,7 @@ def load_index(path: str | os.PathLike) -> VectorIndex:
     """
     from vecnb import storage
 
-    loc = storage.location(path)  # back-end errors are wrapped, credentials redacted (vecnb.storage)
+    loc = storage.location(path, storage_options)  # errors wrapped, credentials redacted (vecnb.storage)
     with loc.errors("load"):
         return _load_index(loc.url, loc.fs, loc.root.rstrip("/"))
 

@@ -11,10 +11,10 @@ from conformance import _recall, brute, clustered, make_ids
 
 faiss = pytest.importorskip("faiss")
 
-from vecnb import filters  # noqa: E402
-from vecnb.errors import IndexFormatError, InvalidInputError  # noqa: E402
-from vecnb.stores import faiss_store  # noqa: E402
-from vecnb.stores.faiss_store import FaissStore, choose_kind  # noqa: E402
+from vecnb import filters
+from vecnb.errors import IndexFormatError, InvalidInputError
+from vecnb.stores import faiss_store
+from vecnb.stores.faiss_store import FaissStore, choose_kind
 
 K = 10
 
@@ -42,7 +42,7 @@ def test_selector_path_keeps_recall_and_never_loses_rows(data, kind, pct):
     store = filled(data, kind=kind, exact_rows=0, exact_fraction=0.0)
     where = filters.parse({"bucket": {"$lt": pct}})
     mask = data["meta"]["bucket"].to_numpy() < pct
-    got, sc = store.search(data["Q"], K, where=where)
+    got, _ = store.search(data["Q"], K, where=where)
     pos, _ = brute(data["X"], data["Q"], K, "cosine", mask)
     assert ((got >= 0).sum(1) == min(K, mask.sum())).all()
     key_ok = set(data["ids"][mask].tolist())
@@ -71,7 +71,8 @@ def test_short_approximate_answers_are_redone_exactly(data, monkeypatch):
     store = filled(data, kind="hnsw", exact_rows=0, exact_fraction=0.0)
     store.build()
     # a faiss search that finds nothing: the store must still answer, exactly
-    monkeypatch.setattr(store, "_faiss_search", lambda q, k, allowed, n: np.full((len(q), k), -1, np.int64))
+    monkeypatch.setattr(store, "_faiss_search", lambda q, k, allowed, n: (np.zeros((len(q), k), np.float32),
+                                                                      np.full((len(q), k), -1, np.int64)))
     where = filters.parse({"bucket": {"$gte": 50}})
     mask = data["meta"]["bucket"].to_numpy() >= 50
     got, sc = store.search(data["Q"], K, where=where)
@@ -128,6 +129,7 @@ def test_trained_kinds_search_exactly_until_enough_rows(data):
     assert store.info()["kind"] == "flat"
     pos, want = brute(data["X"][:200], data["Q"], K, "l2")
     np.testing.assert_array_equal(got, data["ids"][pos])
+    np.testing.assert_allclose(sc, want, atol=1e-5)
     store.upsert(data["ids"][200:], data["X"][200:])
     store.search(data["Q"][:1], K)
     assert store.info()["kind"] == "pq"

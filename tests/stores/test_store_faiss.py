@@ -7,7 +7,7 @@ from conformance import StoreConformance, StoreFactory
 
 pytest.importorskip("faiss")
 
-from vecnb.stores.faiss_store import FaissStore  # noqa: E402
+from vecnb.stores.faiss_store import FaissStore
 
 
 class TestFaissStore(StoreConformance):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -11,6 +14,35 @@ from vecnb import filters
 from vecnb.stores.base import BaseStore
 
 __all__ = ["InProcessStore", "MetaTable"]
+
+_controller: Any = False  # threadpoolctl controller (None when threadpoolctl is missing), made on first use
+
+
+@contextlib.contextmanager
+def blas_threads_for(n_queries: int) -> Iterator[None]:
+    """Single-threaded BLAS while answering fewer queries than there are cores.
+
+    A query-by-rows product for one query is too small to split: OpenBLAS's worker threads
+    cost more than they save, and on a busy machine waiting for them to be scheduled turns a
+    0.2 ms search into 10 ms (measured here on CISI, 1,460 x 384). The same rule faiss
+    follows. Uses ``threadpoolctl`` when it is installed; otherwise does nothing.
+    """
+    global _controller
+    if n_queries >= (os.cpu_count() or 1):
+        yield
+        return
+    if _controller is False:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _controller = ThreadpoolController()
+        except Exception:  # noqa: BLE001 - optional speed-up only
+            _controller = None
+    if _controller is None:
+        yield
+        return
+    with _controller.limit(limits=1, user_api="blas"):
+        yield
 
 
 class MetaTable:

@@ -20,11 +20,13 @@ How it works
 ------------
 * Every vector gets a *slot* (its row in the store's float32 buffer, also its faiss id);
   ``slot -> key`` is an array, ``key -> slot`` a dict. A replaced vector gets a new slot.
-  The store keeps the original vectors: they give exact scores for whatever faiss returns
-  (``l2`` is minus the true Euclidean distance, ``cosine`` the true cosine — faiss returns
-  squared distances and inner products of normalised vectors), exact re-ranking for the
-  compressed kinds (``refine`` x k candidates), exact search over a filter's few rows, and
-  rebuilds. Memory: the vectors once more than faiss itself holds.
+  The store keeps the original vectors: they give exact float64 scores to ``flat`` and exact
+  re-ranking to the compressed kinds (``refine`` x k candidates), exact search over a
+  filter's few rows, and rebuilds. Memory: the vectors once more than faiss itself holds.
+* Scores follow vecnb's convention: faiss's squared L2 distances become minus the
+  Euclidean distance, ``cosine`` is the inner product of normalised vectors, ``dot`` the
+  inner product. HNSW and IVF-flat compute each distance directly on float32 vectors
+  (accurate to ~1e-6), so their answers are converted, not re-computed.
 * The faiss index is built lazily (at :meth:`FaissStore.build` or the first search) from all
   rows, then kept up to date incrementally; IVF kinds train on a sample at that point.
 * Deletes: ``remove_ids`` for flat / IVF kinds; HNSW cannot remove, so deleted slots are
@@ -63,7 +65,7 @@ import pandas as pd
 from vecnb import filters
 from vecnb.errors import InvalidInputError, MissingDependencyError, StoreError
 from vecnb.metrics import _exact_block, topk
-from vecnb.stores._inprocess import InProcessStore
+from vecnb.stores._inprocess import InProcessStore, blas_threads_for
 from vecnb.stores._persist import load_frame, read_store_json, save_frame
 
 try:
@@ -399,8 +401,9 @@ class FaissStore(InProcessStore):
             return faiss.SearchParametersIVF(sel=sel, nprobe=nprobe)
         return faiss.SearchParameters(sel=sel) if sel is not None else None
 
-    def _faiss_search(self, q: np.ndarray, k: int, allowed: np.ndarray | None, n_allowed: int) -> np.ndarray:
-        """Candidate slots (nq, k * refine) from faiss, -1 padded."""
+    def _faiss_search(self, q: np.ndarray, k: int, allowed: np.ndarray | None, n_allowed: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """faiss's distances and candidate slots, both (nq, k * refine); slots -1 padded."""
         refine = int(self._params.get("refine", 1))
         kk = k if refine == 1 else max(k, 10) * refine
         sel = bitmap = None
@@ -412,13 +415,24 @@ class FaissStore(InProcessStore):
         if params is None and self._chosen == "hnsw":
             params = self._search_params(None, 1.0)
         with _threads_for(len(q)):
-            _, slots = self._index.search(self._prep(q), kk, params=params)
+            dist, slots = self._index.search(self._prep(q), kk, params=params)
         del sel, bitmap
-        return slots
+        return dist, slots
+
+    def _results(self, q: np.ndarray, dist: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Best ``k`` slots and scores from faiss's answer (re-scored exactly where faiss is not)."""
+        if self._chosen == "flat" or int(self._params.get("refine", 1)) > 1:
+            return self._rescore(q, cand, k)
+        # HNSW / IVF-flat compute each distance directly on the float32 vectors: convert only
+        ok = cand >= 0
+        d = dist.astype(np.float64)
+        sc = -np.sqrt(np.maximum(d, 0.0)) if self.metric == "l2" else d
+        return np.where(ok, cand, -1)[:, :k], np.where(ok, sc, -np.inf)[:, :k]
 
     def _exact(self, q: np.ndarray, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-k over slots ``rows`` (gathered): slots (nq, k') and scores."""
-        pos, sc = topk(self._buf[rows], q, k, self.metric)
+        with blas_threads_for(len(q)):
+            pos, sc = topk(self._buf[rows], q, k, self.metric)
         return rows[pos], sc
 
     def search(self, vectors: Any, k: int, where: filters.Node | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -447,8 +461,8 @@ class FaissStore(InProcessStore):
                                   or n_allowed <= self.exact_fraction * len(self)):
             slots, sc = self._exact(q, k, np.flatnonzero(allowed))
         else:
-            cand = self._faiss_search(q, k, allowed, n_allowed)
-            slots, sc = self._rescore(q, cand, k)
+            dist, cand = self._faiss_search(q, k, allowed, n_allowed)
+            slots, sc = self._results(q, dist, cand, k)
             short = np.flatnonzero((slots >= 0).sum(1) < want)
             if len(short):  # the approximate search came back short: answer those exactly
                 rows = np.flatnonzero(allowed) if allowed is not None else self._live_slots()
@@ -490,8 +504,8 @@ class FaissStore(InProcessStore):
         total = max(1, sum(len(w) for w in want))
 
         def recall_now() -> float:
-            cand = self._faiss_search(q, k + 1, None, len(live))
-            got, _ = self._rescore(q, cand, k + 1)
+            dist, cand = self._faiss_search(q, k + 1, None, len(live))
+            got, _ = self._results(q, dist, cand, k + 1)
             return sum(len(w & set(g[g != s].tolist())) for w, g, s in zip(want, got, qs)) / total
 
         if self._chosen == "hnsw":

@@ -26,7 +26,7 @@ import pandas as pd
 
 from vecnb import filters
 from vecnb.metrics import topk
-from vecnb.stores._inprocess import InProcessStore, MetaTable
+from vecnb.stores._inprocess import InProcessStore, MetaTable, blas_threads_for
 from vecnb.stores._persist import load_frame, read_store_json, save_frame
 from vecnb.stores.base import as_ids
 
@@ -140,7 +140,8 @@ class NumpyStore(InProcessStore):
             rows = np.flatnonzero(self._meta.mask(where))
             if len(rows) == 0:
                 return ids, scores
-        pos, sc = topk(self._matrix(), q, k, self.metric, rows=rows)
+        with blas_threads_for(len(q)):
+            pos, sc = topk(self._matrix(), q, k, self.metric, rows=rows)
         m = pos.shape[1]
         ids[:, :m] = self._keys[pos]
         scores[:, :m] = sc
