@@ -183,9 +183,9 @@ def test_iterative_scan_fills_k_for_selective_filters(make, iterative):
     n = 5000
     X = clustered(n, 16, seed=3)
     meta = make_meta(n)
-    store = make(kind="hnsw", iterative_scan=iterative)
+    store = make(kind="hnsw", iterative_scan=iterative, filter_exact_below=0)
     store.upsert(np.arange(n), X, meta)
-    node = filters.parse({"size": {"$lt": 2}})  # ~2% of rows; ef_search 40 alone would find ~1
+    node = filters.parse({"size": {"$lt": 10}})  # ~10% of rows; ef_search 40 alone would find ~4
     mask = filters.to_mask(node, meta)
     got, sc = store.search(X[:20], 10, where=node)
     assert ((got >= 0).sum(1) == 10).all()
@@ -200,14 +200,37 @@ def test_without_iterative_scan_the_exact_fallback_fills_k(make):
     n = 5000
     X = clustered(n, 16, seed=3)
     meta = make_meta(n)
-    store = make(kind="hnsw", iterative_scan="off")
+    store = make(kind="hnsw", iterative_scan="off", filter_exact_below=0)
     store.upsert(np.arange(n), X, meta)
-    node = filters.parse({"size": {"$lt": 2}})
+    node = filters.parse({"size": {"$lt": 10}})  # ~10%: ef_search 40 alone yields ~4 rows
     mask = filters.to_mask(node, meta)
     got, _ = store.search(X[:5], 10, where=node)
     pos, _ = brute(X, X[:5], 10, "cosine", mask)
     np.testing.assert_array_equal(got, pos)  # the fallback is exact
     assert store.info()["exact_fallbacks"] == 5
+
+
+def test_selective_filters_are_planned_as_exact_scans(make):
+    n = 5000
+    X = clustered(n, 16, seed=3)
+    meta = make_meta(n)
+    store = make(kind="hnsw")
+    store.upsert(np.arange(n), X, meta)
+    # ~0.5% of rows: the planner's estimate (from the per-field statistics) sends it to the exact scan
+    node = filters.parse({"$and": [{"size": {"$lt": 5}}, {"color": "red"}]})
+    mask = filters.to_mask(node, meta)
+    assert 0 < mask.mean() < 0.02
+    got, sc = store.search(X[:10], 10, where=node)
+    pos, want = brute(X, X[:10], 10, "cosine", mask)
+    np.testing.assert_array_equal(got, pos)
+    info = store.info()
+    assert info["planned_exact_searches"] == 1 and info["exact_fallbacks"] == 0
+    stats = store._conn().execute("SELECT count(*) FROM pg_statistic_ext WHERE stxrelid = %s::regclass",
+                                  [store.table]).fetchone()[0]
+    assert stats == len(meta.columns)
+    # a broad filter (~40% of rows) stays on the index
+    store.search(X[:10], 10, where={"flag": True})
+    assert store.info()["planned_exact_searches"] == 1
 
 
 def test_filtered_hnsw_query_uses_the_index(make):

@@ -36,6 +36,12 @@ If an index scan still yields fewer than ``k`` rows (a very selective filter exc
 ``hnsw.max_scan_tuples``, or a tiny table), the query is re-run as an exact filtered scan,
 so a selective filter never returns fewer than ``k`` rows when ``k`` rows match.
 
+When the planner estimates that a filter keeps under ``filter_exact_below`` (2%) of the rows,
+the search skips the index and runs the exact filtered scan: there the iterative scan walks
+most of the graph and is both slower and less accurate (measured at 100k x 384, 1% filter:
+150 ms at recall 0.75 vs 120 ms exact). vecnb creates expression statistics on each metadata
+field (``CREATE STATISTICS ... ON ((metadata -> 'field'))``) so these estimates reflect the data.
+
 Scores are mapped exactly from pgvector's operators: ``<=>`` cosine distance ``d`` -> ``1 - d``;
 ``<#>`` negative inner product -> ``-d``; ``<->`` Euclidean distance -> ``-d``. pgvector
 accumulates in float32, so scores agree with numpy's float64 to ~1e-6 relative; with
@@ -345,6 +351,12 @@ class PgVectorStore(BaseStore):
         Binary COPY (default) or ``executemany`` of INSERT ... ON CONFLICT (for comparison).
     progress : bool, optional
         tqdm progress bar for writes; default: on for writes of 50,000 rows or more.
+    filter_exact_below : float
+        A filtered search on an ANN index runs as an exact scan when PostgreSQL's planner
+        estimates the filter keeps less than this fraction of the rows (default 2%): there the
+        iterative index scan walks most of the graph, slower than the exact scan and with lower
+        recall. The estimate comes from ``EXPLAIN`` (one round trip per search call), helped by
+        expression statistics vecnb creates on each metadata field. ``0`` disables.
 
     Examples
     --------
@@ -362,7 +374,7 @@ class PgVectorStore(BaseStore):
                  probes: int | None = None, halfvec: bool = False, iterative_scan: str = "relaxed_order",
                  max_scan_tuples: int | None = None, text_config: str = "english", connect_timeout: float = 5.0,
                  maintenance_work_mem: str | None = None, recreate: bool = False, ingest: str = "copy",
-                 progress: bool | None = None):
+                 progress: bool | None = None, filter_exact_below: float = 0.02):
         super().__init__(dim=dim, metric=metric, kind=kind)
         if connection is None:
             url = url or os.environ.get("VECNB_PG_URL")
@@ -378,6 +390,8 @@ class PgVectorStore(BaseStore):
             raise InvalidInputError(f"PostgreSQL names are at most 63 bytes; table {table!r} is longer.")
         if iterative_scan not in _ITERATIVE:
             raise InvalidInputError(f"iterative_scan must be one of {', '.join(_ITERATIVE)}, got {iterative_scan!r}.")
+        if isinstance(filter_exact_below, bool) or not 0 <= float(filter_exact_below) <= 1:
+            raise InvalidInputError(f"filter_exact_below must be a fraction in [0, 1], got {filter_exact_below!r}.")
         if ingest not in ("copy", "insert"):
             raise InvalidInputError(f"ingest must be 'copy' or 'insert', got {ingest!r}.")
         for pname, val, lo in (("m", m, 2), ("ef_construction", ef_construction, 4), ("ef_search", ef_search, 1)):
@@ -418,6 +432,9 @@ class PgVectorStore(BaseStore):
         self._server: dict[str, str] = {}
         self.last_build_seconds: float | None = None
         self._fallbacks = 0  # ANN queries re-run as exact scans (fewer than k rows from the index)
+        self._planned_exact = 0  # filtered searches sent to the exact scan (selective filter)
+        self.filter_exact_below = float(filter_exact_below)
+        self._stats_fields: set[str] = set()
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -616,6 +633,24 @@ class PgVectorStore(BaseStore):
                 merged[f] = merge_kinds(k, merged[f]) if f in merged else k
             self._fields = merged
             self._write_comment(conn)
+        self._ensure_stats(conn)
+
+    def _ensure_stats(self, conn: Any) -> None:
+        """Expression statistics on ``metadata -> field`` per field (PostgreSQL 14+), so the planner
+        estimates filter selectivity from the data instead of fixed guesses."""
+        if int(conn.info.server_version) < 140000:
+            return
+        for f in list(self._fields)[:64]:
+            if f in self._stats_fields:
+                continue
+            try:
+                with conn.transaction():  # a savepoint: a role that does not own the table just skips this
+                    conn.execute(sql.SQL("CREATE STATISTICS IF NOT EXISTS {} ON ((metadata -> {})) FROM {}").format(
+                        sql.Identifier(*([self.schema] if self.schema else []), self._ix_name(f"st_{_short_hash(f)}")),
+                        sql.Literal(f), self._t))
+            except psycopg.errors.InsufficientPrivilege:
+                pass
+            self._stats_fields.add(f)
 
     # ------------------------------------------------------------------ writes
     def upsert(self, ids: Any, vectors: Any, metadata: pd.DataFrame | None = None,
@@ -651,6 +686,8 @@ class PgVectorStore(BaseStore):
                 else:
                     empty = conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(self._t)).fetchone()[0]
                     self._copy_rows(conn, ids, vecs, meta, texts, direct=empty, progress=show)
+                    if empty:  # the first load: give the planner statistics now, not at the next autovacuum
+                        conn.execute(sql.SQL("ANALYZE {}").format(self._t))
         self._index_dirty = True
 
     def _copy_rows(self, conn: Any, ids: np.ndarray, vecs: np.ndarray, meta: list | None, texts: list | None, *,
@@ -843,6 +880,10 @@ class PgVectorStore(BaseStore):
                 with conn.transaction():
                     self._ensure_index(conn)
             exact = self._index_kind in (None, "exact")
+            if not exact and node is not None and self.filter_exact_below > 0 and len(q):
+                if self._selectivity(conn, cond, named) < self.filter_exact_below:
+                    exact = True
+                    self._planned_exact += 1
             params = [{"q": _Vec(q[i]), "k": int(k), **named} for i in range(len(q))]
             results = self._run_queries(conn, self._queries_sql(cond, exact), params, k, exact=exact)
             short = [] if exact else [i for i, rows in enumerate(results) if len(rows) < k]
@@ -856,6 +897,19 @@ class PgVectorStore(BaseStore):
         score_rows = [scores_from_distances(np.array([r[1] for r in rows], dtype=np.float64), self.metric)
                       for rows in results]
         return pad_results(id_rows, score_rows, int(k))
+
+    def _selectivity(self, conn: Any, cond: sql.Composable, named: dict) -> float:
+        """The planner's estimate of the fraction of rows ``cond`` keeps (1.0 when unknown)."""
+        with conn.pipeline():
+            with conn.transaction():
+                plan = conn.cursor().execute(
+                    sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE {}").format(self._t, cond), named)
+                total = conn.cursor().execute(
+                    "SELECT reltuples FROM pg_class WHERE oid = %s::regclass",
+                    [self._t.as_string(conn)])
+        rows = plan.fetchone()[0][0]["Plan"]["Plan Rows"]
+        n = total.fetchone()[0]
+        return 1.0 if n is None or n <= 0 else min(1.0, float(rows) / float(n))
 
     def _run_queries(self, conn: Any, stmt: sql.Composed, params: list[dict], k: int, *, exact: bool,
                      settings: bool = True) -> list:
@@ -986,7 +1040,8 @@ class PgVectorStore(BaseStore):
                "params": {"m": self.m, "ef_construction": self.ef_construction, "ef_search": self.ef_search,
                           "lists": self.lists, "probes": self.probes, "iterative_scan": self.iterative_scan},
                "fields": dict(self._fields), "last_build_seconds": self.last_build_seconds,
-               "exact_fallbacks": self._fallbacks}
+               "exact_fallbacks": self._fallbacks, "planned_exact_searches": self._planned_exact,
+               "filter_exact_below": self.filter_exact_below}
         out.update({f"{k}_version": v for k, v in self._server.items()})
         return out
 
