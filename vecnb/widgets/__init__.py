@@ -13,6 +13,9 @@ and is kept on the widget (``.table``, ``.frame``, ``.selected``, ``.results`` .
 Figures are matplotlib drawings rendered to PNG in an ``ipywidgets.Image`` (``.figure``
 holds the matplotlib Figure), so they also appear in a notebook exported to HTML.
 
+The implementation modules are private (``_compare``, ``_explore``, ``_bench``) so that a
+submodule never shadows the ``explore`` function on this package.
+
 Needs the ``viz`` extra (ipywidgets, matplotlib; umap-learn for UMAP maps).
 """
 
@@ -24,11 +27,11 @@ from typing import Any
 __all__ = ["BenchmarkPanel", "CompareMetrics", "Explorer", "compare_metrics", "explore"]
 
 _LAZY = {
-    "compare_metrics": "vecnb.widgets.compare:compare_metrics",
-    "CompareMetrics": "vecnb.widgets.compare:CompareMetrics",
-    "explore": "vecnb.widgets.explore:explore",
-    "Explorer": "vecnb.widgets.explore:Explorer",
-    "BenchmarkPanel": "vecnb.widgets.bench:BenchmarkPanel",
+    "compare_metrics": "vecnb.widgets._compare:compare_metrics",
+    "CompareMetrics": "vecnb.widgets._compare:CompareMetrics",
+    "explore": "vecnb.widgets._explore:explore",
+    "Explorer": "vecnb.widgets._explore:Explorer",
+    "BenchmarkPanel": "vecnb.widgets._bench:BenchmarkPanel",
 }
 
 

@@ -140,6 +140,19 @@ class WidgetBase:
 
         self.k_slider.value = check_k(value)
 
+    def _text_query(self, text: str) -> np.ndarray:
+        """The (d,) vector of a text query, embedded with the column's model (memoised per text).
+
+        Needs ``self._X`` (the matrix), ``self._info`` (column metadata), ``self._model``.
+        """
+        from vecnb.querying import query_matrix
+
+        cache = self.__dict__.setdefault("_qcache", {})
+        if text not in cache:
+            Q, _, _ = query_matrix(text, self._info, self._X.shape[1], model=self._model)
+            cache[text] = Q[0]
+        return cache[text]
+
     def _set_status(self, message: str, *, kind: str = "info") -> None:
         color = {"info": "#333", "warn": "#8a6d00", "error": "#b00020"}[kind]
         self.status.value = f'<div style="color:{color};font-size:12px;font-family:sans-serif">{message}</div>'

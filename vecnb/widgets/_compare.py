@@ -24,7 +24,7 @@ from vecnb import metrics as _metrics
 from vecnb._arrow import column_matrix
 from vecnb.columns import get_info, resolve_column
 from vecnb.errors import InvalidInputError
-from vecnb.querying import check_k, query_matrix
+from vecnb.querying import check_k
 from vecnb.widgets._common import (
     WidgetBase,
     default_text_column,
@@ -107,7 +107,6 @@ class CompareMetrics(ipw.VBox, WidgetBase):
         self._bins = int(bins)
         mets = tuple(viz._check_metrics(metrics))
         k = check_k(k)
-        self._qcache: dict[str, np.ndarray] = {}
         self._vector_query: np.ndarray | None = None
         self._quiet = False
 
@@ -182,10 +181,7 @@ class CompareMetrics(ipw.VBox, WidgetBase):
         text = self.query_box.value.strip()
         if not text:
             return None
-        if text not in self._qcache:
-            Q, _, _ = query_matrix(text, self._info, self._X.shape[1], model=self._model)
-            self._qcache[text] = Q[0]
-        return self._qcache[text]
+        return self._text_query(text)
 
     def update(self) -> None:
         """Recompute every table and figure from the current inputs."""
@@ -279,7 +275,10 @@ class CompareMetrics(ipw.VBox, WidgetBase):
         ax = axes[-1]
         norms = self.scores["norm"].to_numpy()
         lo, hi = float(norms.min()), float(norms.max())
-        edges = np.linspace(lo, hi if hi > lo else lo + 1e-6, 31)
+        if hi - lo <= 1e-6 * max(1.0, abs(hi)):  # all the same length (normalised): one bar, readable axis
+            pad = 0.05 * max(abs(hi), 1e-3)
+            lo, hi = lo - pad, hi + pad
+        edges = np.linspace(lo, hi, 31)
         ax.stairs(np.histogram(norms, bins=edges)[0], edges, fill=True, color="#bbb", label="all rows")
         for i, m in enumerate(mets):
             v = self.table.loc[self.table[f"top_{m}"], "norm"].to_numpy()

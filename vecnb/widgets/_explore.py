@@ -27,7 +27,7 @@ from vecnb import viz
 from vecnb._arrow import column_matrix, is_vector_dtype
 from vecnb.columns import get_info, resolve_column
 from vecnb.errors import ColumnNotFoundError, InvalidInputError
-from vecnb.querying import check_k, query_matrix
+from vecnb.querying import check_k
 from vecnb.widgets._common import (
     WidgetBase,
     default_text_column,
@@ -147,7 +147,6 @@ class Explorer(ipw.VBox, WidgetBase):
         self._progress = bool(progress)
         self._cache = cache
         self._text_col = text if text is not None else default_text_column(df, self._info)
-        self._qcache: dict[str, np.ndarray] = {}
         self._sel_pos = np.empty(0, np.int64)
         self._sel_how = ""
         self._box: tuple | None = None
@@ -339,10 +338,7 @@ class Explorer(ipw.VBox, WidgetBase):
             self._draw()
             return
         if isinstance(query, str):
-            if query not in self._qcache:
-                Q, _, _ = query_matrix(query, self._info, self._X.shape[1], model=self._model)
-                self._qcache[query] = Q[0]
-            q = self._qcache[query]
+            q = self._text_query(query)
         else:
             q = _metrics.as_matrix(query, dim=self._X.shape[1], what="query vector")[0]
         rows = self.sample if self.sampled else None
