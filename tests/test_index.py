@@ -269,6 +269,13 @@ def test_run_and_hybrid_delegate(frame):
 
     idx = df.vec.index()
     assert idx.run(Q()) == ("ran", idx)
+    tdf = texts_frame()
+    tidx = tdf.vec.index(store="faiss", text="text")
+    hits = tidx.hybrid("rocket orbit", k=3)
+    assert len(hits) == 3 and list(hits["rank"]) == [1, 2, 3]
+    assert hits["text"].str.contains("rocket|orbit").all()
+    q = vecnb.Query.hybrid("rocket orbit", k=3)
+    pd.testing.assert_frame_equal(tidx.run(q), q.run(tidx))
 
 
 # ------------------------------------------------------------------ persistence
