@@ -40,7 +40,8 @@ When the planner estimates that a filter keeps under ``filter_exact_below`` (2%)
 the search skips the index and runs the exact filtered scan: there the iterative scan walks
 most of the graph and is both slower and less accurate (measured at 100k x 384, 1% filter:
 150 ms at recall 0.75 vs 120 ms exact). vecnb creates expression statistics on each metadata
-field (``CREATE STATISTICS ... ON ((metadata -> 'field'))``) so these estimates reflect the data.
+field (``CREATE STATISTICS ... ON ((metadata -> 'field'))``) so these estimates reflect the data;
+the ANN index build runs ``ANALYZE`` (later, autovacuum keeps the statistics current).
 
 Scores are mapped exactly from pgvector's operators: ``<=>`` cosine distance ``d`` -> ``1 - d``;
 ``<#>`` negative inner product -> ``-d``; ``<->`` Euclidean distance -> ``-d``. pgvector
@@ -686,8 +687,6 @@ class PgVectorStore(BaseStore):
                 else:
                     empty = conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(self._t)).fetchone()[0]
                     self._copy_rows(conn, ids, vecs, meta, texts, direct=empty, progress=show)
-                    if empty:  # the first load: give the planner statistics now, not at the next autovacuum
-                        conn.execute(sql.SQL("ANALYZE {}").format(self._t))
         self._index_dirty = True
 
     def _copy_rows(self, conn: Any, ids: np.ndarray, vecs: np.ndarray, meta: list | None, texts: list | None, *,
