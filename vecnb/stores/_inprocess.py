@@ -16,6 +16,7 @@ from vecnb.stores.base import BaseStore
 __all__ = ["InProcessStore", "MetaTable"]
 
 _controller: Any = False  # threadpoolctl controller (None when threadpoolctl is missing), made on first use
+_CPUS = os.cpu_count() or 1  # read once
 
 
 @contextlib.contextmanager
@@ -28,7 +29,7 @@ def blas_threads_for(n_queries: int) -> Iterator[None]:
     follows. Uses ``threadpoolctl`` when it is installed; otherwise does nothing.
     """
     global _controller
-    if n_queries >= (os.cpu_count() or 1):
+    if n_queries >= _CPUS:
         yield
         return
     if _controller is False:
