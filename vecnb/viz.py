@@ -676,7 +676,8 @@ def project(
                     _remember(got)
                     bar.update(2)
                     return _replace_source(got, "disk")
-        bar.set_postfix_str("computing")
+        bar.set_postfix_str("computing" if method == "pca" else
+                            "computing (UMAP's first call in a process compiles for ~30-60 s)")
         t0 = time.perf_counter()
         if method == "pca":
             coords, mean, comps, expl = pca(X, n_components)
