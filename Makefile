@@ -7,6 +7,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.vecnb-installed
 export VECNB_CACHE_DIR ?= $(CURDIR)/build/cache
 export MPLBACKEND ?= Agg
+export NUMBA_CACHE_DIR ?= $(CURDIR)/build/numba-cache
 export ANONYMIZED_TELEMETRY := False
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
