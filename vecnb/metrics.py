@@ -129,11 +129,11 @@ def check_matrix(x: np.ndarray, metric: str, what: str = "vectors") -> None:
     """
     if x.size == 0:
         return
-    sq = _sq_norms(x)
-    if not np.isfinite(sq).all() or (metric == "cosine" and not (sq > 0).all()):
+    stats = _norms(x)
+    if not stats.finite or (metric == "cosine" and not stats.nonzero):
         check_vectors(x, metric, what)
-        if not np.isfinite(sq).all():  # finite components whose squares overflow float32
-            bad = np.flatnonzero(~np.isfinite(sq))
+        if not stats.finite:  # finite components whose squares overflow float32
+            bad = np.flatnonzero(~np.isfinite(stats.sq))
             raise InvalidVectorError(
                 f"{len(bad)} of {len(x)} {what} have components too large for float32 arithmetic "
                 f"(first at positions {bad[:5].tolist()}); rescale them."
@@ -155,31 +155,56 @@ _NORM_LOCK = threading.Lock()
 _NORM_CACHE_SIZE = 8
 
 
-def _sq_norms(x: np.ndarray) -> np.ndarray:
+class _Norms:
+    """Squared norms of a matrix's rows and what follows from them (computed once)."""
+
+    __slots__ = ("sq", "finite", "nonzero", "unit", "_inv")
+
+    def __init__(self, x: np.ndarray):
+        self.sq = np.einsum("ij,ij->i", x, x, dtype=np.float32)
+        self.finite = bool(np.isfinite(self.sq).all())
+        self.nonzero = bool((self.sq > 0).all())
+        self.unit = self.finite and bool(np.all(np.abs(self.sq - 1.0) < 1e-5))
+        self._inv = None
+
+    @property
+    def inv(self) -> np.ndarray:
+        """1 / norm of each row (0-norm rows get a huge factor; they are rejected earlier)."""
+        if self._inv is None:
+            self._inv = (1.0 / np.sqrt(np.maximum(self.sq, 1e-30))).astype(np.float32)
+        return self._inv
+
+
+def _norms(x: np.ndarray) -> _Norms:
     if x.flags.writeable or x.size == 0:
-        return np.einsum("ij,ij->i", x, x, dtype=np.float32)
+        return _Norms(x)
     key = (x.__array_interface__["data"][0], x.shape, x.strides)
     with _NORM_LOCK:
         hit = _NORM_CACHE.get(key)
         if hit is not None:
             _NORM_CACHE.move_to_end(key)
             return hit[1]
-    sq = np.einsum("ij,ij->i", x, x, dtype=np.float32)
+    stats = _Norms(x)
     with _NORM_LOCK:
-        _NORM_CACHE[key] = (x, sq)
+        _NORM_CACHE[key] = (x, stats)
         while len(_NORM_CACHE) > _NORM_CACHE_SIZE:
             _NORM_CACHE.popitem(last=False)
-    return sq
+    return stats
 
 
-def _ranking_scores(xb: np.ndarray, qb: np.ndarray, metric: str, sq: np.ndarray | None) -> np.ndarray:
+def _sq_norms(x: np.ndarray) -> np.ndarray:
+    return _norms(x).sq
+
+
+def _ranking_scores(xb: np.ndarray, qb: np.ndarray, metric: str, norms: _Norms | None,
+                    rows: np.ndarray | None = None) -> np.ndarray:
     """(nq, n) scores whose order equals the metric's order (not the final score values)."""
     s = qb @ xb.T
-    if metric == "cosine":
-        s *= (1.0 / np.sqrt(np.maximum(sq, 1e-30)))[None, :]
+    if metric == "cosine" and not norms.unit:
+        s *= (norms.inv if rows is None else norms.inv[rows])[None, :]
     elif metric == "l2":
         s *= 2.0
-        s -= sq[None, :]
+        s -= (norms.sq if rows is None else norms.sq[rows])[None, :]
     return s
 
 
@@ -249,7 +274,7 @@ def _exact_block(x: np.ndarray, p: np.ndarray, qb: np.ndarray, metric: str) -> n
 _FAISS_MIN_QUERIES = 16
 
 
-def _faiss_topk(x: np.ndarray, q: np.ndarray, k: int, metric: str, sq: np.ndarray | None):
+def _faiss_topk(x: np.ndarray, q: np.ndarray, k: int, metric: str, norms: _Norms | None):
     """Batched exact top-k through faiss's blocked BLAS kernels, when faiss is installed.
 
     Used only for many queries without a filter; cosine only when the rows are unit
@@ -264,7 +289,7 @@ def _faiss_topk(x: np.ndarray, q: np.ndarray, k: int, metric: str, sq: np.ndarra
         except ImportError:
             return None
     if metric == "cosine":
-        if sq is None or not np.all(np.abs(sq - 1.0) < 1e-3):
+        if norms is None or not norms.unit:
             return None
         qn = normalize(q)
         _, p = faiss.knn(qn, x, k, metric=faiss.METRIC_INNER_PRODUCT)
@@ -315,23 +340,23 @@ def topk(
     if n == 0 or nq == 0:
         return np.empty((nq, 0), np.int64), np.empty((nq, 0), np.float64)
     k = min(k, n)
-    sq_all = _sq_norms(x) if metric in ("cosine", "l2") else None
+    norms = _norms(x) if metric in ("cosine", "l2") else None
 
     # choose how to apply a pre-filter: gather the eligible rows when they are few,
     # else score everything and mask the rest
     mask = None
-    xs, sq = x, sq_all
+    xs, sub = x, None
     if rows is not None:
         rows = np.asarray(rows, dtype=np.int64)
         if len(rows) < 0.25 * x.shape[0]:
             xs = x[rows]
-            sq = sq_all[rows] if sq_all is not None else None
+            sub = rows
         else:
             mask = np.ones(x.shape[0], dtype=bool)
             mask[rows] = False
 
     if mask is None and rows is None and nq >= _FAISS_MIN_QUERIES:
-        found = _faiss_topk(x, q, k, metric, sq_all)
+        found = _faiss_topk(x, q, k, metric, norms)
         if found is not None:
             return found
 
@@ -341,7 +366,7 @@ def topk(
     out = np.empty((nq, k), np.float64)
     for start in range(0, nq, block):
         qb = q[start:start + block]
-        s = _ranking_scores(xs, qb, metric, sq)
+        s = _ranking_scores(xs, qb, metric, norms, sub)
         if mask is not None:
             s[:, mask] = -np.inf
         p, _ = _select_rows(s, k)
