@@ -373,8 +373,13 @@ def test_machine_info_fields():
     assert m["versions"]["numpy"] == np.__version__
 
 
-def test_foundation_small():
-    res = bench.foundation(1500, 16, queries=20, single=10, repeats=1, embed=False, progress=False, budget_s=1.0)
+@pytest.fixture(scope="module")
+def tiny_foundation():
+    return bench.foundation(1500, 16, queries=20, single=10, repeats=1, embed=False, progress=False, budget_s=1.0)
+
+
+def test_foundation_small(tiny_foundation):
+    res = tiny_foundation
     figs = set(res["figure"])
     assert any(f.startswith("exact batched search") for f in figs)
     assert any(f.startswith("matrix of an embedding column") for f in figs)
@@ -424,3 +429,19 @@ def test_pgvector_rows_beside_raw_sql(pg_url):
     with psycopg.connect(pg_url) as conn:
         left = conn.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'vecnb\_bench\_%'").fetchone()[0]
     assert left == 0
+
+
+def test_scorecard_reads_the_figures(tiny_run, tiny_foundation):
+    sc = bench.scorecard(tiny_run, tiny_foundation).set_index("goal")
+    by = tiny_run.set_index(["system", "filter"])
+    d = sc.loc["HNSW single query: vecnb p50 - raw faiss p50 (ms)"]
+    want = by.loc[("vecnb faiss hnsw", "none"), "p50_ms"] - by.loc[("faiss hnsw", "none"), "p50_ms"]
+    assert d["measured"] == pytest.approx(want) and d["met"] == (want <= 0.25)
+    m = sc.loc["matrix of an embedding column: ms (zero copy)"]
+    assert m["met"] == (m["measured"] < 1.0)
+    assert sc.loc["HNSW single query: chromadb p50 / vecnb faiss hnsw p50", "met"] is None  # chromadb not run
+    f = sc.loc["filtered recall@k at ~1 % selectivity: worst vecnb store"]
+    assert f["measured"] == 1.0 and f["met"]
+    # the dict from load() works too
+    doc = {"results": tiny_run, "foundation": tiny_foundation}
+    pd.testing.assert_frame_equal(bench.scorecard(doc), sc.reset_index())

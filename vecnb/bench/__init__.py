@@ -5,6 +5,7 @@
     res = vecnb.bench.run(df, stores=["numpy", "faiss", "chroma", "pgvector"], kinds="all", k=10,
                           queries=200, filters=[None, {"label": "a"}])   # DataFrame, one row per system x filter
     vecnb.bench.overhead(res)              # vecnb's cost over the raw library, per operation
+    vecnb.bench.scorecard(res, f)          # the project's performance goals, met or not
     vecnb.bench.plot(res)                  # recall vs QPS, latency percentiles (a matplotlib Figure)
     vecnb.bench.sweep(idx, ef_search=[16, 32, 64, 128])   # recall / speed trade-off of one index
     vecnb.bench.foundation()               # exact search, matrix extraction, result frames, embedding rate
@@ -42,22 +43,9 @@ from vecnb.bench._io import load, save
 from vecnb.bench._machine import machine_info
 from vecnb.bench._plot import plot
 from vecnb.bench._run import PEERS, RESULT_COLUMNS, overhead, run
+from vecnb.bench._scorecard import scorecard
 from vecnb.bench._sweep import sweep
 from vecnb.bench._timing import recall_at_k
 
-__all__ = [
-           "LABEL_SHARES",
-           "PEERS",
-           "RESULT_COLUMNS",
-           "clustered",
-           "clustered_matrix",
-           "foundation",
-           "load",
-           "machine_info",
-           "overhead",
-           "plot",
-           "recall_at_k",
-           "run",
-           "save",
-           "sweep",
-]
+__all__ = ["run", "overhead", "scorecard", "plot", "sweep", "foundation", "clustered", "clustered_matrix",
+           "machine_info", "save", "load", "recall_at_k", "PEERS", "RESULT_COLUMNS", "LABEL_SHARES"]  # noqa: RUF022

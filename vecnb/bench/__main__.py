@@ -33,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--queries", type=int, default=200, help="held-out query vectors (default 200)")
     p.add_argument("--k", type=int, default=10, help="neighbours per query (default 10)")
     p.add_argument("--stores", default=DEFAULT_STORES, help=f"comma-separated store names (default {DEFAULT_STORES})")
-    p.add_argument("--kinds", default="all", help="comma-separated index kinds, or 'all' (default)")
+    p.add_argument("--kinds", default="all",
+                   help="comma-separated index kinds, 'all' (default), or JSON store -> kinds, e.g. "
+                        '\'{"sqlite": ["exact"], "faiss": ["flat", "hnsw"]}\' (stores not named: all kinds)')
     p.add_argument("--filter", action="append", dest="filters", metavar="JSON",
                    help="a where filter as JSON (repeatable; 'null' = unfiltered). Default: unfiltered, "
                         "num < 10 (10%%) and label == 'a' (1%%)")
@@ -93,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         args.foundation_queries = min(args.foundation_queries, 200)
     filters = DEFAULT_FILTERS if not args.filters else [json.loads(f) for f in args.filters]
     stores = [s.strip() for s in args.stores.split(",") if s.strip()]
+    kinds: Any = json.loads(args.kinds) if args.kinds.strip().startswith("{") else args.kinds
     progress = not args.no_progress
     stop_pg = None
     options: dict[str, dict[str, Any]] = {}
@@ -109,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     res = found = sweeps = None
     try:
-        res = bench.run(None, stores=stores, kinds=args.kinds, k=args.k, queries=args.queries, filters=filters,
+        res = bench.run(None, stores=stores, kinds=kinds, k=args.k, queries=args.queries, filters=filters,
                         repeats=args.repeats, peers=not args.no_peers, progress=progress, metric=args.metric,
                         rows=args.rows, dim=args.dim, seed=args.seed, options=options, budget_s=args.budget)
         if not args.no_sweep and "faiss" in stores:
