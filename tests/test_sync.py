@@ -98,6 +98,10 @@ def test_stale_returns_exactly_the_edited_and_new_rows(cache_dir):
     st = more.vec.stale()
     assert list(st.index) == list(labels) + ["new1", "new2", "new3"]
     assert (st["stale_reason"].iloc[-3:] == "no vector").all()
+    # re-embedding that frame embeds the edited and the added rows, reusing the rest (even from itself)
+    m.texts.clear()
+    fresh = more.vec.embed("text", model=m, previous=more, cache=False, progress=False)
+    assert m.n == len(labels) + 3 and fresh.vec.stale().empty
     # another model: every row is stale
     other = Counter("counter-b")
     st = df.vec.stale("text_vec", model=other)

@@ -1,7 +1,7 @@
 """Streaming, resumable, retrying copies: :func:`migrate` and :class:`IncrementalVectorizer`.
 
 Both work batch by batch and never hold more than one batch of vectors in memory, record
-their progress in a **checkpoint** (a small JSON file replaced atomically after every batch),
+their progress in a **checkpoint** (a small JSON file replaced atomically as batches complete),
 resume from it after the process was killed, retry a failing batch with exponential backoff,
 and show a ``tqdm.auto`` progress bar.
 
@@ -11,8 +11,9 @@ Why a resumed run never leaves duplicates or half a batch
   flight when the process died) leaves one row per id;
 * every batch is written with **one store call** (one ``upsert``), which the transactional
   stores (PostgreSQL, SQLite) apply entirely or not at all;
-* the checkpoint is updated only **after** the batch's write returned, and by
-  ``os.replace`` of a fully written, fsync'ed temporary file, so it is never torn;
+* the checkpoint is updated only **after** a batch's write returned (so it may lag behind
+  the destination, never run ahead of it), and by ``os.replace`` of a fully written,
+  fsync'ed temporary file, so it is never torn;
 * on resume the destination is asked whether it still holds the last checkpointed row; an
   in-memory destination that died with the process does not, and the copy starts over
   (always safe, because of the first point).

@@ -134,6 +134,10 @@ def reusable_rows(
     stored = decode_hashes(info.get("hashes"))
     if stored is None:
         return None
+    # rows of previous without a vector (e.g. appended by a concat) have nothing to give
+    has_vec = ~previous[col].isna().to_numpy()
+    if not has_vec.all():
+        previous = previous[has_vec]
     # hash -> position in previous (positions of previous's current rows)
     prev_hashes = _lookup_labels(previous.index, stored)
     X_prev = column_matrix(previous[col], name=col)
