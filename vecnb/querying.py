@@ -114,7 +114,7 @@ def query_matrix(query: Any, info: dict, dim: int | None, *, model: Any = None) 
         from vecnb.embed import embed_texts
 
         emb = embedder_for(info, model)
-        q = embed_texts(emb, texts, progress=False)
+        q = embed_texts(emb, texts, progress=False, cache=False)  # queries: not worth a cache shard each
         q = _as_query_matrix(q, dim, info)
         return q, texts, batch
     if query is None or (isinstance(query, (list, tuple)) and len(query) == 0):

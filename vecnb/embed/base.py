@@ -32,7 +32,7 @@ import numpy as np
 
 from vecnb.errors import DimensionMismatchError, InvalidInputError, InvalidVectorError, TextColumnError
 
-__all__ = ["Embedder", "CallableEmbedder", "as_text_list", "check_output", "sha8"]
+__all__ = ["CallableEmbedder", "Embedder", "as_text_list", "check_output", "sha8"]
 
 
 def sha8(data: bytes | str, n: int = 8) -> str:
@@ -66,7 +66,7 @@ def as_text_list(texts: Iterable[str] | str, *, what: str = "texts") -> list[str
     if isinstance(texts, (str, bytes)):
         raise InvalidInputError(
             f"{what} must be a list of strings, not a single {type(texts).__name__}; "
-            f"wrap it in a list: [{what[:-1] if what.endswith('s') else what}]")
+            f"wrap it in a list: [{what.removesuffix('s')}]")
     try:
         out = list(texts)
     except TypeError:
