@@ -71,6 +71,9 @@ def save(path: str | os.PathLike, *, results: pd.DataFrame | None = None, founda
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(doc, fh, indent=1, default=str, allow_nan=False)
             fh.write("\n")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a results file is meant to be shared
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

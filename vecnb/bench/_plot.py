@@ -14,10 +14,6 @@ __all__ = ["plot"]
 _MARKERS = {"vecnb": "o", "raw": "s", "peer": "^"}
 
 
-def _short(name: str) -> str:
-    return name.replace("vecnb ", "").replace("langchain FAISS", "LC FAISS")
-
-
 def plot(res: pd.DataFrame | dict, *, filter: str | None = "none", title: str | None = None, figsize=None):
     """Draw a benchmark result.
 
@@ -55,53 +51,61 @@ def plot(res: pd.DataFrame | dict, *, filter: str | None = "none", title: str | 
     main = ok[ok["filter"] == filter] if filter is not None else ok
     filtered = ok[ok["filter"] != "none"]
     ncols = 3 if not filtered.empty else 2
-    fig, axes = plt.subplots(1, ncols, figsize=figsize or (5.2 * ncols, 4.6))
-    cmap = matplotlib.colormaps["tab10"]
-    colors = {s: cmap(i % 10) for i, s in enumerate(dict.fromkeys(ok["system"]))}
+    systems = list(dict.fromkeys(ok["system"]))
+    n_leg_rows = -(-len(systems) // 4)
+    fig, axes = plt.subplots(1, ncols, figsize=figsize or (5.4 * ncols, 4.4 + 0.22 * n_leg_rows))
+    cmap = matplotlib.colormaps["tab20" if len(systems) > 10 else "tab10"]
+    colors = {s: cmap(i % cmap.N) for i, s in enumerate(systems)}
+    impl = dict(zip(ok["system"], ok["impl"]))
+    few = len(main) <= 8
 
     ax = axes[0]
     for r in main.itertuples():
         ax.scatter(r.qps, r.recall, marker=_MARKERS.get(r.impl, "o"), s=60, color=colors[r.system],
                    edgecolors="black", linewidths=0.5, zorder=3)
-        ax.annotate(_short(r.system), (r.qps, r.recall), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        if few:
+            ax.annotate(r.system, (r.qps, r.recall), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_xscale("log")
     ax.set_xlabel("batch queries / s (log)")
     k = int(ok["k"].iloc[0]) if "k" in ok else 10
     ax.set_ylabel(f"recall@{k}")
-    ax.set_title("recall vs throughput" + ("" if filter in (None, "none") else f" ({filter})"))
+    ax.set_title("recall vs throughput" + ("" if filter in (None, "none") else f" ({filter})"), fontsize=10)
     ax.grid(True, alpha=0.3)
 
     ax = axes[1]
-    m = main.sort_values("p50_ms")
+    m = main.sort_values("p50_ms", ascending=False)
     y = np.arange(len(m))
     ax.barh(y, m["p99_ms"], color="#dddddd", label="p99")
     ax.barh(y, m["p95_ms"], color="#aaaaaa", label="p95")
     ax.barh(y, m["p50_ms"], color=[colors[s] for s in m["system"]], label="p50")
-    ax.set_yticks(y, [_short(s) for s in m["system"]], fontsize=7)
+    ax.set_yticks(y, list(m["system"]), fontsize=7)
     ax.set_xscale("log")
     ax.set_xlabel("single-query latency, ms (log)")
-    ax.set_title("latency p50 / p95 / p99")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title("latency p50 (colour) / p95 / p99 (grey)", fontsize=10)
     ax.grid(True, axis="x", alpha=0.3)
 
     if ncols == 3:
         ax = axes[2]
         for r in filtered.itertuples():
-            ax.scatter(r.p50_ms, r.recall, marker=_MARKERS.get(r.impl, "o"), s=30 + 200 * (1 - r.selectivity),
-                       color=colors[r.system], edgecolors="black", linewidths=0.5, alpha=0.85, zorder=3)
-            ax.annotate(f"{_short(r.system)} {r.selectivity:.0%}", (r.p50_ms, r.recall), textcoords="offset points",
-                        xytext=(4, -8), fontsize=6)
+            ax.scatter(r.p50_ms, r.recall, marker=_MARKERS.get(r.impl, "o"), s=45, color=colors[r.system],
+                       edgecolors="black", linewidths=0.5, alpha=0.85, zorder=3)
+            ax.annotate(f"{r.selectivity:.0%}", (r.p50_ms, r.recall), textcoords="offset points", xytext=(3, -7),
+                        fontsize=6)
         ax.set_xscale("log")
         ax.set_xlabel("filtered single-query p50, ms (log)")
         ax.set_ylabel(f"filtered recall@{k}")
-        ax.set_title("filtered search (label: system, selectivity)")
+        ax.set_title("filtered search (label: share of rows passing)", fontsize=10)
         ax.grid(True, alpha=0.3)
 
+    handles = [plt.Line2D([], [], marker=_MARKERS.get(impl.get(s), "o"), linestyle="", markersize=7,
+                          markerfacecolor=colors[s], markeredgecolor="black", label=s) for s in systems]
+    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=7, frameon=False,
+               title="circle: vecnb   square: raw library   triangle: peer product", title_fontsize=7)
     if title is None:
         r0 = ok.iloc[0]
         title = f"{int(r0['n']):,} x {int(r0['dim'])}, k={int(r0['k'])}, {int(r0['queries'])} queries — {r0['machine']}"
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, min(0.4, (0.16 * n_leg_rows + 0.3) / fig.get_figheight()), 1, 1))
     return fig
 
 
