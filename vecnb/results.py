@@ -52,22 +52,23 @@ def build_hits(
     flat = pos[keep]
     # one take per column into a dict, one DataFrame: ~3x faster than frame.take(...) followed
     # by column inserts, which matters when the search itself takes a fraction of a millisecond
-    data: dict[Any, Any] = {name: col.array.take(flat) for name, col in frame.items()}
-    data["score"] = scores[keep]
+    added: dict[str, Any] = {"score": scores[keep]}
     if extra:
         for name, values in extra.items():
-            data[name] = np.asarray(values).reshape(nq, k)[keep]
-    data["rank"] = ranks[keep].astype(np.int64)
+            added[name] = np.asarray(values).reshape(nq, k)[keep]
+    added["rank"] = ranks[keep].astype(np.int64)
     if queries is not None:
         qidx = np.broadcast_to(np.arange(nq)[:, None], (nq, k))[keep]
         qarr = np.empty(nq, dtype=object)
         qarr[:] = list(queries)
-        data["query"] = qarr[qidx]
+        added["query"] = qarr[qidx]
     if frame.columns.has_duplicates:  # rare: fall back to pandas' own take
         out = frame.take(flat)
-        for name in list(data)[len(frame.columns):]:
-            out[name] = data[name]
+        for name, values in added.items():
+            out[name] = values
     else:
+        data: dict[Any, Any] = {name: col.array.take(flat) for name, col in frame.items()}
+        data.update(added)
         out = pd.DataFrame(data, index=frame.index.take(flat), copy=False)
     out.attrs = dict(frame.attrs)
     return out
