@@ -60,7 +60,7 @@ def set_info(df: pd.DataFrame, column: str, info: dict[str, Any] | None) -> None
 def embedding_columns(df: pd.DataFrame) -> list[str]:
     """Names of the columns that hold vectors, known ones first."""
     known = [c for c in _columns(df) if c in df.columns]
-    extra = [c for c in df.columns if c not in known and is_vector_dtype(df[c].dtype)]
+    extra = [c for c, dt in df.dtypes.items() if c not in known and is_vector_dtype(dt)]
     return known + extra
 
 
