@@ -288,8 +288,11 @@ def test_save_load_same_answers(frame, store, tmp_path):
     before = idx.search(Q, k=5, where=where)
     idx.save(tmp_path / "ix")
     idx.save(tmp_path / "ix")  # a second save replaces the first
+    idx.save(tmp_path / "ix")  # a third removes the first; the one just replaced stays for readers mid-load
     assert sorted(p for p in os.listdir(tmp_path / "ix") if not p.startswith("data-")) == [MANIFEST]
-    assert len([p for p in os.listdir(tmp_path / "ix") if p.startswith("data-")]) == 1
+    data_dirs = [p for p in os.listdir(tmp_path / "ix") if p.startswith("data-")]
+    current = json.loads((tmp_path / "ix" / MANIFEST).read_text())["data"]
+    assert len(data_dirs) == 2 and current in data_dirs
     loaded = vecnb.load_index(tmp_path / "ix")
     after = loaded.search(Q, k=5, where=where)
     pd.testing.assert_frame_equal(after, before, check_exact=False, atol=1e-6)

@@ -579,9 +579,11 @@ class VectorIndex:
 
         loc = storage.location(path, storage_options)  # errors wrapped, credentials redacted (vecnb.storage)
         with loc.errors("save"):
-            return self._save(loc.url, loc.fs, loc.root.rstrip("/"))
+            return self._save(loc, loc.url, loc.fs, loc.root.rstrip("/"))
 
-    def _save(self, url: str, fs: Any, root: str) -> str:
+    def _save(self, loc: Any, url: str, fs: Any, root: str) -> str:
+        from vecnb import storage
+
         manifest_path = f"{root}/{MANIFEST}"
         if fs.exists(root):
             if not fs.isdir(root):
@@ -621,19 +623,18 @@ class VectorIndex:
             "store_info": self.info().get("params"),
         }
         payload = json.dumps(manifest, default=_json_default, indent=1).encode("utf-8")
-        if local_fs:
-            tmp = os.path.join(root, f".{MANIFEST}.{uuid.uuid4().hex[:8]}.tmp")
-            with open(tmp, "wb") as fh:
-                fh.write(payload)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, manifest_path)
-        else:
-            fs.pipe_file(manifest_path, payload)
-        # the manifest now names the new data: older data folders can go
+        previous = None
+        if fs.exists(manifest_path):
+            try:
+                previous = json.loads(fs.cat_file(manifest_path)).get("data")
+            except Exception:  # noqa: BLE001 - an unreadable old manifest just means nothing to keep
+                previous = None
+        storage.put_bytes(loc, manifest_path, payload)
+        # the manifest now names the new data; keep the previous copy for readers that read the
+        # old manifest a moment ago, and remove anything older
         for entry in fs.ls(root, detail=False):
             name = entry.rstrip("/").rsplit("/", 1)[-1]
-            if name.startswith("data-") and name != data:
+            if name.startswith("data-") and name not in (data, previous):
                 try:
                     fs.rm(entry, recursive=True)
                 except Exception:  # noqa: BLE001, S110 - best-effort clean-up of an old copy

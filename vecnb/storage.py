@@ -297,7 +297,7 @@ def _check_name(name: str, what: str = "file name") -> str:
     return name
 
 
-def _put_bytes(loc: Location, path: str, data: bytes) -> None:
+def put_bytes(loc: Location, path: str, data: bytes) -> None:
     """Write one object / file so that it appears whole (tmp + replace locally, one PUT remotely)."""
     fs = loc.fs
     if loc.is_local:
@@ -385,7 +385,7 @@ def write_files(url: str | os.PathLike | Location, files: Mapping[str, Any], *, 
             target = loc.path(f"{version}/{name}")
             if isinstance(content, (bytes, bytearray, memoryview)):
                 data = bytes(content)
-                _put_bytes(loc, target, data)
+                put_bytes(loc, target, data)
                 entries[name] = {"size": len(data), "sha256": _sha256(data)}
             elif isinstance(content, (str, os.PathLike)):
                 src = os.fspath(content)
@@ -404,7 +404,7 @@ def write_files(url: str | os.PathLike | Location, files: Mapping[str, Any], *, 
                 buf = io.BytesIO()
                 content(buf)
                 data = buf.getvalue()
-                _put_bytes(loc, target, data)
+                put_bytes(loc, target, data)
                 entries[name] = {"size": len(data), "sha256": _sha256(data)}
             else:
                 raise InvalidInputError(
@@ -412,7 +412,7 @@ def write_files(url: str | os.PathLike | Location, files: Mapping[str, Any], *, 
                 )
         doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "version": version,
                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "files": entries, "meta": meta_json}
-        _put_bytes(loc, man_path, json.dumps(doc, indent=1, sort_keys=True).encode("utf-8"))
+        put_bytes(loc, man_path, json.dumps(doc, indent=1, sort_keys=True).encode("utf-8"))
         if prune:
             _prune(loc, keep={version, previous["version"] if previous else version},
                    older_than=previous["version"] if previous else version)
@@ -608,7 +608,7 @@ def write_frame(df: Any, url: str | os.PathLike, *, storage_options: Mapping[str
     with loc.errors("write_frame", loc.url):
         if loc.fs.exists(loc.root) and loc.fs.isdir(loc.root):
             raise InvalidInputError(loc.redact(f"{loc.url} is a folder; pass a file name such as .../frame.parquet."))
-        _put_bytes(loc, loc.root, buf.getvalue())
+        put_bytes(loc, loc.root, buf.getvalue())
     return loc.url
 
 
