@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 import vecnb
-from vecnb import keyword as kw
+from vecnb.search import keyword as kw
 from vecnb.errors import ColumnNotFoundError, FilterError, InvalidInputError, TextColumnError
 
 DOCS = [

@@ -12,7 +12,7 @@ import pytest
 
 import vecnb
 from vecnb.errors import InvalidInputError
-from vecnb.query import Query
+from vecnb.search.query import Query
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +168,7 @@ def test_run_with_mmr_rerank_on_frame(df, qv):
     cands = df.vec.hybrid("library science", k=20, vector=qv)
     assert set(hits.index) <= set(cands.index)
     # the same as MMR applied by hand to the 20 candidates
-    from vecnb.keyword import mmr
+    from vecnb.search.keyword import mmr
 
     V = df.vec.matrix("emb")[df.index.get_indexer(cands.index)]
     order, _ = mmr(V, 5, diversity=0.5, query_vector=qv)
@@ -227,7 +227,7 @@ def test_text_queries_embed_with_the_columns_model(df):
     pd.testing.assert_frame_equal(Query.near_text(q, model=emb, k=4).run(small), small.vec.search(q, k=4, model=emb))
     hits = Query.hybrid(q, k=4).rerank("mmr", diversity=0.6, fetch_k=15).run(small)
     cands = small.vec.hybrid(q, k=15)
-    from vecnb.keyword import mmr
+    from vecnb.search.keyword import mmr
 
     order, _ = mmr(small.vec.matrix()[small.index.get_indexer(cands.index)], 4, diversity=0.6,
                    query_vector=emb([q])[0])

@@ -8,7 +8,7 @@ import pytest
 
 import vecnb
 from vecnb import errors
-from vecnb.metrics import topk
+from vecnb._core.metrics import topk
 
 
 def brute(X, q, metric):

@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 
 import vecnb
-from vecnb import storage
-from vecnb._arrow import is_vector_dtype, vector_array
+from vecnb._core import storage
+from vecnb._core.arrow import is_vector_dtype, vector_array
 from vecnb.errors import IndexFormatError, InvalidInputError, MissingDependencyError, StoreConnectionError
 
 SECRET = "emulator-secret-Zq81xv"  # what the fixture puts in AWS_SECRET_ACCESS_KEY

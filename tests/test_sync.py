@@ -16,7 +16,7 @@ import pytest
 
 import vecnb
 from vecnb import errors
-from vecnb.sync import SyncReport
+from vecnb.frame.hashing import SyncReport
 
 
 class Counter:

@@ -2,20 +2,39 @@
 
 ``import vecnb`` registers the ``df.vec`` accessor and needs only numpy, pandas and pyarrow.
 Stores, embedders and widgets import their heavy dependencies on first use.
+
+Layers (a module imports only from its own layer or those below it)::
+
+    accessor (df.vec) . widgets . viz . bench . datasets   views, measurement, data
+    ops/      migrate, IncrementalVectorizer
+    index/    VectorIndex: a store + the rows it holds (sync, swap, save, load)
+    search/   inputs, keyword (BM25, fusion, rerank), Query, evaluate
+    frame/    columns (attrs, text_values), hashing (stale), results  |  stores/ (backends)
+    embed/    Embedder protocol, registry, built-in models, cache
+    _core/    arrow, metrics (exact top-k), filters, storage (atomic, checksummed)
+    errors . _version                                       the error tree, the one version
+
+No store imports another store, the index, the accessor, a widget or this package face.
+The public names below are resolved lazily from those modules.
 """
 
 from __future__ import annotations
 
+import sys
 from importlib import import_module
 from typing import Any
 
-from vecnb import errors, filters, metrics
-from vecnb._arrow import install_parquet_support as _install_parquet_support
+from vecnb import errors
+from vecnb._core import filters, metrics
+from vecnb._core.arrow import install_parquet_support as _install_parquet_support
+from vecnb._version import __version__
 from vecnb.accessor import VecAccessor
 from vecnb.errors import *  # noqa: F401,F403 - the exception tree is public
 from vecnb.errors import __all__ as _errors_all
 
-__version__ = "0.1.0"
+# `import vecnb.metrics` / `from vecnb.filters import parse` keep working: public module names
+sys.modules.setdefault("vecnb.metrics", metrics)
+sys.modules.setdefault("vecnb.filters", filters)
 
 _install_parquet_support()
 
@@ -26,17 +45,18 @@ _LAZY = {
     "stores": "vecnb.stores",
     "bench": "vecnb.bench",
     "widgets": "vecnb.widgets",
-    "keyword": "vecnb.keyword",
-    "sync": "vecnb.sync",
+    "storage": "vecnb._core.storage",
+    "keyword": "vecnb.search.keyword",
+    "sync": "vecnb.frame.hashing",
     "VectorIndex": "vecnb.index:VectorIndex",
     "load_index": "vecnb.index:load_index",
-    "Query": "vecnb.query:Query",
-    "evaluate": "vecnb.evaluate:evaluate",
-    "migrate": "vecnb.migration:migrate",
-    "IncrementalVectorizer": "vecnb.migration:IncrementalVectorizer",
+    "Query": "vecnb.search.query:Query",
+    "evaluate": "vecnb.search.evaluate:evaluate",
+    "migrate": "vecnb.ops.migration:migrate",
+    "IncrementalVectorizer": "vecnb.ops.migration:IncrementalVectorizer",
 }
 
-__all__ = ["VecAccessor", "errors", "filters", "metrics", *_LAZY, *_errors_all]
+__all__ = ["VecAccessor", "__version__", "errors", "filters", "metrics", *_LAZY, *_errors_all]
 
 
 def __getattr__(name: str) -> Any:

@@ -14,57 +14,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vecnb import filters, metrics
-from vecnb._arrow import column_matrix, is_vector_dtype, vector_array
-from vecnb.columns import embedding_columns, get_info, resolve_column, set_info
-from vecnb.errors import ColumnNotFoundError, InvalidInputError, TextColumnError
-from vecnb.querying import check_k, check_threshold, query_matrix, remember_embedder
-from vecnb.results import build_hits
+from vecnb._core import filters, metrics
+from vecnb._core.arrow import column_matrix, vector_array
+from vecnb.frame.columns import embedding_columns, get_info, resolve_column, set_info, text_values
+from vecnb.errors import InvalidInputError
+from vecnb.search.inputs import check_k, check_threshold, query_matrix, remember_embedder
+from vecnb.frame.results import build_hits
 
 __all__ = ["VecAccessor", "text_values"]
-
-
-def text_values(df: pd.DataFrame, column: str, *, missing: str = "raise") -> list[str]:
-    """The strings of a text column, validated.
-
-    Parameters
-    ----------
-    missing : {"raise", "empty"}
-        What to do with missing values (None / NaN): raise, or treat them as "".
-
-    Raises
-    ------
-    ColumnNotFoundError, TextColumnError
-    """
-    if column not in df.columns:
-        raise ColumnNotFoundError(
-            f"Text column {column!r} is not in the DataFrame. Columns: {list(df.columns)[:20]}."
-        )
-    if missing not in ("raise", "empty"):
-        raise InvalidInputError(f"missing must be 'raise' or 'empty', got {missing!r}.")
-    col = df[column]
-    if is_vector_dtype(col.dtype):
-        raise TextColumnError(f"Column {column!r} holds vectors, not text; pass the text column it was made from.")
-    values = col.tolist()
-    is_na = col.isna().to_numpy()
-    if is_na.any():
-        if missing == "raise":
-            bad = np.flatnonzero(is_na)
-            raise TextColumnError(
-                f"Text column {column!r} has {len(bad)} missing values (first at rows "
-                f"{[col.index[i] for i in bad[:5]]}). Drop them (df.dropna(subset=[{column!r}])), "
-                f"fill them (df.fillna({{{column!r}: ''}})), or pass missing='empty'."
-            )
-        values = ["" if m else v for v, m in zip(values, is_na)]
-    bad_type = [i for i, v in enumerate(values) if not isinstance(v, str)]
-    if bad_type:
-        kinds = sorted({type(values[i]).__name__ for i in bad_type})
-        raise TextColumnError(
-            f"Text column {column!r} holds {len(bad_type)} non-text values of type {', '.join(kinds)} "
-            f"(first at rows {[col.index[i] for i in bad_type[:5]]}). Convert them first, e.g. "
-            f"df.assign({column}=df[{column!r}].astype(str))."
-        )
-    return values
 
 
 @pd.api.extensions.register_dataframe_accessor("vec")
@@ -135,7 +92,7 @@ class VecAccessor:
             A copy of the frame with an ``fixed_size_list<float32>[d]`` column ``name``; the model,
             dimension and source column are recorded in ``attrs`` for later text queries.
         """
-        from vecnb import sync
+        from vecnb.frame import hashing as sync
         from vecnb.embed import embed_texts, get_embedder
 
         df = self._df
@@ -224,7 +181,7 @@ class VecAccessor:
             remember_embedder(emb)
             info.update(model=emb.spec(), model_id=emb.model_id, normalized=bool(getattr(emb, "normalized", False)))
         if source is not None:
-            from vecnb import sync
+            from vecnb.frame import hashing as sync
 
             info["hashes"] = sync.hash_texts_encoded(df.index, text_values(df, source, missing="empty"))
         out = df.copy(deep=False)
@@ -308,7 +265,7 @@ class VecAccessor:
         a Snowball language / callable / None) and BM25 (``k1``, ``b``, ``method``) are
         described in :mod:`vecnb.keyword`; the BM25 index is cached by the column's content.
         """
-        from vecnb.keyword import keyword_search
+        from vecnb.search.keyword import keyword_search
 
         return keyword_search(self._df, query, text=text, k=k, where=where, threshold=threshold, lower=lower,
                               stopwords=stopwords, stemmer=stemmer, k1=k1, b=b, method=method)
@@ -326,7 +283,7 @@ class VecAccessor:
         Hits show ``keyword_rank``, ``keyword_score``, ``vector_rank``, ``vector_score``
         (NaN where a side did not return the row). See :mod:`vecnb.keyword`.
         """
-        from vecnb.keyword import hybrid_search
+        from vecnb.search.keyword import hybrid_search
 
         return hybrid_search(self._df, query, text=text, k=k, fusion=fusion, alpha=alpha, rrf_k=rrf_k,
                              normalization=normalization, fetch_k=fetch_k, where=where, threshold=threshold,
@@ -338,7 +295,7 @@ class VecAccessor:
 
         Returns the rows with a ``stale_reason`` column; see :func:`vecnb.sync.stale`.
         """
-        from vecnb.sync import stale
+        from vecnb.frame.hashing import stale
 
         return stale(self._df, resolve_column(self._df, column), model=model)
 

@@ -71,7 +71,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vecnb import metrics as _metrics
+from vecnb._core import metrics as _metrics
 from vecnb.errors import ColumnNotFoundError, InvalidInputError, MissingDependencyError
 
 __all__ = [

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vecnb import filters
+from vecnb._core import filters
 from vecnb.errors import DimensionMismatchError, DuplicateIdError, InvalidVectorError, StoreError
 
 COLORS = ["red", "green", "blue", "black", "white"]

@@ -9,7 +9,7 @@ from conformance import brute, clustered, make_ids
 
 pytest.importorskip("chromadb")
 
-from vecnb import filters
+from vecnb._core import filters
 from vecnb.errors import FilterError, InvalidInputError, StoreError
 from vecnb.stores.chroma_store import HAS_PREFIX, ChromaStore, to_chroma_metadata, to_chroma_where
 

@@ -18,7 +18,7 @@ import pytest
 
 pytest.importorskip("elasticsearch")
 
-from vecnb import filters  # noqa: E402
+from vecnb._core import filters  # noqa: E402
 from vecnb.errors import FilterError, InvalidInputError, StoreConnectionError  # noqa: E402
 from vecnb.stores import _server  # noqa: E402
 from vecnb.stores.elasticsearch_store import (  # noqa: E402

@@ -11,7 +11,7 @@ from conformance import _recall, brute, clustered, make_ids
 
 faiss = pytest.importorskip("faiss")
 
-from vecnb import filters
+from vecnb._core import filters
 from vecnb.errors import IndexFormatError, InvalidInputError
 from vecnb.stores import faiss_store
 from vecnb.stores.faiss_store import FaissStore, choose_kind

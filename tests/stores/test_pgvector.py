@@ -22,7 +22,7 @@ psycopg = pytest.importorskip("psycopg")
 from conformance import brute, clustered, make_meta  # noqa: E402
 from psycopg import sql  # noqa: E402
 
-from vecnb import filters  # noqa: E402
+from vecnb._core import filters  # noqa: E402
 from vecnb.errors import (  # noqa: E402
     DimensionMismatchError,
     FilterError,

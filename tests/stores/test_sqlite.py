@@ -23,7 +23,8 @@ apsw = pytest.importorskip("apsw")
 pytest.importorskip("sqlite_vec")
 
 import vecnb  # noqa: E402
-from vecnb import filters, stores  # noqa: E402
+from vecnb import stores  # noqa: E402
+from vecnb._core import filters  # noqa: E402
 from vecnb.errors import (  # noqa: E402
     DimensionMismatchError,
     FilterError,
@@ -264,7 +265,7 @@ def test_locked_by_another_writer(tmp_path):
 _REOPEN = """
 import json, sys
 import numpy as np
-from vecnb import filters
+from vecnb._core import filters
 from vecnb.stores.sqlite_store import SqliteStore
 st = SqliteStore.open(sys.argv[1])
 Q = np.array(json.loads(sys.argv[2]), dtype=np.float32)

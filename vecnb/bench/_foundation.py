@@ -104,7 +104,7 @@ def foundation(
     """
     import vecnb  # noqa: F401  (df.vec)
     from vecnb.bench._data import clustered_matrix
-    from vecnb.metrics import topk
+    from vecnb._core.metrics import topk
 
     machine = machine_info()
     ctx = {"blas": blas_summary(machine), "machine": machine_summary(machine), "n": rows, "dim": dim}
@@ -201,7 +201,7 @@ def foundation(
         tick()
 
         # 4. result frame ------------------------------------------------------------
-        from vecnb.results import build_hits
+        from vecnb.frame.results import build_hits
 
         fig = f"10-row result frame from positions ({rows}-row frame)"
         meta = pd.DataFrame({"title": [f"doc {i}" for i in range(rows)], "year": np.arange(rows) % 50 + 1970,

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vecnb import filters as _filters
-from vecnb import metrics as _metrics
+from vecnb._core import filters as _filters
+from vecnb._core import metrics as _metrics
 from vecnb.bench._machine import blas_summary, faiss_threads, machine_info, machine_summary
 from vecnb.bench._systems import (
     Case,
@@ -85,7 +85,7 @@ def _prepare(df: pd.DataFrame | None, column: str | None, queries: Any, rows: in
              ) -> tuple[pd.DataFrame, str, np.ndarray, np.ndarray, str]:
     """(frame, column, X, Q, where the data came from)."""
     from vecnb.bench._data import clustered
-    from vecnb.columns import resolve_column
+    from vecnb.frame.columns import resolve_column
 
     if df is None:
         nq = int(queries) if not hasattr(queries, "shape") else 0

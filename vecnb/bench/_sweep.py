@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vecnb import filters as _filters
-from vecnb import metrics as _metrics
+from vecnb._core import filters as _filters
+from vecnb._core import metrics as _metrics
 from vecnb.bench._systems import find_faiss_index
 from vecnb.bench._timing import latencies, positions_from_hits, recall_at_k, time_calls
 from vecnb.errors import InvalidInputError

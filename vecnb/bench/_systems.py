@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vecnb import filters as _filters
+from vecnb._core import filters as _filters
 from vecnb.bench._timing import dir_size, positions_from_hits, sequence_positions
 
 __all__ = [
@@ -123,7 +123,7 @@ class Case:
         """(X, Q) as raw libraries get them: row-normalised for cosine, else unchanged."""
         if self._unit is None:
             if self.metric == "cosine":
-                from vecnb.metrics import normalize
+                from vecnb._core.metrics import normalize
 
                 self._unit = (normalize(self.X), normalize(self.Q))
             else:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vecnb import filters
+from vecnb._core import filters
 from vecnb.stores.base import BaseStore
 
 __all__ = ["InProcessStore", "MetaTable"]

@@ -35,8 +35,8 @@ import numpy as np
 import pandas as pd
 
 from vecnb.errors import DimensionMismatchError, DuplicateIdError, InvalidInputError, StoreError
-from vecnb.filters import Node
-from vecnb.metrics import as_matrix, check_vectors, resolve_metric
+from vecnb._core.filters import Node
+from vecnb._core.metrics import as_matrix, check_vectors, resolve_metric
 
 __all__ = ["VectorStore", "BaseStore", "as_ids", "pad_results"]
 

@@ -39,9 +39,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from vecnb import filters
+from vecnb._core import filters
 from vecnb.errors import FilterError, InvalidInputError, MissingDependencyError, StoreError
-from vecnb.metrics import _exact_block
+from vecnb._core.metrics import _exact_block
 from vecnb.stores._persist import read_store_json
 from vecnb.stores.base import BaseStore
 

@@ -72,8 +72,8 @@ from vecnb.errors import (
     StoreError,
     VecnbError,
 )
-from vecnb.filters import And, Cmp, Node, Or, parse
-from vecnb.metrics import resolve_metric
+from vecnb._core.filters import And, Cmp, Node, Or, parse
+from vecnb._core.metrics import resolve_metric
 from vecnb.stores._server import (
     check_ordering,
     html_table,

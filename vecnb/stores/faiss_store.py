@@ -62,9 +62,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from vecnb import filters
+from vecnb._core import filters
 from vecnb.errors import InvalidInputError, MissingDependencyError, StoreError
-from vecnb.metrics import _exact_block, topk
+from vecnb._core.metrics import _exact_block, topk
 from vecnb.stores._inprocess import InProcessStore, blas_threads_for
 from vecnb.stores._persist import load_frame, read_store_json, save_frame
 

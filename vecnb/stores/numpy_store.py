@@ -24,8 +24,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from vecnb import filters
-from vecnb.metrics import topk
+from vecnb._core import filters
+from vecnb._core.metrics import topk
 from vecnb.stores._inprocess import InProcessStore, MetaTable, blas_threads_for
 from vecnb.stores._persist import load_frame, read_store_json, save_frame
 from vecnb.stores.base import as_ids

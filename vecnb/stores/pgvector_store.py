@@ -104,8 +104,8 @@ from vecnb.errors import (
     StoreError,
     VecnbError,
 )
-from vecnb.filters import And, Cmp, Node, Or, parse
-from vecnb.metrics import scores_from_distances
+from vecnb._core.filters import And, Cmp, Node, Or, parse
+from vecnb._core.metrics import scores_from_distances
 from vecnb.stores._server import (
     check_ordering,
     html_table,

@@ -97,8 +97,8 @@ from vecnb.errors import (
     MissingDependencyError,
     StoreError,
 )
-from vecnb.filters import And, Cmp, Node, Or, parse
-from vecnb.metrics import exact_scores, resolve_metric, topk
+from vecnb._core.filters import And, Cmp, Node, Or, parse
+from vecnb._core.metrics import exact_scores, resolve_metric, topk
 from vecnb.stores.base import BaseStore, pad_results
 
 try:  # the extra: pip install "vecnb[sqlite]"
@@ -371,7 +371,7 @@ class SqliteStore(BaseStore):
     def _create_tables(self, conn: apsw.Connection) -> None:
         metric = "l2" if self.metric == "dot" else self.metric
         conn.execute("CREATE TABLE vecnb_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        from vecnb import __version__
+        from vecnb._version import __version__
 
         conn.executemany("INSERT INTO vecnb_meta(key, value) VALUES (?, ?)", [
             ("format", FORMAT), ("format_version", str(FORMAT_VERSION)), ("dim", str(self.dim)),

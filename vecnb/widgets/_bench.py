@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from vecnb import viz
-from vecnb.columns import resolve_column
+from vecnb.frame.columns import resolve_column
 from vecnb.errors import InvalidInputError
-from vecnb.querying import check_k
+from vecnb.search.inputs import check_k
 from vecnb.widgets._common import WidgetBase, esc, figure_png, frame_html, new_figure, require_widgets
 
 ipw = require_widgets()

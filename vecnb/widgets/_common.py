@@ -136,7 +136,7 @@ class WidgetBase:
 
     @k.setter
     def k(self, value: int) -> None:
-        from vecnb.querying import check_k
+        from vecnb.search.inputs import check_k
 
         self.k_slider.value = check_k(value)
 
@@ -145,7 +145,7 @@ class WidgetBase:
 
         Needs ``self._X`` (the matrix), ``self._info`` (column metadata), ``self._model``.
         """
-        from vecnb.querying import query_matrix
+        from vecnb.search.inputs import query_matrix
 
         cache = self.__dict__.setdefault("_qcache", {})
         if text not in cache:

@@ -19,12 +19,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vecnb import filters, viz
-from vecnb import metrics as _metrics
-from vecnb._arrow import column_matrix
-from vecnb.columns import get_info, resolve_column
+from vecnb._core import filters
+from vecnb import viz
+from vecnb._core import metrics as _metrics
+from vecnb._core.arrow import column_matrix
+from vecnb.frame.columns import get_info, resolve_column
 from vecnb.errors import InvalidInputError
-from vecnb.querying import check_k
+from vecnb.search.inputs import check_k
 from vecnb.widgets._common import (
     WidgetBase,
     default_text_column,

@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vecnb import metrics as _metrics
+from vecnb._core import metrics as _metrics
 from vecnb import viz
-from vecnb._arrow import column_matrix, is_vector_dtype
-from vecnb.columns import get_info, resolve_column
+from vecnb._core.arrow import column_matrix, is_vector_dtype
+from vecnb.frame.columns import get_info, resolve_column
 from vecnb.errors import ColumnNotFoundError, InvalidInputError
-from vecnb.querying import check_k
+from vecnb.search.inputs import check_k
 from vecnb.widgets._common import (
     WidgetBase,
     default_text_column,

@@ -61,9 +61,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vecnb import filters, metrics
+from vecnb._core import filters, metrics
 from vecnb.errors import InvalidInputError
-from vecnb.querying import check_k, check_threshold
+from vecnb.search.inputs import check_k, check_threshold
 
 __all__ = ["FORMAT_VERSION", "Query", "Rerank"]
 
@@ -248,7 +248,7 @@ class Query:
             if v is not None and not isinstance(v, str):
                 raise InvalidInputError(f"{name} must be a column name (str), got {v!r}.")
         if self.kind == "hybrid":
-            from vecnb.keyword import _check_fusion
+            from vecnb.search.keyword import _check_fusion
 
             f, a, r, n = _check_fusion(self.fusion or "rrf", 0.5 if self.alpha is None else self.alpha,
                                        60 if self.rrf_k is None else self.rrf_k, self.normalization or "minmax")
@@ -258,7 +258,7 @@ class Query:
             set_(self, "normalization", n)
         set_(self, "fetch_k", _opt_int("fetch_k", self.fetch_k))
         if self.keyword_backend is not None:
-            from vecnb.keyword import KEYWORD_BACKENDS
+            from vecnb.search.keyword import KEYWORD_BACKENDS
 
             if self.keyword_backend not in KEYWORD_BACKENDS:
                 raise InvalidInputError(
@@ -269,7 +269,7 @@ class Query:
             unknown = sorted(set(opts) - set(_BM25_DEFAULTS))
             if unknown:
                 raise InvalidInputError(f"Unknown keyword options {unknown}; known: {sorted(_BM25_DEFAULTS)}.")
-            from vecnb.keyword import Analyzer, _bm25_params
+            from vecnb.search.keyword import Analyzer, _bm25_params
 
             full = {**_BM25_DEFAULTS, **opts}
             Analyzer.make(lower=full["lower"], stopwords=full["stopwords"], stemmer=full["stemmer"])
@@ -354,7 +354,7 @@ class Query:
         text : str, optional
             Cross-encoder only: the text column it reads.
         """
-        from vecnb.keyword import _check_diversity
+        from vecnb.search.keyword import _check_diversity
 
         fetch_k = _opt_int("fetch_k", fetch_k)
         if isinstance(method, str):
@@ -517,7 +517,7 @@ class Query:
             )
         if not self.reranks:
             return hits
-        from vecnb.keyword import rerank_hits
+        from vecnb.search.keyword import rerank_hits
 
         for step in self.reranks:
             if step.method == "mmr":
@@ -538,7 +538,7 @@ class Query:
         return dict(self.bm25 or {})
 
     def _hybrid_kwargs(self) -> dict[str, Any]:
-        from vecnb.keyword import DEFAULT_FETCH_K
+        from vecnb.search.keyword import DEFAULT_FETCH_K
 
         kw = {"rrf_k": self.rrf_k, "normalization": self.normalization, "fetch_k": self.fetch_k or DEFAULT_FETCH_K,
               "where": self.where, "threshold": self.threshold, "model": self.model, "vector": self.vector}
@@ -562,7 +562,7 @@ class Query:
         return hits, _FrameContext(self, df, text_col)
 
     def _search_index(self, index: Any) -> tuple[pd.DataFrame, _Context]:
-        from vecnb.keyword import hybrid_search_index, keyword_search_index
+        from vecnb.search.keyword import hybrid_search_index, keyword_search_index
 
         if self.metric is not None and self.metric != index.metric:
             raise InvalidInputError(
@@ -615,12 +615,12 @@ class _FrameContext(_Context):
         self.query, self.df, self.text_column = query, df, text_column
 
     def _column(self) -> str:
-        from vecnb.columns import resolve_column
+        from vecnb.frame.columns import resolve_column
 
         return resolve_column(self.df, self.query.column)
 
     def vectors(self, hits: pd.DataFrame) -> np.ndarray:
-        from vecnb._arrow import column_matrix
+        from vecnb._core.arrow import column_matrix
 
         col = self._column()
         if not len(hits):
@@ -630,9 +630,9 @@ class _FrameContext(_Context):
     def query_vector(self) -> np.ndarray | None:
         if self.query.vector is not None:
             return np.asarray(self.query.vector, dtype=np.float32)
-        from vecnb._arrow import column_matrix
-        from vecnb.columns import get_info
-        from vecnb.querying import query_matrix
+        from vecnb._core.arrow import column_matrix
+        from vecnb.frame.columns import get_info
+        from vecnb.search.inputs import query_matrix
 
         col = self._column()
         dim = column_matrix(self.df[col].iloc[:1], name=col).shape[1]
@@ -662,7 +662,7 @@ class _IndexContext(_Context):
     def query_vector(self) -> np.ndarray | None:
         if self.query.vector is not None:
             return np.asarray(self.query.vector, dtype=np.float32)
-        from vecnb.querying import query_matrix
+        from vecnb.search.inputs import query_matrix
 
         Q, _, _ = query_matrix(self.query.text, self.index.info_column, self.index.dim, model=self.query.model)
         return Q[0]

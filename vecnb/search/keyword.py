@@ -111,14 +111,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vecnb import filters, metrics
+from vecnb._core import filters, metrics
 from vecnb.errors import (
     ColumnNotFoundError,
     InvalidInputError,
     MissingDependencyError,
     TextColumnError,
 )
-from vecnb.querying import check_k, check_threshold
+from vecnb.search.inputs import check_k, check_threshold
 
 __all__ = [
     "BM25",
@@ -433,7 +433,7 @@ def _content_key(texts: list[str]) -> tuple:
 
 
 def _text_column(df: pd.DataFrame, text: str) -> pd.Series:
-    from vecnb._arrow import is_vector_dtype
+    from vecnb._core.arrow import is_vector_dtype
 
     if not isinstance(text, str):
         raise InvalidInputError(f"text must be the name of a text column, got {text!r}.")
@@ -473,7 +473,7 @@ def _cached_bm25(col: pd.Series, name: str, analyzer: Analyzer, params: _BM25Par
                 ckey = hit[1]
                 _IDENTITY.move_to_end(id(ca))
     if ckey is None:
-        from vecnb.accessor import text_values
+        from vecnb.frame.columns import text_values
 
         texts = text_values(col.to_frame(name=name), name, missing="empty")
         ckey = _content_key(texts)
@@ -491,7 +491,7 @@ def _cached_bm25(col: pd.Series, name: str, analyzer: Analyzer, params: _BM25Par
             return model
         _STATS["misses"] += 1
     if texts is None:
-        from vecnb.accessor import text_values
+        from vecnb.frame.columns import text_values
 
         texts = text_values(col.to_frame(name=name), name, missing="empty")
     model = BM25(texts, analyzer, k1=params.k1, b=params.b, method=params.method, progress=len(texts) >= 50_000)
@@ -565,7 +565,7 @@ def _stack(rows: list[dict[str, np.ndarray]], k: int, names: Sequence[str]) -> d
 
 def _build(frame: pd.DataFrame, rows: list[dict[str, np.ndarray]], k: int, labels: list, batch: bool,
            threshold: float | None, extra: Sequence[str] = ()) -> pd.DataFrame:
-    from vecnb.results import build_hits
+    from vecnb.frame.results import build_hits
 
     st = _stack(rows, k, ("score", *extra))
     return build_hits(frame, st["pos"], st["score"], queries=labels if batch else None, threshold=threshold,
@@ -789,9 +789,9 @@ def hybrid_search(
         Hit rows with ``score`` (fused), ``keyword_rank``, ``keyword_score``, ``vector_rank``,
         ``vector_score``, ``rank`` (+ ``query`` for a batch).
     """
-    from vecnb._arrow import column_matrix
-    from vecnb.columns import get_info, resolve_column
-    from vecnb.querying import query_matrix
+    from vecnb._core.arrow import column_matrix
+    from vecnb.frame.columns import get_info, resolve_column
+    from vecnb.search.inputs import query_matrix
 
     if not isinstance(df, pd.DataFrame):
         raise InvalidInputError(f"hybrid search takes a DataFrame, got {type(df).__name__}.")
@@ -947,7 +947,7 @@ def hybrid_search_index(
     search or in-process BM25 (see :func:`keyword_search_index`). Fusion, parameters and
     the result shape are those of :func:`hybrid_search`; the metric is the index's.
     """
-    from vecnb.querying import query_matrix
+    from vecnb.search.inputs import query_matrix
 
     index._check_open() if hasattr(index, "_check_open") else None
     k = check_k(k)

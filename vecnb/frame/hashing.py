@@ -32,11 +32,10 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from vecnb._arrow import column_matrix
-from vecnb.columns import embedding_columns, get_info
+from vecnb._core.arrow import column_matrix
+from vecnb.frame.columns import embedding_columns, get_info
 
-__all__ = ["hash_texts", "hash_texts_encoded", "decode_hashes", "reusable_rows", "stale", "SyncReport",
-           "swap_index"]
+__all__ = ["hash_texts", "hash_texts_encoded", "decode_hashes", "reusable_rows", "stale", "SyncReport"]
 
 
 def hash_texts(texts: Sequence[str]) -> np.ndarray:
@@ -251,37 +250,3 @@ class SyncReport(dict):
         cells = "".join(f"<tr><th style='text-align:left'>{k}</th><td style='text-align:right'>{v:,}</td></tr>"
                         for k, v in self.items() if isinstance(v, (int, np.integer)))
         return f"<div><b>vecnb sync</b> ({self.writes:,} rows written or deleted)<table>{cells}</table></div>"
-
-
-def swap_index(current: Any, replacement: Any, *, close_old: bool = True) -> Any:
-    """Put ``replacement`` in the place of ``current``: every reference to ``current`` now searches it.
-
-    For rolling out a re-embedding (e.g. a new model) without a gap: build the new index
-    beside the old one, which keeps answering, then swap. ``current`` takes over the new
-    store, rows, model and dimension; ``replacement`` is left holding the old ones (closed
-    when ``close_old``, so the old store's resources are released).
-
-    Parameters
-    ----------
-    current, replacement : VectorIndex
-    close_old : bool
-        Close the old index (now held by ``replacement``).
-
-    Returns
-    -------
-    VectorIndex
-        ``current``, now serving the new data.
-    """
-    from vecnb.errors import InvalidInputError
-    from vecnb.index import VectorIndex
-
-    if not isinstance(current, VectorIndex) or not isinstance(replacement, VectorIndex):
-        raise InvalidInputError(
-            f"swap takes two VectorIndex objects, got {type(current).__name__} and {type(replacement).__name__}.")
-    if current is replacement:
-        return current
-    replacement._check_open()
-    current.__dict__, replacement.__dict__ = replacement.__dict__, current.__dict__
-    if close_old:
-        replacement.close()
-    return current

@@ -19,12 +19,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from vecnb._arrow import is_vector_dtype
-from vecnb.errors import ColumnNotFoundError, InvalidInputError, NoEmbeddingColumnError
+from vecnb._core.arrow import is_vector_dtype
+from vecnb.errors import ColumnNotFoundError, InvalidInputError, NoEmbeddingColumnError, TextColumnError
 
-__all__ = ["ATTR", "get_info", "set_info", "embedding_columns", "resolve_column"]
+__all__ = ["ATTR", "get_info", "set_info", "embedding_columns", "resolve_column", "text_values"]
 
 ATTR = "vecnb"
 
@@ -92,3 +93,46 @@ def resolve_column(df: pd.DataFrame, column: str | None) -> str:
     if len(cols) > 1:
         raise InvalidInputError(f"This DataFrame has several embedding columns {cols}; pass column=... to choose one.")
     return cols[0]
+
+
+def text_values(df: pd.DataFrame, column: str, *, missing: str = "raise") -> list[str]:
+    """The strings of a text column, validated.
+
+    Parameters
+    ----------
+    missing : {"raise", "empty"}
+        What to do with missing values (None / NaN): raise, or treat them as "".
+
+    Raises
+    ------
+    ColumnNotFoundError, TextColumnError
+    """
+    if column not in df.columns:
+        raise ColumnNotFoundError(
+            f"Text column {column!r} is not in the DataFrame. Columns: {list(df.columns)[:20]}."
+        )
+    if missing not in ("raise", "empty"):
+        raise InvalidInputError(f"missing must be 'raise' or 'empty', got {missing!r}.")
+    col = df[column]
+    if is_vector_dtype(col.dtype):
+        raise TextColumnError(f"Column {column!r} holds vectors, not text; pass the text column it was made from.")
+    values = col.tolist()
+    is_na = col.isna().to_numpy()
+    if is_na.any():
+        if missing == "raise":
+            bad = np.flatnonzero(is_na)
+            raise TextColumnError(
+                f"Text column {column!r} has {len(bad)} missing values (first at rows "
+                f"{[col.index[i] for i in bad[:5]]}). Drop them (df.dropna(subset=[{column!r}])), "
+                f"fill them (df.fillna({{{column!r}: ''}})), or pass missing='empty'."
+            )
+        values = ["" if m else v for v, m in zip(values, is_na)]
+    bad_type = [i for i, v in enumerate(values) if not isinstance(v, str)]
+    if bad_type:
+        kinds = sorted({type(values[i]).__name__ for i in bad_type})
+        raise TextColumnError(
+            f"Text column {column!r} holds {len(bad_type)} non-text values of type {', '.join(kinds)} "
+            f"(first at rows {[col.index[i] for i in bad_type[:5]]}). Convert them first, e.g. "
+            f"df.assign({column}=df[{column!r}].astype(str))."
+        )
+    return values

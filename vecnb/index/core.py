@@ -49,9 +49,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vecnb import filters, metrics
-from vecnb._arrow import column_matrix, is_vector_dtype
-from vecnb.columns import get_info, resolve_column
+from vecnb._core import filters, metrics
+from vecnb._core.arrow import column_matrix, is_vector_dtype
+from vecnb.frame.columns import get_info, resolve_column
 from vecnb.errors import (
     ColumnNotFoundError,
     DimensionMismatchError,
@@ -61,11 +61,11 @@ from vecnb.errors import (
     ModelMismatchError,
     StoreError,
 )
-from vecnb.querying import check_k, check_threshold, query_matrix
-from vecnb.results import build_hits
+from vecnb.search.inputs import check_k, check_threshold, query_matrix
+from vecnb.frame.results import build_hits
 from vecnb.stores._persist import check_format
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "VectorIndex", "build_index", "load_index"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "VectorIndex", "build_index", "load_index", "swap_index"]
 
 FORMAT = "vecnb-index"
 FORMAT_VERSION = 1
@@ -414,15 +414,13 @@ class VectorIndex:
         # follow df's order (and pick up values of unchanged rows, e.g. a reordered frame)
         order = self._frame.index.get_indexer(rows.index)
         self._set_rows(rows, self._keys[order], self._row_hash[order])
-        from vecnb.sync import SyncReport
+        from vecnb.frame.hashing import SyncReport
 
         return SyncReport(added=int((~old).sum()), updated=int((old & ~same).sum()), deleted=int(deleted),
                           unchanged=int(same.sum()))
 
     def swap(self, replacement: VectorIndex, *, close_old: bool = True) -> VectorIndex:
-        """Serve ``replacement``'s store, rows and model from this object (see :func:`vecnb.sync.swap_index`)."""
-        from vecnb.sync import swap_index
-
+        """Serve ``replacement``'s store, rows and model from this object (see :func:`swap_index`)."""
         return swap_index(self, replacement, close_old=close_old)
 
     # ------------------------------------------------------------------ search
@@ -468,7 +466,7 @@ class VectorIndex:
                **options: Any) -> pd.DataFrame:
         """Keyword + vector search over this index, fused (see :func:`vecnb.keyword.hybrid_search_index`)."""
         self._check_open()
-        from vecnb.keyword import hybrid_search_index
+        from vecnb.search.keyword import hybrid_search_index
 
         return hybrid_search_index(self, query, text=text, k=k, fusion=fusion, alpha=alpha, **options)
 
@@ -575,14 +573,14 @@ class VectorIndex:
             The path / URL written.
         """
         self._check_open()
-        from vecnb import storage
+        from vecnb._core import storage
 
         loc = storage.location(path, storage_options)  # errors wrapped, credentials redacted (vecnb.storage)
         with loc.errors("save"):
             return self._save(loc, loc.url, loc.fs, loc.root.rstrip("/"))
 
     def _save(self, loc: Any, url: str, fs: Any, root: str) -> str:
-        from vecnb import storage
+        from vecnb._core import storage
 
         manifest_path = f"{root}/{MANIFEST}"
         if fs.exists(root):
@@ -666,11 +664,42 @@ class VectorIndex:
         )
 
 
+def swap_index(current: Any, replacement: Any, *, close_old: bool = True) -> Any:
+    """Put ``replacement`` in the place of ``current``: every reference to ``current`` now searches it.
+
+    For rolling out a re-embedding (e.g. a new model) without a gap: build the new index
+    beside the old one, which keeps answering, then swap. ``current`` takes over the new
+    store, rows, model and dimension; ``replacement`` is left holding the old ones (closed
+    when ``close_old``, so the old store's resources are released).
+
+    Parameters
+    ----------
+    current, replacement : VectorIndex
+    close_old : bool
+        Close the old index (now held by ``replacement``).
+
+    Returns
+    -------
+    VectorIndex
+        ``current``, now serving the new data.
+    """
+    if not isinstance(current, VectorIndex) or not isinstance(replacement, VectorIndex):
+        raise InvalidInputError(
+            f"swap takes two VectorIndex objects, got {type(current).__name__} and {type(replacement).__name__}.")
+    if current is replacement:
+        return current
+    replacement._check_open()
+    current.__dict__, replacement.__dict__ = replacement.__dict__, current.__dict__
+    if close_old:
+        replacement.close()
+    return current
+
+
 def _vecnb_version() -> str:
     try:
-        import vecnb
+        from vecnb._version import __version__
 
-        return vecnb.__version__
+        return __version__
     except Exception:  # noqa: BLE001 - a version string must never fail a save
         return "?"
 
@@ -716,7 +745,7 @@ def build_index(df: pd.DataFrame, store: Any = "numpy", kind: str = "auto", metr
     else:
         raise InvalidInputError("The DataFrame is empty and its embedding column has no known dimension.")
     if text is not None:
-        from vecnb.accessor import text_values
+        from vecnb.frame.columns import text_values
 
         text_values(df, text, missing="empty")  # validates: exists, holds text
     if isinstance(store, str):
@@ -789,7 +818,7 @@ def load_index(path: str | os.PathLike, *, storage_options: dict | None = None) 
     IndexFormatError
         ``path`` is not a vecnb index, or was written by another format version.
     """
-    from vecnb import storage
+    from vecnb._core import storage
 
     loc = storage.location(path, storage_options)  # errors wrapped, credentials redacted (vecnb.storage)
     with loc.errors("load"):

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from vecnb.errors import DimensionMismatchError, InvalidInputError, ModelMismatchError
-from vecnb.metrics import as_matrix
+from vecnb._core.metrics import as_matrix
 
 __all__ = ["remember_embedder", "embedder_for", "query_matrix", "check_k", "check_threshold"]
 

@@ -199,7 +199,7 @@ def to_mask(node: Node | None, df: pd.DataFrame) -> np.ndarray:
         return np.ones(len(df), dtype=bool)
     if isinstance(node, Cmp):
         if node.field not in df.columns:
-            from vecnb._arrow import is_vector_dtype
+            from vecnb._core.arrow import is_vector_dtype
 
             check_fields(node, [c for c in df.columns if isinstance(c, str) and not is_vector_dtype(df[c].dtype)],
                          "the DataFrame's columns")

@@ -387,7 +387,7 @@ class _Side:
         found = np.asarray(found, dtype=bool)
         meta = texts = rows = None
         if self.index is not None:
-            from vecnb.index import _metadata
+            from vecnb.index.core import _metadata
 
             pos = self.index.positions_for(ids)
             found &= pos >= 0
@@ -1015,7 +1015,7 @@ class _Generation:
         """Vectors of the rows at ``pos`` (part-file reads, one part cached)."""
         import pyarrow.parquet as pq
 
-        from vecnb._arrow import column_matrix
+        from vecnb._core.arrow import column_matrix
 
         out: np.ndarray | None = None
         parts = self.part_of[pos]
@@ -1131,7 +1131,7 @@ class _StoreSink:
         """Replay ``folder``'s undo log, newest first, so the earliest (true) old state wins."""
         import pyarrow.parquet as pq
 
-        from vecnb._arrow import column_matrix
+        from vecnb._core.arrow import column_matrix
 
         logs = sorted(folder.glob("undo-*.parquet"), reverse=True)
         if not self.can_undo and any(folder.glob("part-*.parquet")):
@@ -1422,7 +1422,7 @@ class IncrementalVectorizer:
                  emb: Any, part: str | None = None) -> tuple[int, int, pd.DataFrame | None]:
         """Embed and write batch ``b`` (files ``part-<part>`` / ``failed-<part>``); returns (embedded, reused, failures)."""
         part = part or f"{b:06d}"
-        from vecnb.sync import hash_texts
+        from vecnb.frame.hashing import hash_texts
 
         n = len(ids)
         is_missing = np.array([t is None or (isinstance(t, float) and np.isnan(t)) for t in texts], dtype=bool)
@@ -1732,7 +1732,7 @@ class IncrementalVectorizer:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        from vecnb.columns import set_info
+        from vecnb.frame.columns import set_info
 
         if self.sink.kind != "parquet":
             raise InvalidInputError("read() is for a parquet out; the vectors are in the store you passed.")
@@ -1751,7 +1751,7 @@ class IncrementalVectorizer:
         vec = pd.arrays.ArrowExtensionArray(t.column("vector").combine_chunks())
         df = pd.DataFrame({name: vec}, index=ids)
         hashes = t.column("hash").to_numpy()
-        from vecnb.sync import _encode_labels
+        from vecnb.frame.hashing import _encode_labels
 
         dim = meta.get("dim") or vec.dtype.pyarrow_dtype.list_size
         set_info(df, name, {"model": meta.get("model"), "model_id": meta.get("model_id"), "dim": int(dim),
@@ -1774,7 +1774,7 @@ class IncrementalVectorizer:
         DataFrame
             A new frame; ``df`` is not changed.
         """
-        from vecnb.columns import get_info, set_info
+        from vecnb.frame.columns import get_info, set_info
 
         v = self.read(generation)
         name = v.columns[0]

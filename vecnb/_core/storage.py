@@ -630,7 +630,7 @@ def read_frame(url: str | os.PathLike, *, columns: list[str] | None = None,
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from vecnb._arrow import install_parquet_support, is_vector_dtype, vector_array
+    from vecnb._core.arrow import install_parquet_support, is_vector_dtype, vector_array
 
     install_parquet_support()
     loc = location(url, storage_options)
@@ -652,7 +652,7 @@ def read_frame(url: str | os.PathLike, *, columns: list[str] | None = None,
     known = (df.attrs.get("vecnb") or {}).get("columns") or {}
     for col in known:
         if col in df.columns and not is_vector_dtype(df[col].dtype) and len(df):
-            from vecnb._arrow import column_matrix
+            from vecnb._core.arrow import column_matrix
 
             try:
                 df[col] = vector_array(column_matrix(df[col], name=col))

@@ -1,0 +1,1 @@
+"""Operations over indexes: ``migrate`` between stores and the ``IncrementalVectorizer``."""
