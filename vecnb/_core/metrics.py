@@ -360,6 +360,9 @@ def topk(
         if found is not None:
             return found
 
+    if nq == 1 and mask is None:
+        return _topk_one(x, xs, q, k, metric, norms, sub)
+
     width = xs.shape[0]
     block = max(1, min(nq, _BLOCK_BYTES // max(1, 4 * width)))
     pos = np.empty((nq, k), np.int64)
@@ -378,6 +381,33 @@ def topk(
         pos[start:start + len(qb)] = np.take_along_axis(p, order, axis=1)
         out[start:start + len(qb)] = np.take_along_axis(sc, order, axis=1)
     return pos, out
+
+
+def _topk_one(x: np.ndarray, xs: np.ndarray, q: np.ndarray, k: int, metric: str, norms: _Norms | None,
+              sub: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`topk` for one query (1, d): a matrix-vector product and one partition, no blocks.
+
+    A single query is what a notebook user asks, so this path does the least that keeps the
+    contract: ranking scores as in :func:`_ranking_scores` (float32), every row at or above the
+    k-th best (ties included) gathered, exact float64 scores for those, sorted by score then
+    position.
+    """
+    s = xs @ q[0]
+    if metric == "cosine" and not norms.unit:
+        s *= norms.inv if sub is None else norms.inv[sub]
+    elif metric == "l2":
+        s *= 2.0
+        s -= norms.sq if sub is None else norms.sq[sub]
+    n = len(s)
+    if k < n:
+        bound = np.partition(s, n - k)[n - k]
+        cand = np.flatnonzero(s >= bound)
+    else:
+        cand = np.arange(n)
+    p = cand if sub is None else sub[cand]
+    sc = _exact_block(x, p[None, :], q, metric)[0]
+    order = np.lexsort((p, -sc))[:k]
+    return p[order][None, :].astype(np.int64, copy=False), sc[order][None, :]
 
 
 def scores_from_distances(dist: np.ndarray, metric: str, *, squared: bool = False) -> np.ndarray:

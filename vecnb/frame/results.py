@@ -2,16 +2,72 @@
 
 A result keeps the original index labels and columns of the hit rows and adds ``score``
 (higher is closer), ``rank`` (1-based, per query) and, for a batch of queries, ``query``.
+
+Speed: a single query's search takes a fraction of a millisecond, so the result frame is built
+block by block (one ``take`` per pandas block, handed to
+``pandas.api.internals.create_dataframe_from_blocks``) instead of column by column through the
+``DataFrame`` constructor: no per-column ``Series`` (each of which deep-copies ``df.attrs``), no
+re-inference of dtypes, and the output column labels are cached per input ``columns`` object
+(an immutable ``Index``). Measured on a 1k x 384 frame with string and vector columns: ~0.12 ms
+against ~0.26 ms for the per-column path, which stays as the fallback for pandas versions
+without that function.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
+try:  # pandas >= 3.0 (and 2.3): a documented low-level constructor from blocks
+    from pandas.api.internals import create_dataframe_from_blocks as _from_blocks
+except ImportError:  # pragma: no cover - older pandas: the per-column path below
+    _from_blocks = None
+
 __all__ = ["build_hits", "empty_hits"]
+
+_COLUMNS_CACHE: OrderedDict = OrderedDict()
+_COLUMNS_LOCK = threading.Lock()
+_COLUMNS_CACHE_SIZE = 32
+
+
+def _out_columns(columns: pd.Index, added: tuple[str, ...]) -> pd.Index | None:
+    """``columns`` followed by ``added``; None when ``columns`` already holds one of ``added``.
+
+    Cached: an ``Index`` is immutable, and the cache holds it so its ``id`` is not reused.
+    """
+    key = (id(columns), added)
+    with _COLUMNS_LOCK:
+        hit = _COLUMNS_CACHE.get(key)
+        if hit is not None and hit[0] is columns:
+            _COLUMNS_CACHE.move_to_end(key)
+            return hit[1]
+    out = None if any(name in columns for name in added) else columns.append(pd.Index(list(added)))
+    with _COLUMNS_LOCK:
+        _COLUMNS_CACHE[key] = (columns, out)
+        while len(_COLUMNS_CACHE) > _COLUMNS_CACHE_SIZE:
+            _COLUMNS_CACHE.popitem(last=False)
+    return out
+
+
+def _take_blocks(frame: pd.DataFrame, flat: np.ndarray) -> list[tuple[Any, np.ndarray]] | None:
+    """``(values, placement)`` of every block of ``frame`` taken at rows ``flat``; None if unusual."""
+    mgr = getattr(frame, "_mgr", None)
+    blocks = getattr(mgr, "blocks", None)
+    if blocks is None:
+        return None
+    out = []
+    for b in blocks:
+        v = b.values
+        placement = b.mgr_locs.as_array
+        if getattr(v, "ndim", 1) == 2:  # numpy blocks and 2-D extension arrays: (columns, rows)
+            out.append((v.take(flat, axis=1), placement))
+        else:
+            out.append((v.take(flat), placement))
+    return out
 
 
 def build_hits(
@@ -48,28 +104,43 @@ def build_hits(
     keep = pos >= 0
     if threshold is not None:
         keep &= scores >= threshold
-    ranks = np.broadcast_to(np.arange(1, k + 1), (nq, k))
-    flat = pos[keep]
-    # one take per column into a dict, one DataFrame: ~3x faster than frame.take(...) followed
-    # by column inserts, which matters when the search itself takes a fraction of a millisecond
-    added: dict[str, Any] = {"score": scores[keep]}
+    everything = bool(keep.all())
+    flat = pos.ravel() if everything else pos[keep]
+    flat = flat.astype(np.intp, copy=False)
+
+    def per_hit(values: np.ndarray) -> np.ndarray:
+        return values.ravel() if everything else values[keep]
+
+    added: dict[str, Any] = {"score": per_hit(scores)}
     if extra:
         for name, values in extra.items():
-            added[name] = np.asarray(values).reshape(nq, k)[keep]
-    added["rank"] = ranks[keep].astype(np.int64)
+            added[name] = per_hit(np.asarray(values).reshape(nq, k))
+    added["rank"] = per_hit(np.broadcast_to(np.arange(1, k + 1, dtype=np.int64), (nq, k)))
     if queries is not None:
-        qidx = np.broadcast_to(np.arange(nq)[:, None], (nq, k))[keep]
         qarr = np.empty(nq, dtype=object)
         qarr[:] = list(queries)
-        added["query"] = qarr[qidx]
-    if frame.columns.has_duplicates:  # rare: fall back to pandas' own take
+        added["query"] = qarr[per_hit(np.broadcast_to(np.arange(nq)[:, None], (nq, k)))]
+    index = frame.index.take(flat)
+    columns = _out_columns(frame.columns, tuple(added)) if _from_blocks is not None else None
+    blocks = _take_blocks(frame, flat) if columns is not None else None
+    if blocks is not None:
+        ncol = frame.shape[1]
+        for i, values in enumerate(added.values()):
+            values = np.asarray(values)
+            if values.dtype == object:  # e.g. query texts: the dtype pandas would infer (str ...)
+                values = pd.Series(values, copy=False)._values
+            if isinstance(values, np.ndarray):
+                values = values.reshape(1, -1)
+            blocks.append((values, np.array([ncol + i], dtype=np.intp)))
+        out = _from_blocks(blocks, index=index, columns=columns)
+    elif frame.columns.has_duplicates:  # rare (duplicate names and a "score"...): pandas' own take
         out = frame.take(flat)
         for name, values in added.items():
             out[name] = values
     else:
         data: dict[Any, Any] = {name: col.array.take(flat) for name, col in frame.items()}
         data.update(added)
-        out = pd.DataFrame(data, index=frame.index.take(flat), copy=False)
+        out = pd.DataFrame(data, index=index, copy=False)
     out.attrs = dict(frame.attrs)
     return out
 
