@@ -371,3 +371,23 @@ def test_fsspec_url_round_trip(frame):
     loaded = load_index(url)
     pd.testing.assert_frame_equal(loaded.search(Q, k=4), idx.search(Q, k=4))
     loaded.close()
+
+
+def test_set_params_and_search_params_on_a_faiss_index():
+    pytest.importorskip("faiss")
+    from vecnb.bench import clustered
+
+    df = clustered(2000, 16, seed=2)
+    idx = df.vec.index(store="faiss", kind="hnsw", progress=False)
+    q = df.vec.matrix("emb")[5]
+    idx.search(q, k=5)
+    assert idx.search_params()["ef_search"] >= 10
+    assert idx.set_params(ef_search=64) is idx
+    assert idx.search_params()["ef_search"] == 64
+    idx.set_params(target_recall=0.9)
+    assert idx.info()["recall"] >= 0.9 and idx.search_params()["target_recall"] == 0.9
+    with pytest.raises(InvalidInputError, match="cannot set"):
+        idx.set_params(bogus=3)
+    np_idx = df.vec.index(store="numpy", progress=False)
+    with pytest.raises(InvalidInputError, match="no search settings"):
+        np_idx.set_params(ef_search=3)

@@ -462,6 +462,38 @@ class VectorIndex:
         pos = self.positions_for(keys)
         return build_hits(self._frame, pos, scores, queries=labels if batch else None, threshold=threshold)
 
+    def search_params(self) -> dict[str, Any]:
+        """The store's current search settings (e.g. ``ef_search``, ``nprobe``); ``{}`` if it has none."""
+        self._check_open()
+        getter = getattr(self.store, "search_params", None)
+        return dict(getter()) if callable(getter) else {}
+
+    def set_params(self, **params: Any) -> VectorIndex:
+        """Change how this index searches, in place, without rebuilding it; returns the index.
+
+        ``params`` go to the store's ``set_search_params``: for faiss ``ef_search=`` (HNSW),
+        ``nprobe=`` (IVF), ``refine=``, ``target_recall=`` (re-tune ef / nprobe now to the
+        smallest setting reaching that recall@10 on held-out queries), ``exact_rows=`` /
+        ``exact_fraction=``; for pgvector ``ef_search=`` / ``probes=``; for chroma ``ef_search=``.
+        :meth:`search_params` shows the settings in force.
+
+        Raises
+        ------
+        InvalidInputError
+            The store has no such setting, or a value is out of range.
+        """
+        self._check_open()
+        setter = getattr(self.store, "set_search_params", None)
+        if not callable(setter):
+            raise InvalidInputError(f"The {self.store_name!r} store has no search settings to change.")
+        try:
+            setter(**params)
+        except TypeError as exc:
+            known = sorted(self.search_params())
+            raise InvalidInputError(f"The {self.store_name!r} store cannot set {sorted(params)} ({exc}); "
+                                    f"its search settings are {known}.") from None
+        return self
+
     def hybrid(self, query: Any, text: str | None = None, k: int = 10, fusion: str = "rrf", alpha: float = 0.5,
                **options: Any) -> pd.DataFrame:
         """Keyword + vector search over this index, fused (see :func:`vecnb.keyword.hybrid_search_index`)."""
