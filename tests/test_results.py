@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import vecnb  # noqa: F401  (df.vec)
-from vecnb import results
-from vecnb.results import build_hits
+from vecnb.frame import results
+from vecnb.frame.results import build_hits
 
 
 def _mixed(n: int = 40) -> pd.DataFrame:
@@ -112,7 +112,7 @@ def test_search_after_columns_change_uses_new_labels():
 
 @pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
 def test_single_query_path_matches_batched_topk(metric):
-    from vecnb.metrics import exact_scores, topk
+    from vecnb._core.metrics import exact_scores, topk
 
     rng = np.random.default_rng(1)
     X = rng.standard_normal((3000, 16)).astype(np.float32)
