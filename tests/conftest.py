@@ -19,7 +19,7 @@ def pg_url():
     if url:
         yield url
         return
-    from vecnb import _pgserver
+    from vecnb import servers as _pgserver
     from vecnb.errors import MissingDependencyError
 
     try:

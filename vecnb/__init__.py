@@ -50,6 +50,8 @@ _LAZY = {
     "sync": "vecnb.frame.hashing",
     "VectorIndex": "vecnb.index:VectorIndex",
     "load_index": "vecnb.index:load_index",
+    "open_index": "vecnb.index:open_index",
+    "servers": "vecnb.servers",
     "Query": "vecnb.search.query:Query",
     "evaluate": "vecnb.search.evaluate:evaluate",
     "migrate": "vecnb.ops.migration:migrate",

@@ -245,16 +245,20 @@ class VecAccessor:
         return build_hits(df, pos, scores, queries=labels if batch else None, threshold=threshold)
 
     # ------------------------------------------------------------------ delegations
-    def index(self, store: str = "numpy", *, kind: str = "auto", metric: str = "cosine",
-              column: str | None = None, text: str | None = None, **options: Any):
+    def index(self, store: str = "numpy", *, kind: str = "auto", metric: str | None = None,
+              column: str | None = None, text: str | None = None, mode: str = "error", **options: Any):
         """Build a :class:`vecnb.VectorIndex` over an embedding column in a store.
 
-        ``options`` go to the store (e.g. ``path=`` for sqlite, ``url=`` for pgvector,
-        ``m=`` / ``ef_construction=`` / ``nlist=`` / ``target_recall=`` for faiss).
+        ``options`` go to the store (e.g. ``path=`` for sqlite, ``url=`` + ``table=`` for pgvector,
+        ``m=`` / ``ef_construction=`` / ``nlist=`` / ``target_recall=`` for faiss). ``metric``
+        defaults to ``"cosine"``. ``mode`` says what to do when the table / file / collection
+        already holds an index: ``"error"`` (default), ``"replace"`` (atomic rebuild) or
+        ``"sync"`` / ``"append"`` (upsert these rows by label); see :mod:`vecnb.index.opening`.
         """
         from vecnb.index import build_index
 
-        return build_index(self._df, store=store, kind=kind, metric=metric, column=column, text=text, **options)
+        return build_index(self._df, store=store, kind=kind, metric=metric, column=column, text=text, mode=mode,
+                           **options)
 
     def keyword(self, query: Any, text: str = "text", k: int = 10, *, where: dict | None = None,
                 threshold: float | None = None, lower: bool = True, stopwords: Any = "english",

@@ -19,6 +19,8 @@ working for code that does not know vecnb::
     │   └── NoEmbeddingColumnError             the frame has no embedding column at all
     ├── MissingDependencyError(ImportError)    an optional extra is not installed
     ├── IndexFormatError(ValueError)           a folder / file that is not a vecnb index
+    ├── IndexNotFoundError(FileNotFoundError)  no index at that table / path / collection
+    ├── IndexExistsError(FileExistsError)      building onto an existing index without mode=
     └── StoreError(RuntimeError)               a backend failed; names store + operation
         └── StoreConnectionError(ConnectionError)   server unreachable / refused credentials
 
@@ -43,6 +45,8 @@ __all__ = [
     "NoEmbeddingColumnError",
     "MissingDependencyError",
     "IndexFormatError",
+    "IndexNotFoundError",
+    "IndexExistsError",
     "StoreError",
     "StoreConnectionError",
 ]
@@ -115,6 +119,14 @@ class MissingDependencyError(VecnbError, ImportError):
 
 class IndexFormatError(VecnbError, ValueError):
     """A path does not hold a vecnb index, or one written by an incompatible format version."""
+
+
+class IndexNotFoundError(VecnbError, FileNotFoundError):
+    """No index where one was asked for (an unknown table, path or collection)."""
+
+
+class IndexExistsError(VecnbError, FileExistsError):
+    """The target already holds an index and no ``mode=`` said what to do with it."""
 
 
 class StoreError(VecnbError, RuntimeError):

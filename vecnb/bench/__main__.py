@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(s in ("pgvector", "postgres", "pg") for s in stores) and not os.environ.get("VECNB_PG_URL") \
             and not args.no_pgserver:
         try:
-            from vecnb import _pgserver
+            from vecnb import servers as _pgserver
 
             url, stop_pg = _pgserver.start()
             options["pgvector"] = {"url": url}

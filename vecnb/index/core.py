@@ -36,6 +36,7 @@ search), ``save(folder)`` / ``load(folder)``, ``config()`` and ``info()``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html
 import json
@@ -204,6 +205,7 @@ class VectorIndex:
         self._next_key = 0
         self._tmpdirs: list[str] = []
         self._closed = False
+        self._home: Any = None  # the index record kept beside the vectors (vecnb.index.home), for durable stores
 
     # ------------------------------------------------------------------ mapping
     @property
@@ -321,12 +323,17 @@ class VectorIndex:
 
             bar = tqdm(total=n, desc=f"indexing into {self.store_name}", unit="rows")
         try:
-            for s in starts:
-                e = min(n, s + step)
-                self.store.upsert(keys[s:e], X[s:e], None if meta is None else meta.iloc[s:e],
-                                  None if texts is None else texts[s:e])
-                if show:
-                    bar.update(e - s)
+            with self._home.atomic() if self._home is not None else contextlib.nullcontext():
+                for s in starts:
+                    e = min(n, s + step)
+                    self.store.upsert(keys[s:e], X[s:e], None if meta is None else meta.iloc[s:e],
+                                      None if texts is None else texts[s:e])
+                    if show:
+                        bar.update(e - s)
+                if self._home is not None:  # the rows and their labels, in the same transaction
+                    from vecnb.index.home import encode_rows
+
+                    self._home.append(encode_rows(rows, keys, hashes))
         finally:
             if show:
                 bar.close()
@@ -341,6 +348,8 @@ class VectorIndex:
             frame = rows
         self._set_rows(frame, np.concatenate([self._keys[keep], keys]),
                        np.concatenate([self._row_hash[keep], hashes]))
+        if self._home is not None:
+            self._home.maybe_compact(self)
 
     def upsert(self, rows: pd.DataFrame, *, progress: bool | None = None) -> VectorIndex:
         """Add rows; rows whose label the index already holds are replaced.
@@ -378,11 +387,18 @@ class VectorIndex:
         pos = np.unique(pos[pos >= 0])
         if not len(pos):
             return 0
-        self.store.delete(self._keys[pos])
+        with self._home.atomic() if self._home is not None else contextlib.nullcontext():
+            self.store.delete(self._keys[pos])
+            if self._home is not None:
+                from vecnb.index.home import encode_dels
+
+                self._home.append([encode_dels(self._keys[pos])])
         keep = np.ones(len(self._frame), dtype=bool)
         keep[pos] = False
         idx = np.flatnonzero(keep)
         self._set_rows(self._frame.iloc[idx], self._keys[idx], self._row_hash[idx])
+        if self._home is not None:
+            self._home.maybe_compact(self)
         return len(pos)
 
     def sync(self, df: pd.DataFrame, *, progress: bool | None = None) -> dict[str, int]:
@@ -424,6 +440,12 @@ class VectorIndex:
         return swap_index(self, replacement, close_old=close_old)
 
     # ------------------------------------------------------------------ search
+    def _changed_elsewhere(self) -> None:
+        raise StoreError(
+            "the index was changed or replaced in its store by another process since it was opened here (the store "
+            "returned rows this copy does not know). Reopen it with vecnb.open_index(...).",
+            store=self.store_name, operation="search")
+
     def filter_fields(self) -> list[str]:
         """Columns a ``where`` filter can name."""
         return [c for c in self._frame.columns if isinstance(c, str) and _is_scalar_column(self._frame[c])]
@@ -459,6 +481,8 @@ class VectorIndex:
             filters.check_fields(node, self._frame.columns, "the index's rows")
         Q, labels, batch = query_matrix(query, self._info, self.dim, model=model)
         keys, scores = self.store.search(Q, k, where=node)
+        if self._home is not None and keys.size and keys.max() >= self._next_key:
+            self._changed_elsewhere()
         pos = self.positions_for(keys)
         return build_hits(self._frame, pos, scores, queries=labels if batch else None, threshold=threshold)
 
@@ -737,9 +761,9 @@ def _vecnb_version() -> str:
 
 
 # --------------------------------------------------------------------------------- builders
-def build_index(df: pd.DataFrame, store: Any = "numpy", kind: str = "auto", metric: str = "cosine",
+def build_index(df: pd.DataFrame, store: Any = "numpy", kind: str = "auto", metric: str | None = None,
                 column: str | None = None, text: str | None = None, *, progress: bool | None = None,
-                **options: Any) -> VectorIndex:
+                mode: str = "error", **options: Any) -> VectorIndex:
     """Build a :class:`VectorIndex` over an embedding column of ``df`` (what ``df.vec.index`` calls).
 
     Parameters
@@ -750,13 +774,18 @@ def build_index(df: pd.DataFrame, store: Any = "numpy", kind: str = "auto", metr
         A registered store name (``vecnb.stores.names()``) or an EMPTY store instance.
     kind : str
         The store's index kind (``"auto"`` lets the store choose; see ``idx.info()``).
-    metric : {"cosine", "dot", "l2"}
+    metric : {"cosine", "dot", "l2"}, optional
+        Default ``"cosine"`` (with ``mode="sync"``: the existing index's metric).
     column : str, optional
         The embedding column (needed when the frame has several).
     text : str, optional
         A text column passed to the store for keyword / hybrid search.
     progress : bool, optional
         Progress bar while writing (default: for more than 20,000 rows).
+    mode : {"error", "replace", "sync", "append"}
+        What to do when the store's table / file / collection already holds an index
+        (stores that keep an index record: pgvector, sqlite, chroma, elasticsearch); see
+        :mod:`vecnb.index.opening`. Never mixes two indexes' rows.
     **options
         Store constructor parameters (e.g. ``m=``, ``ef_search=``, ``target_recall=`` for faiss,
         ``path=`` for chroma / sqlite, ``url=`` for pgvector).
@@ -765,8 +794,11 @@ def build_index(df: pd.DataFrame, store: Any = "numpy", kind: str = "auto", metr
 
     if not isinstance(df, pd.DataFrame):
         raise InvalidInputError(f"build_index takes a DataFrame, got {type(df).__name__}.")
+    from vecnb.index.opening import build_owned, check_mode, start_home
+
+    check_mode(mode)
     col = resolve_column(df, column)
-    metric = metrics.resolve_metric(metric)
+    metric = None if metric is None else metrics.resolve_metric(metric)
     info = get_info(df, col)
     if len(df):
         dim = column_matrix(df[col], name=col).shape[1]
@@ -780,20 +812,40 @@ def build_index(df: pd.DataFrame, store: Any = "numpy", kind: str = "auto", metr
         from vecnb.frame.columns import text_values
 
         text_values(df, text, missing="empty")  # validates: exists, holds text
+    def fill(st: Any, metric: str, name: str, kind: str, first_key: int = 0) -> VectorIndex:
+        idx = VectorIndex(st, column=col, info=info, text=text, kind=kind, store_name=name)
+        idx._next_key = first_key  # a replacement's keys never overlap the index it replaces
+        try:
+            start_home(idx)
+            rows, X = idx._split(df, "index")
+            idx._write(rows, X, progress=progress)
+            if hasattr(st, "build"):  # stores that build lazily (faiss) build now, not at the first search
+                st.build()
+        except BaseException:
+            idx.close()
+            raise
+        return idx
+
     if isinstance(store, str):
         cls = stores.get(store)
-        try:
-            st = cls(dim=dim, metric=metric, kind=kind, **options)
-        except TypeError as exc:
-            import inspect
+        name = getattr(cls, "name", store)
+        import inspect
 
+        try:
+            inspect.signature(cls.__init__).bind(None, dim=dim, metric="cosine", kind=kind, **options)
+        except TypeError as exc:
             params = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "dim", "metric", "kind")]
             raise InvalidInputError(
                 f"Store {store!r} does not accept these options {sorted(options)}: {exc}. "
                 f"Its options are: {', '.join(params) or 'none'}."
             ) from None
-        name = getattr(cls, "name", store)
+        if hasattr(cls, "open_existing"):
+            return build_owned(cls, df, dim=dim, metric=metric, kind=kind, mode=mode, options=options,
+                               build=lambda st, m, first=0: fill(st, m, name, kind, first))
+        metric = metric or "cosine"
+        st = cls(dim=dim, metric=metric, kind=kind, **options)
     else:
+        metric = metric or "cosine"
         st = store
         if options:
             raise InvalidInputError("Pass store options to the store's constructor when you pass a store object.")
@@ -808,16 +860,7 @@ def build_index(df: pd.DataFrame, store: Any = "numpy", kind: str = "auto", metr
             raise InvalidInputError(f"Pass an EMPTY store to build an index; this one holds {len(st)} vectors.")
         name = getattr(st, "name", type(st).__name__)
         kind = getattr(st, "kind", kind)
-    idx = VectorIndex(st, column=col, info=info, text=text, kind=kind, store_name=name)
-    try:
-        rows, X = idx._split(df, "index")
-        idx._write(rows, X, progress=progress)
-        if hasattr(st, "build"):  # stores that build lazily (faiss) build now, not at the first search
-            st.build()
-    except BaseException:
-        idx.close()
-        raise
-    return idx
+    return fill(st, metric, name, kind)
 
 
 def _read_manifest(fs: Any, root: str, url: str) -> dict[str, Any]:

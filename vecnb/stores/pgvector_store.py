@@ -383,7 +383,7 @@ class PgVectorStore(BaseStore):
                 raise InvalidInputError(
                     "PgVectorStore needs a database: pass url='postgresql://user:password@host:5432/db' "
                     "(or connection=a psycopg connection), or set VECNB_PG_URL. For a throwaway local server: "
-                    "url, stop = vecnb._pgserver.start()."
+                    "vecnb.servers.postgres(path=...).url starts a local one that keeps its data."
                 )
         if not isinstance(table, str) or not table:
             raise InvalidInputError(f"table must be a non-empty string, got {table!r}.")
@@ -493,7 +493,7 @@ class PgVectorStore(BaseStore):
                     else "check that the server is running and reachable, and the host / port")
             raise StoreConnectionError(
                 f"could not connect to PostgreSQL at {self.where_url} within {self.connect_timeout:.0f} s: "
-                f"{msg.strip()}. ({hint}; or start a throwaway server: vecnb._pgserver.start())",
+                f"{msg.strip()}. ({hint}; or start a local one: vecnb.servers.postgres(path=...))",
                 store=self.name, operation="connect",
             ) from None
         except psycopg.Error as exc:
@@ -578,13 +578,24 @@ class PgVectorStore(BaseStore):
     def _ix(self, what: str) -> sql.Identifier:
         return sql.Identifier(self._ix_name(what))
 
-    def _ix_name(self, what: str) -> str:
-        base = self.table.encode()[:40].decode(errors="ignore")
-        return f"{base}_{what}_{_short_hash(self.schema, self.table, what)}"
+    def _ix_name(self, what: str, table: str | None = None) -> str:
+        table = self.table if table is None else table
+        base = table.encode()[:40].decode(errors="ignore")
+        return f"{base}_{what}_{_short_hash(self.schema, table, what)}"
+
+    def _q(self, name: str) -> sql.Identifier:
+        return sql.Identifier(self.schema, name) if self.schema else sql.Identifier(name)
+
+    def config(self) -> dict[str, Any]:
+        """The store's settings (never the URL or password): what a reopened store is created with."""
+        return {"kind": self.kind, "m": self.m, "ef_construction": self.ef_construction, "ef_search": self.ef_search,
+                "lists": self.lists, "probes": self.probes, "halfvec": self.halfvec,
+                "iterative_scan": self.iterative_scan, "max_scan_tuples": self.max_scan_tuples,
+                "text_config": self.text_config, "filter_exact_below": self.filter_exact_below}
 
     def _write_comment(self, conn: Any) -> None:
         doc = {"vecnb": FORMAT_VERSION, "dim": self.dim, "metric": self.metric, "type": self._vtype,
-               "text_config": self.text_config, "fields": self._fields}
+               "text_config": self.text_config, "fields": self._fields, "config": self.config()}
         conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(self._t, sql.Literal(json.dumps(doc))))
 
     def _adopt_table(self, conn: Any, oid: int) -> None:
@@ -1045,11 +1056,166 @@ class PgVectorStore(BaseStore):
         return out
 
     def drop(self) -> None:
-        """Drop the table (and its indexes) from the database, then close the store."""
+        """Drop the table (its indexes and index record) from the database, then close the store."""
         conn = self._conn()
         with self._op("drop"), conn.transaction():
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._t))
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}, {}").format(self._t, self._q(self._ix_name("home"))))
         self.close()
+
+    def build(self) -> None:
+        """Build the ANN index now (what :func:`vecnb.index.build_index` calls after writing the rows)."""
+        self.build_index()
+
+    # ------------------------------------------------------------------ index record (vecnb.home)
+    #: an index in this store keeps its record beside the vectors (table ``<table>_home_<hash>``)
+    keeps_home: ClassVar[bool] = True
+
+    @classmethod
+    def open_existing(cls, *, url: str | None = None, connection: Any = None, table: str = "vecnb_items",
+                      schema: str | None = None, **overrides: Any) -> PgVectorStore | None:
+        """A store bound to an existing vecnb table (dimension, metric and settings read from it), or None.
+
+        Raises
+        ------
+        IndexFormatError
+            The table exists but was not made by vecnb.
+        StoreConnectionError
+            The server is unreachable or refused the credentials.
+        """
+        from vecnb.errors import IndexFormatError
+
+        probe = cls(dim=1, url=url, connection=connection, table=table, schema=schema,
+                    connect_timeout=overrides.get("connect_timeout", 5.0))
+        try:
+            if probe._conn_obj is None:
+                probe._conn_obj = probe._connect()
+            conn = probe._conn_obj
+            with probe._op("open"), conn.transaction():
+                oid = probe._table_oid(conn)
+                if oid is None:
+                    return None
+                cols = dict(conn.execute(
+                    "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+                    "WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped", [oid]).fetchall())
+                comment = conn.execute("SELECT obj_description(%s, 'pg_class')", [oid]).fetchone()[0]
+        finally:
+            probe.close()
+        try:
+            doc = json.loads(comment) if comment else None
+        except ValueError:
+            doc = None
+        m = re.fullmatch(r"(vector|halfvec)\((\d+)\)", cols.get("embedding", ""))
+        if not isinstance(doc, dict) or "vecnb" not in doc or m is None or doc.get("metric") not in _OPS:
+            raise IndexFormatError(
+                f"table {table!r} exists but is not a vecnb index (columns: {', '.join(cols)}). "
+                "Pass another table= name.")
+        params = {k: v for k, v in (doc.get("config") or {}).items() if v is not None}
+        params.update(halfvec=m.group(1) == "halfvec", text_config=doc.get("text_config", "english"))
+        params.update(overrides)
+        kind = params.pop("kind", "auto")
+        return cls(dim=int(m.group(2)), metric=doc["metric"], kind=kind, url=url, connection=connection,
+                   table=table, schema=schema, **params)
+
+    def locator(self) -> dict[str, Any]:
+        """Where the table is, without secrets: ``{"url": conninfo without password, "table", "schema"}``."""
+        if self.url:
+            try:
+                d = psycopg.conninfo.conninfo_to_dict(self.url)
+                d.pop("password", None)
+                where = psycopg.conninfo.make_conninfo(**{k: v for k, v in d.items() if v is not None})
+            except Exception:
+                where = redact_url(self.url)
+        else:
+            where = self.where_url
+        return {"url": where, "table": self.table, "schema": self.schema}
+
+    def _home_ident(self) -> sql.Identifier:
+        return self._q(self._ix_name("home"))
+
+    def home_read(self) -> list[tuple[int, bytes]]:
+        """The index record's entries ``[(seq, payload)]`` in order (``[]`` when there is none)."""
+        conn = self._conn()
+        with self._op("open"), conn.transaction():
+            name = self._home_ident().as_string(conn)
+            if conn.execute("SELECT to_regclass(%s)", [name]).fetchone()[0] is None:
+                return []
+            rows = conn.execute(sql.SQL("SELECT seq, payload FROM {} ORDER BY seq").format(self._home_ident()))
+            return [(int(a), bytes(b)) for a, b in rows.fetchall()]
+
+    def home_append(self, seq: int, payload: bytes) -> None:
+        """Append entry ``seq``; a :class:`StoreError` mentioning a conflict if another writer got there first."""
+        conn = self._conn()
+        with self._op("write"):
+            try:
+                with conn.transaction():
+                    cur = conn.execute(sql.SQL(
+                        "INSERT INTO {h} (seq, payload) SELECT %s, %s WHERE NOT EXISTS "
+                        "(SELECT 1 FROM {h} WHERE seq >= %s)").format(h=self._home_ident()), [seq, payload, seq])
+                    if cur.rowcount != 1:
+                        raise psycopg.errors.UniqueViolation("seq")
+            except psycopg.errors.UniqueViolation:
+                raise StoreError(f"write conflict on the index record of table {self.table!r}",
+                                 store=self.name, operation="write") from None
+
+    def home_reset(self, payloads: list[bytes]) -> int:
+        """Replace the index record by ``payloads`` (one transaction); returns the last sequence number."""
+        conn = self._conn()
+        h = self._home_ident()
+        with self._op("write"), conn.transaction():
+            conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (seq bigint PRIMARY KEY, payload bytea NOT NULL)")
+                         .format(h))
+            start = conn.execute(sql.SQL("SELECT coalesce(max(seq), -1) + 1 FROM {}").format(h)).fetchone()[0]
+            conn.execute(sql.SQL("DELETE FROM {}").format(h))
+            with conn.cursor() as cur:
+                cur.executemany(sql.SQL("INSERT INTO {} (seq, payload) VALUES (%s, %s)").format(h),
+                                [(start + i, p) for i, p in enumerate(payloads)])
+        return int(start + len(payloads) - 1)
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Everything written inside (rows, index record) commits together or not at all."""
+        conn = self._conn()
+        with self._op("write"), conn.transaction():
+            yield
+
+    def staging(self, *, dim: int, metric: str, kind: str, options: dict) -> PgVectorStore:
+        """An empty store on a new staging table, to build a replacement for this one (``mode="replace"``)."""
+        import secrets
+
+        opts = {**options, "table": f"{self.table.encode()[:40].decode(errors='ignore')}__new_{secrets.token_hex(4)}"}
+        opts.pop("recreate", None)
+        return type(self)(dim=dim, metric=metric, kind=kind, **opts)
+
+    def discard(self) -> None:
+        """Drop this (staging) table and its record."""
+        self.drop()
+
+    def take_place_of(self, old: PgVectorStore) -> None:
+        """Rename this table (its indexes, statistics and record) to ``old``'s name, dropping ``old``, atomically.
+
+        Readers of ``old`` wait for the few catalogue updates, then see this table: never half of either.
+        """
+        conn = self._conn()
+        target = old.table
+        with self._op("replace"), conn.transaction():
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}, {}").format(old._t, old._home_ident()))
+            conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(self._t, sql.Identifier(target)))
+            conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                self._home_ident(), sql.Identifier(self._ix_name("home", target))))
+            for what in ("tsv", "meta", f"hnsw_{self.metric}", f"ivfflat_{self.metric}"):
+                conn.execute(sql.SQL("ALTER INDEX IF EXISTS {} RENAME TO {}").format(
+                    self._q(self._ix_name(what)), sql.Identifier(self._ix_name(what, target))))
+            for f in self._stats_fields:
+                st = f"st_{_short_hash(f)}"
+                if conn.execute("SELECT 1 FROM pg_statistic_ext WHERE stxname = %s AND stxnamespace = "
+                                "(SELECT oid FROM pg_namespace WHERE nspname = coalesce(%s, current_schema()))",
+                                [self._ix_name(st), self.schema]).fetchone():
+                    conn.execute(sql.SQL("ALTER STATISTICS {} RENAME TO {}").format(
+                        self._q(self._ix_name(st)), sql.Identifier(self._ix_name(st, target))))
+        old.close()
+        if self._index_name is not None:
+            self._index_name = self._ix_name(f"{self._index_kind}_{self.metric}", target)
+        self.table = target
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:

@@ -246,6 +246,8 @@ class SqliteStore(BaseStore):
         self._lock = threading.RLock()
         self._vec_dim = self.dim + 1 if self.metric == "dot" else self.dim
         self._finalizer: weakref.finalize | None = None
+        self._depth = 0            # open transactions of this object (nested ones are savepoints)
+        self._replacing = False    # a staging store rebuilding the file in one transaction (mode="replace")
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -354,8 +356,9 @@ class SqliteStore(BaseStore):
                 conn.execute("ROLLBACK")
                 raise
         conn.execute("PRAGMA synchronous=NORMAL")
-        meta = _meta_dict(conn, self._where())
-        self._check_meta(meta)
+        if not self._replacing:  # a replacement recreates the tables (dim / metric may change)
+            meta = _meta_dict(conn, self._where())
+            self._check_meta(meta)
         self._wal(conn)  # e.g. a copy written by VACUUM INTO
 
     def _wal(self, conn: apsw.Connection) -> None:
@@ -435,27 +438,32 @@ class SqliteStore(BaseStore):
 
     @contextmanager
     def _txn(self, operation: str, *, write: bool):
-        """One transaction (``BEGIN IMMEDIATE`` for writes, a snapshot for reads)."""
+        """One transaction (``BEGIN IMMEDIATE`` for writes, a snapshot for reads); a savepoint when nested
+        inside :meth:`atomic`."""
         conn = self._connect()
         with self._lock:
+            nested = self._depth > 0
             try:
-                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                conn.execute("SAVEPOINT vecnb_nested" if nested else ("BEGIN IMMEDIATE" if write else "BEGIN"))
             except apsw.Error as exc:
                 raise self._wrap(exc, operation) from None
+            self._depth += 1
             try:
                 yield conn
             except apsw.Error as exc:
-                _rollback(conn)
+                _rollback(conn, nested)
                 raise self._wrap(exc, operation) from None
             except BaseException:
-                _rollback(conn)
+                _rollback(conn, nested)
                 raise
             else:
                 try:
-                    conn.execute("COMMIT")
+                    conn.execute("RELEASE vecnb_nested" if nested else "COMMIT")
                 except apsw.Error as exc:
-                    _rollback(conn)
+                    _rollback(conn, nested)
                     raise self._wrap(exc, operation) from None
+            finally:
+                self._depth -= 1
 
     # ------------------------------------------------------------------ metadata fields
     def _fields(self, conn: apsw.Connection) -> dict[str, tuple[str, str]]:
@@ -806,6 +814,81 @@ class SqliteStore(BaseStore):
         os.replace(tmp, target)
         return target
 
+    # ------------------------------------------------------------------ index record (vecnb.home)
+    @property
+    def keeps_home(self) -> bool:
+        """Whether an index built here keeps its record in the file (a named file, not a temporary copy)."""
+        return self.path not in ("", ":memory:") and self._temp_dir is None
+
+    @classmethod
+    def open_existing(cls, *, path: str | os.PathLike | None = None, timeout: float = 5.0,
+                      tokenizer: str | None = None) -> SqliteStore | None:
+        """The vecnb file at ``path`` opened in place, or None when there is no file (or it is empty)."""
+        if path is None or str(path) == ":memory:":
+            return None
+        p = os.fspath(Path(os.fspath(path)).expanduser())
+        if not os.path.exists(p) or (os.path.isfile(p) and os.path.getsize(p) == 0):
+            return None
+        return cls.open(p, timeout=timeout)
+
+    def locator(self) -> dict[str, Any]:
+        return {"path": self.path}
+
+    def home_read(self) -> list[tuple[int, bytes]]:
+        """The index record's entries ``[(seq, payload)]`` in order (``[]`` when there is none)."""
+        with self._txn("open", write=False) as conn:
+            if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'vecnb_home'").fetchall():
+                return []
+            return [(int(a), bytes(b)) for a, b in conn.execute("SELECT seq, payload FROM vecnb_home ORDER BY seq")]
+
+    def home_append(self, seq: int, payload: bytes) -> None:
+        """Append entry ``seq``; a :class:`StoreError` mentioning a conflict if another writer got there first."""
+        with self._txn("write", write=True) as conn:
+            conn.execute("INSERT INTO vecnb_home(seq, payload) SELECT ?, ? WHERE NOT EXISTS "
+                         "(SELECT 1 FROM vecnb_home WHERE seq >= ?)", (int(seq), payload, int(seq)))
+            if conn.changes() != 1:
+                raise StoreError(f"write conflict on the index record of {self._where()}", store=self.name,
+                                 operation="write")
+
+    def home_reset(self, payloads: list[bytes]) -> int:
+        """Replace the index record by ``payloads`` (one transaction); returns the last sequence number."""
+        with self._txn("write", write=True) as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS vecnb_home(seq INTEGER PRIMARY KEY, payload BLOB NOT NULL)")
+            start = int(conn.execute("SELECT coalesce(max(seq), -1) + 1 FROM vecnb_home").fetchall()[0][0])
+            conn.execute("DELETE FROM vecnb_home")
+            conn.executemany("INSERT INTO vecnb_home(seq, payload) VALUES (?, ?)",
+                             [(start + i, p) for i, p in enumerate(payloads)])
+        return start + len(payloads) - 1
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Everything written inside (rows, index record) commits together or not at all."""
+        with self._txn("write", write=True):
+            yield
+
+    def staging(self, *, dim: int, metric: str, kind: str, options: dict) -> SqliteStore:
+        """A store that rebuilds this file in ONE transaction (``mode="replace"``): WAL readers see the old
+        index until it commits, then the new one."""
+        self.close()
+        new = type(self)(dim=dim, metric=metric, kind=kind, **options)
+        new._replacing = True
+        return new
+
+    @contextmanager
+    def replacing(self) -> Iterator[None]:
+        with self._txn("replace", write=True) as conn:
+            names = [r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN "
+                "('vecnb_meta', 'vecnb_items', 'vecnb_fields', 'vecnb_vec', 'vecnb_fts', 'vecnb_home')")]
+            for name in names:  # fixed names from the list above, never user text
+                conn.execute(f'DROP TABLE "{name}"')
+            self._create_tables(conn)
+            yield
+
+    def take_place_of(self, old: SqliteStore) -> None:
+        old.close()
+        self._replacing = False
+
     def close(self) -> None:
         """Close the connection (and delete the temporary file when ``path`` was None)."""
         with self._lock:
@@ -841,9 +924,11 @@ class SqliteStore(BaseStore):
 
 
 # ------------------------------------------------------------------------------------------
-def _rollback(conn: apsw.Connection) -> None:
+def _rollback(conn: apsw.Connection, nested: bool = False) -> None:
     try:
-        if not conn.get_autocommit():
+        if nested:
+            conn.execute("ROLLBACK TO vecnb_nested; RELEASE vecnb_nested")
+        elif not conn.get_autocommit():
             conn.execute("ROLLBACK")
     except apsw.Error:  # pragma: no cover - the connection is already unusable
         pass

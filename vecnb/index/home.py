@@ -1,0 +1,235 @@
+"""An index's *home*: the record a store keeps beside its vectors so the index reopens from it alone.
+
+A store that can hold an index's home (pgvector, sqlite, chroma, Elasticsearch) keeps a small
+append-only **ledger** of binary entries next to its vectors (a side table, a side collection,
+a side index). :class:`vecnb.VectorIndex` writes to it on every change, in the same transaction
+as the vectors where the store has transactions (pgvector, sqlite)::
+
+    head   b"VNBH" + JSON   format, version, column, text column, model info, dim, metric, kind,
+                            store config (never credentials), next key, created, vecnb version
+    rows   b"VNBR" + parquet  the rows written (labels as the parquet index, every column with
+                            its dtype -- datetimes, categoricals, nullable ints), plus their
+                            keys (``__vecnb_key__``) and content hashes (``__vecnb_hash__``)
+    dels   b"VNBD" + int64  keys deleted
+
+Replaying the ledger gives back the labels, the rows and the keys: keys always come from this
+mapping, never from positions in today's frame. The ledger is compacted (rewritten as one head +
+the live rows) when it grows past :data:`COMPACT_AFTER` entries.
+
+Writers use optimistic concurrency: each append names the next sequence number; if another
+process appended meanwhile the append (and, on transactional stores, the vector write with it)
+fails with :class:`~vecnb.errors.StoreError` telling the user to reopen the index.
+
+Store capability (all optional; a store without it simply cannot be reopened)::
+
+    classmethod open_existing(**options) -> store | None    # bound to an existing target, or None
+    store.home_read() -> list[(seq, bytes)]                 # the ledger, in order ([] if none)
+    store.home_append(seq, payload)                         # fails if seq is taken
+    store.home_reset(payloads) -> last seq                  # replace the whole ledger atomically
+    store.atomic() -> context manager                       # writes inside commit together
+    store.staging_options() -> dict ; store.take_place_of(old)   # for mode="replace"
+    store.locator() -> dict                                 # non-secret reconnect facts (save by reference)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vecnb.errors import IndexFormatError, StoreError
+
+__all__ = ["FORMAT", "VERSION", "COMPACT_AFTER", "Home", "can_home", "encode_head", "encode_rows",
+           "encode_dels", "replay"]
+
+FORMAT = "vecnb-home"
+VERSION = 1
+COMPACT_AFTER = 64          # ledger entries before a compaction
+ROWS_PER_ENTRY = 50_000     # rows per parquet entry
+KEY, HASH = "__vecnb_key__", "__vecnb_hash__"
+_HEAD, _ROWS, _DELS = b"VNBH", b"VNBR", b"VNBD"
+
+
+def can_home(store: Any) -> bool:
+    """Whether ``store`` keeps an index's home (declared by having the ledger methods)."""
+    return all(hasattr(store, m) for m in ("home_read", "home_append", "home_reset"))
+
+
+# --------------------------------------------------------------------------- encoding
+def encode_head(head: dict) -> bytes:
+    return _HEAD + json.dumps(head, default=_json_default, sort_keys=True).encode("utf-8")
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def encode_rows(rows: pd.DataFrame, keys: np.ndarray, hashes: np.ndarray) -> list[bytes]:
+    """Parquet entries (one per :data:`ROWS_PER_ENTRY` rows) of rows with their keys and hashes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = rows.copy(deep=False)
+    frame.attrs = {}
+    for c in (KEY, HASH):
+        if c in frame.columns:
+            raise IndexFormatError(f"Column name {c!r} is reserved by vecnb; rename that column.")
+    frame[KEY] = np.asarray(keys, dtype=np.int64)
+    frame[HASH] = np.asarray(hashes, dtype=np.uint64)
+    table = _to_arrow(frame, pa)
+    out = []
+    for start in range(0, max(len(frame), 1), ROWS_PER_ENTRY):
+        buf = io.BytesIO()
+        pq.write_table(table.slice(start, ROWS_PER_ENTRY), buf, compression="zstd")
+        out.append(_ROWS + buf.getvalue())
+    return out
+
+
+def _to_arrow(frame: pd.DataFrame, pa: Any) -> Any:
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=True)
+    except Exception as exc:  # noqa: BLE001 - find the culprit, keep what can be kept
+        if not frame.columns.map(lambda c: isinstance(c, str)).all():
+            raise IndexFormatError(
+                "An index kept in a store needs string column names (they are stored beside the vectors); "
+                "rename the columns (df.columns = df.columns.map(str))."
+            ) from None
+        try:
+            pa.Table.from_pandas(frame[[KEY]], preserve_index=True)
+        except Exception:  # noqa: BLE001
+            raise IndexFormatError(
+                f"The index labels cannot be stored beside the vectors ({exc}); use labels of one type "
+                "(e.g. df.index = df.index.astype(str)) or df.reset_index()."
+            ) from None
+        bad = []
+        for c in frame.columns:
+            try:
+                pa.Table.from_pandas(frame[[c]], preserve_index=False)
+            except Exception:  # noqa: BLE001
+                bad.append(c)
+        warnings.warn(f"Columns {bad} hold values that cannot be stored beside the vectors; a reopened index "
+                      "will not have them (convert them, e.g. df[col].astype(str), to keep them).", stacklevel=4)
+        return pa.Table.from_pandas(frame.drop(columns=bad), preserve_index=True)
+
+
+def encode_dels(keys: np.ndarray) -> bytes:
+    return _DELS + np.asarray(keys, dtype="<i8").tobytes()
+
+
+# --------------------------------------------------------------------------- replay
+def replay(entries: list[tuple[int, bytes]], where: str) -> tuple[dict, pd.DataFrame, np.ndarray, np.ndarray]:
+    """Rebuild ``(head, frame, keys, hashes)`` from a ledger.
+
+    Rows keep the position of their last write (an updated row moves to the end, as in
+    :meth:`VectorIndex.upsert`); deleted keys are dropped.
+    """
+    import pyarrow.parquet as pq
+
+    head: dict | None = None
+    parts: list[pd.DataFrame] = []
+    deleted: list[np.ndarray] = []
+    seen_max = -1
+    for seq, payload in entries:
+        tag, body = bytes(payload[:4]), memoryview(payload)[4:]
+        if tag == _HEAD:
+            try:
+                head = json.loads(bytes(body))
+            except ValueError:
+                raise IndexFormatError(f"{where}: the index record (entry {seq}) is damaged.") from None
+        elif tag == _ROWS:
+            part = pq.read_table(io.BytesIO(bytes(body))).to_pandas()
+            part.attrs = {}
+            parts.append(part)
+        elif tag == _DELS:
+            deleted.append(np.frombuffer(bytes(body), dtype="<i8").astype(np.int64))
+        else:
+            raise IndexFormatError(f"{where}: unknown entry {seq} in the index record; written by a newer vecnb?")
+    if head is None or head.get("format") != FORMAT:
+        raise IndexFormatError(f"{where} holds vectors but no vecnb index record.")
+    if head.get("version") != VERSION:
+        raise IndexFormatError(f"{where} was written with index-record version {head.get('version')!r}; "
+                               f"this vecnb reads version {VERSION}. Upgrade vecnb, or rebuild with mode='replace'.")
+    if parts:
+        frame = pd.concat(parts, sort=False) if len(parts) > 1 else parts[0]
+        keys = frame[KEY].to_numpy(dtype=np.int64)
+        seen_max = int(keys.max()) if len(keys) else -1
+        last = ~pd.Index(keys).duplicated(keep="last")
+        if deleted:
+            dk = np.concatenate(deleted)
+            seen_max = max(seen_max, int(dk.max()) if len(dk) else -1)
+            last &= ~np.isin(keys, dk)
+        frame = frame.iloc[np.flatnonzero(last)]
+        keys = frame[KEY].to_numpy(dtype=np.int64)
+        hashes = frame[HASH].to_numpy(dtype=np.uint64)
+        frame = frame.drop(columns=[KEY, HASH])
+    else:
+        frame, keys, hashes = pd.DataFrame(), np.empty(0, np.int64), np.empty(0, np.uint64)
+    head["next_key"] = max(int(head.get("next_key") or 0), seen_max + 1)
+    return head, frame, keys, hashes
+
+
+# --------------------------------------------------------------------------- the writer
+class Home:
+    """The ledger writer an index holds for its store (one per :class:`VectorIndex`)."""
+
+    def __init__(self, store: Any, seq: int, entries: int):
+        self.store = store
+        self.seq = seq            # last sequence number this writer saw
+        self.entries = entries    # entries in the ledger
+
+    @classmethod
+    def create(cls, store: Any, head: dict, frame: pd.DataFrame, keys: np.ndarray, hashes: np.ndarray) -> Home:
+        payloads = [encode_head(head), *(encode_rows(frame, keys, hashes) if len(frame) else [])]
+        return cls(store, int(store.home_reset(payloads)), len(payloads))
+
+    def atomic(self) -> Any:
+        fn = getattr(self.store, "atomic", None)
+        return fn() if fn is not None else contextlib.nullcontext()
+
+    def append(self, payloads: list[bytes]) -> None:
+        for p in payloads:
+            try:
+                self.store.home_append(self.seq + 1, p)
+            except StoreError as exc:
+                if "conflict" in str(exc).lower():
+                    raise StoreError(
+                        "another process changed this index since it was opened; nothing was written. "
+                        "Reopen it with vecnb.open_index(...) and retry.",
+                        store=getattr(self.store, "name", "?"), operation="write") from None
+                raise
+            self.seq += 1
+            self.entries += 1
+
+    def maybe_compact(self, index: Any) -> None:
+        """Rewrite the ledger as head + live rows once it has grown long."""
+        if self.entries <= COMPACT_AFTER:
+            return
+        payloads = [encode_head(head_of(index)), *encode_rows(index._frame, index._keys, index._row_hash)]
+        self.seq, self.entries = int(self.store.home_reset(payloads)), len(payloads)
+
+
+def head_of(index: Any) -> dict:
+    """The head record of ``index`` (no credentials: the store's ``config()`` is non-secret by contract)."""
+    cfg = None
+    if hasattr(index.store, "config"):
+        try:
+            cfg = index.store.config()
+        except Exception:  # noqa: BLE001 - a config is a convenience
+            cfg = None
+    from vecnb import __version__
+
+    return {"format": FORMAT, "version": VERSION, "column": index.column, "text": index.text,
+            "column_info": index._info, "dim": index.dim, "metric": index.metric, "kind": index.kind,
+            "store": index.store_name, "store_config": cfg, "next_key": index._next_key,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "vecnb_version": __version__,
+            "rows": len(index)}
