@@ -5,8 +5,16 @@
 
 from __future__ import annotations
 
-from vecnb.index.core import FORMAT, FORMAT_VERSION, MANIFEST, VectorIndex, build_index, load_index, swap_index
-from vecnb.index.opening import open_index
+from vecnb.index.core import (
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    VectorIndex,
+    build_index,
+    load_index,
+    open_index,
+    swap_index,
+)
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "VectorIndex", "build_index", "load_index", "open_index",
            "swap_index"]

@@ -66,7 +66,8 @@ from vecnb.search.inputs import check_k, check_threshold, query_matrix
 from vecnb.frame.results import build_hits
 from vecnb.stores._persist import check_format
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "VectorIndex", "build_index", "load_index", "swap_index"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "VectorIndex", "build_index", "load_index", "open_index",
+           "swap_index"]
 
 FORMAT = "vecnb-index"
 FORMAT_VERSION = 1
@@ -440,6 +441,11 @@ class VectorIndex:
         return swap_index(self, replacement, close_old=close_old)
 
     # ------------------------------------------------------------------ search
+    @staticmethod
+    def _hashes(rows: pd.DataFrame, X: np.ndarray) -> np.ndarray:
+        """Content hash (n,) uint64 of each row (see :meth:`sync`)."""
+        return _row_hash(rows, X)
+
     def _changed_elsewhere(self) -> None:
         raise StoreError(
             "the index was changed or replaced in its store by another process since it was opened here (the store "
@@ -761,6 +767,20 @@ def _vecnb_version() -> str:
 
 
 # --------------------------------------------------------------------------------- builders
+def open_index(store: str, *, metric: str | None = None, dim: int | None = None, model: Any = None,
+               **options: Any) -> VectorIndex:
+    """Reopen an index kept in a store (pgvector, sqlite, chroma, elasticsearch) without its DataFrame.
+
+    ``vecnb.open_index("pgvector", url=URL, table="cisi")``, ``vecnb.open_index("sqlite", path="cisi.db")``;
+    ``metric`` / ``dim`` / ``model`` are optional expectations checked against the record.
+    See :func:`vecnb.index.opening.open_index` for the parameters and errors.
+    """
+    from vecnb.index.opening import open_index as _open
+
+    return _open(store, index_cls=VectorIndex, metric=metric, dim=dim, model=model, **options)
+
+
+
 def build_index(df: pd.DataFrame, store: Any = "numpy", kind: str = "auto", metric: str | None = None,
                 column: str | None = None, text: str | None = None, *, progress: bool | None = None,
                 mode: str = "error", **options: Any) -> VectorIndex:
@@ -841,6 +861,7 @@ def build_index(df: pd.DataFrame, store: Any = "numpy", kind: str = "auto", metr
             ) from None
         if hasattr(cls, "open_existing"):
             return build_owned(cls, df, dim=dim, metric=metric, kind=kind, mode=mode, options=options,
+                               index_cls=VectorIndex,
                                build=lambda st, m, first=0: fill(st, m, name, kind, first))
         metric = metric or "cosine"
         st = cls(dim=dim, metric=metric, kind=kind, **options)

@@ -68,8 +68,8 @@ def describe(store: Any) -> str:
 
 
 # --------------------------------------------------------------------------- open
-def open_index(store: str, *, metric: str | None = None, dim: int | None = None, model: Any = None,
-               **options: Any) -> Any:
+def open_index(store: str, *, index_cls: Any, metric: str | None = None, dim: int | None = None,
+               model: Any = None, **options: Any) -> Any:
     """Reopen an index kept in a store, without its DataFrame.
 
     Parameters
@@ -120,7 +120,7 @@ def open_index(store: str, *, metric: str | None = None, dim: int | None = None,
         raise IndexNotFoundError(f"No {cls.name} index at {where or 'the default location'}. Check the name, or build "
                                  f"one with df.vec.index(store={store!r}, ...).")
     try:
-        idx = open_from(st)
+        idx = open_from(st, index_cls)
         _check_expected(idx, metric=metric, dim=dim, model=model)
     except BaseException:
         st.close()
@@ -128,10 +128,10 @@ def open_index(store: str, *, metric: str | None = None, dim: int | None = None,
     return idx
 
 
-def open_from(st: Any) -> Any:
-    """A :class:`VectorIndex` over ``st`` rebuilt from the index record the store keeps."""
-    from vecnb.index.core import VectorIndex
+def open_from(st: Any, index_cls: Any) -> Any:
+    """A ``index_cls`` (:class:`VectorIndex`) over ``st`` rebuilt from the index record the store keeps.
 
+    This module sits below :mod:`vecnb.index.core`, which passes the class in."""
     where = describe(st)
     entries = st.home_read()
     if not entries:
@@ -145,7 +145,7 @@ def open_from(st: Any) -> Any:
     if int(head.get("dim", -1)) != int(st.dim) or head.get("metric") != st.metric:
         raise IndexFormatError(f"{where}: the index record says {head.get('dim')}-d / {head.get('metric')} but the "
                                f"store holds {st.dim}-d / {st.metric} vectors; rebuild it with mode='replace'.")
-    idx = VectorIndex(st, column=head["column"], info=head.get("column_info") or {}, text=head.get("text"),
+    idx = index_cls(st, column=head["column"], info=head.get("column_info") or {}, text=head.get("text"),
                       kind=head.get("kind", "auto"), store_name=head.get("store") or st.name)
     idx._next_key = int(head["next_key"])
     idx._set_rows(frame, keys, hashes)
@@ -180,7 +180,7 @@ def _check_expected(idx: Any, *, metric: Any, dim: Any, model: Any) -> None:
 
 # --------------------------------------------------------------------------- build
 def build_owned(cls: Any, df: pd.DataFrame, *, build: Any, dim: int, metric: str | None, kind: str,
-                mode: str, options: dict) -> Any:
+                mode: str, options: dict, index_cls: Any) -> Any:
     """Build an index in a store that keeps an index record, honouring ``mode`` (see module docstring).
 
     ``build(store, metric)`` writes ``df`` into an EMPTY store and returns the index.
@@ -202,7 +202,7 @@ def build_owned(cls: Any, df: pd.DataFrame, *, build: Any, dim: int, metric: str
                 f"{'path' if 'path' in options else 'table / collection / index name'}."
             )
         if mode == "sync":
-            idx = open_from(existing)
+            idx = open_from(existing, index_cls)
             return _sync_into(idx, df, metric=metric, dim=dim)
     except BaseException:
         existing.close()
@@ -229,8 +229,6 @@ def build_owned(cls: Any, df: pd.DataFrame, *, build: Any, dim: int, metric: str
 
 
 def _sync_into(idx: Any, df: pd.DataFrame, *, metric: str | None, dim: int) -> Any:
-    from vecnb.index.core import _row_hash
-
     if dim != idx.dim:
         raise DimensionMismatchError(
             f"{describe(idx.store)} holds {idx.dim}-d vectors but this frame's are {dim}-d; embed with the index's "
@@ -239,7 +237,7 @@ def _sync_into(idx: Any, df: pd.DataFrame, *, metric: str | None, dim: int) -> A
         raise InvalidInputError(f"{describe(idx.store)} was built with metric={idx.metric!r}, not {metric!r}; "
                                 "rebuild with mode='replace' to change it.")
     rows, X = idx._split(df, "index(mode='sync')")
-    hashes = _row_hash(rows, X)
+    hashes = idx._hashes(rows, X)
     pos = idx._frame.index.get_indexer(rows.index) if len(idx._frame) else np.full(len(rows), -1, np.int64)
     changed = pos < 0
     changed[~changed] = idx._row_hash[pos[~changed]] != hashes[~changed]
@@ -267,7 +265,7 @@ def reference_manifest(idx: Any) -> dict | None:
             "metric": idx.metric, "column": idx.column, "model_id": idx._info.get("model_id")}
 
 
-def open_reference(manifest: dict, url: str | None = None, **options: Any) -> Any:
+def open_reference(manifest: dict, index_cls: Any, url: str | None = None, **options: Any) -> Any:
     """Reopen an index saved by reference; credentials from ``url`` or the store's environment variable."""
     store = manifest["store"]
     loc = dict(manifest.get("locator") or {})
@@ -277,4 +275,4 @@ def open_reference(manifest: dict, url: str | None = None, **options: Any) -> An
     if url is not None:
         loc["url"] = url
     loc.update(options)
-    return open_index(store, metric=manifest.get("metric"), dim=manifest.get("dim"), **loc)
+    return open_index(store, index_cls=index_cls, metric=manifest.get("metric"), dim=manifest.get("dim"), **loc)
