@@ -279,3 +279,145 @@ def test_set_search_params_on_ivf_and_persisted(data, tmp_path):
     assert FaissStore.load(tmp_path / "s").search_params()["nprobe"] == 3
     with pytest.raises(InvalidInputError, match="ef_search"):
         store.set_search_params(ef_search=32)
+
+
+# ---------------------------------------------------------------------------------- memory
+@pytest.fixture(scope="module")
+def wide():
+    """4,000 x 384 clustered vectors: wide enough that per-row bookkeeping is small beside a vector."""
+    allx = clustered(4020, 384, seed=11)
+    return {"X": allx[:4000], "Q": allx[4000:], "ids": make_ids(4000)}
+
+
+def _raw_faiss_bytes(kind, X, store):
+    """Serialised size of the same faiss index built directly (the raw-library baseline)."""
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    d = X.shape[1]
+    if kind == "flat":
+        idx = faiss.IndexFlatIP(d)
+    elif kind == "hnsw":
+        idx = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT)
+        idx.hnsw.efConstruction = 64
+    else:  # the same trained IVF index (training twice would only cost time), without vecnb's id map
+        idx = faiss.clone_index(store._index)
+        idx.set_direct_map_type(faiss.DirectMap.NoMap)
+        idx.reset()
+    idx.add(Xn)
+    return int(faiss.serialize_index(idx).nbytes)
+
+
+@pytest.mark.parametrize("kind,limit", [("flat", 1.1), ("hnsw", None), ("sq8", 0.35), ("pq", 0.15)])
+def test_each_vector_is_held_once(wide, kind, limit, tmp_path):
+    X = wide["X"]
+    raw = X.nbytes
+    opts = {"nprobe": 8, **({"pq_m": 48} if kind == "pq" else {})} if kind in ("sq8", "pq") else {}
+    store = FaissStore(dim=384, metric="cosine", kind=kind, **opts)
+    store.upsert(wide["ids"], X)
+    store.build()
+    held = store.memory_bytes()
+    assert store.info()["memory_bytes"] == held
+    assert store._pending.nbytes == 0  # after the build, faiss holds every vector
+    if kind in ("sq8", "pq"):  # the codes are the size the kind promises
+        assert faiss.extract_index_ivf(store._index).code_size == (384 if kind == "sq8" else 48)
+    raw_faiss = _raw_faiss_bytes(kind, X, store)
+    if limit is not None:
+        assert held <= limit * raw, f"{kind}: {held / raw:.3f}x the raw data"
+    # beside the raw library: its own index plus slot keys / norms (12 B) and, for IVF, the id map
+    extra = len(X) * (12 + (8 + 40 if kind in ("sq8", "pq") else 0))
+    assert held <= 1.1 * raw_faiss + extra, f"{kind}: {held} bytes vs raw faiss {raw_faiss}"
+    # on disk too: the faiss file and small arrays, no float32 copy beside them
+    store.save(tmp_path / "s")
+    files = {p.name: p.stat().st_size for p in (tmp_path / "s").iterdir()}
+    assert "vectors.npy" not in files
+    assert sum(files.values()) <= 1.1 * raw_faiss + extra + files["metadata.parquet"] + 4096
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf", "sq8", "pq"])
+def test_fetch_reads_vectors_back_from_faiss(data, kind, metric):
+    store = filled(data, kind=kind, metric=metric)
+    before, found = store.fetch(data["ids"][:50])  # before the build: the pending rows
+    assert found.all()
+    np.testing.assert_allclose(before, data["X"][:50], rtol=1e-6, atol=1e-6)
+    store.build()
+    back, found = store.fetch(np.concatenate([data["ids"][:50], [-5]]))
+    assert found[:50].all() and not found[50] and not back[50].any()
+    err = np.abs(back[:50] - data["X"][:50]).max() / np.abs(data["X"][:50]).max()
+    info = store.info()
+    if kind in ("sq8", "pq"):  # reconstructed from codes: near, not equal
+        assert info["fetch"] == info["scores"] == "reconstructed"
+        assert 0 < err < (0.02 if kind == "sq8" else 0.5)
+    else:
+        assert info["fetch"] == info["scores"] == "exact"
+        assert err <= (1e-6 if metric == "cosine" else 0.0)  # cosine: unit vector x norm, float32 rounding
+    # scores are those of the vectors fetch returns (exact for exact kinds, as decoded for codes)
+    got, sc = store.search(data["Q"][:5], K)
+    vec, _ = store.fetch(got[0])
+    from conformance import score_of
+
+    np.testing.assert_allclose(sc[0], score_of(vec, np.repeat(data["Q"][:1], K, 0), metric), atol=1e-4)
+    # a delete and a write after the build keep fetch in step
+    store.delete(data["ids"][:10])
+    store.upsert(data["ids"][10:12], data["X"][20:22])
+    back, found = store.fetch(data["ids"][:12])
+    assert not found[:10].any() and found[10:].all()
+    tol = 1e-6 if kind not in ("sq8", "pq") else 0.5
+    np.testing.assert_allclose(back[10:], data["X"][20:22], rtol=tol, atol=tol)
+
+
+def test_rebuilds_keep_the_vectors(data):
+    # flat -> hnsw (auto growing) and tombstone rebuilds move vectors out of faiss and back: nothing lost
+    store = FaissStore(dim=32, metric="cosine", kind="hnsw")
+    store.upsert(data["ids"], data["X"])
+    store.build()
+    store.delete(data["ids"][: 1000])  # past a quarter: the next search rebuilds without tombstones
+    store.search(data["Q"][:1], K)
+    assert store._dead_in_index == 0 and store._index.ntotal == 2000
+    back, found = store.fetch(data["ids"][1000:])
+    assert found.all()
+    np.testing.assert_allclose(back, data["X"][1000:], rtol=1e-6, atol=1e-6)
+
+
+def test_mmap_load_is_read_only_until_written(data, tmp_path):
+    store = filled(data, kind="flat", metric="l2")
+    before = store.search(data["Q"], K)
+    store.save(tmp_path / "s")
+    mapped = FaissStore.load(tmp_path / "s", mmap=True)
+    assert mapped.info()["memory_mapped"]
+    after = mapped.search(data["Q"], K)
+    np.testing.assert_array_equal(after[0], before[0])
+    np.testing.assert_allclose(after[1], before[1], atol=1e-6)
+    back, _ = mapped.fetch(data["ids"][:5])
+    np.testing.assert_array_equal(back, data["X"][:5])
+    # the first write copies the mapped index into memory (faiss cannot grow a mapped array)
+    mapped.upsert(data["ids"][:1], data["X"][1:2])
+    mapped.delete(data["ids"][2:3])
+    assert not mapped.info()["memory_mapped"] and len(mapped) == len(store) - 1
+    got, _ = mapped.search(data["X"][1:2], 1)
+    assert got[0, 0] in (data["ids"][0], data["ids"][1])
+    # other kinds ignore mmap (read in full)
+    hn = filled(data, kind="hnsw")
+    hn.save(tmp_path / "h")
+    assert not FaissStore.load(tmp_path / "h", mmap=True).info()["memory_mapped"]
+
+
+def test_version_1_folders_still_load(data, tmp_path):
+    # version 1 kept a float32 copy (vectors.npy) beside the index: re-added and rebuilt
+    import pandas as pd
+
+    folder = tmp_path / "v1"
+    folder.mkdir()
+    keys = data["ids"].copy()
+    keys[3] = -1  # a dead slot
+    np.save(folder / "vectors.npy", data["X"])
+    np.save(folder / "slot_keys.npy", keys)
+    pd.DataFrame({"bucket": data["meta"]["bucket"]}).to_parquet(folder / "metadata.parquet")
+    cfg = FaissStore(dim=32, metric="cosine", kind="hnsw")._config()
+    (folder / "store.json").write_text(json.dumps({"format": "vecnb-faiss-store", "version": 1, "config": cfg,
+                                                   "chosen": "hnsw", "indexed": 3000, "dead_in_index": 1}))
+    store = FaissStore.load(folder)
+    assert len(store) == 2999 and store.info()["built"]
+    got, _ = store.search(data["X"][:3], 1)
+    np.testing.assert_array_equal(got[:, 0], data["ids"][:3])
+    got, _ = store.search(data["Q"], K, where=filters.parse({"bucket": {"$lt": 3}}))
+    assert np.isin(got[got >= 0], data["ids"][data["meta"]["bucket"].to_numpy() < 3]).all()

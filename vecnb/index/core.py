@@ -566,6 +566,9 @@ class VectorIndex:
         }
         if "recall" in sinfo:
             out["recall"] = sinfo["recall"]
+        for key in ("memory_bytes", "scores", "fetch", "memory_mapped"):  # what the store says it holds
+            if key in sinfo:
+                out[key] = sinfo[key]
         if self._closed:
             out["closed"] = True
         return out

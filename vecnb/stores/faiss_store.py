@@ -2,36 +2,46 @@
 
 Kinds
 -----
-=========  ===========================================  =======================================
-kind       faiss index                                   notes
-=========  ===========================================  =======================================
-``flat``   ``IndexIDMap2(IndexFlat)``                   exact
-``hnsw``   ``IndexHNSWFlat`` (M, efConstruction)         approximate; ``ef_search``
-``ivf``    ``IndexIVFFlat`` (nlist)                      approximate; ``nprobe``; trained
-``sq8``    ``IndexIVFScalarQuantizer`` (8-bit codes)     4x smaller codes; exact re-ranking
-``pq``     ``IndexIVFPQ`` (m sub-quantizers)             ~d/m x smaller codes; exact re-ranking
+=========  ===============================  ===============  ===========================  ==============
+kind       faiss index                      holds per row    ``fetch`` returns            scores
+=========  ===============================  ===============  ===========================  ==============
+``flat``   ``IndexFlat``                    4d bytes         the vectors (exact [1]_)     exact
+``hnsw``   ``IndexHNSWFlat`` (M, efC)       4d + graph       the vectors (exact [1]_)     exact [2]_
+``ivf``    ``IndexIVFFlat`` (nlist)         4d + id          the vectors (exact [1]_)     exact [2]_
+``sq8``    ``IndexIVFScalarQuantizer``      d + id           reconstructed (8-bit codes)  approximate [3]_
+``pq``     ``IndexIVFPQ`` (pq_m codes)      pq_m + id        reconstructed (PQ codes)     approximate [3]_
 ``auto``   flat below 20,000 rows, hnsw below 2,000,000, sq8 above; re-chosen as data grows
-=========  ===========================================  =======================================
+=========  ===============================  ===============  ===========================  ==============
+
+.. [1] ``cosine`` stores unit vectors (what faiss searches) and each row's norm; ``fetch``
+   multiplies them back, equal to the input to float32 rounding (~1e-7 relative).
+.. [2] the *ranking* is approximate (a graph / a few lists are searched); the score of every
+   row returned is its exact score (faiss computes it on the float32 vectors).
+.. [3] the compressed kinds keep only codes (that is what makes them small): each returned
+   row is scored exactly against its *reconstructed* vector (what ``fetch`` returns), which
+   differs from the original by the quantisation error (sq8 ~1e-3, pq ~1e-2 in cosine).
 
 The trained kinds (ivf / sq8 / pq) search exactly (``flat``) until the store holds 1,000
 rows, then train on the next search; ``info()`` shows the kind in use and the one asked.
 
 How it works
 ------------
-* Every vector gets a *slot* (its row in the store's float32 buffer, also its faiss id);
+* **Each vector is held once**, by faiss. Every vector gets a *slot* (its faiss id);
   ``slot -> key`` is an array, ``key -> slot`` a dict. A replaced vector gets a new slot.
-  The store keeps the original vectors: they give exact float64 scores to ``flat`` and exact
-  re-ranking to the compressed kinds (``refine`` x k candidates), exact search over a
-  filter's few rows, and rebuilds. Memory: the vectors once more than faiss itself holds.
+  Rows written since the last build wait in a *pending* buffer until the next search or
+  :meth:`FaissStore.build` adds them to the index (trained kinds train on them there); once
+  built, writes go straight into faiss. Vectors are read back from faiss itself: a zero-copy
+  view of the float32 storage (flat, hnsw) or ``reconstruct_batch`` through a hashtable
+  direct map (IVF kinds). They give exact float64 scores to ``flat``, ``refine`` re-ranking,
+  exact search over a filter's few rows, ``fetch``, and rebuilds (a rebuild of sq8 / pq
+  re-encodes reconstructed vectors: lossy, like any re-compression).
 * Scores follow vecnb's convention: faiss's squared L2 distances become minus the
   Euclidean distance, ``cosine`` is the inner product of normalised vectors, ``dot`` the
   inner product. HNSW and IVF-flat compute each distance directly on float32 vectors
   (accurate to ~1e-6), so their answers are converted, not re-computed.
-* The faiss index is built lazily (at :meth:`FaissStore.build` or the first search) from all
-  rows, then kept up to date incrementally; IVF kinds train on a sample at that point.
-* Deletes: ``remove_ids`` for flat / IVF kinds; HNSW cannot remove, so deleted slots are
-  tombstones excluded with an ``IDSelectorBitmap``; when tombstones pass a quarter of the
-  graph it is rebuilt.
+* Deletes: ``remove_ids`` for IVF kinds; flat and HNSW keep deleted slots as tombstones
+  excluded with an ``IDSelectorBitmap``; when tombstones pass a quarter of the index it is
+  rebuilt without them.
 * ``where`` filters: the store evaluates the filter on its metadata (pandas), then plans:
   few allowed rows (<= ``exact_rows`` or <= ``exact_fraction`` of the index) -> exact search
   over just those rows (gather + :func:`vecnb.metrics.topk`); else faiss search with an
@@ -46,8 +56,13 @@ How it works
   of the time). :meth:`set_search_params` changes the settings (or re-tunes) later.
 * Threads: a call with fewer queries than OpenMP threads runs faiss single-threaded (faiss
   takes a slow path when there are fewer queries than threads); the setting is restored.
-* Persistence: ``faiss.write_index`` (no pickle) + ``vectors.npy`` / ``slots.npz`` /
-  ``metadata.parquet`` / ``store.json``.
+* Persistence: ``faiss.write_index`` (no pickle) + ``slot_keys.npy`` / ``norms.npy`` /
+  ``metadata.parquet`` / ``store.json`` — no second copy of the vectors.
+  ``load(path, mmap=True)`` maps a ``flat`` index's file instead of reading it
+  (``IO_FLAG_MMAP_IFC``): it opens at once and pages in on demand; the first write copies it
+  into memory.
+* Memory: ``info()["memory_bytes"]`` counts what the store holds (faiss's arrays, the id
+  map, norms, pending rows); metadata frames and the ``key -> slot`` dict come on top.
 """
 
 from __future__ import annotations
@@ -64,7 +79,7 @@ import numpy as np
 import pandas as pd
 
 from vecnb._core import filters
-from vecnb.errors import InvalidInputError, MissingDependencyError, StoreError
+from vecnb.errors import IndexFormatError, InvalidInputError, MissingDependencyError, StoreError
 from vecnb._core.metrics import _exact_block, topk
 from vecnb.stores._inprocess import InProcessStore, blas_threads_for
 from vecnb.stores._persist import load_frame, read_store_json, save_frame
@@ -77,7 +92,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without faiss
 __all__ = ["FaissStore", "choose_kind"]
 
 _FORMAT = "vecnb-faiss-store"
-_VERSION = 1
+_VERSION = 2  # 2: no vectors.npy (faiss holds the vectors); 1 is still read
 
 AUTO_FLAT_MAX = 20_000
 AUTO_HNSW_MAX = 2_000_000
@@ -88,6 +103,15 @@ _DEFAULT_HNSW_TARGET = 0.99
 _BUILD_ROWS_PER_THREAD = 10_000
 _TRAINED = ("ivf", "sq8", "pq")
 MIN_TRAIN_ROWS = 1_000
+_ADD_BATCH = 65_536  # rows per faiss add (bounds faiss's temporaries)
+_HASHTABLE_ROW_BYTES = 40  # a std::unordered_map<int64, int64> entry (node + bucket), the IVF direct map
+
+
+def _grown(a: np.ndarray, cap: int, used: int, fill: float) -> np.ndarray:
+    """A copy of ``a`` with capacity ``cap`` rows (first ``used`` kept, the rest ``fill``)."""
+    out = np.full((cap, *a.shape[1:]), fill, dtype=a.dtype)
+    out[:used] = a[:used]
+    return out
 
 
 def choose_kind(n: int) -> str:
@@ -141,7 +165,9 @@ class FaissStore(InProcessStore):
     pq_m : int, optional
         PQ sub-quantizers for ``kind="pq"`` (default: a divisor of ``dim`` near ``dim / 4``).
     refine : int, optional
-        Candidates fetched per hit and re-ranked exactly (default 1; 2 for sq8, 4 for pq).
+        Candidates fetched per hit and re-scored (default 1). Re-scoring reads the vectors back
+        from faiss: exact for flat / hnsw / ivf; for sq8 / pq it scores the reconstructed vectors,
+        so it adds nothing there (they keep no original vectors, see the module docstring).
     target_recall : float, optional
         Tune ``ef_search`` / ``nprobe`` to reach this recall@10 (see the module docstring).
     exact_rows, exact_fraction :
@@ -175,9 +201,12 @@ class FaissStore(InProcessStore):
         self.target_recall = None if target_recall is None else float(target_recall)
         self.exact_rows = int(exact_rows)
         self.exact_fraction = float(exact_fraction)
-        # rows by slot (self._buf, self._slot: live key -> slot, self._meta: see InProcessStore)
+        # rows by slot (self._slot: live key -> slot, self._meta: see InProcessStore); vectors live in faiss
         self._n = 0                                        # slots used
         self._slot_key = np.empty(0, dtype=np.int64)       # key of each slot (-1: dead)
+        self._norms = np.empty(0, dtype=np.float32)        # cosine: each slot's norm (faiss holds unit rows)
+        self._pending = np.empty((0, self.dim), np.float32)  # slots [_indexed, _n), not yet in faiss
+        self._mapped = False                               # index memory-mapped from a file (read-only)
         # the faiss index
         self._index: Any = None
         self._chosen: str | None = None                    # kind actually built
@@ -239,24 +268,31 @@ class FaissStore(InProcessStore):
             self._kill(np.asarray(old, dtype=np.int64))
         n = len(ids)
         start, need = self._n, self._n + n
-        if need > len(self._buf):
-            cap = max(need, int(len(self._buf) * 1.5) + 64)
-            grown = np.empty((cap, self.dim), dtype=np.float32)
-            grown[:start] = self._buf[:start]
-            self._buf = grown
-            keys = np.full(cap, -1, dtype=np.int64)
-            keys[:start] = self._slot_key[:start]
-            self._slot_key = keys
-        self._buf[start:need] = vecs
+        if need > len(self._slot_key):
+            cap = max(need, int(len(self._slot_key) * 1.5) + 64)
+            self._slot_key = _grown(self._slot_key, cap, start, -1)
+            if self.metric == "cosine":
+                self._norms = _grown(self._norms, cap, start, 0.0)
+        if self.metric == "cosine":
+            self._norms[start:need] = np.linalg.norm(vecs, axis=1)
         self._slot_key[start:need] = ids
         self._slot.update(zip(ids.tolist(), range(start, need)))
         self._meta.append(metadata, n)
+        self._stage(self._prep(vecs))
         self._n = need
         if self._index is not None:
             if self._chosen != self._target_kind():
-                self._drop_index()  # auto: the data outgrew the kind; rebuilt at next search
+                self._unbuild()  # auto: the data outgrew the kind; rebuilt at next search
             else:
                 self._add_to_index(start, need)
+
+    def _stage(self, x: np.ndarray) -> None:
+        """Append rows (faiss's view of them) to the pending buffer: slots ``_indexed + i``."""
+        used = self._n - self._indexed
+        need = used + len(x)
+        if need > len(self._pending):
+            self._pending = _grown(self._pending, max(need, int(len(self._pending) * 1.5) + 64), used, 0.0)
+        self._pending[used:need] = x
 
     def delete(self, ids: Any) -> None:
         """Remove rows by id; ids that are not stored are ignored."""
@@ -267,7 +303,7 @@ class FaissStore(InProcessStore):
             self._kill(np.asarray(slots, dtype=np.int64))
 
     def _kill(self, slots: np.ndarray) -> None:
-        """Mark slots dead, and take them out of the faiss index."""
+        """Mark slots dead, and take them out of the faiss index (IVF) or tombstone them (flat, HNSW)."""
         for k in self._slot_key[slots].tolist():
             self._slot.pop(k, None)
         self._slot_key[slots] = -1
@@ -276,30 +312,82 @@ class FaissStore(InProcessStore):
         in_index = slots[slots < self._indexed]
         if not len(in_index):
             return
-        if self._chosen == "hnsw":
+        if self._chosen in ("flat", "hnsw"):
             self._dead_in_index += len(in_index)
             if self._dead_in_index > _REBUILD_DEAD_FRACTION * max(1, self._indexed):
-                self._drop_index()  # too many tombstones: rebuild at the next search
+                self._unbuild()  # too many tombstones: rebuild at the next search
         else:
-            self._index.remove_ids(faiss.IDSelectorBatch(in_index.astype(np.int64)))
+            self._index.remove_ids(faiss.IDSelectorArray(np.ascontiguousarray(in_index, dtype=np.int64)))
 
-    def _drop_index(self) -> None:
+    def _unbuild(self) -> None:
+        """Move every live vector out of the faiss index into the pending buffer (slots renumbered)."""
+        live = self._live_slots()
+        x = self._vectors(live)
         self._index = None
         self._chosen = None
         self._indexed = 0
         self._dead_in_index = 0
+        self._pending = x
+        self._renumber(live)
 
-    def _compact(self) -> None:
-        """Renumber live rows into slots 0..n-1 (drops dead rows); the index must be rebuilt."""
-        live = self._live_slots()
+    def _renumber(self, live: np.ndarray) -> None:
+        """Keep only slots ``live`` (in order) as slots 0..len(live)-1."""
         if len(live) == self._n:
             return
-        self._buf = self._buf[live].copy() if len(live) else np.empty((0, self.dim), np.float32)
         self._slot_key = self._slot_key[live].copy()
+        if self.metric == "cosine":
+            self._norms = self._norms[live].copy()
         self._meta.take(live)
         self._n = len(live)
         self._slot = dict(zip(self._slot_key.tolist(), range(self._n)))
-        self._drop_index()
+
+    # ------------------------------------------------------------------ reading vectors back
+    def _storage_view(self) -> np.ndarray | None:
+        """Zero-copy (ntotal, dim) float32 view of a flat / HNSW index's vectors (rows = slots).
+
+        Valid only until the index is next written to or freed: never keep it.
+        """
+        if self._chosen not in ("flat", "hnsw") or self._index is None or self._index.ntotal == 0:
+            return None
+        flat = faiss.downcast_index(self._index.storage) if self._chosen == "hnsw" else self._index
+        n = int(self._index.ntotal)
+        return faiss.rev_swig_ptr(flat.get_xb(), n * self.dim).reshape(n, self.dim)
+
+    def _vectors(self, slots: np.ndarray) -> np.ndarray:
+        """faiss's vectors (m, dim) float32 of ``slots`` (unit rows for cosine; decoded for sq8 / pq)."""
+        slots = np.asarray(slots, dtype=np.int64)
+        out = np.empty((len(slots), self.dim), dtype=np.float32)
+        inx = slots < self._indexed
+        if inx.any():
+            view = self._storage_view()
+            if view is not None:
+                out[inx] = view[slots[inx]]
+            else:
+                for s in range(0, int(inx.sum()), 65_536):  # bounded temporaries
+                    part = slots[inx][s: s + 65_536]
+                    out[np.flatnonzero(inx)[s: s + 65_536]] = self._index.reconstruct_batch(part)
+        if not inx.all():
+            out[~inx] = self._pending[slots[~inx] - self._indexed]
+        return out
+
+    def fetch(self, ids: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors of ``ids`` (n, dim) float32 and a (n,) bool mask of which were found.
+
+        Read back from faiss: the vectors as written for flat / hnsw / ivf (cosine: the unit
+        vector times the stored norm, equal to float32 rounding), reconstructed from the codes
+        for sq8 / pq (see the module docstring).
+        """
+        self._check_open()
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        slots = self._slots_of(ids)
+        found = slots >= 0
+        out = np.zeros((len(ids), self.dim), dtype=np.float32)
+        if found.any():
+            v = self._vectors(slots[found])
+            if self.metric == "cosine":
+                v *= self._norms[slots[found]][:, None]
+            out[found] = v
+        return out, found
 
     # ------------------------------------------------------------------ building
     def build(self) -> None:
@@ -310,26 +398,28 @@ class FaissStore(InProcessStore):
     def _ensure_index(self) -> None:
         if self._index is not None:
             return
-        self._compact()
+        live = self._live_slots()
+        if len(live) < self._n:  # drop dead pending rows before building
+            self._pending = self._pending[live]
+            self._renumber(live)
         kind = self._target_kind()
         n = self._n
+        x = self._pending[:n]
         self._params = {}
         if kind == "flat":
-            index = faiss.IndexIDMap2(faiss.IndexFlat(self.dim, self._faiss_metric))
+            index = faiss.IndexFlat(self.dim, self._faiss_metric)
         elif kind == "hnsw":
             index = faiss.IndexHNSWFlat(self.dim, self.m, self._faiss_metric)
             index.hnsw.efConstruction = self.ef_construction
             self._params.update(m=self.m, ef_construction=self.ef_construction,
                                 ef_search=self.ef_search or 128)
         else:
-            index = self._make_ivf(kind, n)
+            index = self._make_ivf(kind, x)
         self._index = index
         self._chosen = kind
         self._indexed = 0
         self._dead_in_index = 0
-        if kind in ("sq8", "pq"):
-            self._params["refine"] = self.refine or (2 if kind == "sq8" else 4)
-        elif self.refine:
+        if self.refine:
             self._params["refine"] = self.refine
         self._add_to_index(0, n)
         self._recall = None
@@ -339,11 +429,13 @@ class FaissStore(InProcessStore):
         if target is None and kind == "hnsw" and self.ef_search is None:
             target = _DEFAULT_HNSW_TARGET  # no ef_search given: the smallest that reaches 0.99
         if target is not None and kind != "flat":
-            self._tune(target)
+            self._tune(target, x)
             if self.target_recall is None and kind in _TRAINED:  # default nprobe: headroom for unlike queries
                 self._params["nprobe"] = self._index.nprobe = min(self._params["nlist"], 2 * self._params["nprobe"])
+        self._pending = np.empty((0, self.dim), dtype=np.float32)  # everything is in faiss now
 
-    def _make_ivf(self, kind: str, n: int) -> Any:
+    def _make_ivf(self, kind: str, x: np.ndarray) -> Any:
+        n = len(x)
         nlist = self.nlist or max(1, min(int(4 * math.sqrt(max(n, 1))), max(1, n // 39)))
         quantizer = faiss.IndexFlat(self.dim, self._faiss_metric)
         if kind == "ivf":
@@ -353,48 +445,67 @@ class FaissStore(InProcessStore):
                                                   self._faiss_metric)
         else:
             pq_m = self.pq_m or _default_pq_m(self.dim)
-            nbits = 8 if n >= 10_000 else max(4, min(8, int(math.log2(max(2, n // 16)))))
+            nbits = max(4, min(8, int(math.log2(max(2, n // 4)))))  # 8 bits from 1,024 rows
             index = faiss.IndexIVFPQ(quantizer, self.dim, nlist, pq_m, nbits, self._faiss_metric)
             self._params.update(pq_m=pq_m, pq_nbits=nbits)
         index.cp.min_points_per_centroid = 1
         index.cp.seed = 1234
         if hasattr(index, "pq"):
             index.pq.cp.min_points_per_centroid = 1
-        live = self._live_slots()
-        if len(live):
+        if n:
             rng = np.random.default_rng(1234)
             cap = max(256 * nlist, 20_000)
-            sample = live if len(live) <= cap else np.sort(rng.choice(live, cap, replace=False))
+            sample = x if n <= cap else x[np.sort(rng.choice(n, cap, replace=False))]
             with _threads_for(len(sample), _BUILD_ROWS_PER_THREAD):
-                index.train(self._prep(self._buf[sample]))
+                index.train(sample)
+        index.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct by id, remove_ids
         nprobe = min(nlist, self.nprobe or max(8, math.ceil(nlist / 16)))
         index.nprobe = nprobe
         self._params.update(nlist=nlist, nprobe=nprobe)
         return index
 
     def _add_to_index(self, start: int, stop: int) -> None:
+        """Move pending slots [start, stop) (``start == _indexed``) into the faiss index."""
         if stop <= start:
             return
         if self._chosen in _TRAINED and not self._index.is_trained:
-            self._drop_index()  # trained on nothing (empty at build): train now with the data
+            self._unbuild()  # trained on nothing (empty at build): train now with the data
             self._ensure_index()
             return
-        x = self._prep(self._buf[start:stop])
+        self._writable()
+        x = self._pending[: stop - start]
         with _threads_for(stop - start, _BUILD_ROWS_PER_THREAD):
-            self._add(x, start, stop)
+            for s in range(0, stop - start, _ADD_BATCH):  # bounded temporaries inside faiss
+                self._add(np.ascontiguousarray(x[s: s + _ADD_BATCH]), start + s,
+                          min(stop, start + s + _ADD_BATCH))
         self._indexed = stop
+        left = self._n - stop
+        if left:
+            self._pending[:left] = self._pending[stop - start: stop - start + left]
+        else:
+            self._pending = np.empty((0, self.dim), dtype=np.float32)
 
     def _add(self, x: np.ndarray, start: int, stop: int) -> None:
-        if self._chosen == "hnsw":
-            assert self._index.ntotal == start, "HNSW ids must equal slots"
+        if self._chosen in ("flat", "hnsw"):
+            assert self._index.ntotal == start, "flat / HNSW ids must equal slots"
             self._index.add(x)
-            dead = int((self._slot_key[start:stop] < 0).sum())
-            self._dead_in_index += dead
+            self._dead_in_index += int((self._slot_key[start:stop] < 0).sum())
         else:
             alive = np.flatnonzero(self._slot_key[start:stop] >= 0)
             if len(alive) < stop - start:
                 x = np.ascontiguousarray(x[alive])
             self._index.add_with_ids(x, (alive + start).astype(np.int64))
+
+    def _writable(self) -> None:
+        """A memory-mapped flat index is read-only inside faiss: copy it into memory before a write."""
+        if not self._mapped:
+            return
+        view = self._storage_view()
+        index = faiss.IndexFlat(self.dim, self._faiss_metric)
+        if view is not None:
+            index.add(view)
+        self._index = index
+        self._mapped = False
 
     # ------------------------------------------------------------------ search
     def _search_params(self, sel: Any, selectivity: float) -> Any:
@@ -436,7 +547,7 @@ class FaissStore(InProcessStore):
 
     def _results(self, q: np.ndarray, dist: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Best ``k`` slots and scores from faiss's answer (re-scored exactly where faiss is not)."""
-        if self._chosen == "flat" or int(self._params.get("refine", 1)) > 1:
+        if self._chosen in ("flat", "sq8", "pq") or int(self._params.get("refine", 1)) > 1:
             return self._rescore(q, cand, k)
         # HNSW / IVF-flat compute each distance directly on the float32 vectors: convert only
         sc = dist[:, :k].astype(np.float64)
@@ -449,9 +560,15 @@ class FaissStore(InProcessStore):
         return cand, sc
 
     def _exact(self, q: np.ndarray, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Exact top-k over slots ``rows`` (gathered): slots (nq, k') and scores."""
+        """Exact top-k over slots ``rows``: slots (nq, k') and scores.
+
+        Over faiss's own float32 storage in place (flat, hnsw) or the rows read back from it.
+        """
+        view = self._storage_view() if self._indexed == self._n else None
         with blas_threads_for(len(q)):
-            pos, sc = topk(self._buf[rows], q, k, self.metric)
+            if view is not None:
+                return topk(view, q, k, self.metric, rows=rows)
+            pos, sc = topk(self._vectors(rows), q, k, self.metric)
         return rows[pos], sc
 
     def search(self, vectors: Any, k: int, where: filters.Node | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -476,8 +593,7 @@ class FaissStore(InProcessStore):
         elif self._dead_in_index:
             allowed = self._alive
         want = min(k, n_allowed)
-        if where is not None and (self._chosen == "flat" or n_allowed <= self.exact_rows
-                                  or n_allowed <= self.exact_fraction * len(self)):
+        if where is not None and (n_allowed <= self.exact_rows or n_allowed <= self.exact_fraction * len(self)):
             slots, sc = self._exact(q, k, np.flatnonzero(allowed))
         else:
             dist, cand = self._faiss_search(q, k, allowed, n_allowed)
@@ -503,8 +619,15 @@ class FaissStore(InProcessStore):
     def _rescore(self, q: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact float64 scores for candidate slots; best ``k`` per row (ties: lower slot)."""
         ok = cand >= 0
-        safe = np.where(ok, cand, 0)
-        sc = _exact_block(self._buf, safe, q, self.metric)
+        if not ok.any():
+            return cand[:, :k], np.full((len(cand), min(k, cand.shape[1])), -np.inf)
+        safe = np.where(ok, cand, cand[ok][0])
+        view = self._storage_view()
+        if view is not None:
+            sc = _exact_block(view, safe, q, self.metric)
+        else:  # read the candidates back once each (IVF kinds: reconstruct through the direct map)
+            uniq, inv = np.unique(safe, return_inverse=True)
+            sc = _exact_block(self._vectors(uniq), inv.reshape(safe.shape), q, self.metric)
         sc = np.where(ok, sc, -np.inf)
         order = np.lexsort((np.where(ok, cand, np.iinfo(np.int64).max), -sc), axis=1)[:, :k]
         slots = np.take_along_axis(np.where(ok, cand, -1), order, axis=1)
@@ -512,23 +635,30 @@ class FaissStore(InProcessStore):
         return slots, sc
 
     # ------------------------------------------------------------------ tuning
-    def _tune(self, target: float, k: int = 10, n_queries: int = 256) -> None:
-        """Smallest ef_search / nprobe (then refine) whose recall@k on held-out queries reaches ``target``.
+    def _tune(self, target: float, x: np.ndarray | None = None, k: int = 10, n_queries: int = 256) -> None:
+        """Smallest ef_search / nprobe whose recall@k on held-out queries reaches ``target``.
 
         The queries are not stored rows: each is the midpoint of a sampled row and one of its
         ``k`` nearest neighbours (a new point in the data's own region), so the graph does not
-        hold the query itself. Truth is exact search over the live rows.
+        hold the query itself. Truth is exact search over ``x``, the vectors of slots 0..n-1 as
+        written (at a build, before compression); later re-tunes read the live rows back from
+        faiss (as decoded for sq8 / pq).
         """
-        live = self._live_slots()
+        if x is None:
+            live = self._live_slots()
+            view = self._storage_view() if len(live) == self._n == self._indexed else None
+            X = view if view is not None else self._vectors(live)  # flat / hnsw: in place
+        else:
+            live = np.arange(len(x))
+            X = x
         if len(live) <= k + 1:
             self._recall = 1.0
             return
         rng = np.random.default_rng(4321)
-        qs = live if len(live) <= n_queries else rng.choice(live, n_queries, replace=False)
-        X = self._buf[: self._n] if len(live) == self._n else self._buf[live]
-        near, _ = topk(X, self._buf[qs], k + 1, self.metric)
-        partner = near[np.arange(len(qs)), rng.integers(1, k + 1, len(qs))]
-        q = np.ascontiguousarray((self._buf[qs] + X[partner]) * 0.5, dtype=np.float32)
+        qs_pos = np.arange(len(live)) if len(live) <= n_queries else rng.choice(len(live), n_queries, replace=False)
+        near, _ = topk(X, X[qs_pos], k + 1, self.metric)
+        partner = near[np.arange(len(qs_pos)), rng.integers(1, k + 1, len(qs_pos))]
+        q = np.ascontiguousarray((X[qs_pos] + X[partner]) * 0.5, dtype=np.float32)
         truth, _ = topk(X, q, k, self.metric)
         want = [set(live[t].tolist()) for t in truth]
         total = max(1, sum(len(w) for w in want))
@@ -544,21 +674,22 @@ class FaissStore(InProcessStore):
             nlist = self._params["nlist"]
             steps = [("nprobe", p) for p in sorted({min(nlist, p) for p in (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96,
                                                                              128, 192, 256, 384, 512, 1024, nlist)})]
-            if "refine" in self._params:  # compressed codes: then re-rank more candidates
-                steps += [("refine", r) for r in (8, 16, 32) if r > self._params["refine"]]
-        recall = 0.0
+        recall, flat = 0.0, 0
         for key, value in steps:
             self._params[key] = value
             if key == "nprobe":
                 self._index.nprobe = value
-            recall = recall_now()
+            before, recall = recall, recall_now()
             if recall >= target:
+                break
+            flat = flat + 1 if recall - before < 0.002 else 0
+            if flat >= 3 and key == "nprobe":  # recall stopped growing: the codes, not the lists, limit it
                 break
         self._recall = recall
         self._params["tuned_for"] = target
-        if recall < target:
+        if recall < target and self.target_recall is not None:  # the default target only picks nprobe
             warnings.warn(f"faiss store: recall@{k} {recall:.3f} is below the target {target} at the largest "
-                          f"setting tried ({self._params}); use a larger m / nlist, or kind='flat'.", stacklevel=3)
+                          f"setting tried ({self._params}); use a larger m / nlist / pq_m, or kind='flat'.", stacklevel=3)
 
     # ------------------------------------------------------------------ search settings
     def search_params(self) -> dict[str, Any]:
@@ -646,13 +777,43 @@ class FaissStore(InProcessStore):
         chosen = self._chosen or self._target_kind()
         out = {"store": self.name, "kind": chosen, "kind_requested": self.kind, "metric": self.metric,
                "dim": self.dim, "rows": len(self), "exact": chosen == "flat", "built": self._index is not None,
-               "params": dict(self._params)}
+               "scores": "reconstructed" if chosen in ("sq8", "pq") else "exact",
+               "fetch": "reconstructed" if chosen in ("sq8", "pq") else "exact",
+               "params": dict(self._params), "memory_bytes": self.memory_bytes(),
+               "memory_mapped": self._mapped}
         if self.kind == "auto":
             out["auto_rule"] = f"flat < {AUTO_FLAT_MAX:,} rows <= hnsw < {AUTO_HNSW_MAX:,} rows <= sq8"
         if self._recall is not None:
             out["recall"] = round(float(self._recall), 4)
             out["target_recall"] = self._params.get("tuned_for", self.target_recall)
         return out
+
+    def memory_bytes(self) -> int:
+        """Bytes of the vectors / codes, graph and id maps the store holds (faiss + pending + slots).
+
+        The metadata frame and the ``key -> slot`` dict are not counted. A memory-mapped
+        index counts its file size here, although only the pages touched are resident.
+        """
+        total = self._slot_key.nbytes + self._norms.nbytes + self._pending.nbytes
+        idx = self._index
+        if idx is None:
+            return int(total)
+        n, d = int(idx.ntotal), self.dim
+        if self._chosen == "flat":
+            return int(total + n * d * 4)
+        if self._chosen == "hnsw":
+            h = idx.hnsw
+            return int(total + n * d * 4 + h.neighbors.size() * 4 + h.levels.size() * 4 + h.offsets.size() * 8)
+        ivf = faiss.extract_index_ivf(idx)
+        total += n * (ivf.code_size + 8)                                # codes + ids in the lists
+        total += ivf.nlist * d * 4                                      # coarse centroids
+        total += n * _HASHTABLE_ROW_BYTES                               # direct map (id -> list, offset)
+        table = getattr(faiss.downcast_index(idx), "precomputed_table", None)  # IVFPQ + L2 only
+        if table is not None:
+            total += table.size() * 4
+        if hasattr(ivf, "pq"):
+            total += ivf.pq.centroids.size() * 4
+        return int(total)
 
     def iter_ids(self, batch_size: int = 1000) -> Iterator[np.ndarray]:
         """Stored ids in slot order, ``batch_size`` at a time."""
@@ -664,7 +825,7 @@ class FaissStore(InProcessStore):
     def close(self) -> None:
         """Free the index and vectors; further use raises :class:`StoreError`."""
         self._index = None
-        self._buf = np.empty((0, self.dim), dtype=np.float32)
+        self._pending = np.empty((0, self.dim), dtype=np.float32)
         super().close()
 
     # ------------------------------------------------------------------ persistence
@@ -676,14 +837,15 @@ class FaissStore(InProcessStore):
                 "exact_fraction": self.exact_fraction}
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the store into folder ``path``: ``index.faiss`` (faiss.write_index), vectors, metadata."""
+        """Write the store into folder ``path``: ``index.faiss`` (faiss.write_index), slot keys, norms, metadata."""
         self._check_open()
-        if len(self):
-            self._ensure_index()
+        if self._n:
+            self._ensure_index()  # everything into faiss (and dead pending rows dropped)
         os.makedirs(path, exist_ok=True)
         n = self._n
-        np.save(os.path.join(path, "vectors.npy"), self._buf[:n], allow_pickle=False)
         np.save(os.path.join(path, "slot_keys.npy"), self._slot_key[:n], allow_pickle=False)
+        if self.metric == "cosine":
+            np.save(os.path.join(path, "norms.npy"), self._norms[:n], allow_pickle=False)
         save_frame(self._meta.frame, os.path.join(path, "metadata.parquet"))
         if self._index is not None:
             faiss.write_index(self._index, os.path.join(path, "index.faiss"))
@@ -694,32 +856,72 @@ class FaissStore(InProcessStore):
             json.dump(state, fh, default=lambda o: o.item() if isinstance(o, np.generic) else str(o))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> FaissStore:
-        """Read a store written by :meth:`save`."""
-        state = read_store_json(path, _FORMAT, _VERSION)
+    def load(cls, path: str | os.PathLike, *, mmap: bool = False) -> FaissStore:
+        """Read a store written by :meth:`save`.
+
+        Parameters
+        ----------
+        mmap : bool
+            Map a ``flat`` index's file into memory instead of reading it (faiss
+            ``IO_FLAG_MMAP_IFC``): opens at once, pages in as searches touch it, and stays
+            read-only until the first write (which copies it into memory). Other kinds are
+            read in full (their structures are not stored as one flat array).
+        """
+        try:
+            state = read_store_json(path, _FORMAT, _VERSION)
+        except IndexFormatError:
+            state = read_store_json(path, _FORMAT, 1)  # raises the version error when it is not 1 either
+            return cls._load_v1(path, state)
+        store = cls(**state["config"])
+        keys = np.load(os.path.join(path, "slot_keys.npy"), allow_pickle=False).astype(np.int64)
+        meta = load_frame(os.path.join(path, "metadata.parquet"))
+        n = len(keys)
+        fn = os.path.join(path, "index.faiss")
+        has_index = bool(state.get("chosen")) and os.path.exists(fn)
+        if len(meta) != n or int(state.get("indexed", 0)) != n or (n and not has_index):
+            raise StoreError(f"{os.fspath(path)!r}: the index, keys and metadata disagree in length; the copy is "
+                             "damaged. Save it again.", store=cls.name, operation="load")
+        if store.metric == "cosine":
+            store._norms = np.load(os.path.join(path, "norms.npy"), allow_pickle=False).astype(np.float32)
+            if len(store._norms) != n:
+                raise StoreError(f"{os.fspath(path)!r}: norms.npy does not match the keys; the copy is damaged.",
+                                 store=cls.name, operation="load")
+        store._slot_key = keys
+        store._n = n
+        live = np.flatnonzero(keys >= 0)
+        store._slot = dict(zip(keys[live].tolist(), live.tolist()))
+        store._meta.append(meta if len(meta.columns) else None, n)
+        if has_index:
+            mapped = bool(mmap) and state["chosen"] == "flat"
+            store._index = faiss.read_index(fn, faiss.IO_FLAG_MMAP_IFC if mapped else 0)
+            store._mapped = mapped
+            store._chosen = state["chosen"]
+            store._indexed = n
+            store._dead_in_index = int(state["dead_in_index"])
+            store._params = dict(state.get("params") or {})
+            store._recall = state.get("recall")
+            if int(store._index.ntotal) != (n if store._chosen in ("flat", "hnsw") else len(store._slot)):
+                raise StoreError(f"{os.fspath(path)!r}: index.faiss holds {store._index.ntotal} vectors for "
+                                 f"{len(store._slot)} rows; the copy is damaged. Save it again.",
+                                 store=cls.name, operation="load")
+            if store._chosen in _TRAINED and "nprobe" in store._params:
+                faiss.extract_index_ivf(store._index).nprobe = int(store._params["nprobe"])
+        return store
+
+    @classmethod
+    def _load_v1(cls, path: str | os.PathLike, state: dict[str, Any]) -> FaissStore:
+        """A version-1 folder (float32 copy in ``vectors.npy``): re-add its live rows and rebuild."""
         store = cls(**state["config"])
         X = np.load(os.path.join(path, "vectors.npy"), allow_pickle=False)
-        keys = np.load(os.path.join(path, "slot_keys.npy"), allow_pickle=False)
+        keys = np.load(os.path.join(path, "slot_keys.npy"), allow_pickle=False).astype(np.int64)
         meta = load_frame(os.path.join(path, "metadata.parquet"))
         if len(X) != len(keys) or len(meta) != len(keys):
             raise StoreError(f"{os.fspath(path)!r}: vectors, keys and metadata disagree in length; the copy is "
                              "damaged. Save it again.", store=cls.name, operation="load")
-        store._buf = np.ascontiguousarray(X, dtype=np.float32)
-        store._slot_key = keys.astype(np.int64)
-        store._n = len(keys)
         live = np.flatnonzero(keys >= 0)
-        store._slot = dict(zip(keys[live].tolist(), live.tolist()))
-        store._meta.append(meta if len(meta.columns) else None, len(keys))
-        fn = os.path.join(path, "index.faiss")
-        if state.get("chosen") and os.path.exists(fn):
-            store._index = faiss.read_index(fn)
-            store._chosen = state["chosen"]
-            store._indexed = int(state["indexed"])
-            store._dead_in_index = int(state["dead_in_index"])
-            store._params = dict(state.get("params") or {})
-            store._recall = state.get("recall")
-            if store._chosen in _TRAINED and "nprobe" in store._params:
-                faiss.extract_index_ivf(store._index).nprobe = int(store._params["nprobe"])
+        store.upsert(keys[live], X[live], meta.iloc[live] if len(meta.columns) else None)
+        if len(store):
+            store.build()
         return store
 
 
