@@ -155,3 +155,56 @@ def test_every_load_of_a_saved_copy_answers_alike(data, tmp_path):
     same = np.mean([len(set(a) & set(b)) / K for a, b in zip(answers[0][0], before[0])])
     assert same >= 0.9
     store.close()
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
+def test_scores_from_distances_are_exact_to_1e4_without_reading_vectors_back(metric):
+    # vectors far from unit length, where float32 arithmetic loses the most
+    rng = np.random.default_rng(5)
+    X = (rng.normal(size=(500, 48)) * 4 + 2).astype(np.float32)
+    Q = (rng.normal(size=(20, 48)) * 4 + 2).astype(np.float32)
+    store = ChromaStore(dim=48, metric=metric)
+    store.upsert(np.arange(500) * 3 + 1, X)
+    col = store._collection()
+    calls = []
+
+    class Spy:  # records what each search asks of chroma
+        def __getattr__(self, name):
+            attr = getattr(col, name)
+
+            def wrapped(*a, **k):
+                calls.append((name, k.get("include")))
+                return attr(*a, **k)
+
+            return wrapped
+
+    store._col = Spy()
+    got, sc = store.search(Q, 10)
+    store._col = col
+    assert [c[0] for c in calls] == ["query"]  # one round trip: no count(), no get()
+    assert ("embeddings" in calls[0][1]) == (metric == "dot")
+    x = X[(got - 1) // 3].astype(np.float64)
+    q = Q[:, None, :].astype(np.float64)
+    if metric == "cosine":
+        exact = (x * q).sum(-1) / (np.linalg.norm(x, axis=-1) * np.linalg.norm(q, axis=-1))
+    elif metric == "dot":
+        exact = (x * q).sum(-1)
+    else:
+        exact = -np.sqrt(((x - q) ** 2).sum(-1))
+    np.testing.assert_allclose(sc, exact, rtol=0, atol=1e-4)
+    assert (np.diff(sc, axis=1) <= 0).all()  # best first
+    pos, _ = brute(X, Q, 10, metric)
+    hit = np.mean([len(set(a) & set(b)) / 10 for a, b in zip((got - 1) // 3, pos)])
+    assert hit >= 0.9
+    store.close()
+
+
+def test_empty_collection_and_k_above_rows():
+    store = ChromaStore(dim=4, metric="cosine")
+    ids, sc = store.search(np.ones((2, 4), np.float32), 3)
+    assert (ids == -1).all() and np.isneginf(sc).all()
+    store.upsert(np.array([7, 8]), np.array([[1, 0, 0, 0], [1, 1, 0, 0]], np.float32))
+    ids, sc = store.search(np.array([[1, 0, 0, 0]], np.float32), 5)
+    assert ids[0].tolist() == [7, 8, -1, -1, -1]
+    np.testing.assert_allclose(sc[0, :2], [1.0, 1 / np.sqrt(2)], atol=1e-6)
+    store.close()
