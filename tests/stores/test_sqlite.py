@@ -482,3 +482,23 @@ def test_vector_index_on_sqlite_matches_numpy(tmp_path):
     assert len(c) == 195 and len(vecnb.load_index(tmp_path / "saved-index")) == 200
     for i in (a, b, c):
         i.close()
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2", "dot"])
+def test_scores_from_distances_equal_exact_search_with_ties_and_large_norms(tmp_path, metric):
+    rng = np.random.default_rng(11)
+    X = (rng.normal(size=(600, 24)) * 5 + 3).astype(np.float32)
+    X[100] = X[50]  # exact duplicates: equal scores, the lower key first
+    X[400] = X[50]
+    Q = np.vstack([X[50] + 0.01, (rng.normal(size=(15, 24)) * 5 + 3)]).astype(np.float32)
+    keys = np.arange(600) * 7 + 2
+    store = SqliteStore(dim=24, metric=metric, path=str(tmp_path / "t.db"))
+    store.upsert(keys, X)
+    ref = NumpyStore(dim=24, metric=metric)
+    ref.upsert(keys, X)
+    got, sc = store.search(Q, 10)
+    want, wsc = ref.search(Q, 10)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(sc, wsc, rtol=0, atol=1e-4)
+    assert got[0, :3].tolist() == [50 * 7 + 2, 100 * 7 + 2, 400 * 7 + 2]
+    store.close()

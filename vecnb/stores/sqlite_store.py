@@ -98,7 +98,7 @@ from vecnb.errors import (
     StoreError,
 )
 from vecnb._core.filters import And, Cmp, Node, Or, parse
-from vecnb._core.metrics import exact_scores, resolve_metric, topk
+from vecnb._core.metrics import exact_scores, resolve_metric, scores_from_distances, topk
 from vecnb.stores.base import BaseStore, pad_results
 
 try:  # the extra: pip install "vecnb[sqlite]"
@@ -106,6 +106,8 @@ try:  # the extra: pip install "vecnb[sqlite]"
     import sqlite_vec
 except ImportError as _exc:  # pragma: no cover - exercised only without the extra
     raise MissingDependencyError.for_extra("The 'sqlite' store", "sqlite", _exc.name) from _exc
+
+_NEAR_TIE = 1e-5  # distances closer than this may swap order between float32 and float64
 
 __all__ = ["SqliteStore", "FORMAT", "FORMAT_VERSION", "KNN_MAX_K"]
 
@@ -637,12 +639,21 @@ class SqliteStore(BaseStore):
         with self._txn("search", write=False) as conn:
             clause, params = self._filter_sql(conn, where)
             if fetch <= KNN_MAX_K:
-                sql = ("SELECT rowid, embedding FROM vecnb_vec WHERE embedding MATCH ? AND k = ?"
+                # cosine / l2: sqlite-vec's float32 distance converts to the score (within ~1e-6), so
+                # only (rowid, distance) is read; dot searches an augmented L2 space, so its hits'
+                # vectors are read back and scored in float64
+                col = "embedding" if self.metric == "dot" else "distance"
+                sql = (f"SELECT rowid, {col} FROM vecnb_vec WHERE embedding MATCH ? AND k = ?"
                        + (f" AND {clause}" if clause else ""))
                 for q in Q:
                     qv = np.concatenate([q, [0.0]]) if self.metric == "dot" else q
                     rows = conn.execute(sql, (_blob(qv), fetch, *params)).fetchall()
-                    ids, sc = self._rescore(rows, q, k)
+                    if self.metric == "dot":
+                        ids, sc = self._rescore(rows, q, k)
+                    else:
+                        ids, sc = self._from_distances(rows, k)
+                        if ids is None:  # float32 near-ties among the hits: order them in float64
+                            ids, sc = self._rescore(self._vectors_of(conn, [r[0] for r in rows]), q, k)
                     id_rows.append(ids)
                     score_rows.append(sc)
             else:
@@ -663,6 +674,28 @@ class SqliteStore(BaseStore):
             return keys, np.empty((0, self.dim), np.float32)
         M = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), self._vec_dim)
         return keys, np.ascontiguousarray(M[:, : self.dim], dtype=np.float32)
+
+    def _from_distances(self, rows: list, k: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Keys and scores from ``(rowid, distance)`` rows: best ``k``, ties by key.
+
+        ``(None, None)`` when two of the first ``k + 1`` distances are within float32 noise of
+        each other (1e-5): their order in float64 may differ, so the caller re-scores exactly.
+        """
+        if not rows:
+            return np.empty(0, np.int64), np.empty(0, np.float64)
+        keys = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        dist = np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows))
+        head = np.sort(dist)[: k + 1]
+        if len(head) > 1 and np.diff(head).min() < _NEAR_TIE:
+            return None, None
+        s = scores_from_distances(dist, self.metric)
+        order = np.lexsort((keys, -s))[:k]
+        return keys[order], s[order]
+
+    def _vectors_of(self, conn: apsw.Connection, keys: list[int]) -> list:
+        """``(rowid, embedding)`` rows of ``keys`` (bound parameters, one statement)."""
+        marks = ", ".join("?" * len(keys))
+        return conn.execute(f"SELECT rowid, embedding FROM vecnb_vec WHERE rowid IN ({marks})", keys).fetchall()
 
     def _rescore(self, rows: list, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         keys, X = self._unpack(rows)
