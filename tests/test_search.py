@@ -192,3 +192,33 @@ def test_error_tree():
     for name in errors.__all__:
         assert issubclass(getattr(errors, name), errors.VecnbError)
     assert str(errors.ColumnNotFoundError("readable")) == "readable"
+
+
+def test_repeated_text_queries_hit_the_in_memory_cache():
+    from vecnb.search import inputs
+
+    calls = []
+
+    def fake_model(texts):
+        calls.append(list(texts))
+        return np.array([[len(t), 1.0, 0.5] for t in texts], dtype=np.float32)
+
+    fake_model.model_id = "test:len-model:v1"
+    df = pd.DataFrame({"text": ["a", "bb", "ccc"]}).vec.attach(
+        np.array([[1, 1, 0.5], [2, 1, 0.5], [3, 1, 0.5]], np.float32), name="emb", model=fake_model)
+    first = df.vec.search("hello", k=2)
+    again = df.vec.search("hello", k=2)
+    pd.testing.assert_frame_equal(first, again)
+    both = df.vec.search(["hello", "hi"], k=1)
+    assert calls == [["hello"], ["hi"]]  # "hello" embedded once, "hi" only when first asked
+    assert both["query"].tolist() == ["hello", "hi"]
+    assert ("test:len-model:v1", "hello") in inputs._QUERY_CACHE
+
+    def other(texts):  # no model_id: never cached (its name does not identify the model)
+        calls.append(list(texts))
+        return np.ones((len(texts), 3), np.float32)
+
+    df2 = pd.DataFrame({"t": ["x"]}).vec.attach(np.ones((1, 3), np.float32), name="emb", model=other)
+    df2.vec.search("same", k=1)
+    df2.vec.search("same", k=1)
+    assert calls[-2:] == [["same"], ["same"]]

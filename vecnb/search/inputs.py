@@ -8,10 +8,18 @@ Shared by ``df.vec.search`` and ``VectorIndex.search`` so both accept the same i
 
 A batch (list or 2-D array) adds a ``query`` column to the results, holding the text or,
 for vectors, the query's 0-based position.
+
+Query texts are embedded through a small in-memory cache keyed by ``(model_id, text)`` (the
+last 4,096 distinct texts): a notebook asks the same question again and again, and
+``vecnb.evaluate`` repeats queries across runs. Only embedders whose outputs may be cached
+under their ``model_id`` (``cacheable``; a plain callable without a declared ``model_id`` is
+not: its name does not identify the model) use it.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -24,6 +32,41 @@ __all__ = ["remember_embedder", "embedder_for", "query_matrix", "check_k", "chec
 # embedders used in this process, by model_id: lets a fitted or callable embedder embed
 # queries for the columns it made, even though it cannot be rebuilt from a spec
 _LIVE: dict[str, Any] = {}
+
+_QUERY_CACHE: OrderedDict = OrderedDict()   # (model_id, text) -> read-only float32 vector
+_QUERY_CACHE_SIZE = 4096
+_QUERY_LOCK = threading.Lock()
+
+
+def _embed_queries(emb: Any, texts: list[str]) -> np.ndarray:
+    """Embed query texts, reusing vectors of texts this model embedded recently."""
+    from vecnb.embed import embed_texts
+
+    mid = getattr(emb, "model_id", None)
+    if not isinstance(mid, str) or not mid or not getattr(emb, "cacheable", False):
+        return embed_texts(emb, texts, progress=False, cache=False)
+    with _QUERY_LOCK:
+        got = [_QUERY_CACHE.get((mid, t)) for t in texts]
+        for t, v in zip(texts, got):
+            if v is not None:
+                _QUERY_CACHE.move_to_end((mid, t))
+    missing = [t for t, v in zip(texts, got) if v is None]
+    if missing:
+        new = embed_texts(emb, list(dict.fromkeys(missing)), progress=False, cache=False)
+        fresh = {}
+        for t, v in zip(dict.fromkeys(missing), new):
+            v = np.array(v, dtype=np.float32)
+            v.flags.writeable = False
+            fresh[t] = v
+        with _QUERY_LOCK:
+            for t, v in fresh.items():
+                _QUERY_CACHE[(mid, t)] = v
+            while len(_QUERY_CACHE) > _QUERY_CACHE_SIZE:
+                _QUERY_CACHE.popitem(last=False)
+        got = [v if v is not None else fresh[t] for t, v in zip(texts, got)]
+    if len(got) == 1:
+        return got[0].reshape(1, -1).copy()  # callers may write into their query matrix
+    return np.stack(got)
 
 
 def remember_embedder(emb: Any) -> None:
@@ -111,10 +154,8 @@ def query_matrix(query: Any, info: dict, dim: int | None, *, model: Any = None) 
     if texts is not None:
         if any(not t.strip() for t in texts):
             raise InvalidInputError("A text query is empty; pass some words to search for.")
-        from vecnb.embed import embed_texts
-
         emb = embedder_for(info, model)
-        q = embed_texts(emb, texts, progress=False, cache=False)  # queries: not worth a cache shard each
+        q = _embed_queries(emb, texts)  # in memory: not worth an on-disk cache shard each
         q = _as_query_matrix(q, dim, info)
         return q, texts, batch
     if query is None or (isinstance(query, (list, tuple)) and len(query) == 0):
