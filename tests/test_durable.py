@@ -1,8 +1,10 @@
 """Durable indexes: an index owns its table / file, reopens without its frame, never mixes rows.
 
-Real servers and files only: PostgreSQL + pgvector from the ``pg_url`` fixture (or the embedded
-server of ``vecnb.servers.postgres``), sqlite-vec files. Data: a CISI subset with text and
-metadata, embedded with the offline hashing embedder (fast, deterministic).
+Real servers and files: PostgreSQL + pgvector from the ``pg_url`` fixture (or the embedded
+server of ``vecnb.servers.postgres``), sqlite-vec files, chroma persistent folders.
+Elasticsearch runs against ``$VECNB_ES_URL`` when set, else against the EMULATOR in
+``tests/stores/es_emulator.py`` (not Elasticsearch; test ids say ``es-emulator``). Data: a CISI
+subset with text and metadata, embedded with the offline hashing embedder (fast, deterministic).
 """
 
 from __future__ import annotations
@@ -45,14 +47,42 @@ def cisi():
     return df.vec.embed("text", model="hashing")
 
 
+@pytest.fixture(scope="module")
+def es_url():
+    """A real Elasticsearch at $VECNB_ES_URL, else the EMULATOR (tests/stores/es_emulator.py)."""
+    pytest.importorskip("elasticsearch")
+    if os.environ.get("VECNB_ES_URL"):
+        yield os.environ["VECNB_ES_URL"]
+        return
+    sys.path.insert(0, os.path.join(ROOT, "tests", "stores"))
+    import es_emulator
+
+    url, stop = es_emulator.start()
+    try:
+        yield url
+    finally:
+        stop()
+
+
 def _table() -> str:
     return f"dur_{uuid.uuid4().hex[:10]}"
 
 
-def _where_of(store, tmp_path, pg_url, name="a"):
+def _where_of(store, tmp_path, request, name="a"):
     if store == "pgvector":
-        return {"url": pg_url, "table": _table()}
+        return {"url": request.getfixturevalue("pg_url"), "table": _table()}
+    if store == "elasticsearch":
+        return {"url": request.getfixturevalue("es_url"), "index": _table()}
+    if store == "chroma":
+        pytest.importorskip("chromadb")
+        # sync_threshold=2: chroma writes its HNSW graph to disk as it goes; with its default, rows still in
+        # its log are re-inserted into a new (non-deterministic) graph when the folder is opened again
+        return {"path": str(tmp_path / f"{name}-chroma"), "collection": "cisi", "sync_threshold": 2}
     return {"path": str(tmp_path / f"{name}.db")}
+
+
+STORES = [pytest.param("pgvector", id="pgvector"), pytest.param("sqlite", id="sqlite"),
+          pytest.param("chroma", id="chroma"), pytest.param("elasticsearch", id="es-emulator")]
 
 
 def _results(idx) -> dict[str, pd.DataFrame]:
@@ -84,10 +114,10 @@ def _build_in_subprocess(where: dict, out: str, store: str, kind: str) -> None:
     assert proc.stdout.strip().splitlines()[-1] == "400"
 
 
-@pytest.mark.parametrize("store,kind", [("pgvector", "hnsw"), ("sqlite", "auto")])
-def test_reopen_in_another_process_gives_identical_results(store, kind, cisi, tmp_path, request):
-    pg_url = request.getfixturevalue("pg_url") if store == "pgvector" else None
-    where = _where_of(store, tmp_path, pg_url)
+@pytest.mark.parametrize("store", STORES)
+def test_reopen_in_another_process_gives_identical_results(store, cisi, tmp_path, request):
+    kind = "hnsw" if store == "pgvector" else "auto"
+    where = _where_of(store, tmp_path, request)
     out = str(tmp_path / "a")
     _build_in_subprocess(where, out, store, kind)          # process A builds and exits
     idx = vecnb.open_index(store, **where)                 # process B: no frame
@@ -117,10 +147,9 @@ def test_reopen_in_another_process_gives_identical_results(store, kind, cisi, tm
 
 
 # --------------------------------------------------------------------------- never mix rows
-@pytest.mark.parametrize("store", ["pgvector", "sqlite"])
+@pytest.mark.parametrize("store", STORES)
 def test_building_onto_an_existing_index_is_explicit(store, cisi, tmp_path, request):
-    pg_url = request.getfixturevalue("pg_url") if store == "pgvector" else None
-    where = _where_of(store, tmp_path, pg_url)
+    where = _where_of(store, tmp_path, request)
     A, B = cisi.iloc[:200], cisi.iloc[150:300]
     first = A.vec.index(store=store, text="text", **where)
     with pytest.raises(IndexExistsError, match="mode='replace'"):

@@ -6,7 +6,9 @@ conformance suite runs the Elasticsearch store against this stand-in (test ids s
 REST subset the store uses, with Elasticsearch's response shapes: ``/``, index create / exists /
 delete, ``_mapping``, ``_bulk``, ``_refresh``, ``_count``, ``_mget``, ``_search`` (sort +
 ``search_after``), ``_msearch`` with ``knn`` (brute force, the documented score transforms
-computed in float32) and bool / term / terms / range / exists / match queries (a plain BM25).
+computed in float32) and bool / term / terms / range / exists / match queries (a plain BM25),
+``_aliases`` (add / remove / remove_index, applied together) and bulk ``create`` (409 when
+the id exists).
 Its numbers (speed, BM25 scores) say nothing about Elasticsearch.
 """
 
@@ -67,8 +69,8 @@ class _Index:
         self.visible: dict[str, dict] = {}  # what searches see (after a refresh)
 
     @property
-    def vector(self) -> dict:
-        return self.mappings["properties"]["vector"]
+    def vector(self) -> dict | None:
+        return self.mappings.get("properties", {}).get("vector")
 
     def refresh(self) -> None:
         self.visible = dict(self.docs)
@@ -79,6 +81,7 @@ class Emulator:
 
     def __init__(self):
         self.indices: dict[str, _Index] = {}
+        self.aliases: dict[str, str] = {}  # alias -> concrete index
         self.lock = threading.Lock()
 
     # ------------------------------------------------------------------ queries
@@ -168,6 +171,7 @@ class Emulator:
         return {_id: float(v) for (_id, _), v in zip(docs, s, strict=True)}
 
     def search(self, name: str, body: dict) -> tuple[int, dict]:
+        name = self.aliases.get(name, name)
         idx = self.indices.get(name)
         if idx is None:
             return 404, _err("index_not_found_exception", f"no such index [{name}]")
@@ -188,6 +192,9 @@ class Emulator:
             if "search_after" in body:
                 docs = [t for t in docs if t[1][field] > body["search_after"][0]]
             hits = [{"_index": name, "_id": i, "_score": None, "sort": [d[field]]} for i, d in docs[:size]]
+            if body.get("_source", True) is not False:
+                for h, (_, d) in zip(hits, docs):
+                    h["_source"] = d
         else:
             query = body.get("query", {"match_all": {}})
             docs = [(i, d) for i, d in docs if self.matches(query, d)]
@@ -204,7 +211,7 @@ class Emulator:
         i = 0
         while i < len(lines):
             (op, meta), = lines[i].items()
-            name, _id = meta["_index"], str(meta["_id"])
+            name, _id = self.aliases.get(meta["_index"], meta["_index"]), str(meta["_id"])
             idx = self.indices.get(name)
             if op == "delete":
                 i += 1
@@ -219,7 +226,13 @@ class Emulator:
             problem = None
             if idx is None:
                 problem = ("index_not_found_exception", f"no such index [{name}]")
-            else:
+            elif op == "create" and _id in idx.docs:
+                errors = True
+                items.append({"create": {"_index": name, "_id": _id, "status": 409, "error": {
+                    "type": "version_conflict_engine_exception",
+                    "reason": f"[{_id}]: version conflict, document already exists"}}})
+                continue
+            elif idx.vector is not None:
                 vec = idx.vector
                 if len(src.get("vector", [])) != vec["dims"]:
                     problem = ("document_parsing_exception",
@@ -253,6 +266,8 @@ class Emulator:
             if parts == ["_bulk"] or parts[-1:] == ["_bulk"]:
                 lines = [json.loads(x) for x in body.splitlines() if x.strip()]
                 return 200, self.bulk(lines, query.get("refresh", ["false"])[0] in ("true", "wait_for", ""))
+            if parts == ["_aliases"] and method == "POST":
+                return self.update_aliases(json.loads(body)["actions"])
             if parts == ["_msearch"]:
                 lines = [json.loads(x) for x in body.splitlines() if x.strip()]
                 responses = []
@@ -261,13 +276,18 @@ class Emulator:
                     responses.append(dict(res, status=status) if status == 200 else dict(res, status=status))
                 return 200, {"took": 1, "responses": responses}
             name = parts[0]
+            if name in self.aliases and parts[1:]:
+                name = self.aliases[name]
             idx = self.indices.get(name)
             rest = parts[1:]
             if not rest:
                 if method == "HEAD":
-                    return (200 if idx else 404), None
+                    return (200 if idx or name in self.aliases else 404), None
+                if method == "DELETE" and name in self.aliases:
+                    return 400, _err("illegal_argument_exception", f"The provided expression [{name}] matches an "
+                                     "alias, specify the corresponding concrete indices instead.")
                 if method == "PUT":
-                    if idx is not None:
+                    if idx is not None or name in self.aliases:
                         return 400, _err("resource_already_exists_exception", f"index [{name}] already exists")
                     self.indices[name] = _Index(json.loads(body or b"{}"))
                     return 200, {"acknowledged": True, "shards_acknowledged": True, "index": name}
@@ -275,6 +295,7 @@ class Emulator:
                     if idx is None:
                         return 404, _err("index_not_found_exception", f"no such index [{name}]")
                     del self.indices[name]
+                    self.aliases = {a: c for a, c in self.aliases.items() if c != name}
                     return 200, {"acknowledged": True}
             if idx is None:
                 return 404, _err("index_not_found_exception", f"no such index [{name}]")
@@ -303,6 +324,31 @@ class Emulator:
             if rest == ["_search"]:
                 return self.search(name, json.loads(body or b"{}"))
         return 400, _err("emulator_unsupported", f"{method} {path} is not emulated")
+
+
+    def update_aliases(self, actions: list[dict]) -> tuple[int, dict]:
+        """``POST /_aliases``: all actions are checked first, then applied together (atomic, as on the server)."""
+        for action in actions:
+            (op, arg), = action.items()
+            if op in ("add", "remove_index") and arg["index"] not in self.indices:
+                return 404, _err("index_not_found_exception", f"no such index [{arg['index']}]")
+        aliases, indices = dict(self.aliases), dict(self.indices)
+        for action in actions:
+            (op, arg), = action.items()
+            if op == "remove_index":
+                del indices[arg["index"]]
+                aliases = {a: c for a, c in aliases.items() if c != arg["index"]}
+            elif op == "add":
+                aliases[arg["alias"]] = arg["index"]
+            elif op == "remove":
+                aliases.pop(arg["alias"], None)
+            else:
+                return 400, _err("emulator_unsupported", f"alias action {op!r} is not emulated")
+        clash = set(aliases) & set(indices)
+        if clash:
+            return 400, _err("invalid_alias_name_exception", f"an index exists with the same name as the alias {clash}")
+        self.aliases, self.indices = aliases, indices
+        return 200, {"acknowledged": True}
 
 
 def _err(kind: str, reason: str) -> dict:

@@ -219,17 +219,13 @@ class Home:
 
 
 def head_of(index: Any) -> dict:
-    """The head record of ``index`` (no credentials: the store's ``config()`` is non-secret by contract)."""
-    cfg = None
-    if hasattr(index.store, "config"):
-        try:
-            cfg = index.store.config()
-        except Exception:  # noqa: BLE001 - a config is a convenience
-            cfg = None
-    from vecnb import __version__
+    """The head record of ``index`` (never credentials)."""
+    from vecnb._version import __version__
+
+    params = index.info().get("params") or {}  # informational: stores keep their own settings
 
     return {"format": FORMAT, "version": VERSION, "column": index.column, "text": index.text,
             "column_info": index._info, "dim": index.dim, "metric": index.metric, "kind": index.kind,
-            "store": index.store_name, "store_config": cfg, "next_key": index._next_key,
+            "store": index.store_name, "store_params": params, "next_key": index._next_key,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "vecnb_version": __version__,
             "rows": len(index)}

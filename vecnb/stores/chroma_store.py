@@ -30,11 +30,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import tempfile
 import uuid
+import weakref
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -248,6 +250,11 @@ class ChromaStore(BaseStore):
         except (FilterError, InvalidInputError):
             raise
         except Exception as exc:
+            if "does not exist" in str(exc) and self.path:
+                raise StoreError(
+                    f"chroma collection {self.collection_name!r} at {self.path!r} is gone: it was replaced or deleted "
+                    "by another writer. Reopen the index with vecnb.open_index('chroma', path=..., collection=...).",
+                    store=self.name, operation=operation) from None
             raise StoreError(f"chroma failed: {exc}", store=self.name, operation=operation) from exc
 
     # ------------------------------------------------------------------ writes
@@ -386,6 +393,91 @@ class ChromaStore(BaseStore):
             if self._tmpdir:
                 shutil.rmtree(self._tmpdir, ignore_errors=True)
                 self._tmpdir = None
+            fin = getattr(self, "_tmp_finalizer", None)
+            if fin is not None:
+                fin.detach()
+
+    # ------------------------------------------------------------------ index record (vecnb.index.home)
+    @property
+    def keeps_home(self) -> bool:
+        """An index built on a ``path=`` collection keeps its record beside it (not a loaded temporary copy)."""
+        return bool(self.path) and self._tmpdir is None
+
+    def _ledger(self) -> Any:
+        from vecnb.stores._ledger import FileLedger
+
+        tag = hashlib.blake2b(self.collection_name.encode(), digest_size=6).hexdigest()
+        return FileLedger(os.path.join(self.path, f"vecnb-home-{tag}.sqlite3"), self.name)
+
+    @classmethod
+    def open_existing(cls, *, path: str | os.PathLike | None = None, collection: str | None = None,
+                      **overrides: Any) -> ChromaStore | None:
+        """The collection ``collection`` (default ``"vecnb"``) on ``path``, or None when there is none.
+
+        Raises :class:`~vecnb.errors.IndexFormatError` for a collection vecnb did not create.
+        """
+        from vecnb.errors import IndexFormatError
+
+        if path is None or not os.path.isdir(os.fspath(path)):
+            return None
+        name = collection or "vecnb"
+        try:
+            client = chromadb.PersistentClient(path=os.fspath(path), settings=Settings(anonymized_telemetry=False))
+            cols = {getattr(c, "name", c): c for c in client.list_collections()}
+            if name not in cols:
+                return None
+            meta = client.get_collection(name, embedding_function=None).metadata or {}
+        except Exception as exc:  # noqa: BLE001 - chroma raises many types
+            raise StoreError(f"could not read chroma folder {os.fspath(path)!r}: {exc}", store=cls.name,
+                             operation="open") from exc
+        if "vecnb_dim" not in meta or meta.get("vecnb_metric") not in _SPACES:
+            raise IndexFormatError(f"chroma collection {name!r} at {os.fspath(path)!r} was not created by vecnb; "
+                                   "choose another collection= name.")
+        return cls(dim=int(meta["vecnb_dim"]), metric=meta["vecnb_metric"], path=path, collection=name, **overrides)
+
+    def locator(self) -> dict[str, Any]:
+        return {"path": self.path, "collection": self.collection_name}
+
+    def home_read(self) -> list[tuple[int, bytes]]:
+        return self._ledger().read()
+
+    def home_append(self, seq: int, payload: bytes) -> None:
+        self._ledger().append(seq, payload)
+
+    def home_reset(self, payloads: list[bytes]) -> int:
+        return self._ledger().reset(payloads)
+
+    def staging(self, *, dim: int, metric: str, kind: str, options: dict) -> ChromaStore:
+        """An empty collection beside this one, to build a replacement (``mode="replace"``)."""
+        opts = {**options, "collection": f"{self.collection_name[:40]}__new_{uuid.uuid4().hex[:8]}"}
+        return type(self)(dim=dim, metric=metric, kind=kind, **opts)
+
+    def discard(self) -> None:
+        """Delete this (staging) collection and its record."""
+        try:
+            self._collection()
+            self._client.delete_collection(self.collection_name)
+        except Exception:  # noqa: BLE001, S110 - best effort
+            pass
+        self._ledger().remove()
+
+    def take_place_of(self, old: ChromaStore) -> None:
+        """Drop ``old``'s collection and rename this one (and its record) to its name.
+
+        Chroma cannot rename over an existing collection in one step: a reader opening the
+        collection in between finds none for that moment (not a mix of the two).
+        """
+        self._collection()
+        target, old_ledger = old.collection_name, old._ledger()
+        old.close()
+        try:
+            self._client.delete_collection(target)
+        except Exception:  # noqa: BLE001, S110 - already gone
+            pass
+        new_ledger = self._ledger()
+        self._call("replace", self._col.modify, name=target)
+        self.collection_name = target
+        os.replace(new_ledger.path, old_ledger.path)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
@@ -435,4 +527,6 @@ class ChromaStore(BaseStore):
         cfg.update(path=os.path.join(tmp, "chroma"), collection="vecnb")
         store = cls(**cfg)
         store._tmpdir = tmp
+        # removed on close(), and also when the store is garbage-collected or the interpreter exits
+        store._tmp_finalizer = weakref.finalize(store, shutil.rmtree, tmp, True)
         return store

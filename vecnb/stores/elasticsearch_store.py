@@ -49,8 +49,10 @@ for an 8.x server install a matching client (``pip install "elasticsearch>=8.14,
 
 from __future__ import annotations
 
+import base64
 import os
 import re
+import uuid
 from typing import Any, ClassVar, Iterable, Iterator
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -642,6 +644,172 @@ class ElasticsearchStore(BaseStore):
         except Exception as exc:
             raise self._wrap(exc, "drop") from None
         self.close()
+
+    # ------------------------------------------------------------------ index record (vecnb.index.home)
+    #: an index here keeps its record in a side index ``<index>__vecnb_home`` (docs: seq + binary payload)
+    keeps_home: ClassVar[bool] = True
+    reference_options: ClassVar[tuple[str, ...]] = ("index", "kind", "num_candidates", "request_timeout", "refresh")
+
+    @classmethod
+    def open_existing(cls, *, url: str | None = None, client: Any = None, index: str = "vecnb_items",
+                      api_key: str | None = None, request_timeout: float = 10.0,
+                      **overrides: Any) -> ElasticsearchStore | None:
+        """A store bound to an existing vecnb index (or alias), dimension and metric read from its mapping; or None.
+
+        Raises :class:`~vecnb.errors.IndexFormatError` for an index vecnb did not create.
+        """
+        from vecnb.errors import IndexFormatError
+
+        probe = cls(dim=1, url=url, client=client, index=index, api_key=api_key, request_timeout=request_timeout)
+        try:
+            es = probe._client if probe._client is not None else _make_client(probe.url, probe.api_key,
+                                                                               probe.request_timeout)
+            probe._client = es
+            try:
+                if not es.indices.exists(index=index):
+                    return None
+                mapping = es.indices.get_mapping(index=index)
+            except Exception as exc:
+                raise probe._wrap(exc, "open") from None
+        finally:
+            probe.close()
+        body = next(iter(dict(mapping).values()))["mappings"]
+        meta = body.get("_meta") or {}
+        vec = (body.get("properties") or {}).get("vector") or {}
+        if "vecnb" not in meta or vec.get("type") != "dense_vector" or meta.get("metric") not in ("cosine", "dot", "l2"):
+            raise IndexFormatError(f"Elasticsearch index {index!r} exists but was not created by vecnb; "
+                                   "pass another index= name.")
+        kind = overrides.pop("kind", meta.get("kind", "auto"))
+        return cls(dim=int(vec["dims"]), metric=meta["metric"], kind=kind, url=url, client=client, index=index,
+                   api_key=api_key, request_timeout=request_timeout,
+                   unit_vectors=vec.get("similarity") == "dot_product", **overrides)
+
+    @classmethod
+    def open_reference(cls, *, url: str | None = None, client: Any = None, **options: Any) -> ElasticsearchStore:
+        """Reopen an index saved by reference; the URL comes from ``url=`` or ``$VECNB_ES_URL``."""
+        from vecnb.errors import IndexNotFoundError
+
+        st = cls.open_existing(url=url, client=client, **options)
+        if st is None:
+            raise IndexNotFoundError(f"Elasticsearch index {options.get('index')!r} no longer exists.")
+        return st
+
+    def reference(self) -> dict[str, Any]:
+        """What reopens this index (saved by reference): index name and settings -- no URL, no key."""
+        out = {"index": self.index, "kind": self.kind, "request_timeout": self.request_timeout, "refresh": self.refresh}
+        if self.num_candidates is not None:
+            out["num_candidates"] = self.num_candidates
+        return out
+
+    def locator(self) -> dict[str, Any]:
+        return {"url": self.where_url, "index": self.index}
+
+    @property
+    def _home_index(self) -> str:
+        return f"{self.index}__vecnb_home"
+
+    def _home_max(self, es: Any) -> int | None:
+        hits = es.search(index=self._home_index, size=1, sort=[{"seq": "desc"}], source=False,
+                         query={"match_all": {}})["hits"]["hits"]
+        return int(hits[0]["sort"][0]) if hits else None
+
+    def home_read(self) -> list[tuple[int, bytes]]:
+        """The index record's entries ``[(seq, payload)]`` in order (``[]`` when there is none)."""
+        es = self._es()
+        out: list[tuple[int, bytes]] = []
+        try:
+            if not es.indices.exists(index=self._home_index):
+                return []
+            after = None
+            while True:
+                kw: dict[str, Any] = {"index": self._home_index, "size": 100, "sort": [{"seq": "asc"}],
+                                      "query": {"match_all": {}}}
+                if after is not None:
+                    kw["search_after"] = after
+                hits = es.search(**kw)["hits"]["hits"]
+                out += [(int(h["_source"]["seq"]), base64.b64decode(h["_source"]["payload"])) for h in hits]
+                if len(hits) < 100:
+                    return out
+                after = hits[-1]["sort"]
+        except Exception as exc:
+            raise self._wrap(exc, "open") from None
+
+    def _home_write(self, es: Any, entries: list[tuple[int, bytes]]) -> None:
+        ops: list[dict] = []
+        for seq, payload in entries:
+            ops += [{"create": {"_index": self._home_index, "_id": str(seq)}},
+                    {"seq": int(seq), "payload": base64.b64encode(payload).decode("ascii")}]
+        res = es.bulk(operations=ops, refresh=True)
+        if res.get("errors"):
+            items = [next(iter(i.values())) for i in res["items"]]
+            if any(i.get("status") == 409 for i in items):
+                raise StoreError(f"write conflict on the index record of {self.index!r}", store=self.name,
+                                 operation="write")
+            raise StoreError(f"could not write the index record of {self.index!r}: {items[0].get('error')}",
+                             store=self.name, operation="write")
+
+    def home_append(self, seq: int, payload: bytes) -> None:
+        """Append entry ``seq`` (a ``create``: a conflict if another writer got there first)."""
+        es = self._es()
+        try:
+            last = self._home_max(es)
+            if last is not None and last >= seq:
+                raise StoreError(f"write conflict on the index record of {self.index!r}", store=self.name,
+                                 operation="write")
+            self._home_write(es, [(seq, payload)])
+        except Exception as exc:
+            raise self._wrap(exc, "write") from None
+
+    def home_reset(self, payloads: list[bytes]) -> int:
+        """Write ``payloads`` as the new record, then delete the older entries (a reader in between sees both,
+        which replays to the same index: the new entries restate every live row)."""
+        es = self._es()
+        try:
+            if not es.indices.exists(index=self._home_index):
+                es.indices.create(index=self._home_index, mappings={"properties": {
+                    "seq": {"type": "long"}, "payload": {"type": "binary"}}})
+            last = self._home_max(es)
+            start = 0 if last is None else last + 1
+            old = [seq for seq, _ in self.home_read()]
+            self._home_write(es, [(start + i, p) for i, p in enumerate(payloads)])
+            if old:
+                es.bulk(operations=[{"delete": {"_index": self._home_index, "_id": str(q)}} for q in old],
+                        refresh=True)
+        except Exception as exc:
+            raise self._wrap(exc, "write") from None
+        return start + len(payloads) - 1
+
+    def staging(self, *, dim: int, metric: str, kind: str, options: dict) -> ElasticsearchStore:
+        """An empty index beside this one, to build a replacement (``mode="replace"``)."""
+        opts = {**options, "index": f"{self.index[:100]}__new_{uuid.uuid4().hex[:8]}"}
+        opts.pop("recreate", None)
+        return type(self)(dim=dim, metric=metric, kind=kind, **opts)
+
+    def discard(self) -> None:
+        es = self._es()
+        es.options(ignore_status=404).indices.delete(index=f"{self.index},{self._home_index}")
+
+    def _concrete(self, es: Any, name: str) -> list[str]:
+        if not es.indices.exists(index=name):
+            return []
+        return list(dict(es.indices.get_mapping(index=name)))
+
+    def take_place_of(self, old: ElasticsearchStore) -> None:
+        """Point ``old``'s name (and its record's) at this index in ONE alias update, removing the old
+        indexes in the same step: a reader sees the old index or the new one, never half."""
+        es = self._es()
+        target, target_home = old.index, old._home_index
+        try:
+            actions: list[dict] = []
+            for name in self._concrete(es, target) + self._concrete(es, target_home):
+                actions.append({"remove_index": {"index": name}})
+            actions += [{"add": {"index": self.index, "alias": target}},
+                        {"add": {"index": self._home_index, "alias": target_home}}]
+            es.indices.update_aliases(actions=actions)
+        except Exception as exc:
+            raise self._wrap(exc, "replace") from None
+        old.close()
+        self.index = target
 
     def close(self) -> None:
         if self._owns_client and self._client is not None:

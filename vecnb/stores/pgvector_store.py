@@ -586,7 +586,7 @@ class PgVectorStore(BaseStore):
     def _q(self, name: str) -> sql.Identifier:
         return sql.Identifier(self.schema, name) if self.schema else sql.Identifier(name)
 
-    def config(self) -> dict[str, Any]:
+    def settings(self) -> dict[str, Any]:
         """The store's settings (never the URL or password): what a reopened store is created with."""
         return {"kind": self.kind, "m": self.m, "ef_construction": self.ef_construction, "ef_search": self.ef_search,
                 "lists": self.lists, "probes": self.probes, "halfvec": self.halfvec,
@@ -595,7 +595,7 @@ class PgVectorStore(BaseStore):
 
     def _write_comment(self, conn: Any) -> None:
         doc = {"vecnb": FORMAT_VERSION, "dim": self.dim, "metric": self.metric, "type": self._vtype,
-               "text_config": self.text_config, "fields": self._fields, "config": self.config()}
+               "text_config": self.text_config, "fields": self._fields, "config": self.settings()}
         conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(self._t, sql.Literal(json.dumps(doc))))
 
     def _adopt_table(self, conn: Any, oid: int) -> None:
@@ -1115,6 +1115,27 @@ class PgVectorStore(BaseStore):
         kind = params.pop("kind", "auto")
         return cls(dim=int(m.group(2)), metric=doc["metric"], kind=kind, url=url, connection=connection,
                    table=table, schema=schema, **params)
+
+    #: options a saved reference may carry (vecnb.stores.base.reference_config); never url / password
+    reference_options: ClassVar[tuple[str, ...]] = (
+        "table", "schema", "kind", "m", "ef_construction", "ef_search", "lists", "probes", "halfvec",
+        "iterative_scan", "max_scan_tuples", "text_config", "filter_exact_below", "connect_timeout")
+
+    def reference(self) -> dict[str, Any]:
+        """What reopens this table (saved by reference): table, schema, settings -- no URL, no password."""
+        return {"table": self.table, "schema": self.schema,
+                **{k: v for k, v in self.settings().items() if v is not None}}
+
+    @classmethod
+    def open_reference(cls, *, url: str | None = None, connection: Any = None, **options: Any) -> PgVectorStore:
+        """Reopen a table saved by reference; the URL comes from ``url=`` or ``$VECNB_PG_URL``."""
+        from vecnb.errors import IndexNotFoundError
+
+        st = cls.open_existing(url=url, connection=connection, **options)
+        if st is None:
+            raise IndexNotFoundError(f"table {options.get('table')!r} no longer exists on the server; rebuild the "
+                                     "index from its DataFrame.")
+        return st
 
     def locator(self) -> dict[str, Any]:
         """Where the table is, without secrets: ``{"url": conninfo without password, "table", "schema"}``."""
