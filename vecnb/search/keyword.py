@@ -35,8 +35,9 @@ Tokenisation (all settable, per call)
     any list of words, or ``None`` for no stop words;
 ``stemmer="english"``
     a Snowball language name (``PyStemmer``: ``"english"``, ``"porter"``, ``"german"``...),
-    ``None`` for no stemming, or any callable ``list[str] -> list[str]``;
-words are ``\\b\\w\\w+\\b`` (scikit-learn's pattern: two or more word characters). BM25
+    ``None`` for no stemming, or any callable ``list[str] -> list[str]``.
+
+Words are ``\\b\\w\\w+\\b`` (scikit-learn's pattern: two or more word characters). BM25
 parameters: ``k1=1.5``, ``b=0.75``, ``method="lucene"`` (bm25s's defaults).
 
 A document that contains none of the query's terms scores 0 and is never returned, so a

@@ -154,7 +154,7 @@ class BenchmarkPanel(ipw.VBox, WidgetBase):
 
     # ----------------------------------------------------------------- run
     def run(self) -> pd.DataFrame | None:
-        """Run :func:`vecnb.bench.run` with the chosen inputs; returns :attr:`results`."""
+        """Run :func:`vecnb.bench.run` with the chosen inputs; returns ``self.results``."""
         self._guarded(self._run)
         return self.results
 

@@ -1,0 +1,113 @@
+"""Sphinx extension of the vecnb site: link the guides' inline code to the API reference.
+
+The notebooks name the API the way a user types it (```df.vec.search```, ```idx.run(query)```,
+```vecnb.evaluate(run, qrels)```, ```VectorIndex```) and must stay readable in JupyterLab, so
+they carry no Sphinx roles. This post-transform turns such inline literals into links to the
+reference when, and only when, the name they spell is a documented object:
+
+* ``df.vec.NAME`` -> ``vecnb.VecAccessor.NAME``; ``idx.NAME`` -> ``vecnb.VectorIndex.NAME``;
+  ``q.NAME`` / ``Query.NAME`` -> ``vecnb.Query.NAME``;
+* ``vecnb.A.B`` as written;
+* a bare ``Name`` or ``Name.attr`` that ends exactly one documented name (``SyncReport``,
+  ``SqliteStore.open``), if it starts with a capital letter (``search`` or ``k`` stay text).
+
+Call arguments are ignored (```df.vec.hybrid(q, text="text")``` links to ``hybrid``). A literal
+that names nothing documented stays plain text, so the transform never adds a broken link.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from docutils import nodes
+from sphinx import addnodes
+from sphinx.transforms.post_transforms import SphinxPostTransform
+from sphinx.util.nodes import make_refnode
+
+_NAME = re.compile(r"^([A-Za-z_][\w.]*?)(\(.*\))?$", re.S)
+_PREFIXES = {
+    "df.vec.": "vecnb.VecAccessor.",
+    "ddf.vec.": "vecnb.VecAccessor.",
+    "idx.": "vecnb.VectorIndex.",
+    "index.": "vecnb.VectorIndex.",
+    "q.": "vecnb.Query.",
+    "Query.": "vecnb.Query.",
+}
+_EXACT = {"df.vec": "vecnb.VecAccessor", "ddf.vec": "vecnb.VecAccessor"}
+
+
+def api_target(text: str, objects: dict[str, Any], suffixes: dict[str, list[str]]) -> str | None:
+    """The documented name an inline literal spells, or ``None``."""
+    m = _NAME.match(text.strip())
+    if not m:
+        return None
+    name = m.group(1).rstrip(".")
+    if name in _EXACT:
+        name = _EXACT[name]
+    for prefix, full in _PREFIXES.items():
+        if name.startswith(prefix):
+            candidate = full + name[len(prefix):]
+            return candidate if candidate in objects else None
+    if name in objects:
+        return name
+    if name[:1].isupper():
+        found = suffixes.get(name, [])
+        if len(found) == 1:
+            return found[0]
+    return None
+
+
+class LinkApiLiterals(SphinxPostTransform):
+    """Wrap inline literals that name a documented object in a reference to it."""
+
+    default_priority = 5  # before the ReferencesResolver (10) resolves pending_xref nodes
+    formats = ("html",)
+
+    def run(self, **kwargs: Any) -> None:
+        domain = self.env.get_domain("py")
+        objects = {name: entry for name, entry in domain.objects.items() if not entry.aliased}
+        suffixes: dict[str, list[str]] = {}
+        for full in objects:
+            parts = full.split(".")
+            for i in range(1, len(parts)):
+                suffixes.setdefault(".".join(parts[i:]), []).append(full)
+        docname = self.env.docname
+        for node in list(self.document.findall(nodes.literal)):
+            if isinstance(node.parent, (nodes.reference, addnodes.pending_xref)) or "xref" in node["classes"]:
+                continue
+            target = api_target(node.astext(), objects, suffixes)
+            if target is None or objects[target].docname == docname:
+                continue
+            xref = addnodes.pending_xref("", refdomain="py", reftype="obj", reftarget=target,
+                                         refexplicit=True, refwarn=True, refdoc=docname)
+            node.replace_self(xref)
+            xref += node
+
+
+def resolve_short_name(app: Any, env: Any, node: Any, contnode: nodes.Element) -> nodes.Element | None:
+    """``missing-reference``: resolve what docstrings write unqualified, or leave private names as text.
+
+    A docstring in ``vecnb.stores.base`` says ``:class:`StoreError``` and means the one
+    documented ``vecnb.errors.StoreError``: a name that ends exactly one documented object
+    links there. A name with a private part (``_check_write``) is not in the reference by
+    design and stays text. Anything else stays missing, and the build fails on it.
+    """
+    if node.get("refdomain") != "py":
+        return None
+    target = node["reftarget"].lstrip(".~")
+    if any(part.startswith("_") for part in target.split(".")):
+        return contnode
+    domain = env.get_domain("py")
+    found = [name for name, entry in domain.objects.items()
+             if not entry.aliased and (name == target or name.endswith("." + target))]
+    if len(found) != 1:
+        return None
+    entry = domain.objects[found[0]]
+    return make_refnode(app.builder, node["refdoc"], entry.docname, entry.node_id, contnode, found[0])
+
+
+def setup(app: Any) -> dict[str, Any]:
+    app.add_post_transform(LinkApiLiterals)
+    app.connect("missing-reference", resolve_short_name)
+    return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

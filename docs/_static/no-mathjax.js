@@ -1,0 +1,1 @@
+/* MathJax is not bundled: the few formulas in docstrings stay as TeX source (no CDN is reachable). */
