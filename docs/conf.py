@@ -99,3 +99,5 @@ html_show_sourcelink = False
 html_copy_source = False
 # no MathJax: the pages have no maths, and MathJax would come from a CDN
 mathjax_path = "no-mathjax.js"
+# the theme's light / dark / auto switch starts from "auto" (left empty it logs a console error)
+html_context = {"default_mode": "auto"}
