@@ -46,7 +46,7 @@ nitpicky = True
 nitpick_ignore_regex = [
     (r"py:.*", r"(np|numpy|pd|pandas|pa|pyarrow|fsspec|faiss|chromadb|psycopg|apsw|elasticsearch|"
                r"ipywidgets|traitlets|matplotlib|dask|distributed|langchain\w*|llama_index\w*|"
-               r"scipy|sklearn|tqdm|functools|jscatter|anywidget|collections|typing|typing_extensions|os|"
+               r"scipy|sklearn|tqdm|functools|atexit|signal|subprocess|tempfile|shutil|socket|logging|warnings|weakref|hashlib|uuid|time|jscatter|anywidget|collections|typing|typing_extensions|os|"
                r"pathlib|datetime|concurrent|json|io|re|sqlite3|threading|contextlib|types|abc)(\..*)?"),
     # builtins and typing words as numpydoc writes them in "Parameters" types
     (r"py:.*", r"(optional|default|array[-_ ]like|callable|iterable|sequence|mapping|scalar|"

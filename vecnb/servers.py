@@ -24,7 +24,7 @@ Two ways, both about a second to start::
 * durable settings (``fsync`` on), ``127.0.0.1`` only, SCRAM password auth on TCP.
 
 :func:`start` -- a throwaway server (what the tests' ``pg_url`` fixture uses)
-----------------------------------------------------------------------------
+-------------------------------------------------------------------------------
 A fresh data directory under ``TMPDIR`` (or ``/tmp``), ``fsync`` off, a free port, deleted by
 ``stop()`` (also registered with :mod:`atexit`).
 

@@ -18,6 +18,7 @@ that names nothing documented stays plain text, so the transform never adds a br
 from __future__ import annotations
 
 import re
+from importlib import import_module
 from typing import Any
 
 from docutils import nodes
@@ -85,24 +86,70 @@ class LinkApiLiterals(SphinxPostTransform):
             xref += node
 
 
-def resolve_short_name(app: Any, env: Any, node: Any, contnode: nodes.Element) -> nodes.Element | None:
-    """``missing-reference``: resolve what docstrings write unqualified, or leave private names as text.
+def _lookup(dotted: str) -> Any:
+    """The object a dotted path names (``pkg.mod.Class.attr``), or ``_MISSING``."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = import_module(".".join(parts[:cut]))
+        except Exception:  # noqa: BLE001 - not a module (or not importable): try a shorter prefix
+            continue
+        try:
+            for attr in parts[cut:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return _MISSING
+        return obj
+    return _MISSING
 
-    A docstring in ``vecnb.stores.base`` says ``:class:`StoreError``` and means the one
-    documented ``vecnb.errors.StoreError``: a name that ends exactly one documented object
-    links there. A name with a private part (``_check_write``) is not in the reference by
-    design and stays text. Anything else stays missing, and the build fails on it.
+
+_MISSING = object()
+
+
+def _documented_by_identity(env: Any) -> dict[int, str]:
+    """id(object) -> the name it is documented under (built once per build)."""
+    cache = getattr(env, "_vecnb_by_identity", None)
+    domain = env.get_domain("py")
+    if cache is None or cache[0] != len(domain.objects):
+        table: dict[int, str] = {}
+        for name, entry in domain.objects.items():
+            if entry.aliased or entry.objtype not in ("function", "class", "exception", "method", "module"):
+                continue
+            obj = _lookup(name)
+            if obj is not _MISSING:
+                table.setdefault(id(obj), name)
+        cache = env._vecnb_by_identity = (len(domain.objects), table)
+    return cache[1]
+
+
+def resolve_short_name(app: Any, env: Any, node: Any, contnode: nodes.Element) -> nodes.Element | None:
+    """``missing-reference``: resolve what docstrings write relative or by an internal path.
+
+    * ``:class:`StoreError``` in ``vecnb.stores.base`` means the one documented
+      ``vecnb.errors.StoreError``: a name that ends exactly one documented object links there;
+    * ``:func:`vecnb.index.opening.open_index``` is the object documented as ``vecnb.open_index``:
+      a path that imports to a documented object links to it;
+    * a name that exists but is not in the reference by design (a private helper, an internal
+      module) stays text;
+    * a name that resolves to nothing (a typo, a function that moved) stays missing, and the
+      build fails on it.
     """
     if node.get("refdomain") != "py":
         return None
     target = node["reftarget"].lstrip(".~")
-    if any(part.startswith("_") for part in target.split(".")):
-        return contnode
     domain = env.get_domain("py")
     found = [name for name, entry in domain.objects.items()
              if not entry.aliased and (name == target or name.endswith("." + target))]
     if len(found) != 1:
-        return None
+        mod, cls = node.get("py:module"), node.get("py:class")
+        candidates = [target] + [f"{p}.{target}" for p in filter(None, [mod, mod and cls and f"{mod}.{cls}"])]
+        objs = [o for o in map(_lookup, candidates) if o is not _MISSING]
+        if not objs:
+            return None
+        name = _documented_by_identity(env).get(id(objs[0]))
+        if name is None:
+            return contnode  # real, but internal: plain text
+        found = [name]
     entry = domain.objects[found[0]]
     return make_refnode(app.builder, node["refdoc"], entry.docname, entry.node_id, contnode, found[0])
 
