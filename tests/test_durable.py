@@ -311,3 +311,39 @@ def _serve_and_kill(path: str, sig: int) -> None:
     finally:
         srv.stop()
     assert not srv.running
+
+
+# --------------------------------------------------------------------------- temporary copies of loads
+@pytest.mark.parametrize("store", ["sqlite", "chroma"])
+def test_loaded_copies_are_removed_on_close_and_on_gc(store, cisi, tmp_path):
+    import gc
+
+    if store == "chroma":
+        pytest.importorskip("chromadb")
+
+    def tmp_of(index):  # the private working copy a load opened
+        return index.store._temp_dir if store == "sqlite" else index.store._tmpdir
+
+    idx = cisi.iloc[:60].vec.index(store=store)
+    idx.save(str(tmp_path / "saved"))
+    idx.close()
+    loaded = vecnb.load_index(str(tmp_path / "saved"))
+    tmp = tmp_of(loaded)
+    assert len(loaded) == 60 and tmp and os.path.isdir(tmp)
+    loaded.close()
+    assert not os.path.exists(tmp)                                  # close() removes it
+    loaded = vecnb.load_index(str(tmp_path / "saved"))
+    tmp = tmp_of(loaded)
+    assert len(loaded.search(QUERY, k=3)) == 3 and os.path.isdir(tmp)
+    del loaded
+    gc.collect()
+    assert not os.path.exists(tmp)                                  # so does garbage collection
+    # and so does the end of a process that neither closed nor dropped it
+    code = ("import sys, vecnb; idx = vecnb.load_index(sys.argv[1]); "
+            f"print(idx.store.{'_temp_dir' if store == 'sqlite' else '_tmpdir'})")
+    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "saved")], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    left = run.stdout.strip().splitlines()[-1]
+    assert left.startswith("/") and not os.path.exists(left)
