@@ -382,8 +382,8 @@ class PgVectorStore(BaseStore):
             if not url:
                 raise InvalidInputError(
                     "PgVectorStore needs a database: pass url='postgresql://user:password@host:5432/db' "
-                    "(or connection=a psycopg connection), or set VECNB_PG_URL. For a throwaway local server: "
-                    "vecnb.servers.postgres(path=...).url starts a local one that keeps its data."
+                    "(or connection=a psycopg connection), or set VECNB_PG_URL. Or start a local server that keeps its "
+                    "data: url = vecnb.servers.postgres(path=...).url."
                 )
         if not isinstance(table, str) or not table:
             raise InvalidInputError(f"table must be a non-empty string, got {table!r}.")
