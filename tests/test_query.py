@@ -171,10 +171,33 @@ def test_run_with_mmr_rerank_on_frame(df, qv):
     from vecnb.search.keyword import mmr
 
     V = df.vec.matrix("emb")[df.index.get_indexer(cands.index)]
-    order, _ = mmr(V, 5, diversity=0.5, query_vector=qv)
+    order, _ = mmr(V, 5, diversity=0.5, relevance=cands["score"].to_numpy())  # the first stage's relevance
     assert list(hits.index) == list(cands.index[order])
     plain = Query.hybrid("library science", k=5, vector=qv).rerank("mmr", diversity=0.0, fetch_k=20).run(df)
-    assert len(plain) == 5
+    assert list(plain.index) == list(cands.index[:5])
+
+
+@pytest.mark.parametrize("target", ["frame", "index"])
+def test_mmr_at_zero_diversity_keeps_the_first_stage_order(df, qv, target):
+    """MMR reranks the first stage's candidates by the first stage's relevance: diversity=0 changes nothing."""
+    idx = df.vec.index(store="numpy", text="text") if target == "index" else None
+    on = idx if idx is not None else df
+    try:
+        kw = Query.keyword("library science", k=8).run(on)
+        q = Query.keyword("library science", k=8).rerank("mmr", diversity=0.0)
+        out = q.run(on)
+        assert list(out.index) == list(kw.index) and len(out) == 8
+        np.testing.assert_allclose(out["score"], kw["score"])  # the retrieval score is kept
+        hy = Query.hybrid("library science", k=6, vector=qv).run(on)
+        assert list(Query.hybrid("library science", k=6, vector=qv).rerank("mmr", diversity=0.0).run(on).index) \
+            == list(hy.index)
+        # with diversity the keyword candidates are reordered, never replaced by dense ones
+        cands = Query.keyword("library science", k=50).run(on)
+        div = Query.keyword("library science", k=8).rerank("mmr", diversity=0.7).run(on)
+        assert set(div.index) <= set(cands.index) and list(div.index) != list(kw.index)
+    finally:
+        if idx is not None:
+            idx.close()
 
 
 def test_run_with_cross_encoder_on_frame(df):
@@ -230,7 +253,7 @@ def test_text_queries_embed_with_the_columns_model(df):
     from vecnb.search.keyword import mmr
 
     order, _ = mmr(small.vec.matrix()[small.index.get_indexer(cands.index)], 4, diversity=0.6,
-                   query_vector=emb([q])[0])
+                   relevance=cands["score"].to_numpy())
     assert list(hits.index) == list(cands.index[order])
     idx = small.vec.index(store="numpy", text="text")
     try:

@@ -14,12 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vecnb._core import filters, metrics
+from vecnb._core import metrics
 from vecnb._core.arrow import column_matrix, vector_array
 from vecnb.frame.columns import embedding_columns, get_info, resolve_column, set_info, text_values
 from vecnb.errors import InvalidInputError
-from vecnb.search.inputs import check_k, check_threshold, query_matrix, remember_embedder
-from vecnb.frame.results import build_hits
+from vecnb.search.inputs import remember_embedder
 
 __all__ = ["VecAccessor", "text_values"]
 
@@ -225,24 +224,10 @@ class VecAccessor:
             The hit rows (original labels and columns) with ``score`` and ``rank``, and
             ``query`` when a batch of queries was asked; sorted by query, then rank.
         """
-        df = self._df
-        k = check_k(k)
-        metric = metrics.resolve_metric(metric)
-        threshold = check_threshold(threshold)
-        node = filters.parse(where)
-        col = resolve_column(df, column)
-        if len(df) == 0:
-            raise InvalidInputError("The DataFrame is empty: there is nothing to search.")
-        X = column_matrix(df[col], name=col)
-        metrics.check_matrix(X, metric, what=f"vectors in column {col!r}")
-        info = get_info(df, col)
-        Q, labels, batch = query_matrix(query, info, X.shape[1], model=model)
-        metrics.check_vectors(Q, metric, what="query vectors")
-        rows = None
-        if node is not None:
-            rows = np.flatnonzero(filters.to_mask(node, df))
-        pos, scores = metrics.topk(X, Q, k, metric, rows=rows)
-        return build_hits(df, pos, scores, queries=labels if batch else None, threshold=threshold)
+        from vecnb.search.targets import FrameTarget
+
+        target = FrameTarget(self._df, column=column, metric=metric)
+        return target.search(query, k, where=where, threshold=threshold, model=model)
 
     # ------------------------------------------------------------------ delegations
     def index(self, store: str = "numpy", *, kind: str = "auto", metric: str | None = None,
@@ -269,10 +254,12 @@ class VecAccessor:
         a Snowball language / callable / None) and BM25 (``k1``, ``b``, ``method``) are
         described in :mod:`vecnb.keyword`; the BM25 index is cached by the column's content.
         """
-        from vecnb.search.keyword import keyword_search
+        from vecnb.search.keyword import keyword
+        from vecnb.search.targets import FrameTarget
 
-        return keyword_search(self._df, query, text=text, k=k, where=where, threshold=threshold, lower=lower,
-                              stopwords=stopwords, stemmer=stemmer, k1=k1, b=b, method=method)
+        bm25 = {"lower": lower, "stopwords": stopwords, "stemmer": stemmer, "k1": k1, "b": b, "method": method}
+        return keyword(FrameTarget(self._df, what="keyword search"), query, k, text=text, where=where,
+                       threshold=threshold, bm25=bm25)
 
     def hybrid(self, query: Any, text: str = "text", k: int = 10, *, fusion: str = "rrf", alpha: float = 0.5,
                rrf_k: float = 60, normalization: str = "minmax", fetch_k: int = 100, where: dict | None = None,
@@ -287,12 +274,14 @@ class VecAccessor:
         Hits show ``keyword_rank``, ``keyword_score``, ``vector_rank``, ``vector_score``
         (NaN where a side did not return the row). See :mod:`vecnb.keyword`.
         """
-        from vecnb.search.keyword import hybrid_search
+        from vecnb.search.keyword import hybrid
+        from vecnb.search.targets import FrameTarget
 
-        return hybrid_search(self._df, query, text=text, k=k, fusion=fusion, alpha=alpha, rrf_k=rrf_k,
-                             normalization=normalization, fetch_k=fetch_k, where=where, threshold=threshold,
-                             metric=metric, column=column, model=model, vector=vector, lower=lower,
-                             stopwords=stopwords, stemmer=stemmer, k1=k1, b=b, method=method)
+        bm25 = {"lower": lower, "stopwords": stopwords, "stemmer": stemmer, "k1": k1, "b": b, "method": method}
+        target = FrameTarget(self._df, column=column, metric=metric, what="hybrid search")
+        return hybrid(target, query, k, text=text, fusion=fusion, alpha=alpha, rrf_k=rrf_k,
+                      normalization=normalization, fetch_k=fetch_k, where=where, threshold=threshold, model=model,
+                      vector=vector, bm25=bm25)
 
     def stale(self, column: str | None = None, *, model: Any = None) -> pd.DataFrame:
         """Rows whose text changed since ``column`` was embedded (all rows if ``model`` is another model).

@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 
 from vecnb._core import filters
+from vecnb.stores.base import CAPABILITIES, capabilities, provided, supports
 from vecnb.errors import DimensionMismatchError, DuplicateIdError, InvalidVectorError, StoreError
 
 COLORS = ["red", "green", "blue", "black", "white"]
@@ -371,10 +372,78 @@ class StoreConformance:
         recall = _recall(got, ids[pos])
         assert recall >= (1.0 if self.is_exact(kind) else self.recall_bar(kind)), f"recall@10 = {recall:.3f}"
 
+    # ------------------------------------------------------------------ declared capabilities
+    def require(self, store, capability):
+        """Skip a capability's test for a store that does not declare it (vecnb.stores.base.supports)."""
+        if not supports(store, capability):
+            pytest.skip(f"{type(store).__name__} does not declare the {capability!r} capability")
+
+    def test_declared_capabilities_match_methods(self, make_store, kind):
+        store = make_store(8, "cosine", kind)
+        declared = capabilities(store)
+        assert declared <= set(CAPABILITIES), f"unknown capabilities {sorted(declared - set(CAPABILITIES))}"
+        # what the class says it can do is what its methods do: no undeclared extras, no missing methods
+        assert declared == provided(type(store)), (declared, provided(type(store)))
+        for name in declared:
+            assert isinstance(store, CAPABILITIES[name]), name
+
+    def test_fetch(self, make_store, kind, base_data):
+        store = self.filled(make_store, kind, base_data)
+        self.require(store, "fetch")
+        ids = base_data["ids"]
+        missing = np.array([ids.max() + 7], dtype=np.int64)
+        V, found = store.fetch(np.concatenate([ids[[3, 0]], missing]))
+        assert np.asarray(found).tolist() == [True, True, False]
+        np.testing.assert_allclose(np.asarray(V)[:2], base_data["X"][[3, 0]], atol=1e-3)
+
+    def test_iter_ids(self, make_store, kind, base_data):
+        store = self.filled(make_store, kind, base_data)
+        self.require(store, "iter_ids")
+        batches = [np.asarray(b) for b in store.iter_ids(37)]
+        assert all(0 < len(b) <= 37 for b in batches)
+        got = np.concatenate(batches) if batches else np.empty(0, np.int64)
+        assert sorted(got.tolist()) == sorted(base_data["ids"].tolist())
+
+    def test_keyword(self, make_store, kind, base_data):
+        store = make_store(base_data["X"].shape[1], "cosine", kind)
+        self.require(store, "keyword")
+        n = 12
+        texts = [f"common word {i}" for i in range(n)]
+        texts[4] = "the rare zebra crossing"
+        texts[9] = "zebra zebra zebra stripes"
+        ids = base_data["ids"][:n]
+        store.upsert(ids, base_data["X"][:n], None, texts)
+        got, scores = store.keyword(["zebra"], 5)
+        got = np.asarray(got)[0]
+        hits = got[got >= 0].tolist()
+        assert set(hits) == {int(ids[4]), int(ids[9])}
+        assert np.all(np.asarray(scores)[0][: len(hits)] > 0)
+
+    def test_fetch_texts(self, make_store, kind, base_data):
+        store = make_store(base_data["X"].shape[1], "cosine", kind)
+        self.require(store, "texts")
+        ids = base_data["ids"][:3]
+        store.upsert(ids, base_data["X"][:3], None, ["a b", "c d", "e f"])
+        assert list(store.fetch_texts(ids[[2, 0]])) == ["e f", "a b"]
+
+    def test_info(self, make_store, kind, base_data):
+        store = self.filled(make_store, kind, base_data)
+        self.require(store, "info")
+        assert isinstance(store.info(), dict)
+
+    def test_build_is_idempotent(self, make_store, kind, base_data):
+        store = self.filled(make_store, kind, base_data)
+        self.require(store, "build")
+        store.build()
+        before = store.search(base_data["Q"], K)
+        store.build()
+        after = store.search(base_data["Q"], K)
+        np.testing.assert_array_equal(before[0], after[0])
+
     # ------------------------------------------------------------------ persistence
     def test_persistence_round_trip(self, make_store, kind, base_data, tmp_path):
         store = self.filled(make_store, kind, base_data)
-        if not hasattr(store, "save"):
+        if not supports(store, "persist"):
             pytest.skip(f"{type(store).__name__} keeps its data on a server (no save/load)")
         where = filters.parse({"$or": [{"color": "red"}, {"rating": 5}]})
         before = store.search(base_data["Q"], K)

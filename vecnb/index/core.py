@@ -65,6 +65,7 @@ from vecnb.errors import (
 from vecnb.search.inputs import check_k, check_threshold, query_matrix
 from vecnb.frame.results import build_hits
 from vecnb.stores._persist import check_format
+from vecnb.stores.base import supports
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "VectorIndex", "build_index", "load_index", "open_index",
            "swap_index"]
@@ -524,6 +525,19 @@ class VectorIndex:
                                     f"its search settings are {known}.") from None
         return self
 
+    def keyword(self, query: Any, text: str | None = None, k: int = 10, **options: Any) -> pd.DataFrame:
+        """Keyword search over this index's rows; the same result shape as ``df.vec.keyword``.
+
+        The store's own keyword search when it has one and holds the texts of ``text``
+        (``keyword_backend="auto"``), else BM25 in process over the rows. ``options``:
+        ``where``, ``threshold``, ``keyword_backend`` and the BM25 options (``lower``,
+        ``stopwords``, ``stemmer``, ``k1``, ``b``, ``method``); see :mod:`vecnb.keyword`.
+        """
+        self._check_open()
+        from vecnb.search.keyword import keyword_search_index
+
+        return keyword_search_index(self, query, text=text, k=k, **options)
+
     def hybrid(self, query: Any, text: str | None = None, k: int = 10, fusion: str = "rrf", alpha: float = 0.5,
                **options: Any) -> pd.DataFrame:
         """Keyword + vector search over this index, fused (see :func:`vecnb.keyword.hybrid_search_index`)."""
@@ -544,7 +558,7 @@ class VectorIndex:
     def info(self) -> dict[str, Any]:
         """What the index is: store, kind (and what ``auto`` chose), metric, model, size, parameters."""
         sinfo: dict[str, Any] = {}
-        if not self._closed and hasattr(self.store, "info"):
+        if not self._closed and supports(self.store, "info"):
             try:
                 sinfo = dict(self.store.info())
             except Exception:  # noqa: BLE001 - a broken backend must not break the repr
@@ -842,7 +856,7 @@ def build_index(df: pd.DataFrame, store: Any = "numpy", kind: str = "auto", metr
             start_home(idx)
             rows, X = idx._split(df, "index")
             idx._write(rows, X, progress=progress)
-            if hasattr(st, "build"):  # stores that build lazily (faiss) build now, not at the first search
+            if supports(st, "build"):  # stores that build lazily (faiss) build now, not at the first search
                 st.build()
         except BaseException:
             idx.close()

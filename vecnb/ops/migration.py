@@ -67,6 +67,7 @@ from vecnb.errors import (
     StoreError,
     VecnbError,
 )
+from vecnb.stores.base import supports
 
 __all__ = [
     "migrate",
@@ -365,7 +366,7 @@ class _Side:
 
     # -- reading
     def iter_ids(self, batch_size: int) -> Iterator[np.ndarray]:
-        if not hasattr(self.store, "fetch"):
+        if not supports(self.store, "fetch"):
             raise InvalidInputError(
                 f"Store {self.name!r} cannot read its vectors back (it has no fetch), so it cannot be a "
                 "migration source.")
@@ -374,7 +375,7 @@ class _Side:
             for i in range(0, len(keys), batch_size):
                 yield keys[i: i + batch_size]
             return
-        if not hasattr(self.store, "iter_ids"):
+        if not supports(self.store, "iter_ids"):
             raise InvalidInputError(
                 f"Store {self.name!r} cannot stream its ids (it has no iter_ids), so it cannot be a migration source.")
         yield from self.store.iter_ids(batch_size)
@@ -395,9 +396,9 @@ class _Side:
             meta = _metadata(rows)
             texts = self.index._texts(rows)
         else:
-            if hasattr(self.store, "fetch_metadata"):
+            if supports(self.store, "metadata"):
                 meta = self.store.fetch_metadata(ids)
-            if hasattr(self.store, "fetch_texts"):
+            if supports(self.store, "texts"):
                 texts = self.store.fetch_texts(ids)
         return vecs, found, meta, texts, rows
 
@@ -419,7 +420,7 @@ class _Side:
             if src.index is None:
                 return None
             return self.index.keys_for(src.index.labels_for(ids)) >= 0
-        if not hasattr(self.store, "fetch"):
+        if not supports(self.store, "fetch"):
             return None
         return np.asarray(self.store.fetch(ids)[1], dtype=bool)
 
@@ -1075,7 +1076,7 @@ class _StoreSink:
         self.store = store
         self.state_dir = Path(state_dir)
         self.retries, self.backoff, self.on_retry = retries, backoff, on_retry
-        self.can_undo = hasattr(store, "fetch")
+        self.can_undo = supports(store, "fetch")
 
     def describe(self) -> str:
         return f"store {getattr(self.store, 'name', type(self.store).__name__)!r}"

@@ -23,11 +23,12 @@ from collections import OrderedDict
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from vecnb.errors import DimensionMismatchError, InvalidInputError, ModelMismatchError
 from vecnb._core.metrics import as_matrix
 
-__all__ = ["remember_embedder", "embedder_for", "query_matrix", "check_k", "check_threshold"]
+__all__ = ["remember_embedder", "embedder_for", "query_matrix", "query_texts", "check_k", "check_threshold"]
 
 # embedders used in this process, by model_id: lets a fitted or callable embedder embed
 # queries for the columns it made, even though it cannot be rebuilt from a spec
@@ -116,8 +117,58 @@ def embedder_for(info: dict, model: Any = None) -> Any:
     )
 
 
+_SEQUENCES = (list, tuple, pd.Series, pd.Index, np.ndarray)
+
+
 def _is_text_list(q: Any) -> bool:
-    return isinstance(q, (list, tuple)) and len(q) > 0 and all(isinstance(x, str) for x in q)
+    """A non-empty list / tuple / Series / Index / 1-D ndarray whose items are all str."""
+    if not isinstance(q, _SEQUENCES) or len(q) == 0 or (isinstance(q, np.ndarray) and q.ndim != 1):
+        return False
+    if isinstance(q, np.ndarray) and q.dtype.kind == "U":
+        return True
+    return all(isinstance(x, str) for x in q)
+
+
+def _text_labels(query: Any, texts: list[str]) -> list:
+    """What the ``query`` column shows for a batch of texts: a Series' index labels, else the texts."""
+    if isinstance(query, pd.Series):
+        return list(query.index)
+    return texts
+
+
+def query_texts(query: Any, what: str = "keyword search") -> tuple[list[str], list, bool]:
+    """Query texts from a str or a list / tuple / Series / Index / ndarray of str.
+
+    Returns
+    -------
+    texts : list of str
+    labels : list
+        The ``query`` column's values: a Series' index labels, else the texts.
+    batch : bool
+        Whether a batch was asked (anything but a single str).
+
+    Raises
+    ------
+    InvalidInputError
+        Not text (a vector cannot be matched against words), or an empty text.
+    """
+    if isinstance(query, str):
+        texts, labels, batch = [query], [query], False
+    elif _is_text_list(query):
+        texts = [str(t) for t in query]
+        labels, batch = _text_labels(query, texts), True
+    else:
+        hint = ""
+        if not isinstance(query, (str, list, tuple)) or query:
+            hint = (" A vector cannot be matched against words; for hybrid search pass the text as query= and the "
+                    "vector as vector=.")
+        raise InvalidInputError(
+            f"{what} needs query text: a string or a non-empty list / Series / array of strings, "
+            f"got {type(query).__name__}.{hint}"
+        )
+    if any(not t.strip() for t in texts):
+        raise InvalidInputError(f"A {what} query is empty; pass some words to search for.")
+    return texts, labels, batch
 
 
 def _as_query_matrix(q: Any, dim: int | None, info: dict) -> np.ndarray:
@@ -145,19 +196,12 @@ def query_matrix(query: Any, info: dict, dim: int | None, *, model: Any = None) 
     batch : bool
         Whether the caller asked a batch (list / 2-D input).
     """
-    if isinstance(query, str):
-        texts, batch = [query], False
-    elif _is_text_list(query):
-        texts, batch = list(query), True
-    else:
-        texts = None
-    if texts is not None:
-        if any(not t.strip() for t in texts):
-            raise InvalidInputError("A text query is empty; pass some words to search for.")
+    if isinstance(query, str) or _is_text_list(query):
+        texts, labels, batch = query_texts(query, "text search")
         emb = embedder_for(info, model)
         q = _embed_queries(emb, texts)  # in memory: not worth an on-disk cache shard each
         q = _as_query_matrix(q, dim, info)
-        return q, texts, batch
+        return q, labels, batch
     if query is None or (isinstance(query, (list, tuple)) and len(query) == 0):
         raise InvalidInputError("The query is empty; pass text, a list of texts, a vector or a 2-D array of vectors.")
     if isinstance(query, (list, tuple)) and any(isinstance(x, str) for x in query):
@@ -168,6 +212,8 @@ def query_matrix(query: Any, info: dict, dim: int | None, *, model: Any = None) 
     )
     q = _as_query_matrix(query if not isinstance(query, (list, tuple)) else np.asarray(query, dtype=np.float32),
                          dim, info)
+    if isinstance(query, pd.Series) and len(query) == len(q):  # a Series of vectors: its labels name the queries
+        return q, list(query.index), True
     return q, list(range(len(q))), bool(batch)
 
 

@@ -54,6 +54,7 @@ from __future__ import annotations
 import copy
 import html
 import json
+import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -64,13 +65,12 @@ import pandas as pd
 from vecnb._core import filters, metrics
 from vecnb.errors import InvalidInputError
 from vecnb.search.inputs import check_k, check_threshold
+from vecnb.search.targets import KEYWORD_BACKENDS, as_target
 
 __all__ = ["FORMAT_VERSION", "Query", "Rerank"]
 
 FORMAT_VERSION = 1
 KINDS = ("similar_to", "near_text", "hybrid", "keyword")
-_BM25_DEFAULTS = {"lower": True, "stopwords": "english", "stemmer": "english", "k1": 1.5, "b": 0.75,
-                  "method": "lucene"}
 
 
 def _jsonable(value: Any, what: str) -> Any:
@@ -97,20 +97,6 @@ def _jsonable(value: Any, what: str) -> Any:
     raise InvalidInputError(f"{what}: a {type(value).__name__} cannot be written as JSON.")
 
 
-def _opt_number(name: str, v: Any, *, lo: float | None = None, hi: float | None = None,
-                positive: bool = False) -> float | None:
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not np.isfinite(v):
-        raise InvalidInputError(f"{name} must be a finite number, got {v!r}.")
-    v = float(v)
-    if positive and v <= 0:
-        raise InvalidInputError(f"{name} must be > 0, got {v!r}.")
-    if lo is not None and v < lo or hi is not None and v > hi:
-        raise InvalidInputError(f"{name} must be in [{lo}, {hi}], got {v!r}.")
-    return v
-
-
 def _opt_int(name: str, v: Any) -> int | None:
     if v is None:
         return None
@@ -119,9 +105,22 @@ def _opt_int(name: str, v: Any) -> int | None:
     return int(v)
 
 
+def _short(v: Any) -> str:
+    """``repr(v)`` cut to a readable length (a list of 30 queries shows its first few)."""
+    r = reprlib.Repr()
+    r.maxlist = r.maxtuple = 3
+    r.maxstring = r.maxother = 80
+    return r.repr(v)
+
+
 def _text(v: Any, what: str) -> str:
     if not isinstance(v, str) or not v.strip():
-        raise InvalidInputError(f"{what} needs a non-empty query text, got {v!r}.")
+        batch = isinstance(v, (list, tuple, pd.Series, np.ndarray)) and len(v) > 1
+        raise InvalidInputError(
+            f"{what} needs a non-empty query text, got {_short(v)}."
+            + (f" A Query describes one query; build one per text ([{what}(t) for t in texts]) or search the "
+               f"batch of {len(v)} with df.vec.search / keyword / hybrid." if batch else "")
+        )
     return v
 
 
@@ -168,6 +167,14 @@ class Rerank:
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         return out
+
+    def reranker(self, text: str | None) -> Any:
+        """The :mod:`vecnb.search.rerank` object this step runs (``text``: the default text column)."""
+        from vecnb.search.rerank import MMR, CrossEncoder
+
+        if self.method == "mmr":
+            return MMR(self.diversity if self.diversity is not None else 0.3)
+        return CrossEncoder(self.fn, self.text or text)
 
     def _code(self) -> str:
         if self.fn is not None:
@@ -248,33 +255,23 @@ class Query:
             if v is not None and not isinstance(v, str):
                 raise InvalidInputError(f"{name} must be a column name (str), got {v!r}.")
         if self.kind == "hybrid":
-            from vecnb.search.keyword import _check_fusion
+            from vecnb.search.fusion import make_fusion
 
-            f, a, r, n = _check_fusion(self.fusion or "rrf", 0.5 if self.alpha is None else self.alpha,
-                                       60 if self.rrf_k is None else self.rrf_k, self.normalization or "minmax")
-            set_(self, "fusion", f)
-            set_(self, "alpha", a)
-            set_(self, "rrf_k", r)
-            set_(self, "normalization", n)
+            how = make_fusion(self.fusion or "rrf", 0.5 if self.alpha is None else self.alpha,
+                              60 if self.rrf_k is None else self.rrf_k, self.normalization or "minmax")
+            set_(self, "fusion", how.name)
+            set_(self, "alpha", how.alpha)
+            set_(self, "rrf_k", float(60 if self.rrf_k is None else self.rrf_k))
+            set_(self, "normalization", (self.normalization or "minmax").strip().lower())
         set_(self, "fetch_k", _opt_int("fetch_k", self.fetch_k))
         if self.keyword_backend is not None:
-            from vecnb.search.keyword import KEYWORD_BACKENDS
-
-            if self.keyword_backend not in KEYWORD_BACKENDS:
+            if not isinstance(self.keyword_backend, str) or self.keyword_backend.lower() not in KEYWORD_BACKENDS:
                 raise InvalidInputError(
                     f"keyword_backend must be one of {', '.join(KEYWORD_BACKENDS)}, got {self.keyword_backend!r}."
                 )
+            set_(self, "keyword_backend", self.keyword_backend.lower())
         if self.bm25 is not None:
-            opts = _jsonable(self.bm25, "BM25 options") if not callable(self.bm25.get("stemmer")) else dict(self.bm25)
-            unknown = sorted(set(opts) - set(_BM25_DEFAULTS))
-            if unknown:
-                raise InvalidInputError(f"Unknown keyword options {unknown}; known: {sorted(_BM25_DEFAULTS)}.")
-            from vecnb.search.keyword import Analyzer, _bm25_params
-
-            full = {**_BM25_DEFAULTS, **opts}
-            Analyzer.make(lower=full["lower"], stopwords=full["stopwords"], stemmer=full["stemmer"])
-            _bm25_params(full["k1"], full["b"], full["method"])
-            set_(self, "bm25", opts or None)
+            set_(self, "bm25", _non_default(self.bm25))
         if not isinstance(self.reranks, tuple) or not all(isinstance(r, Rerank) for r in self.reranks):
             raise InvalidInputError("reranks must be a tuple of Rerank steps; use Query.rerank(...).")
 
@@ -354,17 +351,17 @@ class Query:
         text : str, optional
             Cross-encoder only: the text column it reads.
         """
-        from vecnb.search.keyword import _check_diversity
+        from vecnb.search.rerank import check_diversity
 
         fetch_k = _opt_int("fetch_k", fetch_k)
         if isinstance(method, str):
-            if method.lower() != "mmr":
+            if method.strip().lower() != "mmr":
                 raise InvalidInputError(
                     f"Unknown rerank method {method!r}; use 'mmr' or a callable (query, texts) -> scores."
                 )
             if text is not None:
                 raise InvalidInputError("text= is for a cross-encoder callable; MMR uses the vectors.")
-            step = Rerank("mmr", diversity=_check_diversity(0.3 if diversity is None else diversity), fetch_k=fetch_k)
+            step = Rerank("mmr", diversity=check_diversity(0.3 if diversity is None else diversity), fetch_k=fetch_k)
         elif callable(method):
             if diversity is not None:
                 raise InvalidInputError("diversity= is an MMR setting; a callable reranker takes none.")
@@ -499,7 +496,11 @@ class Query:
 
     # ------------------------------------------------------------------ running
     def run(self, target: Any) -> pd.DataFrame:
-        """Run on a DataFrame (through ``df.vec``) or a :class:`vecnb.VectorIndex`.
+        """Run on a DataFrame or a :class:`vecnb.VectorIndex` (or a :mod:`vecnb.search.targets` target).
+
+        The first stage (vector, keyword or hybrid search) fetches the candidates; each
+        rerank step reorders them (MMR by the first stage's scores, see
+        :mod:`vecnb.search.rerank`); the best ``k`` are kept.
 
         Returns
         -------
@@ -507,26 +508,24 @@ class Query:
             The result shape of ``df.vec.search`` (plus the hybrid columns for a hybrid
             query and ``rerank_score`` when reranked).
         """
-        if isinstance(target, pd.DataFrame):
-            hits, ctx = self._search_frame(target)
-        elif hasattr(target, "search") and hasattr(target, "store") and hasattr(target, "frame"):
-            hits, ctx = self._search_index(target)
-        else:
+        if not isinstance(target, pd.DataFrame) and not (
+                hasattr(target, "search") and hasattr(target, "store") and hasattr(target, "frame")):
             raise InvalidInputError(
                 f"Query.run takes a DataFrame or a vecnb.VectorIndex, got {type(target).__name__}."
             )
-        if not self.reranks:
-            return hits
-        from vecnb.search.keyword import rerank_hits
-
+        if not isinstance(target, pd.DataFrame) and self.metric is not None and self.metric != target.metric:
+            raise InvalidInputError(
+                f"This query asks for metric {self.metric!r} but the index searches by {target.metric!r}; "
+                "build the query with metric=None (the index's metric) or build an index with that metric."
+            )
+        t = as_target(target, column=self.column, metric=self.metric)
+        hits = self._first_stage(t)
+        text = self.text_column or (getattr(target, "text", None) if t.kind == "index" else None) or "text"
         for step in self.reranks:
-            if step.method == "mmr":
-                hits = rerank_hits(hits, "mmr", len(hits) or 1, diversity=step.diversity, vectors=ctx.vectors(hits),
-                                   query_vectors={None: ctx.query_vector()})
-            else:
-                text = step.text or ctx.text_column
-                hits = rerank_hits(hits, step.fn, len(hits) or 1, queries={None: self.text}, text=text)
-        return hits[hits["rank"] <= self.k]
+            reranker = step.reranker(text)
+            vectors = t.hit_vectors(hits) if step.method == "mmr" else None
+            hits = reranker.rerank(hits, len(hits) or 1, vectors=vectors, queries={None: self.text})
+        return hits[hits["rank"] <= self.k] if self.reranks else hits
 
     def _candidates(self) -> int:
         if not self.reranks:
@@ -534,135 +533,36 @@ class Query:
         first = self.reranks[0].fetch_k
         return max(self.k, first if first is not None else max(5 * self.k, 50))
 
-    def _bm25_kwargs(self) -> dict[str, Any]:
-        return dict(self.bm25 or {})
+    def _first_stage(self, t: Any) -> pd.DataFrame:
+        from vecnb.search.fusion import DEFAULT_FETCH_K
+        from vecnb.search.keyword import hybrid, keyword
 
-    def _hybrid_kwargs(self) -> dict[str, Any]:
-        from vecnb.search.keyword import DEFAULT_FETCH_K
-
-        kw = {"rrf_k": self.rrf_k, "normalization": self.normalization, "fetch_k": self.fetch_k or DEFAULT_FETCH_K,
-              "where": self.where, "threshold": self.threshold, "model": self.model, "vector": self.vector}
-        kw.update(self._bm25_kwargs())
-        return kw
-
-    def _search_frame(self, df: pd.DataFrame) -> tuple[pd.DataFrame, _Context]:
         n = self._candidates()
-        metric = self.metric or "cosine"
-        text_col = self.text_column or "text"
+        common = {"text": self.text_column, "where": self.where, "threshold": self.threshold, "bm25": self.bm25,
+                  "keyword_backend": self.keyword_backend or "auto"}
         if self.kind == "keyword":
-            hits = df.vec.keyword(self.text, text=text_col, k=n, where=self.where, threshold=self.threshold,
-                                  **self._bm25_kwargs())
-        elif self.kind == "hybrid":
-            hits = df.vec.hybrid(self.text, text=text_col, k=n, fusion=self.fusion, alpha=self.alpha,
-                                 metric=metric, column=self.column, **self._hybrid_kwargs())
-        else:
-            q = self.text if self.vector is None else np.asarray(self.vector, dtype=np.float32)
-            hits = df.vec.search(q, k=n, metric=metric, where=self.where, threshold=self.threshold,
-                                 column=self.column, model=self.model)
-        return hits, _FrameContext(self, df, text_col)
-
-    def _search_index(self, index: Any) -> tuple[pd.DataFrame, _Context]:
-        from vecnb.search.keyword import hybrid_search_index, keyword_search_index
-
-        if self.metric is not None and self.metric != index.metric:
+            return keyword(t, self.text, n, **common)
+        if self.kind == "hybrid":
+            return hybrid(t, self.text, n, fusion=self.fusion, alpha=self.alpha, rrf_k=self.rrf_k,
+                          normalization=self.normalization, fetch_k=self.fetch_k or DEFAULT_FETCH_K, model=self.model,
+                          vector=self.vector, **common)
+        if t.kind == "index" and self.column is not None and self.column != getattr(t.index, "column", self.column):
             raise InvalidInputError(
-                f"This query asks for metric {self.metric!r} but the index searches by {index.metric!r}; "
-                "build the query with metric=None (the index's metric) or build an index with that metric."
+                f"This query names embedding column {self.column!r} but the index holds {t.index.column!r}."
             )
-        n = self._candidates()
-        backend = self.keyword_backend or "auto"
-        if self.kind == "keyword":
-            hits = keyword_search_index(index, self.text, text=self.text_column, k=n, where=self.where,
-                                        threshold=self.threshold, keyword_backend=backend, **self._bm25_kwargs())
-        elif self.kind == "hybrid":
-            hits = hybrid_search_index(index, self.text, text=self.text_column, k=n, fusion=self.fusion,
-                                       alpha=self.alpha, keyword_backend=backend, **self._hybrid_kwargs())
-        else:
-            if self.column is not None and self.column != getattr(index, "column", self.column):
-                raise InvalidInputError(
-                    f"This query names embedding column {self.column!r} but the index holds {index.column!r}."
-                )
-            q = self.text if self.vector is None else np.asarray(self.vector, dtype=np.float32)
-            hits = index.search(q, k=n, where=self.where, threshold=self.threshold, model=self.model)
-        return hits, _IndexContext(self, index)
+        q = self.text if self.vector is None else np.asarray(self.vector, dtype=np.float32)
+        return t.search(q, n, where=self.where, threshold=self.threshold, model=self.model)
 
 
 def _non_default(opts: dict[str, Any]) -> dict[str, Any] | None:
-    unknown = sorted(set(opts) - set(_BM25_DEFAULTS))
-    if unknown:
-        raise InvalidInputError(f"Unknown keyword options {unknown}; known: {sorted(_BM25_DEFAULTS)}.")
-    out = {}
-    for key, v in opts.items():
-        if callable(v) or isinstance(v, (list, tuple, set, frozenset)) or v != _BM25_DEFAULTS[key]:
-            out[key] = v
+    """The BM25 options (validated) that differ from the defaults, JSON-able where they can be."""
+    from vecnb.search.bm25 import BM25Options
+
+    if not isinstance(opts, dict):
+        raise InvalidInputError(f"BM25 options must be a dict, got {type(opts).__name__}.")
+    if not opts:
+        return None
+    if not callable(opts.get("stemmer")):
+        opts = _jsonable(opts, "BM25 options")
+    out = BM25Options.make(opts).to_dict()
     return out or None
-
-
-# ---------------------------------------------------------------------- what reranking needs
-class _Context:
-    query: Query
-    text_column: str | None
-
-    def vectors(self, hits: pd.DataFrame) -> np.ndarray:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def query_vector(self) -> np.ndarray | None:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-
-class _FrameContext(_Context):
-    def __init__(self, query: Query, df: pd.DataFrame, text_column: str):
-        self.query, self.df, self.text_column = query, df, text_column
-
-    def _column(self) -> str:
-        from vecnb.frame.columns import resolve_column
-
-        return resolve_column(self.df, self.query.column)
-
-    def vectors(self, hits: pd.DataFrame) -> np.ndarray:
-        from vecnb._core.arrow import column_matrix
-
-        col = self._column()
-        if not len(hits):
-            return np.empty((0, 1), np.float32)
-        return column_matrix(hits[col], name=col)
-
-    def query_vector(self) -> np.ndarray | None:
-        if self.query.vector is not None:
-            return np.asarray(self.query.vector, dtype=np.float32)
-        from vecnb._core.arrow import column_matrix
-        from vecnb.frame.columns import get_info
-        from vecnb.search.inputs import query_matrix
-
-        col = self._column()
-        dim = column_matrix(self.df[col].iloc[:1], name=col).shape[1]
-        Q, _, _ = query_matrix(self.query.text, get_info(self.df, col), dim, model=self.query.model)
-        return Q[0]
-
-
-class _IndexContext(_Context):
-    def __init__(self, query: Query, index: Any):
-        self.query, self.index = query, index
-        self.text_column = query.text_column or getattr(index, "text", None) or "text"
-
-    def vectors(self, hits: pd.DataFrame) -> np.ndarray:
-        store = self.index.store
-        if not hasattr(store, "fetch"):
-            raise InvalidInputError(
-                f"MMR needs the candidates' vectors but store {getattr(self.index, 'store_name', '?')!r} cannot "
-                "return them (no fetch); rerank with a DataFrame target or another store."
-            )
-        if not len(hits):
-            return np.empty((0, self.index.dim), np.float32)
-        V, found = store.fetch(self.index.keys_for(hits.index))
-        if not np.all(found):
-            raise InvalidInputError("The store did not return the vectors of some hits; the index may be out of date.")
-        return np.asarray(V, dtype=np.float32)
-
-    def query_vector(self) -> np.ndarray | None:
-        if self.query.vector is not None:
-            return np.asarray(self.query.vector, dtype=np.float32)
-        from vecnb.search.inputs import query_matrix
-
-        Q, _, _ = query_matrix(self.query.text, self.index.info_column, self.index.dim, model=self.query.model)
-        return Q[0]

@@ -16,13 +16,35 @@ Protocol (fsspec / httpx-transport sized, no ``**kwargs`` bags)::
 than ``k`` rows qualify; scores follow vecnb's convention (higher is closer, see
 :mod:`vecnb.metrics`). ``where`` is a parsed filter tree (:func:`vecnb.filters.parse`).
 
-Optional capabilities, discovered with ``hasattr``:
+Optional capabilities are *declared*, scikit-learn-tags style: a store class lists what it
+can do in ``capabilities`` (a frozenset of the names below) and vecnb asks :func:`supports`,
+the one place that decides; a class that declares nothing (a third-party store) is judged
+by the protocols themselves. Each name has a small :class:`typing.Protocol`:
 
-* ``keyword(texts, k, where=None) -> (ids, scores)``  BM25-style keyword search;
-* ``fetch(ids) -> (vectors, found_mask)``             read vectors back (sync / migration);
-* ``iter_ids(batch_size) -> Iterator[np.ndarray]``      stream keys (migration);
-* ``save(path)`` / ``classmethod load(path)``          in-process stores' persistence;
-* ``info() -> dict``                                     what the store chose (kind, params).
+==============  =========================================  ====================================
+name            protocol (methods)                         used by
+==============  =========================================  ====================================
+``keyword``     :class:`KeywordSearch`                     ``idx.keyword`` / ``idx.hybrid``
+                ``keyword(texts, k, where=None)``          (else in-process BM25)
+                ``-> (ids, scores)``
+``fetch``       :class:`Fetch` ``fetch(ids)``              MMR on an index, sync undo, migration
+                ``-> (vectors, found_mask)``
+``iter_ids``    :class:`IterIds`                           migration from a bare store
+                ``iter_ids(batch_size) -> Iterator``
+``texts``       :class:`FetchTexts`                        migration keeps the keyword side
+                ``fetch_texts(ids) -> list[str | None]``
+``metadata``    :class:`FetchMetadata`                     migration keeps ``where`` columns
+                ``fetch_metadata(ids) -> DataFrame``
+``persist``     :class:`Persist` ``save(path)``,           ``idx.save`` by value
+                ``classmethod load(path)``
+``config``      :class:`Configurable` ``config() -> dict`` ``idx.save`` by reference
+``info``        :class:`Describe` ``info() -> dict``       ``idx.info()``, reprs
+``build``       :class:`Build` ``build()``                 ``build_index`` builds ANN structures
+                                                           over the written rows, once
+==============  =========================================  ====================================
+
+The conformance suite (``tests/stores/conformance.py``) checks that a store's declaration
+matches its methods and runs each capability's tests for the stores that declare it.
 
 Constructors only store parameters; connections open on first use.
 """
@@ -38,7 +60,9 @@ from vecnb.errors import DimensionMismatchError, DuplicateIdError, InvalidInputE
 from vecnb._core.filters import Node
 from vecnb._core.metrics import as_matrix, check_vectors, resolve_metric
 
-__all__ = ["VectorStore", "BaseStore", "as_ids", "pad_results"]
+__all__ = ["CAPABILITIES", "VectorStore", "BaseStore", "KeywordSearch", "Fetch", "IterIds", "FetchTexts",
+           "FetchMetadata", "Persist", "Configurable", "Describe", "Build", "as_ids", "capabilities",
+           "pad_results", "provided", "supports"]
 
 
 @runtime_checkable
@@ -59,6 +83,104 @@ class VectorStore(Protocol):
     def __len__(self) -> int: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class KeywordSearch(Protocol):
+    """``keyword``: BM25-style keyword search over the texts given to ``upsert``."""
+
+    def keyword(self, texts: list[str], k: int, where: Node | None = None) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@runtime_checkable
+class Fetch(Protocol):
+    """``fetch``: read stored vectors back, ``(vectors (n, d), found (n,) bool)``."""
+
+    def fetch(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@runtime_checkable
+class IterIds(Protocol):
+    """``iter_ids``: stream every stored key in batches."""
+
+    def iter_ids(self, batch_size: int = 1000) -> Iterator[np.ndarray]: ...
+
+
+@runtime_checkable
+class FetchTexts(Protocol):
+    """``texts``: read the texts given to ``upsert`` back (None where there was none)."""
+
+    def fetch_texts(self, ids: np.ndarray) -> list[str | None]: ...
+
+
+@runtime_checkable
+class FetchMetadata(Protocol):
+    """``metadata``: read the metadata given to ``upsert`` back, one row per id."""
+
+    def fetch_metadata(self, ids: np.ndarray) -> pd.DataFrame: ...
+
+
+@runtime_checkable
+class Persist(Protocol):
+    """``persist``: an in-process store writes itself to a folder and reads itself back."""
+
+    def save(self, path: Any) -> Any: ...
+
+    @classmethod
+    def load(cls, path: Any) -> Any: ...
+
+
+@runtime_checkable
+class Configurable(Protocol):
+    """``config``: the constructor arguments that reopen a server / file store (no secrets)."""
+
+    def config(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class Describe(Protocol):
+    """``info``: what the store chose (kind, parameters, sizes)."""
+
+    def info(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class Build(Protocol):
+    """``build``: build the ANN structures over the rows written so far (idempotent)."""
+
+    def build(self) -> Any: ...
+
+
+#: capability name -> the protocol a store of that capability satisfies
+CAPABILITIES: dict[str, type] = {
+    "keyword": KeywordSearch, "fetch": Fetch, "iter_ids": IterIds, "texts": FetchTexts,
+    "metadata": FetchMetadata, "persist": Persist, "config": Configurable, "info": Describe, "build": Build,
+}
+
+
+def provided(store: Any) -> frozenset[str]:
+    """The capabilities whose protocol methods ``store`` (an instance or a class) has, declared or not."""
+    def has(proto: type) -> bool:
+        methods = [m for m in vars(proto) if not m.startswith("_")]
+        return all(callable(getattr(store, m, None)) for m in methods)
+
+    return frozenset(name for name, proto in CAPABILITIES.items() if has(proto))
+
+
+def capabilities(store: Any) -> frozenset[str]:
+    """What ``store`` can do beyond the core protocol: its declared ``capabilities``, or, for a
+    class that declares none, those whose protocol it satisfies (:func:`provided`)."""
+    declared = getattr(store, "capabilities", None)
+    if declared is not None:
+        return frozenset(declared)
+    return provided(store)
+
+
+def supports(store: Any, capability: str) -> bool:
+    """Whether ``store`` can do ``capability`` (a name in :data:`CAPABILITIES`): the one check vecnb makes."""
+    if capability not in CAPABILITIES:
+        raise ValueError(f"unknown store capability {capability!r}; known: {', '.join(CAPABILITIES)}")
+    return capability in capabilities(store)
 
 
 def as_ids(ids: Any, *, what: str = "ids") -> np.ndarray:
@@ -100,6 +222,8 @@ class BaseStore:
 
     name: ClassVar[str] = "base"
     kinds: ClassVar[tuple[str, ...]] = ("exact",)
+    #: what the store can do beyond the core protocol (see :data:`CAPABILITIES`); None: judge by its methods
+    capabilities: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, *, dim: int, metric: str = "cosine", kind: str = "auto"):
         if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim <= 0:
@@ -160,9 +284,6 @@ class BaseStore:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-    def iter_ids(self, batch_size: int = 1000) -> Iterator[np.ndarray]:  # pragma: no cover - overridden
-        raise NotImplementedError(f"store {self.name!r} cannot stream its ids")
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{len(self)} vectors"

@@ -49,6 +49,7 @@ class NumpyStore(InProcessStore):
     """
 
     name: ClassVar[str] = "numpy"
+    capabilities: ClassVar[frozenset[str]] = frozenset({"fetch", "info", "iter_ids", "persist"})
     kinds: ClassVar[tuple[str, ...]] = ("exact",)
 
     def __init__(self, *, dim: int, metric: str = "cosine", kind: str = "auto"):

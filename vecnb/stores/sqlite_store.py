@@ -223,6 +223,7 @@ class SqliteStore(BaseStore):
     """
 
     name: ClassVar[str] = "sqlite"
+    capabilities: ClassVar[frozenset[str]] = frozenset({"fetch", "info", "iter_ids", "keyword", "persist", "texts"})
     kinds: ClassVar[tuple[str, ...]] = ("exact", "flat")
 
     def __init__(self, *, dim: int, metric: str = "cosine", kind: str = "auto",

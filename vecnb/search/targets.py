@@ -1,0 +1,277 @@
+"""Search targets: what keyword, hybrid and reranking search *over* — a DataFrame or a VectorIndex.
+
+Keyword, hybrid and rerank logic is written once (:mod:`vecnb.search.keyword`) against the
+small interface below, the way lancedb's query builders run over a table; a target only
+answers the questions that differ between a frame and an index:
+
+================================  ===========================================  ================================
+question                          :class:`FrameTarget` (``df.vec``)            :class:`IndexTarget` (``idx``)
+================================  ===========================================  ================================
+``rows``                          the frame                                    the index's rows (``idx.frame``)
+``parse_where(where)``            parsed                                       parsed, fields checked
+``text_column(text)``             ``text`` (default ``"text"``)                ``text`` or the index's text column
+``keyword(texts, n, node, ...)``  cached in-process BM25                       the store's own keyword search
+                                                                               when it has one, else BM25
+``vector(texts, n, node, ...)``   exact top-k over the column                  the index's search (approximate
+                                                                               stores answer approximately)
+``hit_vectors(hits)``             the hits' embedding column                   ``store.fetch`` (MMR)
+================================  ===========================================  ================================
+
+Positions returned by a target index ``rows``. The frame target imports nothing above
+:mod:`vecnb.frame`; the index target only uses the public surface of a VectorIndex
+(duck-typed, so this module does not import the index layer above it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vecnb._core import filters, metrics
+from vecnb.errors import ColumnNotFoundError, InvalidInputError
+from vecnb.search.bm25 import BM25Options, bm25_index
+
+__all__ = ["KEYWORD_BACKENDS", "FrameTarget", "IndexTarget", "as_target"]
+
+KEYWORD_BACKENDS = ("auto", "store", "bm25")
+
+Candidates = list[tuple[np.ndarray, np.ndarray]]
+
+
+def _empty(n: int) -> Candidates:
+    return [(np.empty(0, np.int64), np.empty(0)) for _ in range(n)]
+
+
+def _check_backend(backend: Any) -> str:
+    if not isinstance(backend, str) or backend.strip().lower() not in KEYWORD_BACKENDS:
+        raise InvalidInputError(f"keyword_backend must be one of {', '.join(KEYWORD_BACKENDS)}, got {backend!r}.")
+    return backend.strip().lower()
+
+
+def _bm25_side(frame: pd.DataFrame, texts: list[str], n: int, node: Any, text: str,
+               options: BM25Options) -> Candidates:
+    if not len(frame):
+        return _empty(len(texts))
+    bm = bm25_index(frame, text, options)
+    mask = filters.to_mask(node, frame) if node is not None else None
+    return [bm.top(t, n, mask) for t in texts]
+
+
+class FrameTarget:
+    """Search over a DataFrame's rows (exact vector search over an embedding column).
+
+    Parameters
+    ----------
+    df : DataFrame
+    column : str, optional
+        The embedding column (needed only for the vector side, and when there are several).
+    metric : {"cosine", "dot", "l2"}
+    """
+
+    kind = "frame"
+
+    def __init__(self, df: pd.DataFrame, *, column: str | None = None, metric: str = "cosine",
+                 what: str = "search"):
+        if not isinstance(df, pd.DataFrame):
+            raise InvalidInputError(f"{what} takes a DataFrame, got {type(df).__name__}.")
+        self.rows = df
+        self.column = column
+        self.metric = metrics.resolve_metric(metric)
+
+    def parse_where(self, where: Any) -> Any:
+        return filters.parse(where)
+
+    def text_column(self, text: str | None) -> str:
+        return "text" if text is None else text
+
+    def check_searchable(self) -> None:
+        """Raise when there is nothing to search (the vector side needs rows)."""
+        if len(self.rows) == 0:
+            raise InvalidInputError("The DataFrame is empty: there is nothing to search.")
+
+    def keyword(self, texts: list[str], n: int, node: Any, text: str, options: BM25Options,
+                backend: str = "auto") -> Candidates:
+        if _check_backend(backend) == "store":
+            raise InvalidInputError("keyword_backend='store' needs a VectorIndex; a DataFrame is searched by BM25.")
+        if not len(self.rows):
+            from vecnb.search.bm25 import text_column
+
+            text_column(self.rows, text)  # still say when the column is wrong
+        return _bm25_side(self.rows, texts, n, node, text, options)
+
+    def _matrix(self) -> tuple[str, np.ndarray]:
+        from vecnb._core.arrow import column_matrix
+        from vecnb.frame.columns import resolve_column
+
+        col = resolve_column(self.rows, self.column)
+        self.check_searchable()
+        X = column_matrix(self.rows[col], name=col)
+        metrics.check_matrix(X, self.metric, what=f"vectors in column {col!r}")
+        return col, X
+
+    def query_vectors(self, query: Any, *, model: Any = None, vector: Any = None, n: int | None = None) -> np.ndarray:
+        """(nq, d) float32: ``vector`` when given (one per text), else ``query`` embedded with the column's model."""
+        from vecnb.frame.columns import get_info
+        from vecnb.search.inputs import query_matrix
+
+        col, X = self._matrix()
+        if vector is not None:
+            Q = metrics.as_matrix(vector, dim=X.shape[1], what="query vectors")
+            if n is not None and len(Q) != n:
+                raise InvalidInputError(f"{n} query texts but {len(Q)} query vectors; pass one vector per text.")
+        else:
+            Q, _, _ = query_matrix(query, get_info(self.rows, col), X.shape[1], model=model)
+        metrics.check_vectors(Q, self.metric, what="query vectors")
+        return Q
+
+    def vector(self, Q: np.ndarray, n: int, node: Any, where: Any = None) -> Candidates:
+        _, X = self._matrix()
+        rows = np.flatnonzero(filters.to_mask(node, self.rows)) if node is not None else None
+        pos, sc = metrics.topk(X, Q, n, self.metric, rows=rows)
+        return [(pos[i], sc[i]) for i in range(len(Q))]
+
+    def search(self, query: Any, k: int, *, where: Any = None, threshold: float | None = None,
+               model: Any = None) -> pd.DataFrame:
+        """Exact nearest-neighbour search (what ``df.vec.search`` runs); see its docstring."""
+        from vecnb.frame.columns import get_info
+        from vecnb.frame.results import build_hits
+        from vecnb.search.inputs import check_k, check_threshold, query_matrix
+
+        k = check_k(k)
+        threshold = check_threshold(threshold)
+        node = filters.parse(where)
+        col, X = self._matrix()
+        Q, labels, batch = query_matrix(query, get_info(self.rows, col), X.shape[1], model=model)
+        metrics.check_vectors(Q, self.metric, what="query vectors")
+        rows = np.flatnonzero(filters.to_mask(node, self.rows)) if node is not None else None
+        pos, scores = metrics.topk(X, Q, k, self.metric, rows=rows)
+        return build_hits(self.rows, pos, scores, queries=labels if batch else None, threshold=threshold)
+
+    def hit_vectors(self, hits: pd.DataFrame) -> np.ndarray:
+        """The hits' vectors (len(hits), d), from the frame's embedding column."""
+        col, X = self._matrix()
+        if not len(hits):
+            return np.empty((0, X.shape[1]), np.float32)
+        if col in hits.columns:
+            from vecnb._core.arrow import column_matrix
+
+            return column_matrix(hits[col], name=col)
+        return X[self.rows.index.get_indexer(hits.index)]
+
+
+class IndexTarget:
+    """Search over a :class:`vecnb.VectorIndex`'s rows through its store."""
+
+    kind = "index"
+
+    def __init__(self, index: Any):
+        if hasattr(index, "_check_open"):
+            index._check_open()
+        self.index = index
+        self.rows = index.frame
+        self.metric = index.metric
+
+    def parse_where(self, where: Any) -> Any:
+        node = filters.parse(where)
+        if node is not None and len(self.rows):
+            filters.check_fields(node, self.rows.columns, "the index's rows")
+        return node
+
+    def text_column(self, text: str | None) -> str:
+        own = getattr(self.index, "text", None)
+        name = text if text is not None else own
+        if name is None:
+            if "text" in self.rows.columns:
+                return "text"
+            raise InvalidInputError(
+                "This index was built without a text column, so keyword search does not know which column to "
+                "match; pass text='<column>' (a column of the index's rows) or build it with "
+                "df.vec.index(..., text=...)."
+            )
+        if len(self.rows) and name not in self.rows.columns:
+            raise ColumnNotFoundError(
+                f"Text column {name!r} is not among the index's columns {list(self.rows.columns)[:20]}.")
+        return name
+
+    def check_searchable(self) -> None:
+        return None
+
+    def _store_keyword(self, text: str) -> bool:
+        from vecnb.stores.base import supports
+
+        return supports(self.index.store, "keyword") and getattr(self.index, "text", None) == text
+
+    def keyword(self, texts: list[str], n: int, node: Any, text: str, options: BM25Options,
+                backend: str = "auto") -> Candidates:
+        """Per query (positions into ``rows``, scores), best first; see :func:`vecnb.keyword.keyword_search_index`."""
+        backend = _check_backend(backend)
+        store = self.index.store
+        use_store = self._store_keyword(text)
+        if backend == "store" and not use_store:
+            from vecnb.stores.base import supports
+
+            raise InvalidInputError(
+                f"keyword_backend='store' but store {getattr(self.index, 'store_name', '?')!r} "
+                + ("has no keyword search" if not supports(store, "keyword") else
+                   f"was not given the texts of column {text!r} (build the index with text={text!r})")
+                + "; use keyword_backend='bm25' for in-process BM25 over the index's rows."
+            )
+        if use_store and backend in ("auto", "store"):
+            ids, scores = store.keyword(texts, n, where=node)
+            pos = self.index.positions_for(np.asarray(ids))
+            scores = np.asarray(scores, dtype=np.float64)
+            return [(pos[i], scores[i]) for i in range(len(texts))]
+        return _bm25_side(self.rows, texts, n, node, text, options)
+
+    def query_vectors(self, query: Any, *, model: Any = None, vector: Any = None, n: int | None = None) -> np.ndarray:
+        from vecnb.search.inputs import query_matrix
+
+        if vector is not None:
+            Q = metrics.as_matrix(vector, dim=self.index.dim, what="query vectors")
+            if n is not None and len(Q) != n:
+                raise InvalidInputError(f"{n} query texts but {len(Q)} query vectors; pass one vector per text.")
+            return Q
+        Q, _, _ = query_matrix(query, self.index.info_column, self.index.dim, model=model)
+        return Q
+
+    def vector(self, Q: np.ndarray, n: int, node: Any, where: Any = None) -> Candidates:
+        hits = self.index.search(Q, k=n, where=where)
+        pos = self.rows.index.get_indexer(hits.index) if len(hits) else np.empty(0, np.int64)
+        q = hits["query"].to_numpy() if "query" in hits.columns else np.zeros(len(hits), dtype=np.int64)
+        sc = hits["score"].to_numpy(dtype=np.float64)
+        return [(pos[q == i], sc[q == i]) for i in range(len(Q))]
+
+    def search(self, query: Any, k: int, *, where: Any = None, threshold: float | None = None,
+               model: Any = None) -> pd.DataFrame:
+        """The index's own search (``idx.search``)."""
+        return self.index.search(query, k=k, where=where, threshold=threshold, model=model)
+
+    def hit_vectors(self, hits: pd.DataFrame) -> np.ndarray:
+        """The hits' vectors (len(hits), d), fetched from the store (MMR needs them)."""
+        from vecnb.stores.base import supports
+
+        store = self.index.store
+        if not supports(store, "fetch"):
+            raise InvalidInputError(
+                f"MMR needs the candidates' vectors but store {getattr(self.index, 'store_name', '?')!r} cannot "
+                "return them (no fetch); rerank with a DataFrame target or another store."
+            )
+        if not len(hits):
+            return np.empty((0, self.index.dim), np.float32)
+        V, found = store.fetch(self.index.keys_for(hits.index))
+        if not np.all(found):
+            raise InvalidInputError("The store did not return the vectors of some hits; the index may be out of date.")
+        return np.asarray(V, dtype=np.float32)
+
+
+def as_target(obj: Any, *, column: str | None = None, metric: str | None = None) -> FrameTarget | IndexTarget:
+    """A search target for a DataFrame or a VectorIndex (anything with ``search``, ``store`` and ``frame``)."""
+    if isinstance(obj, (FrameTarget, IndexTarget)):
+        return obj
+    if isinstance(obj, pd.DataFrame):
+        return FrameTarget(obj, column=column, metric=metric or "cosine")
+    if hasattr(obj, "search") and hasattr(obj, "store") and hasattr(obj, "frame"):
+        return IndexTarget(obj)
+    raise InvalidInputError(f"Search runs on a DataFrame or a vecnb.VectorIndex, got {type(obj).__name__}.")
