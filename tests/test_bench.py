@@ -230,7 +230,67 @@ def test_run_on_a_user_frame_does_not_mutate_it():
     pd.testing.assert_frame_equal(df, before)
     ok = res[res["status"] == "ok"]
     assert len(ok) == 6 and (ok["recall"] == 1.0).all()
-    assert "sampled from its rows" in res.attrs["vecnb_bench"]["config"]["source"]
+    assert "held-out" in res.attrs["vecnb_bench"]["config"]["source"]
+    assert (res["n"] == 295).all() and (res["queries"] == 5).all()  # the 5 query rows are left out
+
+
+def test_run_holds_query_rows_out_of_the_index():
+    # each query is a row of the frame; held out, it cannot find itself, so an exact store's
+    # top hit is another row and its score is below 1
+    df = bench.clustered(400, 8, seed=5)
+    res = bench.run(df, stores=["numpy"], queries=20, repeats=1, progress=False, budget_s=1.0, peers=False)
+    assert (res["n"] == 380).all()
+    from vecnb.bench import _run
+
+    frame, _, X, Q, source = _run._prepare(df, None, 20, 0, 0, 0)
+    assert len(frame) == 380 and not frame.index.isin(df.index[~df.index.isin(frame.index)]).any()
+    D = ((Q[:, None, :] - X[None, :, :]) ** 2).sum(-1)
+    assert D.min() > 0  # no query is a stored row
+
+
+def test_kind_aliases_are_measured_once():
+    pytest.importorskip("sqlite_vec")
+    from vecnb import stores
+    from vecnb.bench._run import _kinds_for
+
+    cls = stores.get("sqlite")
+    assert _kinds_for(cls, "all", "sqlite") == ["exact"]
+    assert _kinds_for(cls, ["exact", "flat"], "sqlite") == ["exact"]
+    assert _kinds_for(stores.get("faiss"), "all", "faiss")[:2] == ["flat", "hnsw"]
+
+
+def test_faiss_native_warnings_are_captured_and_summarised_once():
+    faiss = pytest.importorskip("faiss")
+    from vecnb.bench._run import _native_stderr, _summarise_native
+
+    X = np.random.default_rng(0).normal(size=(100, 8)).astype(np.float32)
+    lines: list[str] = []
+    for _ in range(3):
+        with _native_stderr(lines):
+            km = faiss.Kmeans(8, 16, niter=2, seed=1)
+            km.cp.min_points_per_centroid = 39
+            km.train(X)
+    assert sum("WARNING clustering" in ln for ln in lines) == 3
+    with pytest.warns(RuntimeWarning, match="faiss printed 3 warning"):
+        summary = _summarise_native(lines)
+    assert len(summary) == 1 and summary[0]["count"] == 3 and "100 points" in summary[0]["message"]
+
+
+def test_per_query_table_small():
+    pytest.importorskip("faiss")
+    res = bench.per_query(rows=300, big_rows=1500, dim=16, queries=8, batch=20, repeats=2, k=5,
+                          stores=("numpy", "faiss"), text=False, progress=False, budget_s=2.0)
+    ok = res[res["status"] == "ok"].set_index("call")
+    assert set(ok.index) >= {"df.vec.search, one vector", "df.vec.search, 20 vectors at once",
+                             "idx.search, faiss HNSW, one vector"}
+    hnsw = ok.loc["idx.search, faiss HNSW, one vector"]
+    assert hnsw["vecnb_ms"] > 0 and hnsw["baseline_ms"] > 0 and hnsw["recall"] >= 0.9
+    assert abs(hnsw["recall"] - hnsw["baseline_recall"]) <= 0.05  # the same graph, the same ef
+    assert "ef_search=" in hnsw["params"]
+    for r in ok.itertuples():
+        assert np.isfinite(r.ratio) and r.met in (True, False) and r.goal
+    prof = res.attrs["vecnb_bench"]["profile"]
+    assert "ms per call" in prof and "search" in prof
 
 
 def test_run_records_unavailable_stores_with_a_reason(monkeypatch):
@@ -267,7 +327,7 @@ def test_run_with_chroma_and_its_peers():
     by = res.set_index(["system", "filter"])
     assert by.loc[("vecnb chroma hnsw", "none"), "status"] == "ok"
     assert by.loc[("vecnb chroma hnsw", "none"), "recall"] >= 0.9
-    assert by.loc[("vecnb chroma hnsw", "none"), "baseline"] == "hnswlib"
+    assert by.loc[("vecnb chroma hnsw", "none"), "baseline"] == "chromadb"  # the client a chroma user calls
     for peer in ("hnswlib", "chromadb"):
         rows = res[res["system"] == peer]
         assert len(rows) == 2
@@ -399,9 +459,10 @@ def test_cli_writes_json(tmp_path, capsys):
     out = tmp_path / "cli.json"
     rc = main(["--rows", "300", "--dim", "8", "--queries", "4", "--stores", "numpy", "--repeats", "1",
                "--no-foundation", "--no-sweep", "--no-progress", "--budget", "1", "--filter", "null",
-               "--filter", '{"label": "d"}', "--out", str(out), "--note", "ci"])
+               "--filter", '{"label": "d"}', "--out", str(out), "--note", "ci", "--per-query-rows", "200"])
     assert rc == 0
     doc = bench.load(out)
+    assert "df.vec.search, one vector" in set(doc["per_query"]["call"])
     assert set(doc["results"]["filter"]) == {"none", '{"label":"d"}'}
     assert doc["note"].startswith("ci; command: python -m vecnb.bench")
     printed = capsys.readouterr().out

@@ -24,6 +24,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from vecnb._core.threads import SMALL_WORK, single_blas_thread
 from vecnb.errors import DimensionMismatchError, InvalidInputError, InvalidVectorError, UnknownMetricError
 
 __all__ = [
@@ -361,6 +362,9 @@ def topk(
             return found
 
     if nq == 1 and mask is None:
+        if xs.shape[0] * xs.shape[1] <= SMALL_WORK:
+            with single_blas_thread():
+                return _topk_one(x, xs, q, k, metric, norms, sub)
         return _topk_one(x, xs, q, k, metric, norms, sub)
 
     width = xs.shape[0]

@@ -9,6 +9,7 @@
     vecnb.bench.plot(res)                  # recall vs QPS, latency percentiles (a matplotlib Figure)
     vecnb.bench.sweep(idx, ef_search=[16, 32, 64, 128])   # recall / speed trade-off of one index
     vecnb.bench.foundation()               # exact search, matrix extraction, result frames, embedding rate
+    vecnb.bench.per_query()                # one query at a time, each beside the raw library call it wraps
     df = vecnb.bench.clustered(100_000, 384)   # clustered synthetic data (never uniform random)
     vecnb.bench.machine_info()             # CPU, cores, threads, BLAS, versions, load average
     vecnb.bench.save(path, results=res, foundation=f); vecnb.bench.load(path)
@@ -41,11 +42,13 @@ from vecnb.bench._data import LABEL_SHARES, clustered, clustered_matrix
 from vecnb.bench._foundation import foundation
 from vecnb.bench._io import load, save
 from vecnb.bench._machine import machine_info
+from vecnb.bench._perquery import per_query, profile_search
 from vecnb.bench._plot import plot
 from vecnb.bench._run import PEERS, RESULT_COLUMNS, overhead, run
 from vecnb.bench._scorecard import scorecard
 from vecnb.bench._sweep import sweep
 from vecnb.bench._timing import recall_at_k
 
-__all__ = ["run", "overhead", "scorecard", "plot", "sweep", "foundation", "clustered", "clustered_matrix",
+__all__ = ["run", "overhead", "scorecard", "plot", "sweep", "foundation", "per_query", "profile_search",
+           "clustered", "clustered_matrix",
            "machine_info", "save", "load", "recall_at_k", "PEERS", "RESULT_COLUMNS", "LABEL_SHARES"]  # noqa: RUF022

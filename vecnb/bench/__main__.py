@@ -48,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--foundation-queries", type=int, default=1000, help="batched exact queries (default 1000)")
     p.add_argument("--no-embed", action="store_true", help="skip the MiniLM embedding rate")
     p.add_argument("--no-sweep", action="store_true", help="skip the efSearch sweep of a faiss HNSW index")
+    p.add_argument("--no-per-query", action="store_true",
+                   help="skip vecnb.bench.per_query (one query at a time beside each raw library call)")
+    p.add_argument("--per-query-rows", type=int, default=1000,
+                   help="rows of the small frame of the per-query table (default 1000; the large one is --rows)")
     p.add_argument("--no-pgserver", action="store_true",
                    help="do not start a throwaway PostgreSQL when VECNB_PG_URL is unset (pgvector rows are skipped)")
     p.add_argument("--quick", action="store_true",
@@ -58,19 +62,36 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _summary(res: Any, found: Any, sweeps: Any) -> str:
+def _summary(res: Any, found: Any, sweeps: Any, per: Any = None) -> str:
     """A short plain-text digest of the figures (all of them are in the JSON)."""
     lines = []
+    if per is not None and len(per):
+        lines.append("per query (vecnb beside the raw call, interleaved, medians):")
+        cols = ["call", "n", "vecnb_ms", "baseline_ms", "gap_ms", "ratio", "unit", "goal", "met", "recall",
+                "baseline_recall", "store_ms", "load_avg_1m"]
+        lines.append(per[per["status"] == "ok"][cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        for r in per[per["status"] != "ok"].itertuples():
+            lines.append(f"  {r.call}: {r.status} - {r.reason}")
+        for r in per[per["status"] == "ok"].itertuples():
+            lines.append(f"  {r.call}: baseline = {r.baseline}" + (f"; {r.params}" if isinstance(r.params, str) else ""))
+        prof = per.attrs.get("vecnb_bench", {}).get("profile")
+        if prof:
+            lines.append("\nprofile of idx.search (faiss HNSW):\n" + prof)
+        lines.append("")
     ok = res[res["status"] == "ok"] if res is not None else None
     if ok is not None and len(ok):
         cols = ["system", "filter", "recall", "qps", "p50_ms", "p99_ms", "build_s", "memory_ratio", "baseline",
-                "p50_ratio_to_baseline", "qps_ratio_to_baseline"]
+                "p50_ratio_to_baseline", "qps_ratio_to_baseline", "memory_ratio_to_baseline"]
         lines.append(ok[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     bad = res[res["status"] != "ok"] if res is not None else None
     if bad is not None and len(bad):
         lines.append("\nnot measured:")
         for r in bad.drop_duplicates("system").itertuples():
             lines.append(f"  {r.system}: {r.status} - {r.reason}")
+    native = res.attrs.get("vecnb_bench", {}).get("native_warnings") if res is not None else None
+    if native:
+        lines.append("\nfaiss printed while building (each distinct line once):")
+        lines += [f"  {w['count']} x {w['message']}" for w in native]
     if found is not None and len(found):
         lines.append("\nfoundation:")
         lines.append(found[["figure", "system", "status", "value", "unit", "baseline", "ratio_to_baseline"]]
@@ -110,8 +131,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"note: could not start a throwaway PostgreSQL ({exc}); pgvector rows will be skipped",
                   file=sys.stderr)
     t0 = time.perf_counter()
-    res = found = sweeps = None
+    res = found = sweeps = per = None
     try:
+        if not args.no_per_query:
+            pg_url = (options.get("pgvector") or {}).get("url") or os.environ.get("VECNB_PG_URL")
+            per = bench.per_query(rows=args.per_query_rows, big_rows=args.rows, dim=args.dim, k=args.k,
+                                  queries=min(args.queries, 200), repeats=args.repeats, seed=args.seed,
+                                  stores=tuple(s for s in stores if s in ("numpy", "faiss", "chroma", "sqlite",
+                                                                          "pgvector")),
+                                  text=not args.no_embed and args.dim == 384, pg_url=pg_url, progress=progress,
+                                  budget_s=args.budget)
         res = bench.run(None, stores=stores, kinds=kinds, k=args.k, queries=args.queries, filters=filters,
                         repeats=args.repeats, peers=not args.no_peers, progress=progress, metric=args.metric,
                         rows=args.rows, dim=args.dim, seed=args.seed, options=options, budget_s=args.budget)
@@ -128,8 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - t0
     cmd = "python -m vecnb.bench " + " ".join(argv if argv is not None else sys.argv[1:])
     note = f"{note + '; ' if note else ''}command: {cmd}; took {elapsed:.0f} s"
-    path = bench.save(args.out, results=res, foundation=found, sweeps=sweeps, note=note)
-    print(_summary(res, found, sweeps))
+    path = bench.save(args.out, results=res, foundation=found, sweeps=sweeps, per_query=per, note=note)
+    print(_summary(res, found, sweeps, per))
     m = res.attrs["vecnb_bench"]["machine"]
     print(f"\nmachine: {m['cpu']}, {m['cores']} cores / {m['threads']} threads, load average {m['load_avg']}; "
           f"vecnb {vecnb.__version__}")

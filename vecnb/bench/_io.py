@@ -15,7 +15,7 @@ __all__ = ["FORMAT", "load", "save"]
 
 FORMAT = "vecnb-bench"
 VERSION = 1
-_TABLES = ("results", "foundation", "sweeps")
+_TABLES = ("results", "foundation", "sweeps", "per_query")
 
 
 def _records(df: pd.DataFrame | None) -> list[dict[str, Any]] | None:
@@ -28,15 +28,17 @@ def _records(df: pd.DataFrame | None) -> list[dict[str, Any]] | None:
 
 def save(path: str | os.PathLike, *, results: pd.DataFrame | None = None, foundation: pd.DataFrame | None = None,
          sweeps: pd.DataFrame | None = None, machine: dict[str, Any] | None = None,
-         config: dict[str, Any] | None = None, note: str | None = None) -> str:
+         config: dict[str, Any] | None = None, note: str | None = None,
+         per_query: pd.DataFrame | None = None) -> str:
     """Write benchmark tables and the machine description to one JSON file (atomically).
 
     Parameters
     ----------
     path : str or path
         The ``.json`` file; its folder is created.
-    results, foundation, sweeps : DataFrame, optional
-        Outputs of :func:`run`, :func:`foundation`, :func:`sweep`.
+    results, foundation, sweeps, per_query : DataFrame, optional
+        Outputs of :func:`run`, :func:`foundation`, :func:`sweep`, :func:`per_query` (the
+        latter's cProfile digest and the run's native warnings are kept under ``extras``).
     machine, config : dict, optional
         Default: taken from the first table's ``attrs["vecnb_bench"]``.
     note : str, optional
@@ -47,7 +49,7 @@ def save(path: str | os.PathLike, *, results: pd.DataFrame | None = None, founda
     str
         The path written.
     """
-    tables = {"results": results, "foundation": foundation, "sweeps": sweeps}
+    tables = {"results": results, "foundation": foundation, "sweeps": sweeps, "per_query": per_query}
     meta: dict[str, Any] = {}
     for t in tables.values():
         if isinstance(t, pd.DataFrame) and "vecnb_bench" in t.attrs:
@@ -61,8 +63,14 @@ def save(path: str | os.PathLike, *, results: pd.DataFrame | None = None, founda
             machine = machine_info()
     configs = {name: t.attrs.get("vecnb_bench", {}).get("config") for name, t in tables.items()
                if isinstance(t, pd.DataFrame)}
+    extras = {}
+    for name, t in tables.items():
+        if isinstance(t, pd.DataFrame):
+            for key in ("profile", "native_warnings"):
+                if t.attrs.get("vecnb_bench", {}).get(key):
+                    extras[key] = t.attrs["vecnb_bench"][key]
     doc = {"format": FORMAT, "version": VERSION, "machine": machine, "config": config or configs,
-           "note": note, **{name: _records(t) for name, t in tables.items()}}
+           "note": note, "extras": extras, **{name: _records(t) for name, t in tables.items()}}
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -88,8 +96,8 @@ def load(path: str | os.PathLike) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``machine`` (dict), ``config`` (dict), ``note``, and ``results`` / ``foundation`` /
-        ``sweeps`` as DataFrames (empty when the run had none). Each DataFrame's
+        ``machine`` (dict), ``config`` (dict), ``note``, ``extras`` (profile digest, native
+        warnings), and ``results`` / ``foundation`` / ``sweeps`` / ``per_query`` as DataFrames (empty when the run had none). Each DataFrame's
         ``attrs["vecnb_bench"]`` holds the machine and config too.
 
     Raises
@@ -107,7 +115,7 @@ def load(path: str | os.PathLike) -> dict[str, Any]:
     if int(doc.get("version", 0)) > VERSION:
         raise IndexFormatError(f"{path} was written by a newer vecnb (format version {doc['version']}); upgrade vecnb.")
     out: dict[str, Any] = {"machine": doc.get("machine") or {}, "config": doc.get("config") or {},
-                           "note": doc.get("note")}
+                           "note": doc.get("note"), "extras": doc.get("extras") or {}}
     for name in _TABLES:
         df = pd.DataFrame(doc.get(name) or [])
         df.attrs["vecnb_bench"] = {"machine": out["machine"], "config": out["config"].get(name, out["config"])}

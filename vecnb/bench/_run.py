@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
+import sys
+import tempfile
 import time
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -42,7 +46,8 @@ PEERS = ("numpy", "faiss", "hnswlib", "chromadb", "langchain", "psycopg")
 RESULT_COLUMNS = [
     "system", "impl", "store", "kind", "filter", "selectivity", "status", "reason",
     "n", "dim", "k", "queries", "metric",
-    "build_s", "ingest_rows_per_s", "memory_bytes", "memory_ratio", "memory_method", "rss_delta_bytes",
+    "build_s", "ingest_rows_per_s", "memory_bytes", "memory_ratio", "memory_method", "memory_ratio_to_baseline",
+    "rss_delta_bytes",
     "recall", "qps", "batch_s", "p50_ms", "p95_ms", "p99_ms", "mean_ms", "single_recall", "latency_samples",
     "store_p50_ms",
     "baseline", "qps_ratio_to_baseline", "p50_ratio_to_baseline", "p50_overhead_ms", "build_ratio_to_baseline",
@@ -52,6 +57,52 @@ RESULT_COLUMNS = [
 
 _SKIP_ERRORS = (MissingDependencyError, StoreConnectionError, UnknownStoreError, SkipSystem, ImportError,
                 ConnectionError)
+
+
+@contextlib.contextmanager
+def _native_stderr(sink: list[str]) -> Iterator[None]:
+    """Collect what native code (faiss's C++ ``WARNING clustering ...``) writes to file descriptor 2.
+
+    Python's own ``sys.stderr`` is flushed first; the lines are appended to ``sink`` when the
+    block ends. Used around builds only, so progress bars are never swallowed.
+    """
+    fd = 2  # native code writes to the process's file descriptor 2, whatever sys.stderr is
+    try:
+        sys.stderr.flush()
+        saved = os.dup(fd)
+    except (AttributeError, OSError, ValueError):  # no descriptor 2 (a detached process): nothing to catch
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), fd)
+        try:
+            yield
+        finally:
+            try:
+                sys.stderr.flush()
+            finally:
+                os.dup2(saved, fd)
+                os.close(saved)
+            tmp.seek(0)
+            sink.extend(line for line in tmp.read().decode("utf-8", "replace").splitlines() if line.strip())
+
+
+def _summarise_native(lines: list[str]) -> list[dict[str, Any]]:
+    """Distinct native messages with how often each was printed; other output goes back to stderr."""
+    counts: dict[str, int] = {}
+    for line in lines:
+        if "WARNING" in line or "clustering" in line:
+            counts[line.strip()] = counts.get(line.strip(), 0) + 1
+        else:
+            print(line, file=sys.stderr)
+    summary = [{"message": m, "count": c} for m, c in counts.items()]
+    if summary:
+        total = sum(c for c in counts.values())
+        first = summary[0]["message"]
+        warnings.warn(f"faiss printed {total} warning line(s) while building ({len(summary)} distinct), e.g. "
+                      f"{first!r}: small data for the IVF kinds' lists (they still build and are measured). "
+                      "All of them: result.attrs['vecnb_bench']['native_warnings'].", RuntimeWarning, stacklevel=3)
+    return summary
 
 
 def _filter_label(where: dict | None) -> str:
@@ -115,24 +166,34 @@ def _prepare(df: pd.DataFrame | None, column: str | None, queries: Any, rows: in
         else:
             if isinstance(queries, bool) or not isinstance(queries, (int, np.integer)) or queries <= 0:
                 raise InvalidInputError(f"queries must be a positive int or an (nq, d) array, got {queries!r}.")
-            nq = min(int(queries), len(X))
+            if len(X) < 2:
+                raise InvalidInputError("The DataFrame needs at least 2 rows: queries are held out from it.")
+            nq = min(int(queries), max(1, len(X) // 5))
             pick = np.sort(np.random.default_rng(seed).choice(len(X), size=nq, replace=False))
             Q = np.array(X[pick])
-            source += f"; {nq} queries sampled from its rows (seed {seed}), so each query's own row is a hit"
+            keep = np.ones(len(X), dtype=bool)
+            keep[pick] = False
+            frame = frame.iloc[np.flatnonzero(keep)]
+            X = frame.vec.matrix(col)
+            source += (f"; {nq} held-out queries: rows sampled from it (seed {seed}) and left out of every "
+                       "index, so no query finds itself")
     return frame, col, X, np.ascontiguousarray(Q, dtype=np.float32), source
 
 
 def _kinds_for(cls: type, kinds: Any, store: str) -> list[str]:
+    """The kinds to measure for one store: each distinct index once (aliases such as sqlite's
+    ``flat`` for ``exact``, declared in the store's ``kind_aliases``, are measured once)."""
+    aliases = dict(getattr(cls, "kind_aliases", None) or {})
     known = [k for k in getattr(cls, "kinds", ("auto",)) if k != "auto"] or ["auto"]
     if kinds in (None, "all"):
-        return known
+        return [k for k in known if k not in aliases]
     if isinstance(kinds, dict):
         want = kinds.get(store, "all")
         return _kinds_for(cls, want, store)
     if isinstance(kinds, str):
         kinds = [k.strip() for k in kinds.split(",") if k.strip()]
-    out = [k for k in kinds if k == "auto" or k in known]
-    return out
+    out = [aliases.get(k, k) for k in kinds if k == "auto" or k in known]
+    return list(dict.fromkeys(out))
 
 
 def _peer_set(peers: Any) -> set[str]:
@@ -181,7 +242,7 @@ def _context(machine: dict[str, Any]) -> dict[str, Any]:
 
 
 def _measure(system: System, case: Case, fcases: list[FilterCase], *, repeats: int, budget_s: float,
-             base: dict[str, Any]) -> list[dict[str, Any]]:
+             base: dict[str, Any], native: list[str] | None = None) -> list[dict[str, Any]]:
     """Build ``system`` and measure it under every filter; one row per filter."""
     rows: list[dict[str, Any]] = []
     head = dict(base, system=system.name, impl=system.impl, store=system.store, kind=system.kind,
@@ -195,9 +256,10 @@ def _measure(system: System, case: Case, fcases: list[FilterCase], *, repeats: i
     gc.collect()
     rss0 = rss_bytes()
     try:
-        t0 = time.perf_counter()
-        system.build()
-        build_s = time.perf_counter() - t0
+        with _native_stderr(native if native is not None else []):
+            t0 = time.perf_counter()
+            system.build()
+            build_s = time.perf_counter() - t0
     except _SKIP_ERRORS as exc:
         return [row(f, status="skipped", reason=f"{type(exc).__name__}: {exc}") for f in fcases]
     except Exception as exc:  # noqa: BLE001 - recorded in the row, never silent
@@ -285,7 +347,7 @@ def _baseline_name(r: dict[str, Any]) -> str | None:
     if r["store"] == "faiss":
         return f"faiss {r['kind']}"
     if r["store"] == "chroma":
-        return "hnswlib"
+        return "chromadb"  # the client a chroma user calls (hnswlib is its engine, a lower bound)
     if r["store"] == "pgvector":
         return f"psycopg {r['kind']}"
     if r["kind"] in ("exact", "flat"):  # an exact store without a raw twin: plain numpy is the reference
@@ -307,6 +369,17 @@ def _add_ratios(rows: list[dict[str, Any]]) -> None:
         r["recall_delta_to_baseline"] = r["recall"] - b["recall"]
         if b.get("build_s") and b["build_s"] > 0:
             r["build_ratio_to_baseline"] = r["build_s"] / b["build_s"]
+        mem, bmem = r.get("memory_bytes"), b.get("memory_bytes")
+        if mem is not None and bmem and _same_footing(r.get("memory_method"), b.get("memory_method")):
+            r["memory_ratio_to_baseline"] = mem / bmem
+
+
+def _same_footing(a: Any, b: Any) -> bool:
+    """Whether two memory figures were measured alike (both in memory, or both on disk)."""
+    on_disk = ("on disk", "save_index", "file size")
+    if not isinstance(a, str) or not isinstance(b, str) or "RSS" in a or "RSS" in b:
+        return False
+    return any(w in a for w in on_disk) == any(w in b for w in on_disk)
 
 
 def run(
@@ -458,6 +531,7 @@ def run(
 
         bar = tqdm(total=len(plan), desc="vecnb.bench", unit="system")
     results: list[dict[str, Any]] = list(failed)
+    native: list[str] = []  # what faiss's C++ printed during builds, summarised once at the end
     done: set[str] = set()
     last_vecnb: dict[str, VecnbIndex] = {}
     raws: dict[str, RawFaiss] = {}
@@ -506,7 +580,8 @@ def run(
                 continue
             if bar is not None:
                 bar.set_postfix_str(system.name)
-            results += _measure(system, case, fcases, repeats=int(repeats), budget_s=budget_s, base=base)
+            results += _measure(system, case, fcases, repeats=int(repeats), budget_s=budget_s, base=base,
+                                native=native)
             done.add(system.name)
             if isinstance(system, VecnbIndex):
                 last_vecnb[f"{system.store} {system.kind}"] = system
@@ -522,6 +597,7 @@ def run(
                 s.close()
             except Exception:  # noqa: BLE001 - closing after a benchmark is best effort
                 pass
+    native_summary = _summarise_native(native)
     _add_ratios(results)
     out = pd.DataFrame(results)
     for c in RESULT_COLUMNS:
@@ -534,6 +610,7 @@ def run(
                    else list(kinds), "k": int(k), "queries": len(Q), "filters": [f.where for f in fcases],
                    "metric": metric, "repeats": int(repeats), "peers": sorted(peer_set), "budget_s": budget_s,
                    "n": len(X), "dim": int(X.shape[1]), "seed": seed},
+        "native_warnings": native_summary,
     }
     return out
 

@@ -261,6 +261,11 @@ class VecnbIndex(System):
         pg = self._pg_size(store)
         if pg is not None:
             return pg, "pg_total_relation_size (table + indexes + TOAST, on disk)"
+        fidx = find_faiss_index(store)
+        if fidx is not None:  # measured as raw faiss is: like for like
+            import faiss
+
+            return int(faiss.serialize_index(fidx).nbytes), "faiss.serialize_index size"
         if store is not None and callable(getattr(type(store), "save", None)):
             # everything the store holds (e.g. faiss index + the original vectors + metadata)
             with tempfile.TemporaryDirectory(prefix="vecnb-bench-") as tmp:

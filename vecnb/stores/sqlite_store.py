@@ -225,6 +225,8 @@ class SqliteStore(BaseStore):
     name: ClassVar[str] = "sqlite"
     capabilities: ClassVar[frozenset[str]] = frozenset({"fetch", "info", "iter_ids", "keyword", "persist", "texts"})
     kinds: ClassVar[tuple[str, ...]] = ("exact", "flat")
+    #: ``flat`` is another name for ``exact`` here (one index, measured once by vecnb.bench)
+    kind_aliases: ClassVar[dict[str, str]] = {"flat": "exact"}
 
     def __init__(self, *, dim: int, metric: str = "cosine", kind: str = "auto",
                  path: str | os.PathLike | None = None, timeout: float = 5.0,
