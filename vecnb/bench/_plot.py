@@ -63,8 +63,8 @@ def plot(res: pd.DataFrame | dict, *, filter: str | None = "none", title: str | 
     for r in main.itertuples():
         ax.scatter(r.qps, r.recall, marker=_MARKERS.get(r.impl, "o"), s=60, color=colors[r.system],
                    edgecolors="black", linewidths=0.5, zorder=3)
-        if few:
-            ax.annotate(r.system, (r.qps, r.recall), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    if few:
+        _labels(ax, main["qps"].to_numpy(float), main["recall"].to_numpy(float), main["system"].tolist())
     ax.set_xscale("log")
     ax.set_xlabel("batch queries / s (log)")
     k = int(ok["k"].iloc[0]) if "k" in ok else 10
@@ -115,8 +115,8 @@ def _plot_sweep(res: pd.DataFrame, *, title: str | None, figsize: Any):
     fig, axes = plt.subplots(1, 2, figsize=figsize or (10, 4.2))
     ax = axes[0]
     ax.plot(res["qps"], res["recall"], "o-")
-    for r in res.itertuples():
-        ax.annotate(f"{r.param}={r.value}", (r.qps, r.recall), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    _labels(ax, res["qps"].to_numpy(float), res["recall"].to_numpy(float),
+            [f"{r.param}={r.value}" for r in res.itertuples()])
     ax.set_xscale("log")
     ax.set_xlabel("batch queries / s (log)")
     ax.set_ylabel("recall@k")
@@ -135,3 +135,25 @@ def _plot_sweep(res: pd.DataFrame, *, title: str | None, figsize: Any):
     fig.suptitle(title or f"{r0['store']} {r0['kind']}: {r0['param']} sweep ({int(r0['n']):,} rows)", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _labels(ax: Any, x: np.ndarray, y: np.ndarray, texts: list[str]) -> None:
+    """Label points on a log-x axis without piling labels on each other.
+
+    Points close together (within 35 % in x and 2 % of the y range) form a group; a group's
+    labels are stacked in a column beside it, each joined to its point by a thin line.
+    """
+    order = np.lexsort((-y, x))
+    span = max(float(np.nanmax(y) - np.nanmin(y)), 1e-9) if len(y) else 1.0
+    groups: list[list[int]] = []
+    for i in order:
+        g = groups[-1] if groups else None
+        if g is not None and x[i] <= x[g[0]] * 1.35 and abs(y[i] - y[g[0]]) <= 0.02 * span + 1e-12:
+            g.append(int(i))
+        else:
+            groups.append([int(i)])
+    for g in groups:
+        for j, i in enumerate(g):
+            dy = 4 - 10 * j if len(g) > 1 else 4
+            ax.annotate(texts[i], (x[i], y[i]), textcoords="offset points", xytext=(8, dy), fontsize=7,
+                        va="center", arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.5"} if len(g) > 1 else None)
