@@ -289,9 +289,9 @@ def test_save_load_same_answers(frame, store, tmp_path):
     idx.save(tmp_path / "ix")
     idx.save(tmp_path / "ix")  # a second save replaces the first
     idx.save(tmp_path / "ix")  # a third removes the first; the one just replaced stays for readers mid-load
-    assert sorted(p for p in os.listdir(tmp_path / "ix") if not p.startswith("data-")) == [MANIFEST]
-    data_dirs = [p for p in os.listdir(tmp_path / "ix") if p.startswith("data-")]
-    current = json.loads((tmp_path / "ix" / MANIFEST).read_text())["data"]
+    assert sorted(p for p in os.listdir(tmp_path / "ix") if not p.startswith("v-")) == [".vecnb.lock", MANIFEST]
+    data_dirs = [p for p in os.listdir(tmp_path / "ix") if p.startswith("v-")]
+    current = json.loads((tmp_path / "ix" / MANIFEST).read_text())["version"]
     assert len(data_dirs) == 2 and current in data_dirs
     loaded = vecnb.load_index(tmp_path / "ix")
     after = loaded.search(Q, k=5, where=where)
@@ -354,7 +354,7 @@ def test_not_an_index(tmp_path, frame):
     idx = df.vec.index()
     idx.save(tmp_path / "ix")
     man = json.loads((tmp_path / "ix" / MANIFEST).read_text())
-    man["version"] = 99
+    man["meta"]["version"] = 99
     (tmp_path / "ix" / MANIFEST).write_text(json.dumps(man))
     with pytest.raises(IndexFormatError, match="version"):
         load_index(tmp_path / "ix")

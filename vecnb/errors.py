@@ -22,7 +22,8 @@ working for code that does not know vecnb::
     ├── IndexNotFoundError(FileNotFoundError)  no index at that table / path / collection
     ├── IndexExistsError(FileExistsError)      building onto an existing index without mode=
     └── StoreError(RuntimeError)               a backend failed; names store + operation
-        └── StoreConnectionError(ConnectionError)   server unreachable / refused credentials
+        ├── StoreConnectionError(ConnectionError)   server unreachable / refused credentials
+        └── StoreBusyError(TimeoutError)       another save held the folder's lock too long
 
 Messages say what was wrong and what to do next.
 """
@@ -49,6 +50,7 @@ __all__ = [
     "IndexExistsError",
     "StoreError",
     "StoreConnectionError",
+    "StoreBusyError",
 ]
 
 
@@ -143,3 +145,7 @@ class StoreError(VecnbError, RuntimeError):
 
 class StoreConnectionError(StoreError, ConnectionError):
     """The store's server could not be reached or refused the credentials."""
+
+
+class StoreBusyError(StoreError, TimeoutError):
+    """Another process held a lock (e.g. a save to the same folder) for longer than the timeout allowed."""

@@ -11,7 +11,7 @@ import pandas as pd
 
 from vecnb.errors import IndexFormatError
 
-__all__ = ["check_format", "load_frame", "read_store_json", "save_frame"]
+__all__ = ["check_format", "constructor_options", "load_frame", "load_npy", "read_store_json", "save_frame"]
 
 
 def check_format(doc: Any, fmt: str, version: int, where: str) -> dict:
@@ -63,3 +63,60 @@ def load_frame(path: str) -> pd.DataFrame:
     if list(df.columns) == ["__rows__"]:
         return pd.DataFrame(index=pd.RangeIndex(len(df)))
     return df
+
+
+def load_npy(path: str, shape: tuple | None = None, kinds: str = "iuf", *, what: str | None = None) -> np.ndarray:
+    """``np.load`` (no pickle) after checking the header against the file's size and the expected shape.
+
+    A damaged or crafted header cannot make numpy allocate more than the file holds.
+
+    Parameters
+    ----------
+    shape : tuple, optional
+        Expected shape; ``None`` entries match any length (e.g. ``(None, dim)``).
+    kinds : str
+        Allowed dtype kinds (``"i"`` signed, ``"u"`` unsigned, ``"f"`` float).
+
+    Raises
+    ------
+    IndexFormatError
+        The file is not a plain numeric .npy of that shape, or its size disagrees with its header.
+    """
+    name = what or os.path.basename(path)
+    try:
+        with open(path, "rb") as fh:
+            major, _ = np.lib.format.read_magic(fh)
+            read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            got_shape, fortran, dtype = read(fh)
+            offset = fh.tell()
+        size = os.path.getsize(path)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - numpy raises ValueError / OSError for bad headers
+        raise IndexFormatError(f"{name} is not a valid .npy file ({exc}).") from None
+    ok_shape = shape is None or (len(got_shape) == len(shape) and all(
+        w is None or w == g for w, g in zip(shape, got_shape)))
+    if dtype.kind not in kinds or dtype.hasobject or fortran or not ok_shape:
+        raise IndexFormatError(f"{name} holds a {dtype} array of shape {got_shape}, not the expected {shape}; "
+                               "the copy is damaged or was tampered with.")
+    if offset + int(np.prod(got_shape, dtype=np.int64)) * dtype.itemsize != size:
+        raise IndexFormatError(f"{name}: its header announces {got_shape} x {dtype} but the file holds {size} bytes.")
+    return np.load(path, allow_pickle=False)
+
+
+def constructor_options(cls: type, cfg: Any, allowed: frozenset[str] | set[str], where: str) -> dict:
+    """The store options in ``cfg`` (read from a file) after checking them against an allow-list.
+
+    Raises
+    ------
+    IndexFormatError
+        ``cfg`` is not a mapping, or names an option that may not come from a file.
+    """
+    if not isinstance(cfg, dict):
+        raise IndexFormatError(f"{where}: the saved store options are not a mapping.")
+    bad = sorted(str(k) for k in cfg if k not in allowed)
+    if bad:
+        raise IndexFormatError(
+            f"{where}: the saved options of store {getattr(cls, 'name', cls.__name__)!r} name {bad}, which vecnb never "
+            f"takes from a file (allowed: {sorted(allowed)}); the copy was tampered with or written by another tool.")
+    return dict(cfg)

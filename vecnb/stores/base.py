@@ -21,30 +21,11 @@ can do in ``capabilities`` (a frozenset of the names below) and vecnb asks :func
 the one place that decides; a class that declares nothing (a third-party store) is judged
 by the protocols themselves. Each name has a small :class:`typing.Protocol`:
 
-==============  =========================================  ====================================
-name            protocol (methods)                         used by
-==============  =========================================  ====================================
-``keyword``     :class:`KeywordSearch`                     ``idx.keyword`` / ``idx.hybrid``
-                ``keyword(texts, k, where=None)``          (else in-process BM25)
-                ``-> (ids, scores)``
-``fetch``       :class:`Fetch` ``fetch(ids)``              MMR on an index, sync undo, migration
-                ``-> (vectors, found_mask)``
-``iter_ids``    :class:`IterIds`                           migration from a bare store
-                ``iter_ids(batch_size) -> Iterator``
-``texts``       :class:`FetchTexts`                        migration keeps the keyword side
-                ``fetch_texts(ids) -> list[str | None]``
-``metadata``    :class:`FetchMetadata`                     migration keeps ``where`` columns
-                ``fetch_metadata(ids) -> DataFrame``
-``persist``     :class:`Persist` ``save(path)``,           ``idx.save`` by value
-                ``classmethod load(path)``
-``config``      :class:`Configurable` ``config() -> dict`` ``idx.save`` by reference
-``info``        :class:`Describe` ``info() -> dict``       ``idx.info()``, reprs
-``build``       :class:`Build` ``build()``                 ``build_index`` builds ANN structures
-                                                           over the written rows, once
-==============  =========================================  ====================================
-
-The conformance suite (``tests/stores/conformance.py``) checks that a store's declaration
-matches its methods and runs each capability's tests for the stores that declare it.
+==============  =========================================  =============================
+Save by reference (server stores): ``reference() -> dict`` and ``classmethod
+open_reference(**options)``; the options are non-secret and non-destructive, limited to the
+class's ``reference_options`` allow-list and never any of :data:`NEVER_FROM_FILE` (checked by
+:func:`reference_config` when saving and again when loading).
 
 Constructors only store parameters; connections open on first use.
 """
@@ -61,8 +42,9 @@ from vecnb._core.filters import Node
 from vecnb._core.metrics import as_matrix, check_vectors, resolve_metric
 
 __all__ = ["CAPABILITIES", "VectorStore", "BaseStore", "KeywordSearch", "Fetch", "IterIds", "FetchTexts",
-           "FetchMetadata", "Persist", "Configurable", "Describe", "Build", "as_ids", "capabilities",
-           "pad_results", "provided", "supports"]
+           "FetchMetadata", "Persist", "Configurable", "Reference", "Describe", "Build", "as_ids", "capabilities",
+           "pad_results", "provided", "supports", "reference_config",
+           "NEVER_FROM_FILE"]
 
 
 @runtime_checkable
@@ -152,9 +134,20 @@ class Build(Protocol):
 
 
 #: capability name -> the protocol a store of that capability satisfies
+@runtime_checkable
+class Reference(Protocol):
+    """``reference``: save by reference (server stores): ``reference()`` -> non-secret options within
+    ``reference_options``; ``open_reference(**options)`` reopens without creating or dropping anything."""
+
+    def reference(self) -> dict[str, Any]: ...
+
+    def open_reference(self, **options: Any) -> Any: ...
+
+
 CAPABILITIES: dict[str, type] = {
     "keyword": KeywordSearch, "fetch": Fetch, "iter_ids": IterIds, "texts": FetchTexts,
     "metadata": FetchMetadata, "persist": Persist, "config": Configurable, "info": Describe, "build": Build,
+    "reference": Reference,
 }
 
 
@@ -181,6 +174,30 @@ def supports(store: Any, capability: str) -> bool:
     if capability not in CAPABILITIES:
         raise ValueError(f"unknown store capability {capability!r}; known: {', '.join(CAPABILITIES)}")
     return capability in capabilities(store)
+
+
+#: store options never taken from a saved file: they destroy data (recreate / mode / drop), point a
+#: store somewhere else (url / path / hosts) or are secrets; they always come from the caller
+NEVER_FROM_FILE = frozenset({
+    "recreate", "mode", "drop", "overwrite", "url", "conn", "connection", "client", "hosts", "path",
+    "password", "api_key", "basic_auth", "bearer_auth", "storage_options",
+})
+
+
+def reference_config(cls: type, cfg: Any, *, where: str = "the saved index") -> dict:
+    """Options to reopen a server store by reference, checked against ``cls.reference_options``.
+
+    Used both when saving (what may be written) and when loading (what may be read back).
+
+    Raises
+    ------
+    IndexFormatError
+        An option outside the allow-list, or one of :data:`NEVER_FROM_FILE`.
+    """
+    from vecnb.stores._persist import constructor_options
+
+    allowed = frozenset(getattr(cls, "reference_options", ())) - NEVER_FROM_FILE
+    return constructor_options(cls, cfg, allowed, where)
 
 
 def as_ids(ids: Any, *, what: str = "ids") -> np.ndarray:

@@ -46,7 +46,7 @@ import pandas as pd
 from vecnb._core import filters
 from vecnb.errors import FilterError, InvalidInputError, MissingDependencyError, StoreError
 from vecnb._core.metrics import _exact_block, scores_from_distances
-from vecnb.stores._persist import read_store_json
+from vecnb.stores._persist import constructor_options, read_store_json
 from vecnb.stores.base import BaseStore
 
 try:
@@ -58,6 +58,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without chromadb
 __all__ = ["HAS_PREFIX", "ChromaStore", "to_chroma_metadata", "to_chroma_where"]
 
 _FORMAT = "vecnb-chroma-store"
+_CONFIG_KEYS = frozenset({"dim", "metric", "kind", "path", "collection", "ef_search", "ef_construction", "max_neighbors",
+                          "sync_threshold"})  # path / collection are replaced on load
 _VERSION = 1
 HAS_PREFIX = "vecnb_has__"
 _SPACES = {"cosine": "cosine", "dot": "ip", "l2": "l2"}
@@ -524,9 +526,13 @@ class ChromaStore(BaseStore):
                              store=cls.name, operation="load")
         tmp = tempfile.mkdtemp(prefix="vecnb-chroma-")
         shutil.copytree(src, os.path.join(tmp, "chroma"))
-        cfg = dict(state["config"])
-        cfg.update(path=os.path.join(tmp, "chroma"), collection="vecnb")
-        store = cls(**cfg)
+        try:
+            cfg = constructor_options(cls, state.get("config"), _CONFIG_KEYS, repr(os.fspath(path)))
+            cfg.update(path=os.path.join(tmp, "chroma"), collection="vecnb")  # never a path from the file
+            store = cls(**cfg)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         store._tmpdir = tmp
         # removed on close(), and also when the store is garbage-collected or the interpreter exits
         store._tmp_finalizer = weakref.finalize(store, shutil.rmtree, tmp, True)

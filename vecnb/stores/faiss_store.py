@@ -82,7 +82,7 @@ from vecnb._core import filters
 from vecnb.errors import IndexFormatError, InvalidInputError, MissingDependencyError, StoreError
 from vecnb._core.metrics import _exact_block, topk
 from vecnb.stores._inprocess import InProcessStore, blas_threads_for
-from vecnb.stores._persist import load_frame, read_store_json, save_frame
+from vecnb.stores._persist import constructor_options, load_frame, load_npy, read_store_json, save_frame
 
 try:
     import faiss
@@ -93,6 +93,8 @@ __all__ = ["FaissStore", "choose_kind"]
 
 _FORMAT = "vecnb-faiss-store"
 _VERSION = 2  # 2: no vectors.npy (faiss holds the vectors); 1 is still read
+_CONFIG_KEYS = frozenset({"dim", "metric", "kind", "m", "ef_construction", "ef_search", "nlist", "nprobe", "pq_m", "refine",
+                          "target_recall", "exact_rows", "exact_fraction"})
 
 AUTO_FLAT_MAX = 20_000
 AUTO_HNSW_MAX = 2_000_000
@@ -830,7 +832,7 @@ class FaissStore(InProcessStore):
         super().close()
 
     # ------------------------------------------------------------------ persistence
-    def _config(self) -> dict[str, Any]:
+    def _config(self) -> dict[str, Any]:  # keys: _CONFIG_KEYS
         return {"dim": self.dim, "metric": self.metric, "kind": self.kind, "m": self.m,
                 "ef_construction": self.ef_construction, "ef_search": self.ef_search, "nlist": self.nlist,
                 "nprobe": self.nprobe, "pq_m": self.pq_m, "refine": self.refine,
@@ -873,8 +875,8 @@ class FaissStore(InProcessStore):
         except IndexFormatError:
             state = read_store_json(path, _FORMAT, 1)  # raises the version error when it is not 1 either
             return cls._load_v1(path, state)
-        store = cls(**state["config"])
-        keys = np.load(os.path.join(path, "slot_keys.npy"), allow_pickle=False).astype(np.int64)
+        store = cls(**constructor_options(cls, state.get("config"), _CONFIG_KEYS, repr(os.fspath(path))))
+        keys = load_npy(os.path.join(path, "slot_keys.npy"), (None,), "iu").astype(np.int64)
         meta = load_frame(os.path.join(path, "metadata.parquet"))
         n = len(keys)
         fn = os.path.join(path, "index.faiss")
@@ -883,7 +885,7 @@ class FaissStore(InProcessStore):
             raise StoreError(f"{os.fspath(path)!r}: the index, keys and metadata disagree in length; the copy is "
                              "damaged. Save it again.", store=cls.name, operation="load")
         if store.metric == "cosine":
-            store._norms = np.load(os.path.join(path, "norms.npy"), allow_pickle=False).astype(np.float32)
+            store._norms = load_npy(os.path.join(path, "norms.npy"), (n,), "f").astype(np.float32)
             if len(store._norms) != n:
                 raise StoreError(f"{os.fspath(path)!r}: norms.npy does not match the keys; the copy is damaged.",
                                  store=cls.name, operation="load")
@@ -894,7 +896,15 @@ class FaissStore(InProcessStore):
         store._meta.append(meta if len(meta.columns) else None, n)
         if has_index:
             mapped = bool(mmap) and state["chosen"] == "flat"
-            store._index = faiss.read_index(fn, faiss.IO_FLAG_MMAP_IFC if mapped else 0)
+            if state["chosen"] not in cls.kinds or not isinstance(state.get("dead_in_index"), int):
+                raise IndexFormatError(f"{os.fspath(path)!r}: store.json names kind {state['chosen']!r}; the copy is damaged.")
+            try:
+                store._index = faiss.read_index(fn, faiss.IO_FLAG_MMAP_IFC if mapped else 0)
+            except Exception as exc:  # noqa: BLE001 - faiss raises RuntimeError for damaged files
+                raise IndexFormatError(f"{os.fspath(path)!r}: index.faiss cannot be read ({exc}).") from None
+            if store._index.d != store.dim:
+                raise IndexFormatError(f"{os.fspath(path)!r}: index.faiss holds {store._index.d}-d vectors, "
+                                       f"store.json says {store.dim}.")
             store._mapped = mapped
             store._chosen = state["chosen"]
             store._indexed = n
@@ -912,9 +922,9 @@ class FaissStore(InProcessStore):
     @classmethod
     def _load_v1(cls, path: str | os.PathLike, state: dict[str, Any]) -> FaissStore:
         """A version-1 folder (float32 copy in ``vectors.npy``): re-add its live rows and rebuild."""
-        store = cls(**state["config"])
-        X = np.load(os.path.join(path, "vectors.npy"), allow_pickle=False)
-        keys = np.load(os.path.join(path, "slot_keys.npy"), allow_pickle=False).astype(np.int64)
+        store = cls(**constructor_options(cls, state.get("config"), _CONFIG_KEYS, repr(os.fspath(path))))
+        X = load_npy(os.path.join(path, "vectors.npy"), (None, store.dim), "f")
+        keys = load_npy(os.path.join(path, "slot_keys.npy"), (len(X),), "iu").astype(np.int64)
         meta = load_frame(os.path.join(path, "metadata.parquet"))
         if len(X) != len(keys) or len(meta) != len(keys):
             raise StoreError(f"{os.fspath(path)!r}: vectors, keys and metadata disagree in length; the copy is "

@@ -27,7 +27,8 @@ import pandas as pd
 from vecnb._core import filters
 from vecnb._core.metrics import topk
 from vecnb.stores._inprocess import InProcessStore, MetaTable, blas_threads_for
-from vecnb.stores._persist import load_frame, read_store_json, save_frame
+from vecnb.stores._persist import constructor_options, load_frame, load_npy, read_store_json, save_frame
+from vecnb.errors import IndexFormatError
 from vecnb.stores.base import as_ids
 
 __all__ = ["MetaTable", "NumpyStore"]  # MetaTable re-exported for other in-process stores
@@ -182,12 +183,18 @@ class NumpyStore(InProcessStore):
     def load(cls, path: str | os.PathLike) -> NumpyStore:
         """Read a store written by :meth:`save`."""
         cfg = read_store_json(path, _FORMAT, _VERSION)
-        store = cls(dim=cfg["dim"], metric=cfg["metric"])
-        X = np.load(os.path.join(path, "vectors.npy"), allow_pickle=False)
-        keys = np.load(os.path.join(path, "keys.npy"), allow_pickle=False)
+        where = repr(os.fspath(path))
+        opts = constructor_options(cls, {k: cfg.get(k) for k in ("dim", "metric")}, {"dim", "metric"}, where)
+        store = cls(**opts)
+        X = load_npy(os.path.join(path, "vectors.npy"), (cfg.get("rows"), store.dim), "f")
+        keys = load_npy(os.path.join(path, "keys.npy"), (len(X),), "iu")
         meta = load_frame(os.path.join(path, "metadata.parquet"))
+        if len(meta) != len(X):
+            raise IndexFormatError(f"{where}: metadata.parquet holds {len(meta)} rows for {len(X)} vectors.")
         texts = None
         if cfg.get("texts"):
             texts = pd.read_parquet(os.path.join(path, "texts.parquet"))["text"].tolist()
+            if len(texts) != len(X):
+                raise IndexFormatError(f"{where}: texts.parquet holds {len(texts)} rows for {len(X)} vectors.")
         store.upsert(as_ids(keys), X, meta if len(meta.columns) else None, texts)
         return store
