@@ -25,7 +25,7 @@ import pytest
 
 from vecnb._core import filters
 from vecnb.stores.base import CAPABILITIES, capabilities, provided, supports
-from vecnb.errors import DimensionMismatchError, DuplicateIdError, InvalidVectorError, StoreError
+from vecnb.errors import DimensionMismatchError, DuplicateIdError, InvalidInputError, InvalidVectorError, StoreError
 
 COLORS = ["red", "green", "blue", "black", "white"]
 
@@ -530,6 +530,25 @@ class StoreConformance:
             store.upsert(base_data["ids"][:5], base_data["X"][:5])
         with pytest.raises(StoreError):
             store.search(base_data["Q"][:1], K)
+
+    def test_huge_k_is_clamped_before_allocating(self, make_store, kind, base_data):
+        """k=10**9 on 7 rows: 7 hits per query in (nq, 7) arrays, not (nq, 10**9); k=2**63 is refused clearly."""
+        store = make_store(16, "cosine", kind)
+        store.upsert(base_data["ids"][:7], base_data["X"][:7], base_data["meta"].iloc[:7],
+                     [f"red fox {i}" for i in range(7)])
+        ids, sc = store.search(base_data["Q"][:2], 10**9)
+        assert ids.shape == (2, 7) and (ids >= 0).all() and np.isfinite(sc).all()
+        want, _ = store.search(base_data["Q"][:2], 7)
+        np.testing.assert_array_equal(ids, want)
+        ids, _ = store.search(base_data["Q"][:2], 10**9, where=filters.parse({"color": "red"}))
+        assert ids.shape == (2, 7) and ((ids >= 0).sum(1) <= 7).all()
+        with pytest.raises(InvalidInputError, match="too large"):
+            store.search(base_data["Q"][:1], 2**63)
+        if hasattr(store, "keyword"):
+            kid, _ = store.keyword(["fox"], 10**9)
+            assert kid.shape[1] <= 7 and (kid >= 0).sum() == 7
+            with pytest.raises(InvalidInputError):
+                store.keyword(["fox"], 2**63)
 
 
 __all__ = ["FILTER_CASES", "METRICS", "K", "StoreConformance", "brute", "clustered", "make_ids", "make_meta", "score_of"]

@@ -37,7 +37,25 @@ __all__ = [
     "topk",
     "exact_scores",
     "scores_from_distances",
+    "check_k",
+    "MAX_K",
 ]
+
+#: the largest k accepted anywhere (an int64); searches clamp k to the rows that can qualify
+MAX_K = 2**63 - 1
+
+
+def check_k(k: object, name: str = "k") -> int:
+    """``k`` as an int: a positive integer no larger than :data:`MAX_K`, else :class:`InvalidInputError`.
+
+    A huge ``k`` is fine (``k=10**9`` on 40 rows returns 40 hits): searches clamp it to the rows
+    that can qualify before allocating anything.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
+        raise InvalidInputError(f"{name} must be a positive integer, got {k!r}.")
+    if k > MAX_K:
+        raise InvalidInputError(f"{name}={k} is too large: at most 2**63 - 1 (searches return at most every row anyway).")
+    return int(k)
 
 METRICS: tuple[str, ...] = ("cosine", "dot", "l2")
 
@@ -334,8 +352,7 @@ def topk(
         Scores in vecnb's convention (higher is closer), computed exactly in float64.
     """
     metric = resolve_metric(metric)
-    if k <= 0:
-        raise InvalidInputError(f"k must be a positive integer, got {k}.")
+    k = check_k(k)
     nq = q.shape[0]
     n = x.shape[0] if rows is None else len(rows)
     if n == 0 or nq == 0:

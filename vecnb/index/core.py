@@ -501,6 +501,7 @@ class VectorIndex:
         if node is not None and len(self._frame):
             filters.check_fields(node, self._frame.columns, "the index's rows")
         Q, labels, batch = query_matrix(query, self._info, self.dim, model=model)
+        k = min(k, max(len(self), 1))  # no more hits than rows: a huge k allocates nothing
         keys, scores = self.store.search(Q, k, where=node)
         if self._home is not None and keys.size and keys.max() >= self._next_key:
             self._changed_elsewhere()

@@ -27,6 +27,7 @@ import pandas as pd
 
 from vecnb.errors import DimensionMismatchError, InvalidInputError, ModelMismatchError
 from vecnb._core.metrics import as_matrix
+from vecnb._core.metrics import check_k as _check_k
 
 __all__ = ["remember_embedder", "embedder_for", "query_matrix", "query_texts", "check_k", "check_threshold"]
 
@@ -218,10 +219,8 @@ def query_matrix(query: Any, info: dict, dim: int | None, *, model: Any = None) 
 
 
 def check_k(k: Any) -> int:
-    """Validate ``k``: a positive int."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-        raise InvalidInputError(f"k must be a positive integer, got {k!r}.")
-    return int(k)
+    """Validate ``k``: a positive int, at most 2**63 - 1 (see :func:`vecnb._core.metrics.check_k`)."""
+    return _check_k(k)
 
 
 def check_threshold(threshold: Any) -> float | None:

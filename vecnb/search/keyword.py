@@ -86,10 +86,14 @@ _BM25_KEYS = ("lower", "stopwords", "stemmer", "k1", "b", "method")
 
 def _build(rows: pd.DataFrame, per_query: list[dict[str, np.ndarray]], k: int, labels: list | None,
            threshold: float | None, extra: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Result frame from per-query 1-D arrays (``pos``, ``score``, ``extra``), padded to (nq, k)."""
+    """Result frame from per-query 1-D arrays (``pos``, ``score``, ``extra``), padded to (nq, k').
+
+    ``k' = min(k, longest row)``: a huge ``k`` allocates no more than the hits found.
+    """
     from vecnb.frame.results import build_hits
 
     nq = len(per_query)
+    k = min(k, max((len(r["pos"]) for r in per_query), default=0))
     pos = np.full((nq, k), -1, dtype=np.int64)
     cols = {n: np.full((nq, k), np.nan, dtype=np.float64) for n in ("score", *extra)}
     for i, r in enumerate(per_query):

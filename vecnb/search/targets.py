@@ -219,6 +219,7 @@ class IndexTarget:
                 + "; use keyword_backend='bm25' for in-process BM25 over the index's rows."
             )
         if use_store and backend in ("auto", "store"):
+            n = min(n, max(len(self.index), 1))  # no more candidates than rows: a huge k allocates nothing
             ids, scores = store.keyword(texts, n, where=node)
             pos = self.index.positions_for(np.asarray(ids))
             scores = np.asarray(scores, dtype=np.float64)

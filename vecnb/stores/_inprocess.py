@@ -149,8 +149,12 @@ class InProcessStore(BaseStore):
 
     def _begin_search(self, vectors: Any, k: int, where: Any
                       ) -> tuple[np.ndarray, filters.Node | None, np.ndarray, np.ndarray]:
-        """Validated queries (nq, dim), the parsed filter, and empty (-1 / -inf) result arrays (nq, k)."""
+        """Validated queries (nq, dim), the parsed filter, and empty (-1 / -inf) result arrays (nq, w).
+
+        ``w`` is :meth:`~vecnb.stores.base.BaseStore._width`: callers search for ``ids.shape[1]`` hits.
+        """
         q = self._check_queries(vectors, k)
+        k = self._width(k, len(self))  # a huge k is clamped before anything is allocated
         ids = np.full((len(q), k), -1, dtype=np.int64)
         scores = np.full((len(q), k), -np.inf, dtype=np.float64)
         return q, filters.parse(where), ids, scores

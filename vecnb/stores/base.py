@@ -13,7 +13,9 @@ Protocol (fsspec / httpx-transport sized, no ``**kwargs`` bags)::
     len(store); store.close(); with store: ...
 
 ``search`` returns keys best first, padded with ``-1`` (and score ``-inf``) when fewer
-than ``k`` rows qualify; scores follow vecnb's convention (higher is closer, see
+than ``k`` rows qualify, in ``(nq, w)`` arrays where ``w = k`` up to :data:`PAD_LIMIT` and
+``w = min(k, len(store))`` beyond it (:meth:`BaseStore._width`): a huge ``k`` is clamped to the
+rows stored before anything is allocated; scores follow vecnb's convention (higher is closer, see
 :mod:`vecnb.metrics`). ``where`` is a parsed filter tree (:func:`vecnb.filters.parse`).
 
 Optional capabilities are *declared*, scikit-learn-tags style: a store class lists what it
@@ -39,12 +41,16 @@ import pandas as pd
 
 from vecnb.errors import DimensionMismatchError, DuplicateIdError, InvalidInputError, StoreError
 from vecnb._core.filters import Node
-from vecnb._core.metrics import as_matrix, check_vectors, resolve_metric
+from vecnb._core.metrics import as_matrix, check_k, check_vectors, resolve_metric
 
 __all__ = ["CAPABILITIES", "VectorStore", "BaseStore", "KeywordSearch", "Fetch", "IterIds", "FetchTexts",
            "FetchMetadata", "Persist", "Configurable", "Reference", "Describe", "Build", "as_ids", "capabilities",
            "pad_results", "provided", "supports", "reference_config",
-           "NEVER_FROM_FILE"]
+           "NEVER_FROM_FILE", "PAD_LIMIT"]
+
+#: searches pad results to ``k`` columns up to this ``k``; a larger ``k`` is clamped to the rows
+#: stored first (``k=10**9`` on 40 rows must not allocate (nq, 10**9) arrays)
+PAD_LIMIT = 4096
 
 
 @runtime_checkable
@@ -280,8 +286,7 @@ class BaseStore:
 
     def _check_queries(self, vectors: Any, k: int) -> np.ndarray:
         self._check_open()
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-            raise InvalidInputError(f"k must be a positive integer, got {k!r}.")
+        check_k(k)
         q = as_matrix(vectors, what="query vectors")
         if q.shape[1] != self.dim:
             raise DimensionMismatchError(
@@ -290,6 +295,16 @@ class BaseStore:
             )
         check_vectors(q, self.metric, what="query vectors")
         return q
+
+    def _width(self, k: int, rows: int | None = None) -> int:
+        """Columns of a search / keyword result: ``k``, or ``min(k, rows stored)`` beyond :data:`PAD_LIMIT`.
+
+        ``rows`` saves a ``len(self)`` call (a round trip on server stores) when it is known.
+        """
+        k = check_k(k)
+        if k <= PAD_LIMIT:
+            return k
+        return min(k, len(self) if rows is None else int(rows))
 
     # -- lifecycle ---------------------------------------------------------------
     def close(self) -> None:

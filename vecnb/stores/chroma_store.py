@@ -308,11 +308,14 @@ class ChromaStore(BaseStore):
         q = self._check_queries(vectors, k)
         cw = to_chroma_where(filters.parse(where))
         nq = len(q)
-        ids = np.full((nq, k), -1, dtype=np.int64)
-        scores = np.full((nq, k), -np.inf, dtype=np.float64)
         col = self._collection()
         rescore = self.metric == "dot"
         include = ["embeddings", "distances"] if rescore else ["distances"]
+        k = self._width(k)  # a huge k is clamped to the rows stored (one count) before allocating
+        ids = np.full((nq, k), -1, dtype=np.int64)
+        scores = np.full((nq, k), -np.inf, dtype=np.float64)
+        if k == 0:
+            return ids, scores
         for s in range(0, nq, self._batch):
             qb = q[s:s + self._batch]
             res = self._call("search", col.query, query_embeddings=qb, n_results=k, where=cw, include=include)

@@ -530,6 +530,9 @@ class ElasticsearchStore(BaseStore):
         ids : ndarray (nq, k) int64, -1 padded; scores : ndarray (nq, k) float64, -inf padded
         """
         q = self._check_queries(vectors, k)
+        k = self._width(k)  # a huge k: clamped to the rows stored before anything else
+        if k == 0:
+            return pad_results([[] for _ in q], [[] for _ in q], 0)
         node = parse(where)
         es = self._es()
         flt = where_to_query(node, self._fields)
@@ -565,7 +568,9 @@ class ElasticsearchStore(BaseStore):
         if isinstance(texts, str):
             texts = [texts]
         texts = list(texts)
-        k = positive_int(k, "k")
+        k = self._width(k)
+        if k == 0:
+            return pad_results([[] for _ in texts], [[] for _ in texts], 0)
         if operator not in ("or", "and"):
             raise InvalidInputError(f"operator must be 'or' or 'and', got {operator!r}.")
         es = self._es()

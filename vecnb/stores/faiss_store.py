@@ -585,6 +585,7 @@ class FaissStore(InProcessStore):
         q, where, ids, scores = self._begin_search(vectors, k, where)
         if len(self) == 0:
             return ids, scores
+        k = ids.shape[1]  # clamped to the rows stored when k is huge
         self._ensure_index()
         allowed = None
         n_allowed = len(self)

@@ -883,6 +883,9 @@ class PgVectorStore(BaseStore):
         scores : ndarray, shape (nq, k), float64, padded with -inf
         """
         q = self._check_queries(vectors, k)
+        k = self._width(k)  # a huge k: clamped to the rows stored (one COUNT) before anything else
+        if k == 0:
+            return pad_results([[] for _ in q], [[] for _ in q], 0)
         node = self._filter(where)
         conn = self._conn()
         cond, named = compile_where(node, self._fields)
@@ -962,7 +965,9 @@ class PgVectorStore(BaseStore):
         if isinstance(texts, str):
             texts = [texts]
         texts = list(texts)
-        k = positive_int(k, "k")
+        k = self._width(k)
+        if k == 0:
+            return pad_results([[] for _ in texts], [[] for _ in texts], 0)
         if mode not in ("any", "all", "websearch"):
             raise InvalidInputError(f"mode must be 'any', 'all' or 'websearch', got {mode!r}.")
         for t in texts:

@@ -636,7 +636,9 @@ class SqliteStore(BaseStore):
             vecnb scores (higher is closer), ``-inf`` padding.
         """
         Q = self._check_queries(vectors, k)
-        k = int(k)
+        k = self._width(k)
+        if k == 0:
+            return pad_results([[] for _ in Q], [[] for _ in Q], 0)
         fetch = k + max(k, 10)
         id_rows, score_rows = [], []
         with self._txn("search", write=False) as conn:
@@ -728,8 +730,7 @@ class SqliteStore(BaseStore):
         self._check_open()
         if isinstance(texts, str):
             texts = [texts]
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-            raise InvalidInputError(f"k must be a positive integer, got {k!r}.")
+        k = self._width(k)
         texts = list(texts)
         bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
         if bad:
