@@ -60,6 +60,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from vecnb._core.redaction import scrub
 from vecnb.errors import (
     IndexFormatError,
     InvalidInputError,
@@ -134,7 +135,7 @@ def _secret_values(storage_options: Mapping[str, Any] | None = None) -> list[str
     return sorted({v for v in vals if isinstance(v, str) and len(v) >= 4}, key=len, reverse=True)
 
 
-def redact(text: Any, storage_options: Mapping[str, Any] | None = None) -> str:
+def redact(text: Any, storage_options: Mapping[str, Any] | None = None, url: Any = None) -> str:
     """Return ``str(text)`` with credentials replaced by ``***``.
 
     Removes the user-info part of URLs (``scheme://user:pass@host``), secret query parameters
@@ -150,8 +151,13 @@ def redact(text: Any, storage_options: Mapping[str, Any] | None = None) -> str:
     storage_options : mapping, optional
         Options given to fsspec; values under keys such as ``secret``, ``token``, ``key``,
         ``password`` are masked wherever they appear.
+    url : str, optional
+        The URL the text is about: its user-info (``s3://KEY:SECRET@bucket``) is masked in every
+        form, even where a back-end quoted it without the scheme (``"KEY:SECRET@bucket"``).
     """
     s = str(text)
+    if url is not None:  # every form of the URL's own credentials, wherever a back-end quoted them
+        s = scrub(s, [url], user_is_secret=True)
     for secret in _secret_values(storage_options):
         s = s.replace(secret, _MASK)
     s = _URL_USERINFO.sub(lambda m: m.group("scheme") + _MASK + "@", s)
@@ -239,7 +245,7 @@ class Location:
     @property
     def url(self) -> str:
         """The URL as shown to users (credentials redacted)."""
-        return redact(self._url, self._options)
+        return redact(self._url, self._options, self._url)
 
     @property
     def is_local(self) -> bool:
@@ -255,8 +261,8 @@ class Location:
         return f"{self.root}/{name}" if self.root else name
 
     def redact(self, text: Any) -> str:
-        """:func:`redact` with this location's storage options."""
-        return redact(text, self._options)
+        """:func:`redact` with this location's storage options and URL."""
+        return redact(text, self._options, self._url)
 
     def __repr__(self) -> str:
         return f"<vecnb.storage.Location {self.url}>"
@@ -281,7 +287,7 @@ class Location:
                 msg = f"{operation}: nothing at {target or self.url} ({msg})"
             raise FileNotFoundError(self.redact(msg)) from None
         except Exception as exc:  # noqa: BLE001 - every backend has its own exception tree
-            raise _translate(exc, operation, target or self.url, self._options) from None
+            raise _translate(exc, operation, target or self.url, self._options, self._url) from None
 
 
 def _is_local_url(raw: str) -> bool:
@@ -326,7 +332,7 @@ def location(url: str | os.PathLike | Location, storage_options: Mapping[str, An
         import fsspec
     except ImportError as exc:  # pragma: no cover - fsspec is in the s3 extra
         raise MissingDependencyError.for_extra(f"Reading and writing {redact(raw.split('://', 1)[0])}:// URLs", "s3",
-                                               exc.name) from None
+                                               exc.name) from None  # the scheme only: no credentials
     try:
         fs, root = fsspec.core.url_to_fs(raw, **dict(storage_options or {}))
     except ImportError as exc:
@@ -334,13 +340,14 @@ def location(url: str | os.PathLike | Location, storage_options: Mapping[str, An
         raise MissingDependencyError(redact(
             f"{proto}:// URLs need an fsspec back-end that is not installed ({exc}). "
             f'Install it with: pip install "vecnb[{_EXTRA_FOR.get(proto, "s3")}]" (s3fs) or the package named above.',
-            storage_options)) from None
+            storage_options, raw)) from None
     except Exception as exc:  # noqa: BLE001 - a malformed URL fails in many ways; never echo it raw
-        raise InvalidInputError(redact(f"Cannot use {raw}: {type(exc).__name__}: {exc}", storage_options)) from None
+        raise InvalidInputError(redact(f"Cannot use {raw}: {type(exc).__name__}: {exc}", storage_options, raw)) from None
     return Location(fs, root, raw, storage_options)
 
 
-def _translate(exc: BaseException, operation: str, target: str, options: Mapping[str, Any]) -> StoreError:
+def _translate(exc: BaseException, operation: str, target: str, options: Mapping[str, Any],
+               url: str | None = None) -> StoreError:
     """Map a back-end exception to StoreConnectionError / StoreError, message redacted."""
     text = f"{type(exc).__name__}: {exc}"
     low = text.lower()
@@ -358,12 +365,12 @@ def _translate(exc: BaseException, operation: str, target: str, options: Mapping
     if refused:
         msg = (f"{operation} {target}: the storage service refused the credentials or the access ({text}). "
                "Check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or your profile / role) and the bucket policy.")
-        return StoreConnectionError(redact(msg, options), store="storage", operation=operation)
+        return StoreConnectionError(redact(msg, options, url), store="storage", operation=operation)
     if unreachable:
         msg = (f"{operation} {target}: cannot reach the storage service ({text}). Check the network and the "
                "endpoint (AWS_ENDPOINT_URL / storage_options={'client_kwargs': {'endpoint_url': ...}}).")
-        return StoreConnectionError(redact(msg, options), store="storage", operation=operation)
-    return StoreError(redact(f"{operation} {target} failed: {text}", options), store="storage", operation=operation)
+        return StoreConnectionError(redact(msg, options, url), store="storage", operation=operation)
+    return StoreError(redact(f"{operation} {target} failed: {text}", options, url), store="storage", operation=operation)
 
 
 # ------------------------------------------------------------------------------ helpers

@@ -57,6 +57,8 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
+from vecnb._core.redaction import scrub
+from vecnb.stores._server import redact_url
 from vecnb.errors import (
     DimensionMismatchError,
     IndexFormatError,
@@ -888,6 +890,14 @@ class _PostgresSource:
             raise MissingDependencyError.for_extra("Reading a PostgreSQL table", "pgvector", "psycopg") from exc
         if not table or not isinstance(table, str):
             raise InvalidInputError("A PostgreSQL source needs table='name' (or 'schema.name').")
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:
+            conninfo_to_dict(url)  # libpq quotes a malformed URL whole, password included: never show that
+        except Exception as exc:  # noqa: BLE001 - psycopg raises ProgrammingError / ValueError
+            raise InvalidInputError(
+                f"The PostgreSQL source URL {redact_url(scrub(url, [url]))} is not valid: {scrub(exc, [url])}. "
+                "Percent-encode special characters of the password (% -> %25, @ -> %40).") from None
         self.url, self.table = url, table
         self.id_column, self.text_column = id_column, text_column
         self.retries, self.backoff = retries, backoff
@@ -908,8 +918,8 @@ class _PostgresSource:
                 try:
                     self._conn = psycopg.connect(self.url, autocommit=True)
                 except psycopg.OperationalError as exc:
-                    raise StoreConnectionError(f"cannot connect to PostgreSQL: {exc}", store="postgresql",
-                                               operation="connect") from exc
+                    raise StoreConnectionError(f"cannot connect to PostgreSQL: {scrub(exc, [self.url])}",
+                                               store="postgresql", operation="connect") from None
             try:
                 return self._conn.execute(query, params).fetchall()
             except psycopg.OperationalError:

@@ -84,6 +84,7 @@ from vecnb.stores._server import (
     positive_int,
     redact_url,
 )
+from vecnb._core.redaction import url_secrets
 from vecnb.stores.base import BaseStore, as_ids, pad_results
 
 __all__ = [
@@ -361,7 +362,9 @@ class ElasticsearchStore(BaseStore):
         self._owns_client = client is None
         self._ready = False
         self._fields: dict[str, str] = {}
-        self._secrets = [s for s in (self.api_key, *_url_secrets(url)) if s]
+        self._secrets = [s for s in (self.api_key, *url_secrets(url)) if s]
+        if url is not None:
+            _check_url(url, self.api_key, self._scrub)
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -841,18 +844,20 @@ class ElasticsearchStore(BaseStore):
         return html_table("ElasticsearchStore", rows)
 
 
-def _url_secrets(url: str | None) -> list[str]:
-    if not url or "://" not in url:
-        return []
+def _check_url(url: Any, api_key: str | None, scrub: Any) -> None:
+    """Refuse a URL the client would reject with a raw error (which may quote the credentials)."""
+    if not isinstance(url, str) or "://" not in url:
+        raise InvalidInputError(f"url must be a URL such as 'http://localhost:9200', got {scrub(url)!r}.")
     try:
         parts = urlsplit(url)
-    except ValueError:
-        return []
-    out = []
-    if parts.password:
-        out += [parts.password, unquote(parts.password)]
-    out += re.findall(r"(?i)(?:^|&)(?:password|api_key|apikey)=([^&]*)", parts.query)
-    return [s for s in out if s]
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        raise InvalidInputError(f"url {scrub(url)!r} is not a valid URL ({scrub(exc)}).") from None
+    if parts.username is not None and api_key:
+        raise InvalidInputError(
+            f"url {scrub(url)!r} carries a user name / password and api_key is set too (argument or "
+            "VECNB_ES_API_KEY): Elasticsearch takes one kind of credentials. Remove the user:password@ part "
+            "of the URL, or the api_key.")
 
 
 def _make_client(url: str, api_key: str | None, timeout: float) -> Any:

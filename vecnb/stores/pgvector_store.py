@@ -114,6 +114,7 @@ from vecnb.stores._server import (
     positive_int,
     redact_url,
 )
+from vecnb._core.redaction import scrub
 from vecnb.stores.base import BaseStore, as_ids, pad_results
 
 __all__ = ["PgVectorStore", "redact_url", "compile_where"]
@@ -444,7 +445,7 @@ class PgVectorStore(BaseStore):
         return sql.Identifier(self.schema, self.table) if self.schema else sql.Identifier(self.table)
 
     def _scrub(self, msg: str) -> str:
-        msg = str(msg)
+        msg = scrub(msg, [self.url]) if self.url else str(msg)  # every form of the URL's password
         if self._password:
             for form in {self._password, quote(self._password, safe=""), quote(self._password)}:
                 msg = msg.replace(form, "***")
