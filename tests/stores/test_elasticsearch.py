@@ -243,8 +243,12 @@ def test_constructor_does_not_connect_and_hides_secrets(monkeypatch):
     monkeypatch.delenv("VECNB_ES_URL", raising=False)
     with pytest.raises(InvalidInputError, match="VECNB_ES_URL"):
         ElasticsearchStore(dim=4)
-    store = ElasticsearchStore(dim=4, url="https://elastic:S3cret%21pw@es.example:9200", api_key="KEY-123")
-    for text in (repr(store), store._repr_html_(), str(store.info())):
+    with pytest.raises(InvalidInputError, match="one kind of credentials") as err:  # URL credentials + api_key
+        ElasticsearchStore(dim=4, url="https://elastic:S3cret%21pw@es.example:9200", api_key="KEY-123")
+    assert "S3cret" not in str(err.value) and "KEY-123" not in str(err.value)
+    store = ElasticsearchStore(dim=4, url="https://elastic:S3cret%21pw@es.example:9200")
+    keyed = ElasticsearchStore(dim=4, url="https://es.example:9200", api_key="KEY-123")
+    for text in (repr(store), store._repr_html_(), str(store.info()), repr(keyed), keyed._repr_html_()):
         assert "S3cret" not in text and "KEY-123" not in text
     assert "elastic:***@es.example:9200" in repr(store) and "not connected" in repr(store)
     with pytest.raises(InvalidInputError):
