@@ -381,3 +381,24 @@ def test_local_paths_need_no_fsspec(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "ix")], env=_env(), capture_output=True,
                          text=True, timeout=120)
     assert out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_a_server_index_saves_by_reference_and_loads_back(tmp_path, pg_url, monkeypatch):
+    """pgvector: the manifest holds the table and settings, never the URL; credentials come from the caller."""
+    pytest.importorskip("psycopg")
+    monkeypatch.delenv("VECNB_PG_URL", raising=False)
+    df = _frame()
+    table = f"harden_ref_{os.getpid()}"
+    idx = df.vec.index(store="pgvector", url=pg_url, table=table, mode="replace")
+    try:
+        want = idx.search(df.vec.matrix("emb")[:3], k=5)
+        idx.save(tmp_path / "ix")
+        text = (tmp_path / "ix" / MANIFEST).read_text()
+        assert _manifest(tmp_path / "ix")["meta"]["store_saved"] == "reference"
+        assert pg_url not in text and "password" not in text.lower()
+        back = vecnb.load_index(tmp_path / "ix", url=pg_url)
+        pd.testing.assert_frame_equal(back.search(df.vec.matrix("emb")[:3], k=5), want)
+        back.close()
+    finally:
+        idx.store.drop()
+        idx.close()

@@ -884,7 +884,8 @@ def build_index(df: pd.DataFrame, store: Any = "numpy", kind: str = "auto", metr
 _LOAD_ATTEMPTS = 8  # a loader re-reads the manifest when a concurrent save replaced the version it was reading
 
 
-def load_index(path: str | os.PathLike, *, storage_options: dict | None = None, verify: bool = True) -> VectorIndex:
+def load_index(path: str | os.PathLike, *, storage_options: dict | None = None, verify: bool = True,
+               url: str | None = None) -> VectorIndex:
     """Load an index written by :meth:`VectorIndex.save` (a folder or any fsspec URL).
 
     Loading is read-only and confined to the saved folder: only the files the manifest names
@@ -904,6 +905,10 @@ def load_index(path: str | os.PathLike, *, storage_options: dict | None = None, 
         That reads every byte once more than loading does (SHA-256 at roughly 0.5-1.5 GB/s on
         one core: ~0.1-0.3 s for 150 MB, i.e. 100k x 384 float32); ``verify=False`` skips it for
         huge indexes, trusting the bytes on disk (damage is then not detected).
+    url : str, optional
+        For an index saved by reference (a server store: pgvector, Elasticsearch), the server's
+        URL with credentials; default ``$VECNB_PG_URL`` / ``$VECNB_ES_URL``. Saved manifests never
+        hold a URL or a password.
 
     Raises
     ------
@@ -919,7 +924,7 @@ def load_index(path: str | os.PathLike, *, storage_options: dict | None = None, 
             doc = storage.read_manifest(loc, manifest=MANIFEST)
             meta = _check_meta(doc.get("meta"), loc.url)
             try:
-                return _open_version(loc, doc, meta, verify=bool(verify))
+                return _open_version(loc, doc, meta, verify=bool(verify), server_url=url)
             except Exception:
                 if attempt == _LOAD_ATTEMPTS - 1 or _current_version(loc) in (doc["version"], None):
                     raise
@@ -963,13 +968,14 @@ def _check_meta(meta: Any, url: str) -> dict[str, Any]:
     return meta
 
 
-def _open_version(loc: Any, doc: dict[str, Any], meta: dict[str, Any], *, verify: bool) -> VectorIndex:
+def _open_version(loc: Any, doc: dict[str, Any], meta: dict[str, Any], *, verify: bool,
+                  server_url: str | None = None) -> VectorIndex:
     for name in ("frame.parquet", "keys.npy", "row_hash.npy"):
         if name not in doc["files"]:
             raise IndexFormatError(f"{loc.url}: the manifest lists no {name}; the copy is incomplete.")
     folder, tmp = storage.local_folder(loc, doc, verify=verify)
     try:
-        idx = _assemble(folder, meta, loc.url)
+        idx = _assemble(folder, meta, loc.url, server_url)
     except BaseException:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -979,7 +985,18 @@ def _open_version(loc: Any, doc: dict[str, Any], meta: dict[str, Any], *, verify
     return idx
 
 
-def _assemble(folder: str, meta: dict[str, Any], url: str) -> VectorIndex:
+def _open_reference(cls: type, meta: dict[str, Any], url: str, server_url: str | None) -> Any:
+    """Reopen a store saved by reference: options from the allow-list only, credentials from the caller."""
+    from vecnb.stores.base import reference_config
+
+    cfg = reference_config(cls, meta.get("store_config"), where=url)
+    opener = getattr(cls, "open_reference", None)
+    if opener is None:
+        raise IndexFormatError(f"{url}: store {meta['store']!r} cannot be reopened from a saved reference.")
+    return opener(url=server_url, **cfg) if server_url is not None else opener(**cfg)
+
+
+def _assemble(folder: str, meta: dict[str, Any], url: str, server_url: str | None = None) -> VectorIndex:
     """Build the index from a checked local folder, checking every size and counter against the data."""
     from vecnb import stores
 
@@ -1004,13 +1021,19 @@ def _assemble(folder: str, meta: dict[str, Any], url: str) -> VectorIndex:
             raise IndexFormatError(f"{url}: store {meta['store']!r} cannot load saved files.")
         st = cls.load(os.path.join(folder, "store"))
     else:
-        from vecnb.stores.base import reference_config
+        st = _open_reference(cls, meta, url, server_url)
+        if hasattr(st, "home_read"):  # the server keeps the index record: it, not the saved copy, is the truth
+            from vecnb.index.opening import open_from
 
-        cfg = reference_config(cls, meta.get("store_config"), where=url)
-        opener = getattr(cls, "open_reference", None)
-        if opener is None:
-            raise IndexFormatError(f"{url}: store {meta['store']!r} cannot be reopened from a saved reference.")
-        st = opener(**cfg)
+            try:
+                idx = open_from(st, VectorIndex)
+                if idx.dim != meta["dim"] or idx.metric != metrics.resolve_metric(meta["metric"]):
+                    raise IndexFormatError(f"{url}: the server's index holds {idx.dim}-d {idx.metric!r} vectors but "
+                                           f"the manifest says {meta['dim']}-d {meta['metric']!r}.")
+            except BaseException:
+                st.close()
+                raise
+            return idx
     try:
         if int(st.dim) != meta["dim"] or st.metric != metrics.resolve_metric(meta["metric"]):
             raise IndexFormatError(f"{url}: the store holds {st.dim}-d {st.metric!r} vectors but the manifest says "
