@@ -990,10 +990,9 @@ def _open_reference(cls: type, meta: dict[str, Any], url: str, server_url: str |
     from vecnb.stores.base import reference_config
 
     cfg = reference_config(cls, meta.get("store_config"), where=url)
-    opener = getattr(cls, "open_reference", None)
-    if opener is None:
+    if not supports(cls, "reference"):
         raise IndexFormatError(f"{url}: store {meta['store']!r} cannot be reopened from a saved reference.")
-    return opener(url=server_url, **cfg) if server_url is not None else opener(**cfg)
+    return cls.open_reference(url=server_url, **cfg) if server_url is not None else cls.open_reference(**cfg)
 
 
 def _assemble(folder: str, meta: dict[str, Any], url: str, server_url: str | None = None) -> VectorIndex:
