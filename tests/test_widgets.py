@@ -21,7 +21,8 @@ from vecnb import viz
 pytest.importorskip("ipywidgets")
 pytest.importorskip("matplotlib")
 
-from vecnb.widgets import BenchmarkPanel, CompareMetrics, Explorer
+from vecnb.widgets import BenchmarkPanel, CompareMetrics
+from vecnb.widgets._static import StaticExplorer
 
 PNG = b"\x89PNG\r\n\x1a\n"
 DIM = 48
@@ -140,11 +141,11 @@ def test_compare_where_restricts_rows(cisi):
     assert w.side["dot"].tolist() == hits.index.tolist()
 
 
-# ============================================================================ explore
+# ============================================================================ explore: the static fallback
 def test_explore_pca_map_search_and_selection(hansard):
     before, attrs = _frozen(hansard)
-    m = hansard.vec.explore(color="label", method="pca", k=6, progress=False)
-    assert isinstance(m, Explorer) and m.error is None
+    m = StaticExplorer(hansard, color="label", method="pca", k=6, progress=False)
+    assert m.error is None
     assert not m.sampled and len(m.frame) == len(hansard) and m.method == "pca"
     assert m.frame.index.equals(hansard.index)
     assert m.frame["color"].tolist() == hansard["label"].tolist()
@@ -207,7 +208,7 @@ def test_explore_pca_map_search_and_selection(hansard):
 
 
 def test_explore_samples_large_frames_stratified(hansard):
-    m = Explorer(hansard, color="label", method="pca", max_points=300, progress=False)
+    m = StaticExplorer(hansard, color="label", method="pca", max_points=300, progress=False)
     assert m.sampled and len(m.frame) == 300 and len(m.sample) == 300
     assert "sample of 300 of 1,000 rows" in m.note.value and "stratified by" in m.note.value
     got = m.frame["color"].value_counts()
@@ -225,9 +226,9 @@ def test_explore_samples_large_frames_stratified(hansard):
 
 
 def test_explore_rerun_is_instant_and_updates_are_timed(hansard):
-    a = Explorer(hansard, color="label", method="pca", progress=False)
+    a = StaticExplorer(hansard, color="label", method="pca", progress=False)
     t0 = time.perf_counter()
-    b = Explorer(hansard, color="label", method="pca", progress=False)
+    b = StaticExplorer(hansard, color="label", method="pca", progress=False)
     assert b.projection.source in ("memory", "disk")
     np.testing.assert_array_equal(a.frame[["x", "y"]].to_numpy(), b.frame[["x", "y"]].to_numpy())
     assert time.perf_counter() - t0 < 10  # drawing included; the projection itself is a lookup
@@ -237,10 +238,10 @@ def test_explore_rerun_is_instant_and_updates_are_timed(hansard):
 
 def test_explore_errors(hansard):
     with pytest.raises(vecnb.ColumnNotFoundError):
-        Explorer(hansard, color="colour", method="pca")
+        StaticExplorer(hansard, color="colour", method="pca")
     with pytest.raises(vecnb.InvalidInputError):
-        Explorer(hansard, method="tsne")
-    m = Explorer(hansard, method="pca", progress=False)
+        StaticExplorer(hansard, method="tsne")
+    m = StaticExplorer(hansard, method="pca", progress=False)
     m.select_values(["Lab"])  # no colour column chosen
     assert m.error is not None and "colour column" in m.error
     m.details("no such row")
@@ -250,7 +251,7 @@ def test_explore_errors(hansard):
 @pytest.mark.skipif(not viz.umap_available(), reason="umap-learn is not installed")
 def test_explore_umap_map(hansard):
     """UMAP through the method dropdown (small sample: UMAP JIT-compiles on its first call)."""
-    m = Explorer(hansard, color="label", method="pca", max_points=150, progress=False)
+    m = StaticExplorer(hansard, color="label", method="pca", max_points=150, progress=False)
     m.method_select.value = "umap"
     assert m.error is None and m.method == "umap" and "UMAP" in m.note.value
     assert np.isfinite(m.frame[["x", "y"]].to_numpy()).all()

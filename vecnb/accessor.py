@@ -299,7 +299,10 @@ class VecAccessor:
         return compare_metrics(self._df, query, **options)
 
     def explore(self, color: str | None = None, **options: Any):
-        """Widget: a 2-D map (UMAP or PCA) of the embeddings with neighbour look-up."""
+        """Widget: an interactive 2-D map (UMAP or PCA; jupyter-scatter) with hover, lasso and search.
+
+        See :class:`vecnb.widgets.Explorer`; ``columns=[a, b]`` draws linked maps.
+        """
         from vecnb.widgets import explore
 
         return explore(self._df, color=color, **options)

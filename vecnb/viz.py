@@ -99,6 +99,7 @@ __all__ = [
     "side_by_side",
     "stratified_sample",
     "umap_available",
+    "UMAP_MAX_ROWS",
 ]
 
 _CHUNK = 8192
@@ -450,6 +451,9 @@ class Projection:
         Time the computation took when it was made (not when it was fetched from cache).
     source : {"computed", "memory", "disk"}
         Where this call got it from.
+    note : str
+        What a reader of the map should know (e.g. "UMAP fitted on a sample of 20,000 rows,
+        the other 80,000 placed with its transform"; "PCA: 100,000 rows is above ...").
     """
 
     coords: np.ndarray
@@ -461,6 +465,7 @@ class Projection:
     explained: np.ndarray | None = None
     seconds: float = 0.0
     source: str = "computed"
+    note: str = ""
 
     def transform(self, Y: np.ndarray) -> np.ndarray:
         """Place new vectors (m, d) on a PCA map; raises for UMAP (use :func:`place_query`)."""
@@ -595,9 +600,19 @@ def clear_projection_cache(*, disk: bool = False) -> None:
                     pass
 
 
+# UMAP is the default map up to this many rows. Measured on this project's 2-core machines
+# (hansard + synthetic 384-d clustered data, umap-learn 0.5, one thread because of the seed):
+# ~4 s at 1k rows, ~25 s at 10k, ~60 s at 20k after numba's first-call compilation. Above it
+# "auto" draws PCA (instant) and says so; ``method="umap"`` then fits UMAP on a random sample
+# of UMAP_FIT_ROWS rows and places the others with UMAP's ``transform`` (chunked, with progress).
+UMAP_MAX_ROWS = 20_000
+UMAP_FIT_ROWS = 20_000
+_TRANSFORM_CHUNK = 20_000
+
+
 def project(
     X: np.ndarray,
-    method: str = "auto",
+    method: Any = "auto",
     *,
     n_components: int = 2,
     seed: int = 0,
@@ -612,11 +627,16 @@ def project(
     Parameters
     ----------
     X : ndarray, shape (n, d)
-    method : {"auto", "pca", "umap"}
-        ``"auto"`` is UMAP when ``umap-learn`` is importable and n >= 30, else PCA.
+    method : {"auto", "pca", "umap"} or callable
+        ``"auto"``: UMAP when ``umap-learn`` is importable and 30 <= n <= ``UMAP_MAX_ROWS``
+        (20,000), else PCA (the returned ``note`` says why). ``"umap"`` above
+        ``UMAP_MAX_ROWS``: UMAP fitted on a random sample of ``UMAP_FIT_ROWS`` rows, the rest
+        placed with ``transform``. A callable ``f(X) -> (n, >=2) array`` is used as is (not
+        cached: a function has no content key).
     n_components : int
     seed : int
-        UMAP's ``random_state`` (which also makes it single-threaded and deterministic).
+        UMAP's ``random_state`` (which also makes it single-threaded and deterministic) and
+        the sample's seed.
     metric : str
         UMAP's input metric (``cosine``, ``dot`` (as cosine), ``l2`` / ``euclidean``).
     n_neighbors, min_dist
@@ -625,12 +645,12 @@ def project(
         ``False``: compute. ``True``: in-memory memo (this process). ``"disk"``: memo, plus
         ``$VECNB_CACHE_DIR/_projections/<key>.npz`` (or ``~/.cache/vecnb/_projections``).
     progress : bool
-        Show a tqdm bar over the steps.
+        Show a tqdm bar over the steps (and over UMAP's transform chunks).
 
     Returns
     -------
     Projection
-        ``coords`` (n, n_components) float32, and where it came from (``source``).
+        ``coords`` (n, n_components) float32, where it came from (``source``) and a ``note``.
 
     Raises
     ------
@@ -639,12 +659,19 @@ def project(
     """
     X = _metrics.as_matrix(X, what="vectors")
     n = X.shape[0]
+    if callable(method):
+        return _project_callable(X, method)
     if method not in ("auto", "pca", "umap"):
-        raise InvalidInputError(f"method must be 'auto', 'pca' or 'umap', got {method!r}.")
+        raise InvalidInputError(f"method must be 'auto', 'pca', 'umap' or a function X -> (n, 2) coordinates, "
+                                f"got {method!r}.")
     if method == "umap" and not umap_available():
         raise MissingDependencyError.for_extra("UMAP projections", "viz", module="umap")
+    note = ""
     if method == "auto":
-        method = "umap" if (umap_available() and n >= 30) else "pca"
+        method = "umap" if (umap_available() and 30 <= n <= UMAP_MAX_ROWS) else "pca"
+        if n > UMAP_MAX_ROWS and umap_available():
+            note = (f"PCA: {n:,} rows is above UMAP's default limit of {UMAP_MAX_ROWS:,} rows; method='umap' fits "
+                    f"UMAP on {UMAP_FIT_ROWS:,} sampled rows and places the rest")
     if n < 2:
         raise InvalidInputError(f"A projection needs at least 2 rows; got {n}.")
     _metrics.check_vectors(X, "dot", what="vectors")
@@ -652,7 +679,7 @@ def project(
     if method == "umap":
         umetric = {"cosine": "cosine", "dot": "cosine", "l2": "euclidean"}[_metrics.resolve_metric(metric)]
         params.update(seed=int(seed), metric=umetric, n_neighbors=int(min(n_neighbors, n - 1)),
-                      min_dist=float(min_dist))
+                      min_dist=float(min_dist), fit_rows=int(min(n, UMAP_FIT_ROWS)))
         if n < 4:
             raise InvalidInputError(f"UMAP needs at least 4 rows; got {n}. Use method='pca'.")
     from tqdm.auto import tqdm
@@ -663,37 +690,19 @@ def project(
         key = _projection_key(content_key(X), method, params)
         bar.update(1)
         if cache:
-            with _MEMO_LOCK:
-                hit = _MEMO.get(key)
-                if hit is not None:
-                    _MEMO.move_to_end(key)
-            if hit is not None:
+            got = _cached(key, cache)
+            if got is not None:
                 bar.update(2)
-                return _replace_source(hit, "memory")
-            if cache == "disk":
-                got = _disk_load(key)
-                if got is not None:
-                    _remember(got)
-                    bar.update(2)
-                    return _replace_source(got, "disk")
+                return got
         bar.set_postfix_str("computing" if method == "pca" else
                             "computing (UMAP's first call in a process compiles for ~30-60 s)")
         t0 = time.perf_counter()
         if method == "pca":
             coords, mean, comps, expl = pca(X, n_components)
-            proj = Projection(coords, "pca", key, params, mean, comps, expl)
+            proj = Projection(coords, "pca", key, params, mean, comps, expl, note=note)
         else:
-            import warnings
-
-            import umap  # heavy: numba JIT on first call (~15-60 s per process)
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                reducer = umap.UMAP(n_components=params["n_components"], random_state=params["seed"],
-                                    metric=params["metric"], n_neighbors=params["n_neighbors"],
-                                    min_dist=params["min_dist"])
-                coords = np.asarray(reducer.fit_transform(X), dtype=np.float32)
-            proj = Projection(coords, "umap", key, params)
+            coords, unote = _umap(X, params, progress)
+            proj = Projection(coords, "umap", key, params, note=unote)
         proj.seconds = time.perf_counter() - t0
         bar.update(1)
         if cache:
@@ -706,6 +715,64 @@ def project(
         bar.close()
 
 
+def _cached(key: str, cache: bool | str) -> Projection | None:
+    with _MEMO_LOCK:
+        hit = _MEMO.get(key)
+        if hit is not None:
+            _MEMO.move_to_end(key)
+    if hit is not None:
+        return _replace_source(hit, "memory")
+    if cache == "disk":
+        got = _disk_load(key)
+        if got is not None:
+            _remember(got)
+            return _replace_source(got, "disk")
+    return None
+
+
+def _project_callable(X: np.ndarray, fn: Any) -> Projection:
+    name = getattr(fn, "__name__", type(fn).__name__)
+    t0 = time.perf_counter()
+    coords = np.asarray(fn(X), dtype=np.float32)
+    if coords.ndim != 2 or coords.shape[0] != X.shape[0] or coords.shape[1] < 2:
+        raise InvalidInputError(f"method={name} returned an array of shape {coords.shape}; a projection function "
+                                f"must return ({X.shape[0]}, 2) coordinates, one row per input row.")
+    if not np.isfinite(coords[:, :2]).all():
+        raise InvalidInputError(f"method={name} returned NaN or infinite coordinates.")
+    proj = Projection(np.ascontiguousarray(coords[:, :2]), name, f"callable:{name}", {})
+    proj.seconds = time.perf_counter() - t0
+    return proj
+
+
+def _umap(X: np.ndarray, params: dict, progress: bool) -> tuple[np.ndarray, str]:
+    """UMAP of every row, or fitted on a sample and ``transform`` for the rest (> UMAP_FIT_ROWS)."""
+    import warnings
+
+    import umap  # heavy: numba JIT on first call (~15-60 s per process)
+
+    n = X.shape[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reducer = umap.UMAP(n_components=params["n_components"], random_state=params["seed"],
+                            metric=params["metric"], n_neighbors=params["n_neighbors"],
+                            min_dist=params["min_dist"])
+        if n <= params["fit_rows"]:
+            return np.asarray(reducer.fit_transform(X), dtype=np.float32), ""
+        rng = np.random.default_rng(params["seed"])
+        fit = np.sort(rng.choice(n, size=params["fit_rows"], replace=False))
+        coords = np.empty((n, params["n_components"]), np.float32)
+        coords[fit] = reducer.fit_transform(X[fit])
+        rest = np.setdiff1d(np.arange(n), fit)
+        from tqdm.auto import tqdm
+
+        for a in tqdm(range(0, len(rest), _TRANSFORM_CHUNK), desc="UMAP transform", disable=not progress,
+                      leave=False):
+            part = rest[a:a + _TRANSFORM_CHUNK]
+            coords[part] = reducer.transform(X[part])
+    return coords, (f"UMAP fitted on a random sample of {len(fit):,} rows; the other {len(rest):,} placed "
+                    f"with its transform")
+
+
 def _projection_key(xkey: str, method: str, params: dict) -> str:
     spec = f"v1|{xkey}|{method}|{sorted(params.items())}"
     return hashlib.blake2b(spec.encode(), digest_size=16).hexdigest()
@@ -713,7 +780,7 @@ def _projection_key(xkey: str, method: str, params: dict) -> str:
 
 def _replace_source(p: Projection, source: str) -> Projection:
     return Projection(p.coords, p.method, p.key, dict(p.params), p.mean, p.components, p.explained,
-                      p.seconds, source)
+                      p.seconds, source, p.note)
 
 
 def _remember(p: Projection) -> None:
@@ -732,7 +799,8 @@ def _disk_save(p: Projection) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".{p.key}.{os.getpid()}.tmp.npz"
         extra = {} if p.mean is None else {"mean": p.mean, "components": p.components, "explained": p.explained}
-        np.savez(tmp, coords=p.coords, method=np.array(p.method), seconds=np.array(p.seconds), **extra)
+        np.savez(tmp, coords=p.coords, method=np.array(p.method), seconds=np.array(p.seconds),
+                 note=np.array(p.note), **extra)
         os.replace(tmp, folder / f"{p.key}.npz")
     except OSError:
         pass  # a cache that cannot be written is only slower
@@ -749,7 +817,8 @@ def _disk_load(key: str) -> Projection | None:
         with np.load(path, allow_pickle=False) as z:
             method = str(z["method"])
             p = Projection(np.asarray(z["coords"], np.float32), method, key, {},
-                           z.get("mean"), z.get("components"), z.get("explained"), float(z["seconds"]))
+                           z.get("mean"), z.get("components"), z.get("explained"), float(z["seconds"]),
+                           note=str(z["note"]) if "note" in z else "")
         return p
     except (OSError, ValueError, KeyError):
         return None

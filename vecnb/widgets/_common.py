@@ -19,7 +19,10 @@ import pandas as pd
 
 from vecnb.errors import MissingDependencyError
 
-__all__ = ["WidgetBase", "default_text_column", "esc", "figure_png", "frame_html", "new_figure", "require_widgets", "short_text"]
+__all__ = [
+    "WidgetBase", "default_text_column", "esc", "figure_png", "frame_html", "in_kernel", "new_figure", "require_widgets",
+    "short_text",
+]
 
 
 def require_widgets():
@@ -30,6 +33,24 @@ def require_widgets():
     except ImportError as exc:  # pragma: no cover - the test env has them
         raise MissingDependencyError.for_extra("vecnb widgets", "viz", module=exc.name) from exc
     return ipywidgets
+
+
+def in_kernel() -> bool:
+    """Whether we run inside a Jupyter kernel (a front end can show widgets and progress bars).
+
+    Outside one (plain Python, a script) the widgets stay silent: no progress bars, and no
+    ``clear_output`` (which prints terminal escape codes such as ``\\x1b[2K`` to stdout there).
+    """
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    try:
+        shell = ipython.get_ipython()
+    except AttributeError:  # pragma: no cover - a stub IPython
+        return False
+    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 def new_figure(width: float, height: float, *, layout: str | None = None):

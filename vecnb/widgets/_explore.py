@@ -1,29 +1,47 @@
-"""``df.vec.explore(color="label")``: a 2-D map of the embeddings with search and selection.
+"""``df.vec.explore(color="label")``: an interactive WebGL map of the embeddings (jupyter-scatter).
 
-A thin view over :mod:`vecnb.viz`:
+The map is a ``jscatter.Scatter`` (anywidget + regl-scatterplot; its JavaScript ships inside
+the ``jupyter-scatter`` wheel): pan and zoom with the mouse, hover a point for its tooltip,
+lasso with Shift + drag (or the toolbar's lasso), click a point to select it. Around it sit a
+search box, ``k``, a *Clear* button, a status line and the hit / selection tables.
 
-* frames larger than ``max_points`` are sampled with :func:`~vecnb.viz.stratified_sample`
-  (stratified by the colour column, every class kept) and the widget says so;
-* :func:`~vecnb.viz.project` makes the map (UMAP when ``umap-learn`` is importable, PCA
-  always), memoised by the matrix's content: re-running the cell is instant;
-* the search box finds the query's neighbours with :func:`~vecnb.viz.neighbours` (among the
-  rows on the map), :func:`~vecnb.viz.place_query` puts the query on the map;
-* selection by box (the x / y range sliders), by colour value, or by a lasso polygon in code
-  (:meth:`Explorer.select_polygon`) returns the rows as ``.selected``;
-* details of one row: type its index label in the "Row" box (the static images have no
-  hover; the neighbour and selection tables carry the details).
+What travels to the browser is one (n, 4) float32 array (x, y and the colour code per point:
+16 bytes a point) plus the settings; tooltips are fetched from the kernel row by row when the
+mouse rests on a point, so text columns are never copied into the widget.
+
+Python side:
+
+* ``ex.selected`` — the selected rows of ``df`` (original labels and columns), whether they
+  were chosen in the browser (lasso / click), by :meth:`Explorer.select` or by a search;
+* ``ex.observe_selection(fn)`` — ``fn(frame)`` on every change;
+* ``ex.search(query, k)`` — the frame ``df.vec.search`` returns (``ex.hits``); its rows are
+  selected (highlighted) on the map, the view zooms to them and the query point is drawn with
+  a spoke to each hit; :meth:`Explorer.clear` restores the view;
+* ``ex.figure()`` — a matplotlib picture of the current map for papers and exports.
+
+``columns=["a_vec", "b_vec"]`` draws one map per embedding column side by side, linked with
+``jscatter.compose`` (hover and selection follow across maps; the rows are the same, so point
+``i`` is row ``i`` everywhere).
+
+Decisions: the search runs over the first column (``search_column``); the query lands on a
+PCA map at its exact projection, elsewhere at the score-weighted mean of its hits. Frames are
+never sampled: regl-scatterplot draws a million points; UMAP above ``viz.UMAP_MAX_ROWS`` rows
+is fitted on a sample (see :func:`vecnb.viz.project`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import time
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from vecnb._core import metrics as _metrics
 from vecnb import viz
+from vecnb._core import filters
+from vecnb._core import metrics as _metrics
 from vecnb._core.arrow import column_matrix, is_vector_dtype
 from vecnb.frame.columns import get_info, resolve_column
 from vecnb.errors import ColumnNotFoundError, InvalidInputError
@@ -32,9 +50,8 @@ from vecnb.widgets._common import (
     WidgetBase,
     default_text_column,
     esc,
-    figure_png,
     frame_html,
-    new_figure,
+    in_kernel,
     require_widgets,
     short_text,
 )
@@ -43,494 +60,670 @@ ipw = require_widgets()
 
 __all__ = ["Explorer", "explore"]
 
-_MAX_CATEGORIES = 20
+FALLBACK_MESSAGE = ('jupyter-scatter is not installed, so df.vec.explore draws a static matplotlib picture '
+                    '(no hover, zoom or lasso). For the interactive map: pip install "vecnb[viz]"')
+_warned = False
+_MAX_CATEGORIES = 40
+_SNIPPET = 240
+# glasbey-like categorical palette (tab10 then tab20's light shades, then more)
+_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+            "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7",
+            "#dbdb8d", "#9edae5", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d",
+            "#31a354", "#756bb1", "#636363", "#6baed6", "#fd8d3c", "#74c476", "#9e9ac8", "#969696", "#9c9ede",
+            "#cedb9c", "#e7cb94", "#e7969c", "#de9ed6"]
 
 
-def _color_columns(df: pd.DataFrame) -> list[str]:
-    """Columns that make sense as a colour: few distinct values, or numbers."""
-    out = []
-    for c in df.columns:
-        s = df[c]
-        if is_vector_dtype(s.dtype):
-            continue
-        if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
-            out.append(c)
-            continue
-        try:
-            nu = s.nunique(dropna=False)
-        except TypeError:  # unhashable values
-            continue
-        if nu <= _MAX_CATEGORIES:
-            out.append(c)
-    return out
+def load_jscatter():
+    """The ``jscatter`` module, or ``None`` when jupyter-scatter is not installed."""
+    try:
+        import jscatter
+    except ImportError:
+        return None
+    return jscatter
+
+
+def point_size(n: int) -> float:
+    """Default point size in pixels: 7 at 100 points, ~4 at 10k, ~2.5 at 100k, 1 at 1M."""
+    return float(np.clip(10.0 - 1.5 * np.log10(max(n, 1)), 1.0, 8.0))
 
 
 def _is_categorical(values: pd.Series) -> bool:
     if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
         return True
-    return values.nunique(dropna=False) <= 12
+    return values.nunique(dropna=True) <= 12
+
+
+def _scalar(value: Any) -> Any:
+    """A JSON-safe tooltip value."""
+    if value is None or (isinstance(value, (float, np.floating)) and not np.isfinite(value)):
+        return "NA"
+    if isinstance(value, (np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, (float, np.floating)):
+        return float(f"{float(value):.6g}")
+    if isinstance(value, (int, bool)):
+        return value
+    try:
+        if pd.isna(value):
+            return "NA"
+    except (TypeError, ValueError):
+        pass
+    return short_text(value, 80)
 
 
 class Explorer(ipw.VBox, WidgetBase):
-    """A 2-D map of an embedding column, coloured by a column, with search and selection.
+    """An interactive map of one or more embedding columns: hover, lasso, search, linked views.
 
     Parameters
     ----------
     df : DataFrame
         A frame with an embedding column.
     color : str, optional
-        Column to colour by (categories get a legend, numbers a colour bar).
+        Column to colour by: categories (text, or <= 12 distinct numbers) get a legend, other
+        numbers a colour map (viridis).
+    tooltip : str or list of str, optional
+        Columns shown when hovering a point, after the row's index label and colour; the
+        tooltip also shows a snippet of ``text``.
     column : str, optional
-        The embedding column, when the frame has several.
-    method : {"auto", "umap", "pca"}
-        ``"auto"``: UMAP when ``umap-learn`` is importable, else PCA.
-    max_points : int
-        Frames with more rows are sampled (stratified by ``color``) to this many points.
+        The embedding column, when the frame has several (ignored with ``columns``).
+    columns : list of str, optional
+        Several embedding columns: one linked map each (hover and selection shared).
+    method : {"auto", "pca", "umap"} or callable
+        The projection (see :func:`vecnb.viz.project`); a callable maps (n, d) -> (n, 2).
     k : int
-        Neighbours highlighted for a search.
+        Hits of a search.
     metric : {"cosine", "dot", "l2"}
-        Metric of the neighbour search (and of UMAP's input space).
-    seed : int
-        Seed of the sample and of UMAP.
+        Metric of the search (and UMAP's input space).
     text : str, optional
-        Column shown in the tables (default ``title`` if present, else the embedded text).
+        Column of the tooltip snippet and tables (default ``title`` if present, else the
+        embedded text column).
     model : optional
         Embedder for text queries, when the column records none.
     query : str, optional
         A first search.
+    height : int
+        Map height in pixels.
+    size, opacity : float, optional
+        Point size (pixels) and opacity; default by the number of points (:func:`point_size`,
+        and density-based opacity).
+    seed : int
     progress : bool
-        Show tqdm progress for the projection.
+        Progress bar for the projection (inside a kernel only).
     cache : bool or "disk"
         Projection cache (see :func:`vecnb.viz.project`).
 
     Attributes
     ----------
     frame : DataFrame
-        :func:`vecnb.viz.map_frame`: the points drawn (``pos``, ``x``, ``y``, ``color``).
-    projection : vecnb.viz.Projection
-    sample : ndarray of int
-        Positions (in ``df``) of the rows on the map.
-    sampled : bool
-        Whether the frame was sampled.
-    neighbours : DataFrame or None
-        The last search's hits: the rows of ``df`` with ``score``, ``rank``, ``x``, ``y``.
-    query_xy : ndarray (2,) or None
-        Where the query landed.
-    selected : DataFrame
-        The selected rows of ``df`` with their ``x``, ``y`` (empty when nothing is selected).
-    figure : matplotlib.figure.Figure
+        The first map's points: index = ``df.index``; ``pos``, ``x``, ``y`` (and ``color``).
+    frames : list of DataFrame
+        One per map.
+    projections : list of vecnb.viz.Projection
+    scatters : list of jscatter.Scatter
+    widget : jscatter.widget.JupyterScatter
+        The first map's widget (``.selection``, ``.hovering`` are its traits).
+    hits : DataFrame or None
+        The last search's result (the frame ``df.vec.search`` returns).
+    query_xy : list of ndarray (2,)
+        Where the query landed on each map.
+    selection_source : str
+        ``"browser"``, ``"select"``, ``"search"`` or ``""`` (nothing selected).
     """
 
-    def __init__(self, df: pd.DataFrame, color: str | None = None, *, column: str | None = None,
-                 method: str = "auto", max_points: int = 5000, k: int = 10, metric: str = "cosine",
-                 seed: int = 0, text: str | None = None, model: Any = None, query: str | None = None,
-                 progress: bool = True, cache: bool | str = "disk"):
+    def __init__(self, df: pd.DataFrame, color: str | None = None, *, tooltip: str | Sequence[str] | None = None,
+                 column: str | None = None, columns: Sequence[Any] | None = None, method: Any = "auto",
+                 k: int = 10, metric: str = "cosine", text: str | None = None, model: Any = None,
+                 query: str | None = None, height: int = 480, size: float | None = None,
+                 opacity: float | None = None, seed: int = 0, progress: bool = True, cache: bool | str = "disk"):
+        t0 = time.perf_counter()
+        js = load_jscatter()
+        if js is None:
+            raise ImportError(FALLBACK_MESSAGE)
+        self._js = js
+        _check_frame(df)
         self._df = df
-        self._column = resolve_column(df, column)
-        if len(df) < 2:
-            raise InvalidInputError("explore needs at least 2 rows to draw a map.")
-        if color is not None and color not in df.columns:
-            raise ColumnNotFoundError(f"color column {color!r} is not in the DataFrame. "
-                                      f"Columns that can colour the map: {_color_columns(df)}.")
+        self._names, self._Xs = _embedding_matrices(df, column, columns)
+        self._info = get_info(df, self._names[0]) if self._names[0] in df.columns else {}
+        self._X = self._Xs[0]
+        self._color = _check_color(df, color)
+        self._tooltip_cols = _check_tooltip(df, tooltip, self._color)
         if text is not None and text not in df.columns:
-            raise ColumnNotFoundError(f"text column {text!r} is not in the DataFrame.")
-        if method not in ("auto", "umap", "pca"):
-            raise InvalidInputError(f"method must be 'auto', 'umap' or 'pca', got {method!r}.")
-        if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)) or max_points < 2:
-            raise InvalidInputError(f"max_points must be an integer >= 2, got {max_points!r}.")
-        self._X = column_matrix(df[self._column], name=self._column)
-        self._info = get_info(df, self._column)
-        self._model = model
-        self._metric = _metrics.resolve_metric(metric)
-        self._seed = int(seed)
-        self._max_points = int(max_points)
-        self._progress = bool(progress)
-        self._cache = cache
+            raise ColumnNotFoundError(f"text column {text!r} is not in the DataFrame. Columns: {list(df.columns)[:20]}.")
         self._text_col = text if text is not None else default_text_column(df, self._info)
+        if not (callable(method) or method in ("auto", "pca", "umap")):
+            raise InvalidInputError(f"method must be 'auto', 'pca', 'umap' or a function X -> (n, 2) coordinates, "
+                                    f"got {method!r}.")
+        self._metric = _metrics.resolve_metric(metric)
+        self._model = model
+        self._seed = int(seed)
+        self._observers: list[Callable[[pd.DataFrame], Any]] = []
         self._sel_pos = np.empty(0, np.int64)
-        self._sel_how = ""
-        self._box: tuple | None = None
-        self._polygon: np.ndarray | None = None
-        self._detail_pos: int | None = None
-        self.neighbours = None
-        self.query_xy = None
-        self._last_query: Any = None
-        self.figure = None
-        self._building = True
-
-        methods = ["pca"] + (["umap"] if viz.umap_available() else [])
-        chosen = ("umap" if "umap" in methods else "pca") if method == "auto" else method
-        if chosen == "umap" and "umap" not in methods:
-            viz.project(np.zeros((4, 2), np.float32), "umap")  # raises MissingDependencyError
-        self.color_select = ipw.Dropdown(options=[("(none)", None)] + [(str(c), c) for c in _color_columns(df)]
-                                         + ([(str(color), color)] if color is not None and color not in
-                                            _color_columns(df) else []),
-                                         value=color, description="Colour")
-        self.method_select = ipw.Dropdown(options=methods, value=chosen, description="Map")
-        self.query_box = ipw.Text(value=query or "", placeholder="search text, then Enter", description="Search",
-                                  continuous_update=False, layout=ipw.Layout(width="50%"))
-        self.k_slider = ipw.IntSlider(value=check_k(k), min=1, max=max(1, min(100, len(df))), description="k",
-                                      continuous_update=False)
-        self.search_button = ipw.Button(description="Search", icon="search")
-        self.x_range = ipw.FloatRangeSlider(description="x", continuous_update=False, readout_format=".2f")
-        self.y_range = ipw.FloatRangeSlider(description="y", continuous_update=False, readout_format=".2f")
-        self.box_button = ipw.Button(description="Select box", icon="square-o")
-        self.value_select = ipw.SelectMultiple(options=[], description="Values", rows=4)
-        self.values_button = ipw.Button(description="Select values", icon="tags")
-        self.clear_button = ipw.Button(description="Clear selection", icon="times")
-        self.row_box = ipw.Text(placeholder="index label", description="Row", continuous_update=False)
+        self.selection_source = ""
+        self.selection_time = float("nan")
+        self.hits: pd.DataFrame | None = None
+        self._hit_pos = np.empty(0, np.int64)
+        self.query_xy: list[np.ndarray] = []
+        self.last_hovered: Any = None
+        self._pending_source: str | None = None
+        self._quiet = False
+        # numbers first (a bad column fails before any widget exists)
+        self.progress_out = ipw.Output()
+        show_progress = bool(progress) and in_kernel()
+        self.projections = []
+        with self.progress_out:
+            for X in self._Xs:
+                self.projections.append(viz.project(X, method, seed=self._seed, metric=self._metric, cache=cache,
+                                                    progress=show_progress))
+        self.projection = self.projections[0]
+        self.frames = [viz.map_frame(df, p.coords, None, self._color) for p in self.projections]
+        self.frame = self.frames[0]
+        self._row_key = "row" if "row" not in df.columns else "row label"
+        self._pts = self._points_frame()
+        self.scatters = [self._make_scatter(f, size, opacity, height) for f in self.frames]
+        self.scatter = self.scatters[0]
+        self.widgets_ = [s.widget for s in self.scatters]
+        self.widget = self.widgets_[0]
+        for i, w in enumerate(self.widgets_):
+            self._setup_tooltip(w, i)
+        self.widget.observe(self._on_selection, names="selection")
+        for w in self.widgets_:
+            w.observe(self._on_hover, names="hovering")
+        if len(self.scatters) == 1:
+            map_view = self.scatter.show()
+        else:
+            titles = [f"{name} · {p.method.upper()}" for name, p in zip(self._names, self.projections)]
+            map_view = js.compose(list(zip(self.scatters, titles)), sync_selection=True, sync_hover=True,
+                                  rows=1, row_height=height)
+        self.map_view = map_view
+        # controls
+        self.query_box = ipw.Text(value="", placeholder="search text, then Enter", description="Search",
+                                  continuous_update=False, layout=ipw.Layout(width="55%"))
+        self.k_slider = ipw.IntSlider(value=min(check_k(k), len(df)), min=1, max=max(1, min(100, len(df))),
+                                      description="k", continuous_update=False)
+        self.clear_button = ipw.Button(description="Clear", icon="times", tooltip="clear search and selection")
         self.status = ipw.HTML()
         self.note = ipw.HTML()
-        self.image = ipw.Image(format="png", layout=ipw.Layout(max_width="100%"))
-        self.neighbours_html = ipw.HTML()
+        self.hits_html = ipw.HTML()
         self.selection_html = ipw.HTML()
-        self.details_html = ipw.HTML()
-        self.progress_out = ipw.Output()
         super().__init__(children=[
-            ipw.HBox([self.color_select, self.method_select]),
-            ipw.HBox([self.query_box, self.k_slider, self.search_button]),
-            self.progress_out, self.status, self.note, self.image,
-            ipw.HBox([ipw.VBox([self.x_range, self.y_range, self.box_button]),
-                      ipw.VBox([self.value_select, ipw.HBox([self.values_button, self.clear_button])])]),
-            self.row_box, self.details_html, self.neighbours_html, self.selection_html,
+            ipw.HBox([self.query_box, self.k_slider, self.clear_button]),
+            self.progress_out, self.note, map_view, self.status, self.hits_html, self.selection_html,
         ])
-        self.color_select.observe(self._on_color, names="value")
-        self.method_select.observe(self._on_method, names="value")
-        self.query_box.observe(lambda _c: self.search(), names="value")
-        self.k_slider.observe(lambda _c: self.search() if self.query_box.value.strip() else None, names="value")
-        self.search_button.on_click(lambda _b: self.search())
-        self.box_button.on_click(lambda _b: self.select_box(self.x_range.value, self.y_range.value))
-        self.values_button.on_click(lambda _b: self.select_values(self.value_select.value))
-        self.clear_button.on_click(lambda _b: self.clear_selection())
-        self.row_box.observe(lambda c: self.details(c["new"]) if c["new"] else None, names="value")
-        self._building = False
-        self._guarded(self._rebuild)
+        self.query_box.observe(self._on_query, names="value")
+        self.k_slider.observe(lambda _c: self._on_query(None) if self.query_box.value.strip() else None,
+                              names="value")
+        self.clear_button.on_click(lambda _b: self._guarded(self.clear))
+        self._render_note()
+        self._set_status("Hover a point for its row; Shift + drag (or the lasso button) to select; "
+                         "type a query to find its neighbours.")
+        self.build_seconds = time.perf_counter() - t0
         if query:
             self.search(query)
 
-    # ----------------------------------------------------------------- helpers
+    # ================================================================== building
+    def _points_frame(self) -> pd.DataFrame:
+        """The frame handed to jscatter: x, y (first map) and the colour column, nothing else."""
+        data = {"x": self.frame["x"].to_numpy(np.float32), "y": self.frame["y"].to_numpy(np.float32)}
+        if self._color is not None:
+            vals = self._df[self._color]
+            if _is_categorical(vals):
+                txt = vals.astype(object).where(vals.notna(), "(missing)").astype(str)
+                data[self._color] = pd.Categorical(txt.to_numpy())
+            else:
+                num = pd.to_numeric(vals, errors="coerce").to_numpy(np.float64)
+                data[self._color] = np.where(np.isnan(num), np.nanmin(num), num)
+        return pd.DataFrame(data)
+
+    def _make_scatter(self, frame: pd.DataFrame, size: float | None, opacity: float | None, height: int):
+        js = self._js
+        pts = self._pts if frame is self.frame else self._pts.assign(x=frame["x"].to_numpy(np.float32),
+                                                                    y=frame["y"].to_numpy(np.float32))
+        sc = js.Scatter(x="x", y="y", data=pts)
+        n = len(pts)
+        sc.size(default=float(size) if size is not None else point_size(n))
+        if opacity is not None:
+            sc.opacity(default=float(opacity), by=None)  # else density-based (jscatter's default)
+        if self._color is not None:
+            cat = isinstance(pts[self._color].dtype, pd.CategoricalDtype)
+            if cat:
+                cats = list(pts[self._color].cat.categories)
+                sc.color(by=self._color, map=dict(zip(cats, (_PALETTE * (len(cats) // len(_PALETTE) + 1)))))
+            else:
+                sc.color(by=self._color, map="viridis")
+            sc.legend(True, position="top-right", size="small")
+        sc.axes(False)
+        sc.height(int(height))
+        sc.tooltip(True, size="small")
+        sc.zoom(animation=500, padding=0.6)
+        return sc
+
+    def _setup_tooltip(self, w, i: int) -> None:
+        """Tooltip: the row label, the colour, the ``tooltip=`` columns, a snippet of the text.
+
+        jscatter asks the kernel for a hovered point's non-visual properties; we answer from
+        ``df`` directly (one row), so no text column is copied into the widget."""
+        props = [self._row_key] + (["color"] if self._color is not None else []) + list(self._tooltip_cols)
+        w.tooltip_properties_non_visual_info = {p: {"scale": None, "domain": None, "range": None, "histogram": None}
+                                                for p in props if p != "color"}
+        w.tooltip_properties = props
+        if self._text_col is not None:
+            w.tooltip_preview = self._text_col
+            w.tooltip_preview_type = "text"
+            w.tooltip_preview_text_lines = 4
+        w._handle_tooltip = lambda event, _w=w: _w.send(self.tooltip_record(event))
+
+    def tooltip_record(self, event: dict) -> dict:
+        """The tooltip message for a point: ``{"type", "index", "preview", "properties"}``.
+
+        ``event`` is what the browser sends: ``{"type": "tooltip", "index": i, "preview":
+        column or None, "properties": [names]}``.
+        """
+        i = int(event["index"])
+        if not 0 <= i < len(self._df):
+            raise InvalidInputError(f"point {i} is not on the map (0..{len(self._df) - 1}).")
+        props = {}
+        for name in event.get("properties") or []:
+            if name == self._row_key:
+                props[name] = _scalar(self._df.index[i])
+            elif name in self._df.columns:
+                props[name] = _scalar(self._df[name].iloc[i])
+        preview = None
+        if event.get("preview") is not None and self._text_col is not None:
+            preview = short_text(self._df[self._text_col].iloc[i], _SNIPPET)
+        return {"type": "tooltip", "index": i, "preview": preview, "properties": props}
+
+    def _render_note(self) -> None:
+        parts = []
+        for name, X, p in zip(self._names, self._Xs, self.projections):
+            where = {"computed": f"computed in {p.seconds:.2f} s", "memory": "from the in-memory cache",
+                     "disk": "from the disk cache"}.get(p.source, p.source)
+            part = f"{esc(str(p.method).upper())} of <code>{esc(name)}</code> ({X.shape[1]}-d), {where}"
+            if p.method == "pca" and p.explained is not None:
+                part += f", explained variance {p.explained[0]:.1%} + {p.explained[1]:.1%}"
+            if p.note:
+                part += f" ({esc(p.note)})"
+            parts.append(part)
+        parts.append(f"{len(self._df):,} points")
+        self.note.value = f'<div style="font-size:12px;font-family:sans-serif">{"; ".join(parts)}.</div>'
+
+    # ================================================================== state
     @property
     def color(self) -> str | None:
-        return self.color_select.value
-
-    @color.setter
-    def color(self, value: str | None) -> None:
-        self.color_select.value = value
+        return self._color
 
     @property
     def method(self) -> str:
-        return self.projection.method if getattr(self, "projection", None) is not None else self.method_select.value
+        return self.projection.method
 
     @property
-    def query(self) -> str:
-        return self.query_box.value
+    def columns(self) -> list[str]:
+        """The embedding column of each map."""
+        return list(self._names)
 
-    @query.setter
-    def query(self, value: str) -> None:
-        self.query_box.value = value
+    @property
+    def search_column(self) -> str:
+        return self._names[0]
 
     @property
     def selected(self) -> pd.DataFrame:
-        """The selected rows of the frame, with their map coordinates ``x`` and ``y``."""
-        rows = self._df.iloc[self._sel_pos].copy()
-        where = self._map_index(self._sel_pos)
-        rows["x"] = self.frame["x"].to_numpy()[where]
-        rows["y"] = self.frame["y"].to_numpy()[where]
-        return rows
+        """The selected rows of ``df`` (original labels and columns, in frame order)."""
+        return self._df.iloc[self._sel_pos]
 
-    def _map_index(self, positions: np.ndarray) -> np.ndarray:
-        """Rows of ``self.frame`` for frame positions (all must be on the map)."""
-        return np.searchsorted(self.sample, positions)
+    @property
+    def selected_positions(self) -> np.ndarray:
+        return self._sel_pos.copy()
 
-    # ----------------------------------------------------------------- map
-    def _on_color(self, _c: dict) -> None:
-        if not self._building:
-            self._guarded(self._rebuild)
+    @property
+    def lasso_polygon(self) -> np.ndarray | None:
+        """The last lasso drawn in the browser, in map (data) coordinates, shape (m, 2)."""
+        for w in self.widgets_:
+            P = w.lasso_selection_polygon
+            if P is not None and len(P):
+                return np.asarray(P, dtype=np.float64).reshape(-1, 2)
+        return None
 
-    def _on_method(self, _c: dict) -> None:
-        if not self._building:
-            self._guarded(self._rebuild)
+    @property
+    def hovered(self) -> pd.Series | None:
+        """The row under the mouse in the browser, or ``None``."""
+        i = self.widget.hovering
+        return None if i is None or i < 0 else self._df.iloc[int(i)]
 
-    def _rebuild(self) -> None:
-        """Sample (stratified by a categorical colour), project, redraw.
+    # ================================================================== selection
+    def observe_selection(self, fn: Callable[[pd.DataFrame], Any]) -> Callable[[pd.DataFrame], Any]:
+        """Call ``fn(selected_frame)`` on every selection change (browser, code or search); returns ``fn``."""
+        if not callable(fn):
+            raise InvalidInputError(f"observe_selection needs a function of one DataFrame, got {fn!r}.")
+        self._observers.append(fn)
+        return fn
 
-        The selection survives when the map is unchanged (same rows, same projection)."""
-        df, color = self._df, self.color
-        labels = None
-        if color is not None and len(df) > self._max_points and _is_categorical(df[color]):
-            labels = df[color]
-        old_sample, old_key = getattr(self, "sample", None), getattr(getattr(self, "projection", None), "key", None)
-        self.sample = viz.stratified_sample(len(df), self._max_points, labels, seed=self._seed)
-        self.sampled = len(self.sample) < len(df)
-        Xs = self._X if not self.sampled else self._X[self.sample]
-        self.progress_out.clear_output()
-        with self.progress_out:
-            self.projection = viz.project(Xs, self.method_select.value, seed=self._seed, metric=self._metric,
-                                          cache=self._cache, progress=self._progress)
-        self.frame = viz.map_frame(df, self.projection.coords, self.sample, color)
-        same_map = old_sample is not None and np.array_equal(old_sample, self.sample) and \
-            old_key == self.projection.key
-        if not same_map:  # a selection made on another map means nothing here
-            self._sel_pos = np.empty(0, np.int64)
-            self._sel_how = ""
-            self._box = self._polygon = None
-            self._detail_pos = None
-        self._set_ranges()
-        if color is not None:
-            vals = pd.unique(self.frame["color"])
-            self.value_select.options = [(str(v), v) for v in vals[:200]]
-        else:
-            self.value_select.options = []
-        if self._last_query is not None:
-            self._search(self._last_query)  # re-place the query on the new map
-        self._render_note()
-        self._render_selection()
-        self._draw()
+    def unobserve_selection(self, fn: Callable[[pd.DataFrame], Any]) -> None:
+        self._observers = [f for f in self._observers if f is not fn]
 
-    def _set_ranges(self) -> None:
-        for slider, col in ((self.x_range, "x"), (self.y_range, "y")):
-            v = self.frame[col].to_numpy()
-            lo, hi = float(v.min()), float(v.max())
-            pad = (hi - lo) * 0.02 or 1.0
-            lo, hi = lo - pad, hi + pad
-            # widen first so setting min/max never conflicts with the current value
-            slider.max = max(hi, slider.max)
-            slider.min = min(lo, slider.min)
-            slider.value = (lo, hi)
-            slider.min, slider.max = lo, hi
-            slider.step = (hi - lo) / 200
+    def select(self, labels: Iterable[Any] | None = None, *, where: dict | None = None) -> pd.DataFrame:
+        """Select rows by index label and/or a filter (as in ``df.vec.search(where=...)``); returns :attr:`selected`.
 
-    def _render_note(self) -> None:
-        p = self.projection
-        n, m = len(self._df), len(self.sample)
-        where = {"computed": f"computed in {p.seconds:.2f} s", "memory": "from the in-memory cache",
-                 "disk": "from the disk cache"}[p.source]
-        parts = [f"{p.method.upper()} of <code>{esc(self._column)}</code> ({self._X.shape[1]}-d), {where}"]
-        if p.method == "pca" and p.explained is not None:
-            parts.append(f"explained variance {p.explained[0]:.1%} + {p.explained[1]:.1%}")
-        if self.sampled:
-            strat = f", stratified by <code>{esc(self.color)}</code>" if self.color is not None else ""
-            parts.append(f"<b>showing a sample of {m:,} of {n:,} rows</b>{strat} (max_points={self._max_points:,})")
-        else:
-            parts.append(f"all {n:,} rows")
-        self.note.value = f'<div style="font-size:12px;font-family:sans-serif">{"; ".join(parts)}.</div>'
-        self._set_status("Search to place a query and its neighbours; select by box or by value.")
-
-    # ----------------------------------------------------------------- search
-    def search(self, query: Any = None, k: int | None = None) -> pd.DataFrame | None:
-        """Place ``query`` (text, or a vector) on the map and highlight its ``k`` neighbours.
-
-        Without arguments, searches the text in the box. Returns :attr:`neighbours`.
+        Both given: the rows with those labels that match ``where``. Neither: clears the selection.
         """
-        if k is not None:
-            self.k_slider.value = check_k(k)  # triggers a search of the box text: harmless
-        if isinstance(query, str) and query != self.query_box.value:
-            self.query_box.value = query  # the observer runs the search
-            return self.neighbours
-        q = self.query_box.value if query is None else query
-        self._guarded(lambda: self._search(q))
-        return self.neighbours
-
-    def _search(self, query: Any) -> None:
-        if isinstance(query, str) and not query.strip():
-            self.neighbours = self.query_xy = self._last_query = None
-            self.neighbours_html.value = ""
-            self._draw()
-            return
-        if isinstance(query, str):
-            q = self._text_query(query)
-        else:
-            q = _metrics.as_matrix(query, dim=self._X.shape[1], what="query vector")[0]
-        rows = self.sample if self.sampled else None
-        nb = viz.neighbours(self._X, q, self.k, self._metric, rows=rows, index=self._df.index)
-        where = self._map_index(nb["pos"].to_numpy())
-        xy = self.frame[["x", "y"]].to_numpy()[where]
-        self.query_xy = viz.place_query(self.projection, q, xy, nb["score"].to_numpy())
-        hits = self._df.iloc[nb["pos"].to_numpy()].copy()
-        hits["score"] = nb["score"].to_numpy()
-        hits["rank"] = nb["rank"].to_numpy()
-        hits["x"], hits["y"] = xy[:, 0], xy[:, 1]
-        self.neighbours = hits
-        self._last_query = query
-        show = self._display_cols(hits, ["rank", "score"])
-        scope = f" among the {len(self.sample):,} rows on the map" if self.sampled else ""
-        label = f"“{esc(short_text(query, 60))}”" if isinstance(query, str) else "the vector query"
-        self.neighbours_html.value = frame_html(hits[show], caption=f"{len(hits)} nearest ({self._metric}) "
-                                                f"to {short_text(query, 60) if isinstance(query, str) else 'the vector'}"
-                                                f"{scope}")
-        self._set_status(f"{label}: {len(hits)} neighbours ({self._metric}){scope}, ringed in red; "
-                         f"the star is the query.")
-        self._draw()
-
-    # ----------------------------------------------------------------- selection
-    def select_box(self, x: Sequence[float] | None = None, y: Sequence[float] | None = None) -> pd.DataFrame:
-        """Select the points with ``x[0] <= x <= x[1]`` and ``y[0] <= y <= y[1]``; returns :attr:`selected`."""
-        def run():
-            got = viz.select_box(self.frame, x, y)
-            self._box = (tuple(x) if x is not None else None, tuple(y) if y is not None else None)
-            self._polygon = None
-            self._set_selection(got, "box")
-        self._guarded(run)
-        return self.selected
-
-    def select_polygon(self, polygon: Sequence[Sequence[float]]) -> pd.DataFrame:
-        """Lasso: select the points inside ``polygon`` [(x, y), ...]; returns :attr:`selected`."""
-        def run():
-            got = viz.select_polygon(self.frame, polygon)
-            self._polygon = np.asarray(polygon, dtype=float)
-            self._box = None
-            self._set_selection(got, "lasso")
-        self._guarded(run)
-        return self.selected
-
-    def select_values(self, values: Iterable[Any]) -> pd.DataFrame:
-        """Select the points whose colour column is one of ``values``; returns :attr:`selected`."""
-        values = list(values)
-
-        def run():
-            if self.color is None:
-                raise InvalidInputError("Choose a colour column first: selection by value uses its values.")
-            got = viz.select_values(self.frame, values)
-            self._box = self._polygon = None
-            self._set_selection(got, f"{self.color} in {values}")
-        self._guarded(run)
+        mask = None
+        if labels is not None:
+            if isinstance(labels, (str, bytes)) or not isinstance(labels, Iterable):
+                labels = [labels]
+            labels = list(labels)
+            idx = self._df.index
+            missing = [lab for lab in labels if lab not in idx]
+            if missing:
+                raise InvalidInputError(f"{len(missing)} label(s) are not in the DataFrame's index, e.g. "
+                                        f"{missing[:5]!r}.")
+            mask = idx.isin(labels)
+        if where is not None:
+            node = filters.parse(where)
+            wm = filters.to_mask(node, self._df)
+            mask = wm if mask is None else (mask & wm)
+        pos = np.empty(0, np.int64) if mask is None else np.flatnonzero(mask)
+        self._set_widget_selection(pos, "select")
         return self.selected
 
     def clear_selection(self) -> None:
-        self._sel_pos = np.empty(0, np.int64)
-        self._box = self._polygon = None
-        self._sel_how = ""
-        self._render_selection()
-        self._draw()
+        self._set_widget_selection(np.empty(0, np.int64), "")
 
-    def _set_selection(self, got: pd.DataFrame, how: str) -> None:
-        self._sel_pos = np.sort(got["pos"].to_numpy())
-        self._sel_how = how
+    def _set_widget_selection(self, pos: np.ndarray, source: str) -> None:
+        pos = np.asarray(pos, dtype=np.int64)
+        self._pending_source = source
+        try:
+            self.widget.selection = pos.astype(np.uint32)
+            if not np.array_equal(self._sel_pos, np.unique(pos)):  # the trait did not fire
+                self._apply_selection(pos, source)
+            else:
+                self.selection_source = source if len(pos) else ""
+        finally:
+            self._pending_source = None
+
+    def _on_selection(self, change: dict) -> None:
+        new = change.get("new")
+        pos = np.empty(0, np.int64) if new is None else np.asarray(new, dtype=np.int64).reshape(-1)
+        self._apply_selection(pos, self._pending_source or "browser")
+
+    def _apply_selection(self, pos: np.ndarray, source: str) -> None:
+        pos = np.unique(pos)
+        if len(pos) and (pos[0] < 0 or pos[-1] >= len(self._df)):
+            raise InvalidInputError(f"selection holds points outside 0..{len(self._df) - 1}.")
+        self._sel_pos = pos
+        self.selection_source = source if len(pos) else ""
+        self.selection_time = time.time()
         self._render_selection()
-        self._draw()
+        if self._observers:
+            frame = self.selected
+            for fn in list(self._observers):
+                try:
+                    fn(frame)
+                except Exception as exc:  # noqa: BLE001 - a user callback must not break the map
+                    self.error = f"observe_selection callback {getattr(fn, '__name__', fn)!r} failed: " \
+                                 f"{type(exc).__name__}: {exc}"
+                    self._set_status(esc(self.error), kind="error")
 
     def _render_selection(self) -> None:
-        if len(self._sel_pos) == 0:
+        if len(self._sel_pos) == 0 or self.selection_source == "search":
             self.selection_html.value = ""
             return
         sel = self.selected
-        show = self._display_cols(sel, [])
         summary = ""
-        if self.color is not None:
-            vc = sel[self.color].value_counts().head(8)
-            summary = ", ".join(f"{esc(k)}: {v}" for k, v in vc.items())
-            summary = f'<div style="font-size:12px;font-family:sans-serif">by {esc(self.color)}: {summary}</div>'
-        self.selection_html.value = frame_html(sel[show], max_rows=15,
-                                               caption=f"{len(sel):,} rows selected ({self._sel_how})") + summary
+        if self._color is not None:
+            vc = sel[self._color].value_counts(dropna=False).head(8)
+            summary = ", ".join(f"{esc(k)}: {v:,}" for k, v in vc.items())
+            summary = f'<div style="font-size:12px;font-family:sans-serif">by {esc(self._color)}: {summary}</div>'
+        how = {"browser": "in the map", "select": "from code"}.get(self.selection_source, self.selection_source)
+        self.selection_html.value = frame_html(sel[self._display_cols(sel)], max_rows=10,
+                                               caption=f"{len(sel):,} rows selected ({how})") + summary
 
-    def details(self, label: Any) -> pd.Series | None:
-        """Show (and return) the row with index ``label``, ringed on the map if it is there."""
-        def run():
-            idx = self._df.index
-            lab = label
-            if lab not in idx and isinstance(lab, str):
-                try:  # the Row box gives text; try the index's own type
-                    lab = type(idx[0])(lab) if len(idx) else lab
-                except (TypeError, ValueError):
-                    pass
-            if lab not in idx:
-                raise InvalidInputError(f"No row with index label {label!r}.")
-            pos = idx.get_loc(lab)
-            if not isinstance(pos, (int, np.integer)):
-                raise InvalidInputError(f"Index label {label!r} is not unique.")
-            row = self._df.iloc[int(pos)]
-            on_map = bool(np.isin(pos, self.sample))
-            self._detail_pos = int(pos) if on_map else None
-            cols = [c for c in self._df.columns if not is_vector_dtype(self._df[c].dtype)]
-            shown = row[cols].to_frame(name=str(lab))
-            note = "" if on_map else " (not in the sample on the map)"
-            self.details_html.value = frame_html(shown, caption=f"row {lab}{note}", width=200)
-            self._draw()
-            return row
-        return self._guarded(run)
+    def _on_hover(self, change: dict) -> None:
+        i = change.get("new")
+        if i is not None and 0 <= int(i) < len(self._df):
+            self.last_hovered = self._df.index[int(i)]
 
-    # ----------------------------------------------------------------- drawing
-    def _display_cols(self, frame: pd.DataFrame, first: list[str]) -> list[str]:
-        cols = list(first)
-        for c in (self._text_col, self.color):
+    # ================================================================== search
+    def _on_query(self, _change: dict | None) -> None:
+        if self._quiet:
+            return
+        self._guarded(lambda: self.search(self.query_box.value))
+
+    def search(self, query: Any = None, k: int | None = None, *, where: dict | None = None) -> pd.DataFrame | None:
+        """Find ``query``'s ``k`` nearest rows (text or a vector), highlight them and place the query.
+
+        Returns the frame ``df.vec.search(query, k, metric=..., where=...)`` returns (also kept
+        as :attr:`hits`); an empty text clears the search.
+        """
+        if k is not None:
+            self._quiet = True
+            try:
+                self.k_slider.value = min(check_k(k), self.k_slider.max)
+            finally:
+                self._quiet = False
+        q = self.query_box.value if query is None else query
+        if isinstance(q, str):
+            if q != self.query_box.value:
+                self._quiet = True
+                self.query_box.value = q
+                self._quiet = False
+            if not q.strip():
+                self.clear()
+                return None
+            qv = self._text_query(q)
+        else:
+            qv = _metrics.as_matrix(q, dim=self._X.shape[1], what="query vector")
+            if qv.shape[0] != 1:
+                raise InvalidInputError(f"explore searches one query at a time; got {qv.shape[0]} vectors.")
+            qv = qv[0]
+        kk = k if k is not None else self.k
+        hits = self._positional().vec.search(qv, k=kk, metric=self._metric, where=where, column=self.search_column)
+        pos = hits.index.to_numpy(np.int64)
+        hits.index = self._df.index[pos]
+        self.hits = hits
+        self._hit_pos = pos
+        self._place_query(qv, pos, hits["score"].to_numpy())
+        self._set_widget_selection(pos, "search")
+        for sc in self.scatters:
+            sc.zoom(to=pos.astype(np.int64) if len(pos) else None, animation=500, padding=0.6)
+        label = f"“{esc(short_text(q, 60))}”" if isinstance(q, str) else "the vector query"
+        self.hits_html.value = frame_html(hits[self._display_cols(hits, ["rank", "score"])],
+                                          caption=f"{len(hits)} nearest ({self._metric}) to "
+                                                  f"{short_text(q, 60) if isinstance(q, str) else 'the vector'}")
+        self._set_status(f"{label}: {len(hits)} neighbours ({self._metric}, column <code>{esc(self.search_column)}"
+                         f"</code>) selected on the map; the red cross is the query.")
+        return hits
+
+    def _positional(self) -> pd.DataFrame:
+        """``df`` with positions as its index (cheap: no data copied), so hits map to points."""
+        cache = self.__dict__.get("_pos_df")
+        if cache is None:
+            cache = self._df.set_axis(pd.RangeIndex(len(self._df)), axis=0)
+            cache.attrs = self._df.attrs
+            self._pos_df = cache
+        return cache
+
+    def _place_query(self, qv: np.ndarray, pos: np.ndarray, scores: np.ndarray) -> None:
+        js = self._js
+        self.query_xy = []
+        for i, (sc, fr, p, X) in enumerate(zip(self.scatters, self.frames, self.projections, self._Xs)):
+            xy = fr[["x", "y"]].to_numpy()[pos]
+            if len(pos) == 0:
+                self.query_xy.append(None)
+                sc.annotations(None)
+                continue
+            if i == 0 and p.components is not None:
+                qxy = viz.place_query(p, qv)
+            else:
+                qxy = viz.place_query(viz.Projection(p.coords, "umap", p.key), qv, xy, scores)
+            qxy = np.asarray(qxy, dtype=np.float64)
+            self.query_xy.append(qxy)
+            span = float(np.ptp(fr["x"].to_numpy())) or 1.0
+            r = 0.015 * span
+            red = "#d62728"
+            marks = [js.Line([(qxy[0] - r, qxy[1] - r), (qxy[0] + r, qxy[1] + r)], line_color=red, line_width=3),
+                     js.Line([(qxy[0] - r, qxy[1] + r), (qxy[0] + r, qxy[1] - r)], line_color=red, line_width=3)]
+            marks += [js.Line([tuple(qxy), (float(a), float(b))], line_color=(0.84, 0.15, 0.16, 0.5), line_width=1)
+                      for a, b in xy]
+            sc.annotations(marks)
+
+    def clear(self) -> None:
+        """Clear the search (hits, query mark, table), the selection and the zoom."""
+        self.hits = None
+        self.query_xy = []
+        self.hits_html.value = ""
+        self._quiet = True
+        self.query_box.value = ""
+        self._quiet = False
+        for sc in self.scatters:
+            sc.annotations(None)
+            sc.zoom(to=None, animation=500)
+        self.clear_selection()
+        self._set_status("Cleared.")
+
+    # ================================================================== output
+    def _display_cols(self, frame: pd.DataFrame, first: list[str] | None = None) -> list[str]:
+        cols = list(first or [])
+        for c in (self._text_col, self._color, *self._tooltip_cols):
             if c is not None and c not in cols and c in frame.columns:
                 cols.append(c)
         for c in frame.columns:
-            if len(cols) >= len(first) + 4:
+            if len(cols) >= len(first or []) + 5:
                 break
-            if c not in cols and c not in ("x", "y") and not is_vector_dtype(frame[c].dtype):
+            if c not in cols and not is_vector_dtype(frame[c].dtype):
                 cols.append(c)
-        return cols + [c for c in ("x", "y") if c in frame.columns]
+        return cols
 
-    def _draw(self) -> None:
-        fr = self.frame
-        fig = new_figure(7.5, 5.6)
-        ax = fig.add_axes((0.08, 0.09, 0.64, 0.84))
-        x, y = fr["x"].to_numpy(), fr["y"].to_numpy()
-        size = float(np.clip(8000 / max(len(fr), 1), 5, 40))
-        if self.color is None:
-            ax.scatter(x, y, s=size, c="#4c72b0", alpha=0.7, linewidths=0)
+    def figure(self, which: int = 0):
+        """A matplotlib Figure of map ``which`` as it stands (colours, selection, hits, query)."""
+        from vecnb.widgets._static import draw_map
+
+        fr, p = self.frames[which], self.projections[which]
+        hits_xy = fr[["x", "y"]].to_numpy()[self._hit_pos] if self.hits is not None else None
+        qxy = self.query_xy[which] if self.query_xy else None
+        sel = self._sel_pos if self.selection_source != "search" else None
+        fig, _ax = draw_map(fr, self._color, p, selected=sel, hits_xy=hits_xy, query_xy=qxy,
+                            title=f"{str(p.method).upper()} map of {self._names[which]} — {len(fr):,} rows")
+        return fig
+
+
+# ====================================================================== checks
+def _check_frame(df: Any) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise InvalidInputError(f"explore needs a pandas DataFrame, got {type(df).__name__}.")
+    if len(df) == 0:
+        raise InvalidInputError("The DataFrame is empty: there is nothing to draw. Explore a frame with rows.")
+    if len(df) == 1:
+        raise InvalidInputError("explore needs at least 2 rows to lay out a map; this DataFrame has 1. "
+                                "Look at it directly, or search a larger frame.")
+
+
+def _embedding_matrices(df: pd.DataFrame, column: str | None, columns: Sequence[Any] | None):
+    if columns is None:
+        name = resolve_column(df, column)
+        return [name], [column_matrix(df[name], name=name)]
+    if isinstance(columns, (str, bytes)) or not isinstance(columns, Sequence) or len(columns) == 0:
+        raise InvalidInputError("columns= takes a list of embedding column names (or (n, d) matrices), e.g. "
+                                "columns=['minilm_vec', 'tfidf_vec'].")
+    names, mats = [], []
+    for i, c in enumerate(columns):
+        if isinstance(c, str):
+            name = resolve_column(df, c)
+            if not is_vector_dtype(df[name].dtype) and df[name].dtype != object:
+                raise InvalidInputError(f"column {name!r} is not an embedding column "
+                                        f"(embedding columns: {_emb_cols(df)}).")
+            X = column_matrix(df[name], name=name)
         else:
-            vals = fr["color"]
-            if _is_categorical(vals):
-                cats = pd.unique(vals)
-                counts = vals.value_counts(dropna=False)
-                cmap = _palette(len(cats))
-                for i, cat in enumerate(cats):
-                    m = (vals == cat).to_numpy() if not pd.isna(cat) else vals.isna().to_numpy()
-                    ax.scatter(x[m], y[m], s=size, color=cmap[i % len(cmap)], alpha=0.75, linewidths=0,
-                               label=f"{short_text(cat, 18)} ({counts.get(cat, m.sum()):,})")
-                ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, markerscale=max(1, 6 / size ** 0.5),
-                          title=short_text(self.color, 20), frameon=False)
-            else:
-                sc = ax.scatter(x, y, s=size, c=pd.to_numeric(vals, errors="coerce"), cmap="viridis", alpha=0.8,
-                                linewidths=0)
-                fig.colorbar(sc, ax=ax, label=short_text(self.color, 20), fraction=0.05)
-        if len(self._sel_pos):
-            w = self._map_index(self._sel_pos)
-            ax.scatter(x[w], y[w], s=size * 2.2, facecolors="none", edgecolors="black", linewidths=0.8,
-                       label="selected")
-        if self._box is not None:
-            (x0, x1), (y0, y1) = (self._box[0] or (x.min(), x.max())), (self._box[1] or (y.min(), y.max()))
-            ax.add_patch(_rect(min(x0, x1), min(y0, y1), abs(x1 - x0), abs(y1 - y0)))
-        if self._polygon is not None:
-            P = np.vstack([self._polygon, self._polygon[:1]])
-            ax.plot(P[:, 0], P[:, 1], "--", color="black", lw=1)
-        if self.neighbours is not None and self.query_xy is not None:
-            nx, ny = self.neighbours["x"].to_numpy(), self.neighbours["y"].to_numpy()
-            qx, qy = self.query_xy
-            for a, b in zip(nx, ny):
-                ax.plot([qx, a], [qy, b], color="#d62728", lw=0.6, alpha=0.6)
-            ax.scatter(nx, ny, s=max(size * 4, 40), facecolors="none", edgecolors="#d62728", linewidths=1.5)
-            ax.scatter([qx], [qy], marker="*", s=260, color="#d62728", edgecolors="black", linewidths=0.8,
-                       zorder=5)
-        if self._detail_pos is not None:
-            w = self._map_index(np.array([self._detail_pos]))
-            ax.scatter(x[w], y[w], s=180, facecolors="none", edgecolors="#9400d3", linewidths=2, zorder=6)
-        p = self.projection
-        ax.set_title(f"{p.method.upper()} map of {self._column}"
-                     + (f" — sample of {len(fr):,} / {len(self._df):,}" if self.sampled else f" — {len(fr):,} rows"),
-                     fontsize=10)
-        ax.set_xlabel("PC 1" if p.method == "pca" else "UMAP 1")
-        ax.set_ylabel("PC 2" if p.method == "pca" else "UMAP 2")
-        self.figure = fig
-        self.image.value = figure_png(fig)
+            name = f"matrix {i}"
+            X = np.asarray(c)
+            if X.ndim != 2:
+                raise InvalidInputError(f"columns[{i}] must be a column name or an (n, d) matrix; got shape {X.shape}.")
+        if X.shape[0] != len(df):
+            raise InvalidInputError(f"{name} has {X.shape[0]:,} rows but the DataFrame has {len(df):,}; linked maps "
+                                    f"draw the same rows in every map. Give one vector per row.")
+        names.append(name)
+        mats.append(X)
+    return names, mats
 
 
-def _palette(n: int) -> list:
-    from matplotlib import colormaps
+def _emb_cols(df: pd.DataFrame) -> list[str]:
+    from vecnb.frame.columns import embedding_columns
 
-    name = "tab10" if n <= 10 else "tab20"
-    cmap = colormaps[name]
-    return [cmap(i) for i in range(cmap.N)]
+    return embedding_columns(df)
 
 
-def _rect(x, y, w, h):
-    from matplotlib.patches import Rectangle
+def _colourable(df: pd.DataFrame) -> list[str]:
+    out = []
+    for c in df.columns:
+        s = df[c]
+        if is_vector_dtype(s.dtype) or s.isna().all():
+            continue
+        if pd.api.types.is_numeric_dtype(s.dtype):
+            out.append(c)
+            continue
+        try:
+            if s.nunique(dropna=False) <= _MAX_CATEGORIES:
+                out.append(c)
+        except TypeError:
+            continue
+    return out
 
-    return Rectangle((x, y), w, h, fill=False, linestyle="--", edgecolor="black", linewidth=1)
+
+def _check_color(df: pd.DataFrame, color: str | None) -> str | None:
+    if color is None:
+        return None
+    if color not in df.columns:
+        raise ColumnNotFoundError(f"color column {color!r} is not in the DataFrame. Columns that can colour the "
+                                  f"map: {_colourable(df)}.")
+    s = df[color]
+    if is_vector_dtype(s.dtype):
+        raise InvalidInputError(f"color column {color!r} holds vectors; colour by a column of labels or numbers: "
+                                f"{_colourable(df)}.")
+    if s.isna().all():
+        raise InvalidInputError(f"color column {color!r} has no values (every row is missing); choose another: "
+                                f"{_colourable(df)}.")
+    if not pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
+        try:
+            nu = s.nunique(dropna=False)
+        except TypeError as exc:
+            raise InvalidInputError(f"color column {color!r} holds unhashable values ({exc}).") from None
+        if nu > _MAX_CATEGORIES:
+            raise InvalidInputError(f"color column {color!r} has {nu:,} distinct values; a legend holds at most "
+                                    f"{_MAX_CATEGORIES}. Colour by a coarser column, or put {color!r} in tooltip=[...].")
+    return color
 
 
-def explore(df: pd.DataFrame, color: str | None = None, **options: Any) -> Explorer:
-    """Widget drawing the embeddings in 2-D; see :class:`Explorer`."""
-    return Explorer(df, color=color, **options)
+def _check_tooltip(df: pd.DataFrame, tooltip: str | Sequence[str] | None, color: str | None) -> list[str]:
+    if tooltip is None:
+        return []
+    cols = [tooltip] if isinstance(tooltip, str) else list(tooltip)
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ColumnNotFoundError(f"tooltip column(s) {missing} are not in the DataFrame. Columns: "
+                                  f"{[c for c in df.columns if not is_vector_dtype(df[c].dtype)][:30]}.")
+    vec = [c for c in cols if is_vector_dtype(df[c].dtype)]
+    if vec:
+        raise InvalidInputError(f"tooltip column(s) {vec} hold vectors; a tooltip shows scalar columns.")
+    out = []
+    for c in cols:
+        if c not in out and c != color:
+            out.append(c)
+    return out
+
+
+def explore(df: pd.DataFrame, color: str | None = None, **options: Any):
+    """The interactive map (:class:`Explorer`); without jupyter-scatter, the static picture.
+
+    Without ``jupyter-scatter`` this warns once (``pip install "vecnb[viz]"``) and returns a
+    :class:`vecnb.widgets._static.StaticExplorer` (options it lacks: ``tooltip``, ``columns``,
+    ``height``, ``size``, ``opacity`` are ignored, with the warning saying so).
+    """
+    if load_jscatter() is not None:
+        return Explorer(df, color=color, **options)
+    global _warned
+    dropped = [o for o in ("tooltip", "columns", "height", "size", "opacity") if o in options]
+    if not _warned or dropped:
+        extra = f" (ignoring {', '.join(dropped)})" if dropped else ""
+        warnings.warn(FALLBACK_MESSAGE + extra, stacklevel=2)
+        _warned = True
+    from vecnb.widgets._static import StaticExplorer
+
+    static = {k: v for k, v in options.items() if k not in dropped}
+    return StaticExplorer(df, color=color, **static)
