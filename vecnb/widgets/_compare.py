@@ -13,6 +13,7 @@ the first metric: ``▲3`` = three places higher than under the reference.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -184,11 +185,25 @@ class CompareMetrics(ipw.VBox, WidgetBase):
             return None
         return self._text_query(text)
 
+    def _scores(self, q: np.ndarray, mets: tuple[str, ...]) -> pd.DataFrame:
+        """:func:`vecnb.viz.metric_scores`, kept for the last query: a change of k reuses it."""
+        key = (np.asarray(q, np.float32).tobytes(), mets)
+        if getattr(self, "_scores_key", None) != key:
+            self._scores_cache = viz.metric_scores(self._X, q, mets, index=self._df.index, rows=self._rows)
+            self._scores_key = key
+        return self._scores_cache
+
     def update(self) -> None:
-        """Recompute every table and figure from the current inputs."""
+        """Recompute every table and figure from the current inputs.
+
+        Tables go out first (each widget value is sent as soon as it is set), then the figure;
+        the figure is drawn once per set of metrics and then updated in place (new histogram
+        and tick data on the same artists), which halves its cost (see
+        ``vecnb.bench.widgets.compare_metrics_update``)."""
         self._guarded(self._update)
 
     def _update(self) -> None:
+        self._t_update = time.perf_counter()
         q = self._query_vector()
         mets = self.metrics
         if q is None:
@@ -200,7 +215,7 @@ class CompareMetrics(ipw.VBox, WidgetBase):
         if not mets:
             raise InvalidInputError("Choose at least one metric to compare.")
         k = self.k
-        scores = viz.metric_scores(self._X, q, mets, index=self._df.index, rows=self._rows)
+        scores = self._scores(q, mets)
         table = viz.compare_table(scores, k, mets)
         text = self._df[self._text_col] if self._text_col else None
         side = viz.side_by_side(table, k, mets, text=text)
@@ -210,8 +225,10 @@ class CompareMetrics(ipw.VBox, WidgetBase):
         self.norms = viz.norm_spread(scores, table, mets)
         self.table_html.value = self._side_html(side, mets)
         self.summary.value = self._summary_html(table, mets, k)
+        self._table_seconds = time.perf_counter() - self._t_update
         self.figure = self._draw(mets)
         self.image.value = figure_png(self.figure)
+        self.table_seconds = self._table_seconds
         scope = f" among {len(scores):,} rows matching where={esc(self._where)}" if self._rows is not None else \
             f" among {len(scores):,} rows"
         label = "vector query" if self._vector_query is not None else f"“{esc(short_text(self.query_box.value, 80))}”"
@@ -258,36 +275,60 @@ class CompareMetrics(ipw.VBox, WidgetBase):
         return "".join(rows) + legend + frame_html(self.norms.round(4), caption="vector norms", max_rows=10)
 
     def _draw(self, mets: tuple[str, ...]):
+        """The score histograms and the norm panel: built once per metrics, then updated in place."""
+        state = getattr(self, "_fig_state", None)
+        if state is None or state["mets"] != mets:
+            state = self._fig_state = self._build_figure(mets)
+        h, k = self.histograms, self.k
+        for m in mets:
+            part = h[h["metric"] == m]
+            edges = np.append(part["left"].to_numpy(), part["right"].to_numpy()[-1])
+            ax, all_rows, top, leg = state["hist"][m]
+            all_rows.set_data(part["count"].to_numpy(), edges)
+            top.set_data(part["top_count"].to_numpy(), edges)
+            leg.get_texts()[1].set_text(f"top-{k}")
+            ax.relim()
+            ax.autoscale_view()
+        for i, m in enumerate(mets):
+            v = self.table.loc[self.table[f"top_{m}"], "norm"].to_numpy()
+            state["ticks"][m].set_data(v, np.full(len(v), -0.6 - 0.6 * i))
+        return state["fig"]
+
+    def _build_figure(self, mets: tuple[str, ...]) -> dict:
         n = len(mets)
         fig = new_figure(3.2 * (n + 1), 2.8)
         axes = fig.subplots(1, n + 1)
         fig.subplots_adjust(left=0.06, right=0.99, bottom=0.17, top=0.9, wspace=0.3)
-        h = self.histograms
+        hist = {}
         for ax, m in zip(axes, mets):
-            part = h[h["metric"] == m]
-            edges = np.append(part["left"].to_numpy(), part["right"].to_numpy()[-1])
-            ax.stairs(part["count"].to_numpy(), edges, fill=True, color="#bbb", label="all rows")
-            ax.stairs(part["top_count"].to_numpy(), edges, fill=True, color=_COLORS.get(m, "C0"),
-                      label=f"top-{self.k}")
+            edges = np.arange(self._bins + 1, dtype=float)
+            zero = np.zeros(self._bins)
+            all_rows = ax.stairs(zero, edges, fill=True, color="#bbb", label="all rows")
+            top = ax.stairs(zero, edges, fill=True, color=_COLORS.get(m, "C0"), label="top-k")
             ax.set_yscale("symlog", linthresh=1)
             ax.set_title(f"{m} scores")
             ax.set_xlabel("score (higher is closer)")
-            ax.legend(fontsize=7, loc="upper left")
+            hist[m] = (ax, all_rows, top, ax.legend(fontsize=7, loc="upper left"))
         ax = axes[-1]
-        norms = self.scores["norm"].to_numpy()
+        norms = self._norms_all()
         lo, hi = float(norms.min()), float(norms.max())
         if hi - lo <= 1e-6 * max(1.0, abs(hi)):  # all the same length (normalised): one bar, readable axis
             pad = 0.05 * max(abs(hi), 1e-3)
             lo, hi = lo - pad, hi + pad
         edges = np.linspace(lo, hi, 31)
         ax.stairs(np.histogram(norms, bins=edges)[0], edges, fill=True, color="#bbb", label="all rows")
+        ticks = {}
         for i, m in enumerate(mets):
-            v = self.table.loc[self.table[f"top_{m}"], "norm"].to_numpy()
-            ax.plot(v, np.full(len(v), -0.6 - 0.6 * i), "|", color=_COLORS.get(m, f"C{i}"), ms=10, mew=2, label=m)
+            (ticks[m],) = ax.plot([], [], "|", color=_COLORS.get(m, f"C{i}"), ms=10, mew=2, label=m)
+        ax.set_ylim(-0.6 - 0.6 * n, None)
         ax.set_title("vector norms")
         ax.set_xlabel("‖x‖ (ticks: each metric's top-k)")
         ax.legend(fontsize=7, loc="upper right")
-        return fig
+        return {"mets": mets, "fig": fig, "hist": hist, "ticks": ticks}
+
+    def _norms_all(self) -> np.ndarray:
+        """Norms of the eligible rows (they do not depend on the query)."""
+        return self.scores["norm"].to_numpy()
 
 
 def compare_metrics(df: pd.DataFrame, query: Any = "", **options: Any) -> CompareMetrics:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -168,6 +169,10 @@ class Explorer(ipw.VBox, WidgetBase):
         Where the query landed on each map.
     selection_source : str
         ``"browser"``, ``"select"``, ``"search"`` or ``""`` (nothing selected).
+    selection_time : float
+        ``time.time()`` when the current selection reached Python.
+    last_hovered, hover_history
+        Index label of the last row hovered in the browser, and of the last 20.
     """
 
     def __init__(self, df: pd.DataFrame, color: str | None = None, *, tooltip: str | Sequence[str] | None = None,
@@ -204,6 +209,7 @@ class Explorer(ipw.VBox, WidgetBase):
         self._hit_pos = np.empty(0, np.int64)
         self.query_xy: list[np.ndarray] = []
         self.last_hovered: Any = None
+        self.hover_history: deque = deque(maxlen=20)
         self._pending_source: str | None = None
         self._quiet = False
         # numbers first (a bad column fails before any widget exists)
@@ -214,6 +220,8 @@ class Explorer(ipw.VBox, WidgetBase):
             for X in self._Xs:
                 self.projections.append(viz.project(X, method, seed=self._seed, metric=self._metric, cache=cache,
                                                     progress=show_progress))
+        if show_progress:  # the bars are closed widgets now: "model not found" if left in the output
+            self.progress_out.clear_output()
         self.projection = self.projections[0]
         self.frames = [viz.map_frame(df, p.coords, None, self._color) for p in self.projections]
         self.frame = self.frames[0]
@@ -479,6 +487,7 @@ class Explorer(ipw.VBox, WidgetBase):
         i = change.get("new")
         if i is not None and 0 <= int(i) < len(self._df):
             self.last_hovered = self._df.index[int(i)]
+            self.hover_history.append(self.last_hovered)
 
     # ================================================================== search
     def _on_query(self, _change: dict | None) -> None:
