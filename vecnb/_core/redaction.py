@@ -12,10 +12,11 @@ pattern masks any remaining ``scheme://user:password@``.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote, unquote
 
-__all__ = ["MASK", "url_secrets", "scrub"]
+__all__ = ["MASK", "scrub", "url_secrets"]
 
 MASK = "***"
 _SECRET_PARAMS = r"password|passwd|pwd|sslpassword|api_key|apikey|token|access_token|secret|sig|signature"
