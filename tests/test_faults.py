@@ -403,3 +403,10 @@ def test_a_server_index_saves_by_reference_and_loads_back(tmp_path, pg_url, monk
     finally:
         idx.store.drop()
         idx.close()
+
+
+def test_a_store_file_is_not_a_saved_folder(tmp_path):
+    path = tmp_path / "x.sqlite"
+    path.write_bytes(b"SQLite format 3\x00")
+    with pytest.raises(IndexFormatError, match="open_index"):
+        vecnb.load_index(path)

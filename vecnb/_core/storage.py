@@ -786,7 +786,7 @@ def read_manifest(url: str | os.PathLike | Location, *, manifest: str = MANIFEST
             if fs.exists(loc.root) and not fs.isdir(loc.root):
                 raise IndexFormatError(loc.redact(
                     f"{loc.url} is a file, not a saved vecnb folder. If it is a store file (e.g. a SQLite store), "
-                    "open it with its store (vecnb.stores.get('sqlite').open(path)).")) from None
+                    "open the index in it with vecnb.open_index('sqlite', path=...).")) from None
             if fs.exists(loc.root):
                 raise IndexFormatError(loc.redact(
                     f"{loc.url} holds no vecnb {manifest}: it is not a vecnb index / saved set (or the first save "
