@@ -12,7 +12,7 @@ export ANONYMIZED_TELEMETRY := False
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lab docs bench clean
+.PHONY: setup demo test lint lab docs bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ demo: setup
 	    --ExecutePreprocessor.timeout=900 --output-dir build --output 01_quickstart.executed.ipynb
 	$(PY) -m jupyter nbconvert --to html build/01_quickstart.executed.ipynb --output-dir build
 	$(PY) -m vecnb.demo build/01_quickstart.executed.ipynb
+
+# the layers drawn in vecnb/__init__.py (import-linter) and ruff's bug-class rules; CI runs it before `test`
+lint: setup
+	$(VENV)/bin/ruff check vecnb tests
+	$(VENV)/bin/lint-imports
 
 test: setup
 	mkdir -p build

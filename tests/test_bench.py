@@ -488,7 +488,7 @@ def test_pgvector_rows_beside_raw_sql(pg_url):
     assert "pg_total_relation_size" in v["memory_method"] and v["memory_ratio"] > 1
     assert json.loads(raw["params"])["hnsw.ef_search"] == str(max(json.loads(v["params"])["ef_search"], 10))
     with psycopg.connect(pg_url) as conn:
-        left = conn.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'vecnb\_bench\_%'").fetchone()[0]
+        left = conn.execute(r"SELECT count(*) FROM pg_tables WHERE tablename LIKE 'vecnb\_bench\_%'").fetchone()[0]
     assert left == 0
 
 

@@ -65,7 +65,7 @@ def test_search_matches_df_vec_search(frame, store):
     with df.vec.index(store=store, metric="cosine") as idx:
         assert isinstance(idx, VectorIndex) and len(idx) == len(df)
         got = idx.search(Q, k=5)
-        want = df.vec.search(Q, k=5).drop(columns=["emb"])
+        want = df.vec.search(Q, k=5)  # the same shape: searches drop the embedding column
         assert list(got.columns) == list(want.columns)
         assert got.index.name == "doc_id"
         if store == "chroma":  # approximate: same shape, near-identical answers, exact scores
@@ -84,7 +84,7 @@ def test_single_query_where_threshold(frame, store, metric):
     where = {"$or": [{"label": "a"}, {"year": {"$gte": 2010}}]}
     with df.vec.index(store=store, metric=metric) as idx:
         got = idx.search(Q[0], k=8, where=where)
-        want = df.vec.search(Q[0], k=8, metric=metric, where=where).drop(columns=["emb"])
+        want = df.vec.search(Q[0], k=8, metric=metric, where=where)
         assert "query" not in got.columns and list(got["rank"]) == list(range(1, len(got) + 1))
         assert len(set(got.index) & set(want.index)) >= (8 if store != "chroma" else 7)
         thr = float(want["score"].iloc[3])
@@ -96,7 +96,7 @@ def test_text_query_uses_the_columns_model():
     df = texts_frame()
     idx = df.vec.index(store="faiss", kind="flat")
     got = idx.search("rocket orbit space", k=3)
-    want = df.vec.search("rocket orbit space", k=3).drop(columns=["text_vec"])
+    want = df.vec.search("rocket orbit space", k=3)
     pd.testing.assert_frame_equal(got, want)
     batch = idx.search(["gene protein", "market trade"], k=2)
     assert list(batch["query"]) == ["gene protein"] * 2 + ["market trade"] * 2

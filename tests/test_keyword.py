@@ -123,7 +123,11 @@ def test_keyword_agrees_with_bm25s_on_cisi(cisi):
 def test_result_shape_and_no_mutation(docs):
     before = docs.copy()
     hits = docs.vec.keyword("cat garden", k=3)
-    assert list(hits.columns) == list(docs.columns) + ["score", "rank"]
+    # one result shape everywhere: the embedding column is dropped unless with_vectors=True
+    assert list(hits.columns) == [c for c in docs.columns if c != "emb"] + ["score", "rank"]
+    full = docs.vec.keyword("cat garden", k=3, with_vectors=True)
+    assert list(full.columns) == list(docs.columns) + ["score", "rank"]
+    np.testing.assert_array_equal(full.vec.matrix("emb"), docs.vec.matrix("emb")[docs.index.get_indexer(full.index)])
     assert hits.index.name == "doc"
     assert hits.loc[hits.index[0], "text"] == docs.loc[hits.index[0], "text"]
     pd.testing.assert_frame_equal(docs, before)

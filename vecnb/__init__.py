@@ -3,18 +3,25 @@
 ``import vecnb`` registers the ``df.vec`` accessor and needs only numpy, pandas and pyarrow.
 Stores, embedders and widgets import their heavy dependencies on first use.
 
-Layers (a module imports only from its own layer or those below it)::
+Layers (a module imports only from its own layer or those below it; checked by import-linter
+in CI, ``make lint``, with the contracts in pyproject.toml)::
 
-    accessor (df.vec) . widgets . viz . bench . datasets   views, measurement, data
+    demo
+    accessor (df.vec) : widgets : bench     the face, views, measurement (may use each other)
+    viz | datasets                          pure numbers for the views, shipped data
     ops/      migrate, IncrementalVectorizer
-    index/    VectorIndex: a store + the rows it holds (sync, swap, save, load)
-    search/   inputs, keyword (BM25, fusion, rerank), Query, evaluate
-    frame/    columns (attrs, text_values), hashing (stale), results  |  stores/ (backends)
+    index/    VectorIndex: a store + the rows it holds (sync, swap, save, load, open)
+    search/   inputs, bm25, fusion, rerank, targets (frame | index), keyword (the one
+              keyword / hybrid path), Query, evaluate
+    frame/ | stores/                        columns, hashing, results | backends + capabilities
     embed/    Embedder protocol, registry, built-in models, cache
+    _pgserver . servers                     embedded PostgreSQL
     _core/    arrow, metrics (exact top-k), filters, storage (atomic, checksummed)
-    errors . _version                                       the error tree, the one version
+    errors | _version                       the error tree, the one version
 
-No store imports another store, the index, the accessor, a widget or this package face.
+``|`` separates modules that must not import each other (no store imports another store
+either). Importing any submodule runs this file, which registers ``df.vec``: that is what
+``import vecnb`` promises, so ``import vecnb.stores.base`` loads the (light) accessor too.
 The public names below are resolved lazily from those modules.
 """
 

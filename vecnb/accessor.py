@@ -199,13 +199,15 @@ class VecAccessor:
         threshold: float | None = None,
         column: str | None = None,
         model: Any = None,
+        with_vectors: bool = False,
     ) -> pd.DataFrame:
         """Exact nearest-neighbour search over an embedding column (no index needed).
 
         Parameters
         ----------
-        query : str, list of str, vector (d,), or array (nq, d)
-            Text is embedded with the column's model.
+        query : str, list / tuple / Series / ndarray of str, vector (d,), or array (nq, d)
+            Text is embedded with the column's model. A Series' index labels become the
+            ``query`` column (``vecnb.evaluate(df.vec.search(queries["text"]), qrels)``).
         k : int
             Hits per query.
         metric : {"cosine", "dot", "l2"} or an alias
@@ -217,16 +219,19 @@ class VecAccessor:
             The embedding column; needed only when the frame has several.
         model : optional
             The embedder for text queries, when the column records none.
+        with_vectors : bool
+            Keep the embedding columns in the results (by default every search drops them).
 
         Returns
         -------
         DataFrame
-            The hit rows (original labels and columns) with ``score`` and ``rank``, and
-            ``query`` when a batch of queries was asked; sorted by query, then rank.
+            The hit rows (original labels and columns, without embedding columns) with
+            ``score`` and ``rank``, and ``query`` when a batch of queries was asked; sorted
+            by query, then rank.
         """
         from vecnb.search.targets import FrameTarget
 
-        target = FrameTarget(self._df, column=column, metric=metric)
+        target = FrameTarget(self._df, column=column, metric=metric, with_vectors=with_vectors)
         return target.search(query, k, where=where, threshold=threshold, model=model)
 
     # ------------------------------------------------------------------ delegations
@@ -247,7 +252,8 @@ class VecAccessor:
 
     def keyword(self, query: Any, text: str = "text", k: int = 10, *, where: dict | None = None,
                 threshold: float | None = None, lower: bool = True, stopwords: Any = "english",
-                stemmer: Any = "english", k1: float = 1.5, b: float = 0.75, method: str = "lucene") -> pd.DataFrame:
+                stemmer: Any = "english", k1: float = 1.5, b: float = 0.75, method: str = "lucene",
+                with_vectors: bool = False) -> pd.DataFrame:
         """BM25 keyword search over a text column; same result shape as :meth:`search`.
 
         Tokenisation (``lower``, ``stopwords``: a list name / list of words / None, ``stemmer``:
@@ -258,14 +264,14 @@ class VecAccessor:
         from vecnb.search.targets import FrameTarget
 
         bm25 = {"lower": lower, "stopwords": stopwords, "stemmer": stemmer, "k1": k1, "b": b, "method": method}
-        return keyword(FrameTarget(self._df, what="keyword search"), query, k, text=text, where=where,
-                       threshold=threshold, bm25=bm25)
+        target = FrameTarget(self._df, what="keyword search", with_vectors=with_vectors)
+        return keyword(target, query, k, text=text, where=where, threshold=threshold, bm25=bm25)
 
     def hybrid(self, query: Any, text: str = "text", k: int = 10, *, fusion: str = "rrf", alpha: float = 0.5,
                rrf_k: float = 60, normalization: str = "minmax", fetch_k: int = 100, where: dict | None = None,
                threshold: float | None = None, metric: str = "cosine", column: str | None = None, model: Any = None,
                vector: Any = None, lower: bool = True, stopwords: Any = "english", stemmer: Any = "english",
-               k1: float = 1.5, b: float = 0.75, method: str = "lucene") -> pd.DataFrame:
+               k1: float = 1.5, b: float = 0.75, method: str = "lucene", with_vectors: bool = False) -> pd.DataFrame:
         """Keyword (BM25) + vector search, fused by ``"rrf"`` or ``"weighted"``.
 
         ``alpha`` in [0, 1] weights the vector side; ``rrf_k`` is RRF's constant;
@@ -278,7 +284,7 @@ class VecAccessor:
         from vecnb.search.targets import FrameTarget
 
         bm25 = {"lower": lower, "stopwords": stopwords, "stemmer": stemmer, "k1": k1, "b": b, "method": method}
-        target = FrameTarget(self._df, column=column, metric=metric, what="hybrid search")
+        target = FrameTarget(self._df, column=column, metric=metric, what="hybrid search", with_vectors=with_vectors)
         return hybrid(target, query, k, text=text, fusion=fusion, alpha=alpha, rrf_k=rrf_k,
                       normalization=normalization, fetch_k=fetch_k, where=where, threshold=threshold, model=model,
                       vector=vector, bm25=bm25)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from vecnb.errors import DimensionMismatchError, InvalidInputError, InvalidVectorError
+from vecnb.errors import DimensionMismatchError, InvalidInputError, InvalidVectorError, TextColumnError
 
 __all__ = ["vector_array", "column_matrix", "is_vector_dtype", "vector_dim", "install_parquet_support"]
 
@@ -86,6 +86,13 @@ def column_matrix(series: pd.Series, *, name: str | None = None) -> np.ndarray:
         raise InvalidInputError(
             f"Column {label!r} (dtype {series.dtype}) does not hold vectors. "
             "Use df.vec.embed(text_column) or df.vec.attach(X) to add an embedding column."
+        )
+    first = next((v for v in values if isinstance(v, (str, bytes))), None)
+    if first is not None:
+        raise TextColumnError(
+            f"Column {label!r} holds text, not vectors. Pass the embedding column (column=...; "
+            f"df.vec.embed({str(label)!r}) makes one from this text), or use df.vec.keyword(..., text={str(label)!r}) "
+            "to search the text itself."
         )
     missing = [i for i, v in enumerate(values) if v is None or (isinstance(v, float) and np.isnan(v))]
     if missing:

@@ -218,6 +218,22 @@ def stale(df: pd.DataFrame, column: str, *, model: Any = None) -> pd.DataFrame:
     return out
 
 
+def edited_since_embedding(df: pd.DataFrame, column: str) -> int:
+    """How many rows' source text changed since ``column`` was embedded (0 when vecnb cannot tell).
+
+    The cheap question behind :func:`stale` (``"text changed"`` rows only), asked by
+    :meth:`vecnb.VectorIndex.sync` to warn before it stores old vectors for edited text.
+    """
+    info = get_info(df, column)
+    source = info.get("source")
+    stored = decode_hashes(info.get("hashes"))
+    if not source or stored is None or source not in df.columns or not len(df):
+        return 0
+    now = hash_texts(df[source].fillna("").astype(str).tolist())
+    before = _lookup_labels(df.index, stored)
+    return int(((now != before) & (before != 0)).sum())
+
+
 class SyncReport(dict):
     """What :meth:`vecnb.VectorIndex.sync` wrote: a dict of counts, also readable as attributes.
 

@@ -49,6 +49,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -69,7 +70,7 @@ from vecnb.errors import (
 from vecnb.search.inputs import check_k, check_threshold, query_matrix
 from vecnb.frame.results import build_hits
 from vecnb.stores._persist import check_format, load_npy
-from vecnb.stores.base import supports
+from vecnb.stores.base import normalize_kind, supports
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "VectorIndex", "build_index", "load_index", "open_index",
            "swap_index"]
@@ -432,6 +433,7 @@ class VectorIndex:
         """
         self._check_open()
         rows, X = self._split(df, "sync")
+        _warn_edited_text(df, self.column)
         hashes = _row_hash(rows, X)
         pos = self._frame.index.get_indexer(rows.index) if len(self._frame) else np.full(len(rows), -1, np.int64)
         old = pos >= 0
@@ -472,7 +474,7 @@ class VectorIndex:
         return [c for c in self._frame.columns if isinstance(c, str) and _is_scalar_column(self._frame[c])]
 
     def search(self, query: Any, k: int = 10, where: dict | None = None, threshold: float | None = None,
-               model: Any = None) -> pd.DataFrame:
+               model: Any = None, *, with_vectors: bool = False) -> pd.DataFrame:
         """Nearest rows to ``query``; the same result shape as ``df.vec.search``.
 
         Parameters
@@ -487,6 +489,8 @@ class VectorIndex:
             Minimum score kept (higher is closer).
         model : optional
             Embedder for text queries when the vectors record none.
+        with_vectors : bool
+            Add the embedding column, read back from the store (``fetch``).
 
         Returns
         -------
@@ -506,7 +510,12 @@ class VectorIndex:
         if self._home is not None and keys.size and keys.max() >= self._next_key:
             self._changed_elsewhere()
         pos = self.positions_for(keys)
-        return build_hits(self._frame, pos, scores, queries=labels if batch else None, threshold=threshold)
+        hits = build_hits(self._frame, pos, scores, queries=labels if batch else None, threshold=threshold)
+        if with_vectors:
+            from vecnb.search.targets import add_vectors
+
+            return add_vectors(self, hits)
+        return hits
 
     def search_params(self) -> dict[str, Any]:
         """The store's current search settings (e.g. ``ef_search``, ``nprobe``); ``{}`` if it has none."""
@@ -814,6 +823,7 @@ def build_index(df: pd.DataFrame, store: Any = "numpy", kind: str = "auto", metr
     from vecnb.index.opening import build_owned, check_mode, start_home
 
     check_mode(mode)
+    kind = normalize_kind(kind)
     col = resolve_column(df, column)
     metric = None if metric is None else metrics.resolve_metric(metric)
     info = get_info(df, col)
@@ -882,6 +892,21 @@ def build_index(df: pd.DataFrame, store: Any = "numpy", kind: str = "auto", metr
 
 
 _LOAD_ATTEMPTS = 8  # a loader re-reads the manifest when a concurrent save replaced the version it was reading
+
+
+def _warn_edited_text(df: pd.DataFrame, column: str) -> None:
+    """Warn when ``df``'s text was edited after its vectors were made: sync would store the old vectors."""
+    from vecnb.frame.hashing import edited_since_embedding
+
+    if column not in df.columns:
+        return
+    n = edited_since_embedding(df, column)
+    if n:
+        warnings.warn(
+            f"{n} row(s) of this frame have text edited since column {column!r} was embedded, so their vectors "
+            f"are the old ones and sync stores them as they are. List them with df.vec.stale({column!r}); "
+            f"re-embed first (df = df.vec.embed(<text column>, previous=df)), then sync.",
+            UserWarning, stacklevel=3)
 
 
 def load_index(path: str | os.PathLike, *, storage_options: dict | None = None, verify: bool = True,

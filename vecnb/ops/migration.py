@@ -52,7 +52,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -67,7 +67,6 @@ from vecnb.errors import (
     ModelMismatchError,
     StoreConnectionError,
     StoreError,
-    VecnbError,
 )
 from vecnb.stores.base import supports
 

@@ -129,27 +129,52 @@ def evaluate(
     relevance_level: float = 1,
     mean: bool = True,
 ) -> pd.DataFrame:
-    """Score a run against relevance judgments (see the module docstring for every definition).
+    """Score a run against relevance judgments: nDCG@k, Recall@k, MAP@k, MRR@k, Precision@k.
+
+    ::
+
+        scores = vecnb.evaluate(df.vec.search(queries["text"], k=100), qrels, k=[10, 100])
+        scores.loc["mean", "ndcg@10"]
 
     Parameters
     ----------
     run_df : DataFrame
-        ``query_id``, ``doc_id`` (or an index named ``doc_id``), and ``score`` and/or ``rank``.
+        One row per retrieved (query, document): ``query_id`` (or ``query``, as a batch
+        search returns it: a Series of query texts indexed by query id gives the ids),
+        ``doc_id`` (or an index named ``doc_id``, as a search result of a frame indexed by
+        ``doc_id`` has), and ``score`` (higher is better) and/or ``rank`` (1 = best). A
+        (query, document) pair may appear only once.
     qrels_df : DataFrame
-        ``query_id``, ``doc_id``, ``relevance``.
+        Judgments: ``query_id``, ``doc_id``, ``relevance`` (graded 0, 1, 2, ... or 0/1).
     k : int or list of int
         Cut-off(s).
     metrics : sequence of str
         Any of ``"ndcg"``, ``"recall"``, ``"map"``, ``"mrr"``, ``"precision"``.
     relevance_level : number
-        Minimum relevance that counts as relevant.
+        Minimum relevance that counts as relevant (default 1); unjudged documents are not.
     mean : bool
         Append the ``"mean"`` row.
 
     Returns
     -------
     DataFrame, shape (n_queries + 1, len(metrics) * len(k))
-        Index ``query_id`` (+ ``"mean"``), columns ``"<metric>@<k>"``.
+        One row per judged query (index ``query_id``, sorted) and a last row ``"mean"``;
+        one float column per (metric, k) named ``"<metric>@<k>"``, metrics in the order
+        asked, then k ascending.
+
+    Notes
+    -----
+    Definitions are ranx's (the tests check each against it to 1e-6). With ``R`` the
+    relevant documents of a query: ``ndcg@k`` = DCG@k / IDCG@k with linear gain,
+    ``DCG = sum_{i<=k} rel_i / log2(i + 1)`` (trec_eval's ``ndcg_cut``); ``recall@k`` =
+    |R in top k| / |R|; ``map@k`` = the sum of precision@i over relevant documents at ranks
+    i <= k, divided by |R|; ``mrr@k`` = 1 / rank of the first relevant document in the top
+    k (0 if none); ``precision@k`` = |R in top k| / k.
+
+    Every query in ``qrels_df`` counts (one the run missed scores 0); run queries without
+    judgments are left out (ranx's ``make_comparable=True``, trec_eval's ``-c``). Within a
+    query documents are ordered by ``rank`` when the run has one, else by ``score``
+    descending; ties go by document id descending, compared as strings (trec_eval).
     """
     if not isinstance(run_df, pd.DataFrame) or not isinstance(qrels_df, pd.DataFrame):
         raise InvalidInputError("evaluate takes two DataFrames: the run and the qrels (judgments).")
@@ -161,6 +186,9 @@ def evaluate(
     run = run_df
     if "doc_id" not in run.columns and run.index.name == "doc_id":
         run = run.reset_index()
+    if "query_id" not in run.columns and "query" in run.columns:  # a batch search result, as it is
+        run = run.rename(columns={"query": "query_id"})
+        run["query_id"] = run["query_id"].infer_objects()  # labels kept as objects: back to their own dtype
     _need(run, ["query_id", "doc_id"], "run_df")
     has_rank, has_score = "rank" in run.columns, "score" in run.columns
     if not (has_rank or has_score):

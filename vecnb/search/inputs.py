@@ -112,6 +112,14 @@ def embedder_for(info: dict, model: Any = None) -> Any:
             )
         remember_embedder(emb)
         return emb
+    if not info:
+        raise InvalidInputError(
+            "vecnb has no record of how these vectors were made: the column's metadata (kept in df.attrs) was "
+            "lost -- pandas drops it in operations such as merge(how='cross') or concat of frames with "
+            "different attrs -- or the column was not made by vecnb. So a text query cannot be embedded. "
+            "Restore it with df = df.vec.attach(df[column], name=column, model=<the model that made them>), "
+            "pass model=... to this search, or search with a vector."
+        )
     raise InvalidInputError(
         "These vectors carry no model (they were attached, not embedded), so a text query cannot be "
         "embedded. Search with a vector, pass model=..., or attach with df.vec.attach(X, model=...)."
@@ -203,8 +211,13 @@ def query_matrix(query: Any, info: dict, dim: int | None, *, model: Any = None) 
         q = _embed_queries(emb, texts)  # in memory: not worth an on-disk cache shard each
         q = _as_query_matrix(q, dim, info)
         return q, labels, batch
-    if query is None or (isinstance(query, (list, tuple)) and len(query) == 0):
+    if query is None or (isinstance(query, (list, tuple, pd.Series)) and len(query) == 0):
         raise InvalidInputError("The query is empty; pass text, a list of texts, a vector or a 2-D array of vectors.")
+    if isinstance(query, pd.Series):  # a Series of vectors (e.g. an embedding column): its labels name the queries
+        from vecnb._core.arrow import column_matrix
+
+        q = _as_query_matrix(column_matrix(query, name=str(query.name or "query")), dim, info)
+        return q, list(query.index), True
     if isinstance(query, (list, tuple)) and any(isinstance(x, str) for x in query):
         raise InvalidInputError("A query list mixes text and other values; pass all texts or all vectors.")
     arr = np.asarray(query, dtype=object) if isinstance(query, (list, tuple)) else query
@@ -213,8 +226,6 @@ def query_matrix(query: Any, info: dict, dim: int | None, *, model: Any = None) 
     )
     q = _as_query_matrix(query if not isinstance(query, (list, tuple)) else np.asarray(query, dtype=np.float32),
                          dim, info)
-    if isinstance(query, pd.Series) and len(query) == len(q):  # a Series of vectors: its labels name the queries
-        return q, list(query.index), True
     return q, list(range(len(q))), bool(batch)
 
 

@@ -84,7 +84,7 @@ _HYBRID_EXTRA = ("keyword_rank", "keyword_score", "vector_rank", "vector_score")
 _BM25_KEYS = ("lower", "stopwords", "stemmer", "k1", "b", "method")
 
 
-def _build(rows: pd.DataFrame, per_query: list[dict[str, np.ndarray]], k: int, labels: list | None,
+def _build(target: Any, per_query: list[dict[str, np.ndarray]], k: int, labels: list | None,
            threshold: float | None, extra: tuple[str, ...] = ()) -> pd.DataFrame:
     """Result frame from per-query 1-D arrays (``pos``, ``score``, ``extra``), padded to (nq, k').
 
@@ -101,13 +101,15 @@ def _build(rows: pd.DataFrame, per_query: list[dict[str, np.ndarray]], k: int, l
         pos[i, :m] = r["pos"][:m]
         for n in cols:
             cols[n][i, :m] = r[n][:m]
-    return build_hits(rows, pos, cols.pop("score"), queries=labels, threshold=threshold, extra=cols or None)
+    hits = build_hits(target.rows, pos, cols.pop("score"), queries=labels, threshold=threshold, extra=cols or None,
+                      drop=target.drop)
+    return target.finish(hits)
 
 
 # ====================================================================== the one path
 def keyword(target: Any, query: Any, k: int = 10, *, text: str | None = None, where: dict | None = None,
             threshold: float | None = None, bm25: BM25Options | dict | None = None,
-            keyword_backend: str = "auto") -> pd.DataFrame:
+            keyword_backend: str = "auto", with_vectors: bool = False) -> pd.DataFrame:
     """BM25 keyword search over a target (a DataFrame, a VectorIndex or a target object).
 
     Parameters
@@ -127,6 +129,8 @@ def keyword(target: Any, query: Any, k: int = 10, *, text: str | None = None, wh
         Tokenisation and BM25 parameters (:mod:`vecnb.search.bm25`).
     keyword_backend : {"auto", "store", "bm25"}
         VectorIndex only (module docstring).
+    with_vectors : bool
+        Keep the embedding column in the results (default: dropped, as everywhere).
 
     Returns
     -------
@@ -134,7 +138,7 @@ def keyword(target: Any, query: Any, k: int = 10, *, text: str | None = None, wh
         Hit rows with ``score`` (BM25) and ``rank`` (+ ``query`` for a batch), sorted by
         query then rank; ties in score go to the earlier row.
     """
-    target = as_target(target)
+    target = as_target(target, with_vectors=with_vectors)
     k = check_k(k)
     threshold = check_threshold(threshold)
     texts, labels, batch = query_texts(query)
@@ -143,14 +147,14 @@ def keyword(target: Any, query: Any, k: int = 10, *, text: str | None = None, wh
     opts = BM25Options.make(bm25)
     sides = target.keyword(texts, k, node, name, opts, keyword_backend)
     rows = [dict(zip(("pos", "score"), dedupe(p, s))) for p, s in sides]
-    return _build(target.rows, rows, k, labels if batch else None, threshold)
+    return _build(target, rows, k, labels if batch else None, threshold)
 
 
 def hybrid(target: Any, query: Any, k: int = 10, *, text: str | None = None, fusion: Any = "rrf",
            alpha: float = 0.5, rrf_k: float = DEFAULT_RRF_K, normalization: str = "minmax",
            fetch_k: int = DEFAULT_FETCH_K, where: dict | None = None, threshold: float | None = None,
            model: Any = None, vector: Any = None, bm25: BM25Options | dict | None = None,
-           keyword_backend: str = "auto") -> pd.DataFrame:
+           keyword_backend: str = "auto", with_vectors: bool = False) -> pd.DataFrame:
     """Keyword (BM25) + vector search over a target, fused.
 
     Parameters
@@ -185,6 +189,8 @@ def hybrid(target: Any, query: Any, k: int = 10, *, text: str | None = None, fus
         The keyword side's options.
     keyword_backend : {"auto", "store", "bm25"}
         VectorIndex only.
+    with_vectors : bool
+        Keep the embedding column in the results (default: dropped, as everywhere).
 
     Returns
     -------
@@ -192,7 +198,7 @@ def hybrid(target: Any, query: Any, k: int = 10, *, text: str | None = None, fus
         Hit rows with ``score`` (fused), ``keyword_rank``, ``keyword_score``, ``vector_rank``,
         ``vector_score``, ``rank`` (+ ``query`` for a batch).
     """
-    target = as_target(target)
+    target = as_target(target, with_vectors=with_vectors)
     k = check_k(k)
     threshold = check_threshold(threshold)
     how = make_fusion(fusion, alpha, rrf_k, normalization)
@@ -206,7 +212,7 @@ def hybrid(target: Any, query: Any, k: int = 10, *, text: str | None = None, fus
     kw = target.keyword(texts, fetch, node, name, opts, keyword_backend)
     vec = target.vector(Q, fetch, node, where)
     out = [how.fuse(kw[i], vec[i], k) for i in range(len(texts))]
-    return _build(target.rows, out, k, labels if batch else None, threshold, _HYBRID_EXTRA)
+    return _build(target, out, k, labels if batch else None, threshold, _HYBRID_EXTRA)
 
 
 # ====================================================================== the same, target built for you

@@ -24,6 +24,7 @@ Positions returned by a target index ``rows``. The frame target imports nothing 
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -73,12 +74,25 @@ class FrameTarget:
     kind = "frame"
 
     def __init__(self, df: pd.DataFrame, *, column: str | None = None, metric: str = "cosine",
-                 what: str = "search"):
+                 what: str = "search", with_vectors: bool = False):
         if not isinstance(df, pd.DataFrame):
             raise InvalidInputError(f"{what} takes a DataFrame, got {type(df).__name__}.")
         self.rows = df
         self.column = column
         self.metric = metrics.resolve_metric(metric)
+        self.with_vectors = _check_flag(with_vectors)
+
+    @property
+    def drop(self) -> tuple:
+        """Columns results leave out: the embedding columns, unless ``with_vectors``."""
+        if self.with_vectors:
+            return ()
+        from vecnb.frame.columns import embedding_columns
+
+        return tuple(embedding_columns(self.rows))
+
+    def finish(self, hits: pd.DataFrame) -> pd.DataFrame:
+        return hits
 
     def parse_where(self, where: Any) -> Any:
         return filters.parse(where)
@@ -147,7 +161,8 @@ class FrameTarget:
         metrics.check_vectors(Q, self.metric, what="query vectors")
         rows = np.flatnonzero(filters.to_mask(node, self.rows)) if node is not None else None
         pos, scores = metrics.topk(X, Q, k, self.metric, rows=rows)
-        return build_hits(self.rows, pos, scores, queries=labels if batch else None, threshold=threshold)
+        return build_hits(self.rows, pos, scores, queries=labels if batch else None, threshold=threshold,
+                          drop=self.drop)
 
     def hit_vectors(self, hits: pd.DataFrame) -> np.ndarray:
         """The hits' vectors (len(hits), d), from the frame's embedding column."""
@@ -166,12 +181,19 @@ class IndexTarget:
 
     kind = "index"
 
-    def __init__(self, index: Any):
+    drop = ()
+
+    def __init__(self, index: Any, *, with_vectors: bool = False):
         if hasattr(index, "_check_open"):
             index._check_open()
         self.index = index
         self.rows = index.frame
         self.metric = index.metric
+        self.with_vectors = _check_flag(with_vectors)
+
+    def finish(self, hits: pd.DataFrame) -> pd.DataFrame:
+        """``hits`` with the embedding column fetched from the store when ``with_vectors``."""
+        return add_vectors(self.index, hits) if self.with_vectors else hits
 
     def parse_where(self, where: Any) -> Any:
         node = filters.parse(where)
@@ -247,7 +269,8 @@ class IndexTarget:
     def search(self, query: Any, k: int, *, where: Any = None, threshold: float | None = None,
                model: Any = None) -> pd.DataFrame:
         """The index's own search (``idx.search``)."""
-        return self.index.search(query, k=k, where=where, threshold=threshold, model=model)
+        return self.index.search(query, k=k, where=where, threshold=threshold, model=model,
+                                 with_vectors=self.with_vectors)
 
     def hit_vectors(self, hits: pd.DataFrame) -> np.ndarray:
         """The hits' vectors (len(hits), d), fetched from the store (MMR needs them)."""
@@ -267,12 +290,34 @@ class IndexTarget:
         return np.asarray(V, dtype=np.float32)
 
 
-def as_target(obj: Any, *, column: str | None = None, metric: str | None = None) -> FrameTarget | IndexTarget:
+def _check_flag(v: Any) -> bool:
+    if not isinstance(v, (bool, np.bool_)):
+        raise InvalidInputError(f"with_vectors must be True or False, got {v!r}.")
+    return bool(v)
+
+
+def add_vectors(index: Any, hits: pd.DataFrame) -> pd.DataFrame:
+    """``hits`` of ``index`` with its embedding column (read back with ``store.fetch``) after the row columns."""
+    from vecnb._core.arrow import vector_array
+
+    V = IndexTarget(index).hit_vectors(hits)
+    out = hits.copy(deep=False)
+    first_added = next((i for i, c in enumerate(out.columns) if c == "score"), len(out.columns))
+    out.insert(first_added, index.column, vector_array(V) if len(V) else vector_array(
+        np.empty((0, index.dim), np.float32)))
+    return out
+
+
+def as_target(obj: Any, *, column: str | None = None, metric: str | None = None,
+              with_vectors: bool = False) -> FrameTarget | IndexTarget:
     """A search target for a DataFrame or a VectorIndex (anything with ``search``, ``store`` and ``frame``)."""
     if isinstance(obj, (FrameTarget, IndexTarget)):
+        if _check_flag(with_vectors) and not obj.with_vectors:
+            obj = copy.copy(obj)
+            obj.with_vectors = True
         return obj
     if isinstance(obj, pd.DataFrame):
-        return FrameTarget(obj, column=column, metric=metric or "cosine")
+        return FrameTarget(obj, column=column, metric=metric or "cosine", with_vectors=with_vectors)
     if hasattr(obj, "search") and hasattr(obj, "store") and hasattr(obj, "frame"):
-        return IndexTarget(obj)
+        return IndexTarget(obj, with_vectors=with_vectors)
     raise InvalidInputError(f"Search runs on a DataFrame or a vecnb.VectorIndex, got {type(obj).__name__}.")

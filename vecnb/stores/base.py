@@ -45,7 +45,7 @@ from vecnb._core.metrics import as_matrix, check_k, check_vectors, resolve_metri
 
 __all__ = ["CAPABILITIES", "VectorStore", "BaseStore", "KeywordSearch", "Fetch", "IterIds", "FetchTexts",
            "FetchMetadata", "Persist", "Configurable", "Reference", "Describe", "Build", "as_ids", "capabilities",
-           "pad_results", "provided", "supports", "reference_config",
+           "normalize_kind", "pad_results", "provided", "supports", "reference_config",
            "NEVER_FROM_FILE", "PAD_LIMIT"]
 
 #: searches pad results to ``k`` columns up to this ``k``; a larger ``k`` is clamped to the rows
@@ -206,6 +206,12 @@ def reference_config(cls: type, cfg: Any, *, where: str = "the saved index") -> 
     return constructor_options(cls, cfg, allowed, where)
 
 
+def normalize_kind(kind: Any) -> Any:
+    """An index kind as stores name it: case and surrounding spaces do not matter (``"HNSW"`` is ``"hnsw"``),
+    like metric and fusion names."""
+    return kind.strip().lower() if isinstance(kind, str) else kind
+
+
 def as_ids(ids: Any, *, what: str = "ids") -> np.ndarray:
     """Validate keys: a 1-D int64 array without duplicates."""
     arr = np.asarray(ids)
@@ -245,7 +251,8 @@ class BaseStore:
 
     name: ClassVar[str] = "base"
     kinds: ClassVar[tuple[str, ...]] = ("exact",)
-    #: what the store can do beyond the core protocol (see :data:`CAPABILITIES`); None: judge by its methods
+    #: what the store can do beyond the core protocol (names of ``vecnb.stores.base.CAPABILITIES``); None: judge by
+    #: its methods
     capabilities: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, *, dim: int, metric: str = "cosine", kind: str = "auto"):
@@ -253,6 +260,7 @@ class BaseStore:
             raise InvalidInputError(f"dim must be a positive integer, got {dim!r}.")
         self.dim = int(dim)
         self.metric = resolve_metric(metric)
+        kind = normalize_kind(kind)
         if kind != "auto" and kind not in self.kinds:
             raise InvalidInputError(
                 f"Store {self.name!r} has no index kind {kind!r}; choose one of {', '.join(self.kinds)} or 'auto'."

@@ -299,8 +299,13 @@ class SqliteStore(BaseStore):
             raise
         return store
 
-    def _where(self) -> str:
-        return "in memory" if self.path == ":memory:" else repr(self.path or "(temporary file)")
+    def _where(self, quote: bool = True) -> str:
+        """Where the data is, for messages (quoted) and ``info()`` (plain)."""
+        if self.path == ":memory:":
+            return "in memory"
+        if not self.path:
+            return "(temporary file)"
+        return repr(self.path) if quote else self.path
 
     def _connect(self) -> apsw.Connection:
         if self._conn is not None:
@@ -820,7 +825,7 @@ class SqliteStore(BaseStore):
             vec_version = conn.execute("SELECT vec_version()").fetchall()[0][0]
             mode = conn.execute("PRAGMA journal_mode").fetchall()[0][0]
         size = os.path.getsize(self.path) if self.path not in ("", ":memory:") and os.path.exists(self.path) else None
-        return {"store": self.name, "kind": "exact", "exact": True, "params": {"path": self._where()},
+        return {"store": self.name, "kind": "exact", "exact": True, "params": {"path": self._where(quote=False)},
                 "index": "vec0 brute-force KNN", "metric": self.metric,
                 "dim": self.dim, "path": self.path, "temporary": self._temp_dir is not None,
                 "journal_mode": mode, "sqlite": apsw.sqlite_lib_version(), "sqlite_vec": vec_version,
