@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 import uuid
 from typing import Any, ClassVar, Iterable, Iterator
 from urllib.parse import unquote, urlsplit, urlunsplit
