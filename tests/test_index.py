@@ -391,3 +391,82 @@ def test_set_params_and_search_params_on_a_faiss_index():
     np_idx = df.vec.index(store="numpy", progress=False)
     with pytest.raises(InvalidInputError, match="no search settings"):
         np_idx.set_params(ef_search=3)
+
+
+# ---------------------------------------------------------------------------------- memory (issue 20)
+@pytest.mark.parametrize("store,kind", [("numpy", "auto"), ("faiss", "flat")])
+def test_load_index_mmap_maps_the_vectors_and_answers_the_same(frame, store, kind, tmp_path):
+    df, Q = frame
+    idx = df.vec.index(store=store, kind=kind, metric="cosine")
+    idx.delete(df.index[:3])
+    before = idx.search(Q, k=5, where={"label": {"$in": ["a", "b"]}})
+    idx.save(tmp_path / "ix")
+    full = vecnb.load_index(tmp_path / "ix")
+    mapped = vecnb.load_index(tmp_path / "ix", mmap=True)
+    assert mapped.info()["memory_mapped"] and not full.info()["memory_mapped"]
+    pd.testing.assert_frame_equal(mapped.search(Q, k=5, where={"label": {"$in": ["a", "b"]}}), before,
+                                  check_exact=False, atol=1e-6)
+    # the vectors really are the file's pages, not a copy
+    st = mapped.store
+    mat = st._buf if store == "numpy" else st._storage_view()
+    folder = tmp_path / "ix" / json.loads((tmp_path / "ix" / MANIFEST).read_text())["data"] / "store"
+    maps = open("/proc/self/maps").read()
+    assert str(folder) in maps
+    assert mat.shape == ((len(df) - 3) if store == "numpy" else len(df), 16)  # faiss: deleted rows are tombstones
+    # writes work (copied into memory first); the saved copy is untouched
+    mapped.upsert(df.iloc[:3])
+    mapped.delete(df.index[10:12])
+    assert len(mapped) == len(df) - 2 and not mapped.info()["memory_mapped"]
+    assert mapped.search(df.vec.matrix("emb")[1], k=1).index[0] == df.index[1]
+    again = vecnb.load_index(tmp_path / "ix", mmap=True)
+    assert len(again) == len(df) - 3
+    pd.testing.assert_frame_equal(again.search(Q, k=5, where={"label": {"$in": ["a", "b"]}}), before,
+                                  check_exact=False, atol=1e-6)
+    for i in (full, mapped, again, idx):
+        i.close()
+
+
+def test_load_index_mmap_refuses_stores_that_cannot_map(tmp_path):
+    pytest.importorskip("chromadb")
+    df = pd.DataFrame({"n": range(20)}).vec.attach(clustered(20), name="emb")
+    df.vec.index(store="chroma").save(tmp_path / "c")
+    with pytest.raises(InvalidInputError, match="memory-mapped"):
+        vecnb.load_index(tmp_path / "c", mmap=True)
+
+
+def _arrow_vector_frame(X):
+    """A frame whose embedding column lives in pyarrow's memory pool (so its release is measurable)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = pc.add(pa.array(X.ravel()), pa.scalar(0.0, pa.float32()))  # a fresh buffer from the pool
+    col = pd.arrays.ArrowExtensionArray(pa.FixedSizeListArray.from_arrays(values, X.shape[1]))
+    return pd.DataFrame({"n": np.arange(len(X)), "emb": col})
+
+
+@pytest.mark.parametrize("store", ["numpy", "faiss"])
+def test_an_index_does_not_pin_the_frames_embedding_column(store):
+    # the index keeps the frame's other columns for results, never its embedding column: once the
+    # user drops their frame, its vector buffer is freed (the store holds its own single copy)
+    import gc
+
+    import pyarrow as pa
+
+    X = clustered(3000, 32, seed=4)
+    size = X.nbytes
+    base = pa.total_allocated_bytes()
+    df = _arrow_vector_frame(X)
+    assert pa.total_allocated_bytes() - base >= size
+    np.testing.assert_array_equal(df.vec.matrix("emb"), X)
+    keep = df["emb"]  # control: while something holds the column, its buffer stays allocated
+    idx = df.vec.index(store=store, metric="cosine")
+    assert "emb" not in idx.frame.columns
+    del df
+    gc.collect()
+    assert pa.total_allocated_bytes() - base >= size
+    del keep
+    gc.collect()
+    assert pa.total_allocated_bytes() - base < size, "the index keeps the frame's embedding column alive"
+    back = idx.search(X[:3], k=1)
+    assert back["n"].tolist() == [0, 1, 2]
+    idx.close()

@@ -141,14 +141,16 @@ def check_vectors(x: np.ndarray, metric: str, what: str = "vectors") -> None:
             )
 
 
-def check_matrix(x: np.ndarray, metric: str, what: str = "vectors") -> None:
+def check_matrix(x: np.ndarray, metric: str, what: str = "vectors", *, cache: bool = True) -> None:
     """Like :func:`check_vectors`, but through the cached squared norms (cheap when repeated).
 
     A NaN / inf component makes the squared norm NaN / inf; a zero row has norm 0.
+    ``cache=False`` computes the norms without entering ``x`` in the norm cache (which holds
+    a reference to the matrix: an index build must not keep its frame's column alive).
     """
     if x.size == 0:
         return
-    stats = _norms(x)
+    stats = _norms(x) if cache else _Norms(x)
     if not stats.finite or (metric == "cosine" and not stats.nonzero):
         check_vectors(x, metric, what)
         if not stats.finite:  # finite components whose squares overflow float32

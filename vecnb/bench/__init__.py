@@ -12,6 +12,8 @@
     vecnb.bench.per_query()                # one query at a time, each beside the raw library call it wraps
     df = vecnb.bench.clustered(100_000, 384)   # clustered synthetic data (never uniform random)
     vecnb.bench.machine_info()             # CPU, cores, threads, BLAS, versions, load average
+    vecnb.bench.memory(rows=200_000, dim=384)  # index RSS / size beside raw faiss, one process per case
+    vecnb.bench.mmap_open(rows=1_000_000)      # open time and RSS: load_index(mmap=True) vs full load
     vecnb.bench.save(path, results=res, foundation=f); vecnb.bench.load(path)
 
 From a shell: ``python -m vecnb.bench --rows 100000 --dim 384 --out build/bench.json``.
@@ -42,6 +44,7 @@ from vecnb.bench._data import LABEL_SHARES, clustered, clustered_matrix
 from vecnb.bench._foundation import foundation
 from vecnb.bench._io import load, save
 from vecnb.bench._machine import machine_info
+from vecnb.bench._memory import memory, mmap_open
 from vecnb.bench._perquery import per_query, profile_search
 from vecnb.bench._plot import plot
 from vecnb.bench._run import PEERS, RESULT_COLUMNS, overhead, run
@@ -51,4 +54,4 @@ from vecnb.bench._timing import recall_at_k
 
 __all__ = ["run", "overhead", "scorecard", "plot", "sweep", "foundation", "per_query", "profile_search",
            "clustered", "clustered_matrix",
-           "machine_info", "save", "load", "recall_at_k", "PEERS", "RESULT_COLUMNS", "LABEL_SHARES"]  # noqa: RUF022
+           "machine_info", "memory", "mmap_open", "save", "load", "recall_at_k", "PEERS", "RESULT_COLUMNS", "LABEL_SHARES"]  # noqa: RUF022

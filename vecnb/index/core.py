@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import html
 import json
 import os
@@ -87,16 +88,25 @@ _HASH_MULT: dict[int, np.ndarray] = {}
 
 # --------------------------------------------------------------------------------- helpers
 def _vector_hash(X: np.ndarray) -> np.ndarray:
-    """64-bit hash (n,) uint64 of each row's bytes (a multilinear hash; wraps modulo 2**64)."""
-    words = np.ascontiguousarray(X, dtype=np.float32).view(np.uint32).astype(np.uint64)
-    d = words.shape[1]
+    """64-bit hash (n,) uint64 of each row's bytes (a multilinear hash; wraps modulo 2**64).
+
+    Works through blocks of rows: the uint64 widening of a whole matrix would be a transient
+    twice the size of the vectors themselves.
+    """
+    X = np.asarray(X)
+    d = X.shape[1]
     mult = _HASH_MULT.get(d)
     if mult is None:
         rng = np.random.default_rng(0x5EC7)
         mult = rng.integers(1, 2**63, size=d, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
         _HASH_MULT[d] = mult
+    out = np.empty(len(X), dtype=np.uint64)
+    step = max(1, (8 << 20) // max(1, 8 * d))  # ~8 MB of uint64 words per block
     with np.errstate(over="ignore"):
-        return words @ mult
+        for s in range(0, len(X), step):
+            words = np.ascontiguousarray(X[s: s + step], dtype=np.float32).view(np.uint32).astype(np.uint64)
+            out[s: s + step] = words @ mult
+    return out
 
 
 def _column_hash(s: pd.Series) -> np.ndarray:
@@ -306,7 +316,8 @@ class VectorIndex:
                 f"{what}: column {self.column!r} holds {X.shape[1]}-d vectors but the index holds {self.dim}-d ones. "
                 "Embed with the index's model."
             )
-        metrics.check_matrix(X, self.metric, what=f"vectors in column {self.column!r}")
+        # not through the norm cache: it would hold the frame's column after the user drops the frame
+        metrics.check_matrix(X, self.metric, what=f"vectors in column {self.column!r}", cache=False)
         rows = df.drop(columns=[self.column])
         return rows, X
 
@@ -910,7 +921,7 @@ def _warn_edited_text(df: pd.DataFrame, column: str) -> None:
 
 
 def load_index(path: str | os.PathLike, *, storage_options: dict | None = None, verify: bool = True,
-               url: str | None = None) -> VectorIndex:
+               url: str | None = None, mmap: bool = False) -> VectorIndex:
     """Load an index written by :meth:`VectorIndex.save` (a folder or any fsspec URL).
 
     Loading is read-only and confined to the saved folder: only the files the manifest names
@@ -935,6 +946,14 @@ def load_index(path: str | os.PathLike, *, storage_options: dict | None = None, 
         For an index saved by reference (a server store: pgvector, Elasticsearch), the server's
         URL with credentials; default ``$VECNB_PG_URL`` / ``$VECNB_ES_URL``. Saved manifests never
         hold a URL or a password.
+    mmap : bool
+        Map the vectors from their files instead of reading them, for stores that can
+        (``numpy``; ``faiss`` ``flat``; other faiss kinds load in full): the index opens without
+        reading the vectors and pages them in as searches touch them; it is read-only until the
+        first write, which copies it into memory. ``idx.info()["memory_mapped"]`` says whether
+        it is. With ``verify=True`` every byte is still hashed once at opening (through the OS
+        page cache, not the process's memory): pass ``verify=False`` to open a huge index at
+        once. From a URL the files are fetched to a temporary folder first, which is mapped.
 
     Raises
     ------
@@ -950,7 +969,7 @@ def load_index(path: str | os.PathLike, *, storage_options: dict | None = None, 
             doc = storage.read_manifest(loc, manifest=MANIFEST)
             meta = _check_meta(doc.get("meta"), loc.url)
             try:
-                return _open_version(loc, doc, meta, verify=bool(verify), server_url=url)
+                return _open_version(loc, doc, meta, verify=bool(verify), server_url=url, mmap=bool(mmap))
             except Exception:
                 if attempt == _LOAD_ATTEMPTS - 1 or _current_version(loc) in (doc["version"], None):
                     raise
@@ -995,13 +1014,13 @@ def _check_meta(meta: Any, url: str) -> dict[str, Any]:
 
 
 def _open_version(loc: Any, doc: dict[str, Any], meta: dict[str, Any], *, verify: bool,
-                  server_url: str | None = None) -> VectorIndex:
+                  server_url: str | None = None, mmap: bool = False) -> VectorIndex:
     for name in ("frame.parquet", "keys.npy", "row_hash.npy"):
         if name not in doc["files"]:
             raise IndexFormatError(f"{loc.url}: the manifest lists no {name}; the copy is incomplete.")
     folder, tmp = storage.local_folder(loc, doc, verify=verify)
     try:
-        idx = _assemble(folder, meta, loc.url, server_url)
+        idx = _assemble(folder, meta, loc.url, server_url, mmap=mmap)
     except BaseException:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -1021,7 +1040,8 @@ def _open_reference(cls: type, meta: dict[str, Any], url: str, server_url: str |
     return cls.open_reference(url=server_url, **cfg) if server_url is not None else cls.open_reference(**cfg)
 
 
-def _assemble(folder: str, meta: dict[str, Any], url: str, server_url: str | None = None) -> VectorIndex:
+def _assemble(folder: str, meta: dict[str, Any], url: str, server_url: str | None = None, *,
+              mmap: bool = False) -> VectorIndex:
     """Build the index from a checked local folder, checking every size and counter against the data."""
     from vecnb import stores
 
@@ -1041,10 +1061,13 @@ def _assemble(folder: str, meta: dict[str, Any], url: str, server_url: str | Non
         cls = stores.get(meta["store"])
     except InvalidInputError as exc:
         raise IndexFormatError(f"{url}: the manifest names store {meta['store']!r}: {exc}") from None
+    if mmap and (meta["store_saved"] != "files" or "mmap" not in inspect.signature(cls.load).parameters):
+        raise InvalidInputError(f"{url}: the {meta['store']!r} store cannot be memory-mapped (mmap=True is for "
+                                "the numpy and faiss stores); load it without mmap.")
     if meta["store_saved"] == "files":
         if not supports(cls, "persist"):
             raise IndexFormatError(f"{url}: store {meta['store']!r} cannot load saved files.")
-        st = cls.load(os.path.join(folder, "store"))
+        st = cls.load(os.path.join(folder, "store"), mmap=True) if mmap else cls.load(os.path.join(folder, "store"))
     else:
         st = _open_reference(cls, meta, url, server_url)
         if hasattr(st, "home_read"):  # the server keeps the index record: it, not the saved copy, is the truth

@@ -65,7 +65,8 @@ def load_frame(path: str) -> pd.DataFrame:
     return df
 
 
-def load_npy(path: str, shape: tuple | None = None, kinds: str = "iuf", *, what: str | None = None) -> np.ndarray:
+def load_npy(path: str, shape: tuple | None = None, kinds: str = "iuf", *, what: str | None = None,
+             mmap: bool = False) -> np.ndarray:
     """``np.load`` (no pickle) after checking the header against the file's size and the expected shape.
 
     A damaged or crafted header cannot make numpy allocate more than the file holds.
@@ -76,6 +77,8 @@ def load_npy(path: str, shape: tuple | None = None, kinds: str = "iuf", *, what:
         Expected shape; ``None`` entries match any length (e.g. ``(None, dim)``).
     kinds : str
         Allowed dtype kinds (``"i"`` signed, ``"u"`` unsigned, ``"f"`` float).
+    mmap : bool
+        Map the file read-only (``mmap_mode="r"``) instead of reading it.
 
     Raises
     ------
@@ -101,7 +104,7 @@ def load_npy(path: str, shape: tuple | None = None, kinds: str = "iuf", *, what:
                                "the copy is damaged or was tampered with.")
     if offset + int(np.prod(got_shape, dtype=np.int64)) * dtype.itemsize != size:
         raise IndexFormatError(f"{name}: its header announces {got_shape} x {dtype} but the file holds {size} bytes.")
-    return np.load(path, allow_pickle=False)
+    return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
 
 
 def constructor_options(cls: type, cfg: Any, allowed: frozenset[str] | set[str], where: str) -> dict:

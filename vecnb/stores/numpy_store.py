@@ -11,7 +11,10 @@ across searches (appending writes only past the end of earlier views, which is s
 
 Persistence (:meth:`NumpyStore.save` / :meth:`NumpyStore.load`): ``vectors.npy``,
 ``keys.npy``, ``metadata.parquet``, ``texts.parquet`` (when texts were given) and
-``store.json`` in one folder; no pickle.
+``store.json`` in one folder; no pickle. ``load(path, mmap=True)`` maps ``vectors.npy``
+read-only (``mmap_mode="r"``) instead of reading it: the store opens at once and pages rows
+in as searches touch them; since rows are never changed in place, the first write that
+replaces, deletes or appends builds an in-memory buffer as usual.
 """
 
 from __future__ import annotations
@@ -162,7 +165,9 @@ class NumpyStore(InProcessStore):
     def info(self) -> dict[str, Any]:
         """What this store is: always exact search."""
         return {"store": self.name, "kind": "exact", "metric": self.metric, "dim": self.dim,
-                "rows": self._n, "exact": True, "params": {}}
+                "rows": self._n, "exact": True, "params": {}, "scores": "exact", "fetch": "exact",
+                "memory_bytes": int(self._buf.nbytes + self._keys.nbytes),
+                "memory_mapped": isinstance(self._buf, np.memmap)}
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
@@ -180,13 +185,19 @@ class NumpyStore(InProcessStore):
                        "rows": self._n, "texts": has_texts}, fh)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> NumpyStore:
-        """Read a store written by :meth:`save`."""
+    def load(cls, path: str | os.PathLike, *, mmap: bool = False) -> NumpyStore:
+        """Read a store written by :meth:`save`.
+
+        Parameters
+        ----------
+        mmap : bool
+            Map ``vectors.npy`` read-only instead of reading it (see the module docstring).
+        """
         cfg = read_store_json(path, _FORMAT, _VERSION)
         where = repr(os.fspath(path))
         opts = constructor_options(cls, {k: cfg.get(k) for k in ("dim", "metric")}, {"dim", "metric"}, where)
         store = cls(**opts)
-        X = load_npy(os.path.join(path, "vectors.npy"), (cfg.get("rows"), store.dim), "f")
+        X = load_npy(os.path.join(path, "vectors.npy"), (cfg.get("rows"), store.dim), "f", mmap=mmap)
         keys = load_npy(os.path.join(path, "keys.npy"), (len(X),), "iu")
         meta = load_frame(os.path.join(path, "metadata.parquet"))
         if len(meta) != len(X):
@@ -196,5 +207,17 @@ class NumpyStore(InProcessStore):
             texts = pd.read_parquet(os.path.join(path, "texts.parquet"))["text"].tolist()
             if len(texts) != len(X):
                 raise IndexFormatError(f"{where}: texts.parquet holds {len(texts)} rows for {len(X)} vectors.")
-        store.upsert(as_ids(keys), X, meta if len(meta.columns) else None, texts)
+        if not mmap:
+            store.upsert(as_ids(keys), X, meta if len(meta.columns) else None, texts)
+            return store
+        if X.dtype != np.float32:
+            raise IndexFormatError(f"{where}: vectors.npy holds {X.dtype}, not float32; it cannot be mapped. "
+                                   "Load it without mmap.")
+        keys = as_ids(keys)
+        store._buf = X  # read-only map: never written (rows are replaced by building new buffers)
+        store._keys = keys
+        store._n = len(keys)
+        store._slot = dict(zip(keys.tolist(), range(store._n)))
+        store._meta.append(meta if len(meta.columns) else None, store._n)
+        store._texts = list(texts) if texts is not None else [None] * store._n
         return store
