@@ -24,7 +24,7 @@ import pytest
 
 import vecnb
 from vecnb import errors
-from vecnb.ops.migration import Checkpoint, call_with_retries
+from vecnb.ops._common import Checkpoint, call_with_retries
 from vecnb.stores.numpy_store import NumpyStore
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -61,8 +61,8 @@ _LAZY = {
     "servers": "vecnb.servers",
     "Query": "vecnb.search.query:Query",
     "evaluate": "vecnb.search.evaluate:evaluate",
-    "migrate": "vecnb.ops.migration:migrate",
-    "IncrementalVectorizer": "vecnb.ops.migration:IncrementalVectorizer",
+    "migrate": "vecnb.ops.migrate:migrate",
+    "IncrementalVectorizer": "vecnb.ops.vectorize:IncrementalVectorizer",
 }
 
 __all__ = ["VecAccessor", "__version__", "errors", "filters", "metrics", *_LAZY, *_errors_all]

@@ -468,6 +468,50 @@ class VectorIndex:
         """Serve ``replacement``'s store, rows and model from this object (see :func:`swap_index`)."""
         return swap_index(self, replacement, close_old=close_old)
 
+    # ------------------------------------------------------------------ rows by key (for vecnb.ops)
+    def stored_keys(self) -> np.ndarray:
+        """The store keys of the index's rows, in row order: a copy, int64 (n,)."""
+        self._check_open()
+        return np.array(self._keys, dtype=np.int64, copy=True)
+
+    def read_rows(self, keys: Any) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame | None, list[str] | None]:
+        """The rows stored under ``keys``, as the store was given them.
+
+        Returns
+        -------
+        rows : DataFrame, len(keys)
+            The rows (original labels and columns, no embedding column); a row for a key the
+            index does not hold is a placeholder (its ``found`` is False).
+        found : ndarray (len(keys),) bool
+        metadata : DataFrame or None
+            The scalar columns the store filters on.
+        texts : list of str or None
+            The text column given to the store for keyword search.
+        """
+        self._check_open()
+        pos = self.positions_for(np.asarray(keys, dtype=np.int64))
+        found = pos >= 0
+        rows = self._frame.iloc[np.where(found, pos, 0)] if len(self._frame) else self._frame.iloc[:0]
+        return rows, found, _metadata(rows), self._texts(rows)
+
+    def write_rows(self, rows: pd.DataFrame, vectors: np.ndarray, *, progress: bool | None = None) -> None:
+        """Insert / replace ``rows`` (no embedding column) with ``vectors`` (len(rows), d), by label.
+
+        Idempotent: writing the same rows twice leaves one copy of each.
+        """
+        self._check_open()
+        self._write(rows, np.asarray(vectors, dtype=np.float32), progress=progress)
+
+    def clone_over(self, store: Any) -> VectorIndex:
+        """A new VectorIndex over ``store`` (which already holds this index's vectors under the same keys)
+        answering with this index's labels, rows and model (what :func:`vecnb.migrate` returns)."""
+        self._check_open()
+        idx = VectorIndex(store, column=self.column, info=self.info_column, text=self.text,
+                          kind=getattr(store, "kind", "auto"), store_name=getattr(store, "name", None))
+        idx._next_key = self._next_key
+        idx._set_rows(self._frame, np.array(self._keys, copy=True), np.array(self._row_hash, copy=True))
+        return idx
+
     # ------------------------------------------------------------------ search
     @staticmethod
     def _hashes(rows: pd.DataFrame, X: np.ndarray) -> np.ndarray:
