@@ -347,3 +347,68 @@ def test_loaded_copies_are_removed_on_close_and_on_gc(store, cisi, tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     left = run.stdout.strip().splitlines()[-1]
     assert left.startswith("/") and not os.path.exists(left)
+
+
+# --------------------------------------------------------------------------- faults: race, tamper
+_RACE = textwrap.dedent("""
+    import json, sys, time
+    import vecnb
+    where, lo, hi, start = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+    df = vecnb.datasets.load("cisi").iloc[lo:hi].vec.embed("text", model="hashing", progress=False)
+    time.sleep(max(0.0, start - time.time()))
+    try:
+        idx = df.vec.index(store=sys.argv[5], text="text", **where)
+    except vecnb.errors.IndexExistsError as exc:
+        print("REFUSED", exc)
+        sys.exit(3)
+    print("BUILT", len(idx))
+""")
+
+
+@pytest.mark.parametrize("store", ["pgvector", "sqlite"])
+def test_two_builders_racing_for_one_new_target_never_mix(store, tmp_path, request):
+    where = _where_of(store, tmp_path, request)
+    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    start = time.time() + 6
+    procs = [subprocess.Popen([sys.executable, "-c", _RACE, json.dumps(where), str(lo), str(hi), str(start), store],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for lo, hi in ((0, 120), (200, 280))]
+    outs = [p.communicate(timeout=300) for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert codes == [0, 3], [o[1][-1500:] for o in outs]
+    won = [lohi for p, lohi in zip(procs, ((0, 120), (200, 280))) if p.returncode == 0][0]
+    idx = vecnb.open_index(store, **where)
+    labels = vecnb.datasets.load("cisi").index[won[0]:won[1]]
+    assert len(idx) == len(labels) == len(idx.store) and set(idx.frame.index) == set(labels)
+    idx.close()
+
+
+def test_a_damaged_index_record_is_refused(cisi, tmp_path):
+    import apsw
+
+    path = str(tmp_path / "t.db")
+    cisi.iloc[:30].vec.index(store="sqlite", path=path).close()
+    conn = apsw.Connection(path)
+    seq = conn.execute("SELECT max(seq) FROM vecnb_home").fetchall()[0][0]
+    conn.execute("UPDATE vecnb_home SET payload = ? WHERE seq = ?", (b"VNBR" + b"\x00garbage" * 10, seq))
+    conn.close()
+    with pytest.raises(IndexFormatError, match="damaged"):
+        vecnb.open_index("sqlite", path=path)
+    conn = apsw.Connection(path)
+    head = conn.execute("SELECT min(seq) FROM vecnb_home").fetchall()[0][0]
+    payload = bytes(conn.execute("SELECT payload FROM vecnb_home WHERE seq = ?", (head,)).fetchall()[0][0])
+    doc = json.loads(payload[4:])
+    doc["next_key"] = 10**15                        # would make a reader allocate petabytes
+    conn.execute("UPDATE vecnb_home SET payload = ? WHERE seq = ?", (b"VNBH" + json.dumps(doc).encode(), head))
+    conn.execute("DELETE FROM vecnb_home WHERE seq = ?", (seq,))
+    conn.close()
+    with pytest.raises(IndexFormatError, match="next key"):
+        vecnb.open_index("sqlite", path=path)
+
+
+def test_recreate_option_is_a_replace(cisi, pg_url):
+    where = {"url": pg_url, "table": _table()}
+    cisi.iloc[:40].vec.index(store="pgvector", **where).close()
+    idx = cisi.iloc[100:130].vec.index(store="pgvector", recreate=True, **where)
+    assert len(idx) == 30 == len(vecnb.open_index("pgvector", **where))
+    idx.close()

@@ -922,6 +922,8 @@ def build_index(df: pd.DataFrame, store: Any = "numpy", kind: str = "auto", metr
                 f"Its options are: {', '.join(params) or 'none'}."
             ) from None
         if hasattr(cls, "open_existing"):
+            if options.pop("recreate", False):  # the store option that drops the table first: a replace
+                mode = "replace"
             return build_owned(cls, df, dim=dim, metric=metric, kind=kind, mode=mode, options=options,
                                index_cls=VectorIndex,
                                build=lambda st, m, first=0: fill(st, m, name, kind, first))

@@ -25,7 +25,8 @@ Store capability (all optional; a store without it simply cannot be reopened)::
     classmethod open_existing(**options) -> store | None    # bound to an existing target, or None
     store.home_read() -> list[(seq, bytes)]                 # the ledger, in order ([] if none)
     store.home_append(seq, payload)                         # fails if seq is taken
-    store.home_reset(payloads) -> last seq                  # replace the whole ledger atomically
+    store.home_reset(payloads, fresh=False) -> last seq     # replace the whole ledger atomically
+                                                            # (fresh=True: a conflict if one exists)
     store.atomic() -> context manager                       # writes inside commit together
     store.staging_options() -> dict ; store.take_place_of(old)   # for mode="replace"
     store.locator() -> dict                                 # non-secret reconnect facts (save by reference)
@@ -43,7 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vecnb.errors import IndexFormatError, StoreError
+from vecnb.errors import IndexExistsError, IndexFormatError, StoreError
 
 __all__ = ["FORMAT", "VERSION", "COMPACT_AFTER", "Home", "can_home", "encode_head", "encode_rows",
            "encode_dels", "replay"]
@@ -54,6 +55,7 @@ COMPACT_AFTER = 64          # ledger entries before a compaction
 ROWS_PER_ENTRY = 50_000     # rows per parquet entry
 KEY, HASH = "__vecnb_key__", "__vecnb_hash__"
 _HEAD, _ROWS, _DELS = b"VNBH", b"VNBR", b"VNBD"
+_MAX_KEY_GAP = 1 << 26      # keys an index may have handed out beyond those it still records (deleted ones)
 
 
 def can_home(store: Any) -> bool:
@@ -141,19 +143,28 @@ def replay(entries: list[tuple[int, bytes]], where: str) -> tuple[dict, pd.DataF
     seen_max = -1
     for seq, payload in entries:
         tag, body = bytes(payload[:4]), memoryview(payload)[4:]
-        if tag == _HEAD:
-            try:
+        try:
+            if tag == _HEAD:
                 head = json.loads(bytes(body))
-            except ValueError:
-                raise IndexFormatError(f"{where}: the index record (entry {seq}) is damaged.") from None
-        elif tag == _ROWS:
-            part = pq.read_table(io.BytesIO(bytes(body))).to_pandas()
-            part.attrs = {}
-            parts.append(part)
-        elif tag == _DELS:
-            deleted.append(np.frombuffer(bytes(body), dtype="<i8").astype(np.int64))
-        else:
-            raise IndexFormatError(f"{where}: unknown entry {seq} in the index record; written by a newer vecnb?")
+                if not isinstance(head, dict):
+                    raise ValueError("not an object")
+            elif tag == _ROWS:
+                part = pq.read_table(io.BytesIO(bytes(body))).to_pandas()
+                part.attrs = {}
+                if KEY not in part.columns or HASH not in part.columns:
+                    raise ValueError("no key / hash columns")
+                parts.append(part)
+            elif tag == _DELS:
+                if len(body) % 8:
+                    raise ValueError("truncated")
+                deleted.append(np.frombuffer(bytes(body), dtype="<i8").astype(np.int64))
+            else:
+                raise IndexFormatError(f"{where}: unknown entry {seq} in the index record; written by a newer vecnb?")
+        except IndexFormatError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - pyarrow / json raise many types for damaged bytes
+            raise IndexFormatError(f"{where}: entry {seq} of the index record is damaged ({type(exc).__name__}: "
+                                   f"{exc}); rebuild the index from its DataFrame with mode='replace'.") from None
     if head is None or head.get("format") != FORMAT:
         raise IndexFormatError(f"{where} holds vectors but no vecnb index record.")
     if head.get("version") != VERSION:
@@ -174,7 +185,16 @@ def replay(entries: list[tuple[int, bytes]], where: str) -> tuple[dict, pd.DataF
         frame = frame.drop(columns=[KEY, HASH])
     else:
         frame, keys, hashes = pd.DataFrame(), np.empty(0, np.int64), np.empty(0, np.uint64)
-    head["next_key"] = max(int(head.get("next_key") or 0), seen_max + 1)
+    if len(keys) and (keys.min() < 0 or not pd.Index(keys).is_unique):
+        raise IndexFormatError(f"{where}: the index record holds negative or repeated keys; it is damaged.")
+    try:
+        recorded = int(head.get("next_key") or 0)
+    except (TypeError, ValueError):
+        recorded = -1
+    if recorded < 0 or recorded > seen_max + 1 + _MAX_KEY_GAP:
+        raise IndexFormatError(f"{where}: the index record's next key {head.get('next_key')!r} does not fit its rows; "
+                               "it is damaged.")
+    head["next_key"] = max(recorded, seen_max + 1)
     return head, frame, keys, hashes
 
 
@@ -190,7 +210,15 @@ class Home:
     @classmethod
     def create(cls, store: Any, head: dict, frame: pd.DataFrame, keys: np.ndarray, hashes: np.ndarray) -> Home:
         payloads = [encode_head(head), *(encode_rows(frame, keys, hashes) if len(frame) else [])]
-        return cls(store, int(store.home_reset(payloads)), len(payloads))
+        try:  # fresh=True: fails if another writer created a record here since we looked (never mix)
+            last = store.home_reset(payloads, fresh=True)
+        except StoreError as exc:
+            if "conflict" not in str(exc).lower():
+                raise
+            raise IndexExistsError(
+                f"another process created an index in this {getattr(store, 'name', 'store')} target meanwhile; "
+                "nothing was written. Open it with vecnb.open_index(...), or build with mode='replace'.") from None
+        return cls(store, int(last), len(payloads))
 
     def atomic(self) -> Any:
         fn = getattr(self.store, "atomic", None)

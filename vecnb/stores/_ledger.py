@@ -49,10 +49,14 @@ class FileLedger:
                                  operation="write")
             conn.execute("COMMIT")
 
-    def reset(self, payloads: list[bytes]) -> int:
+    def reset(self, payloads: list[bytes], fresh: bool = False) -> int:
         with closing(self._connect()) as conn:
             conn.execute("BEGIN IMMEDIATE")
             start = int(conn.execute("SELECT coalesce(max(seq), -1) + 1 FROM vecnb_home").fetchone()[0])
+            if fresh and start:
+                conn.execute("ROLLBACK")
+                raise StoreError(f"write conflict: {self.path!r} already holds an index record", store=self.store,
+                                 operation="write")
             conn.execute("DELETE FROM vecnb_home")
             conn.executemany("INSERT INTO vecnb_home(seq, payload) VALUES (?, ?)",
                              [(start + i, p) for i, p in enumerate(payloads)])

@@ -450,8 +450,8 @@ class ChromaStore(BaseStore):
     def home_append(self, seq: int, payload: bytes) -> None:
         self._ledger().append(seq, payload)
 
-    def home_reset(self, payloads: list[bytes]) -> int:
-        return self._ledger().reset(payloads)
+    def home_reset(self, payloads: list[bytes], fresh: bool = False) -> int:
+        return self._ledger().reset(payloads, fresh)
 
     def staging(self, *, dim: int, metric: str, kind: str, options: dict) -> ChromaStore:
         """An empty collection beside this one, to build a replacement (``mode="replace"``)."""

@@ -768,7 +768,7 @@ class ElasticsearchStore(BaseStore):
         except Exception as exc:
             raise self._wrap(exc, "write") from None
 
-    def home_reset(self, payloads: list[bytes]) -> int:
+    def home_reset(self, payloads: list[bytes], fresh: bool = False) -> int:
         """Write ``payloads`` as the new record, then delete the older entries (a reader in between sees both,
         which replays to the same index: the new entries restate every live row)."""
         es = self._es()
@@ -777,6 +777,9 @@ class ElasticsearchStore(BaseStore):
                 es.indices.create(index=self._home_index, mappings={"properties": {
                     "seq": {"type": "long"}, "payload": {"type": "binary"}}})
             last = self._home_max(es)
+            if fresh and last is not None:
+                raise StoreError(f"write conflict: index {self.index!r} already holds an index record",
+                                 store=self.name, operation="write")
             start = 0 if last is None else last + 1
             old = [seq for seq, _ in self.home_read()]
             self._home_write(es, [(start + i, p) for i, p in enumerate(payloads)])

@@ -520,6 +520,8 @@ class PgVectorStore(BaseStore):
             try:
                 with conn.transaction():
                     conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateObject):
+                pass  # another connection created it at the same moment
             except psycopg.errors.InsufficientPrivilege:
                 raise StoreError(
                     f"the pgvector extension is not enabled in database {db!r}, and user {conn.info.user!r} may "
@@ -554,7 +556,11 @@ class PgVectorStore(BaseStore):
                     self.recreate = False
                 oid = self._table_oid(conn)
                 if oid is None:
-                    self._create_table(conn)
+                    try:
+                        with conn.transaction():  # a savepoint: another process may create it at the same moment
+                            self._create_table(conn)
+                    except (psycopg.errors.DuplicateTable, psycopg.errors.UniqueViolation):
+                        self._adopt_table(conn, self._table_oid(conn))
                 else:
                     self._adopt_table(conn, oid)
         self._ready = True
@@ -1185,18 +1191,30 @@ class PgVectorStore(BaseStore):
                 raise StoreError(f"write conflict on the index record of table {self.table!r}",
                                  store=self.name, operation="write") from None
 
-    def home_reset(self, payloads: list[bytes]) -> int:
-        """Replace the index record by ``payloads`` (one transaction); returns the last sequence number."""
+    def home_reset(self, payloads: list[bytes], fresh: bool = False) -> int:
+        """Replace the index record by ``payloads`` (one transaction); returns the last sequence number.
+
+        ``fresh=True``: a :class:`StoreError` mentioning a conflict when a record already exists (two
+        builders racing for one new table: the second fails, nothing mixed)."""
         conn = self._conn()
         h = self._home_ident()
-        with self._op("write"), conn.transaction():
-            conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (seq bigint PRIMARY KEY, payload bytea NOT NULL)")
-                         .format(h))
-            start = conn.execute(sql.SQL("SELECT coalesce(max(seq), -1) + 1 FROM {}").format(h)).fetchone()[0]
-            conn.execute(sql.SQL("DELETE FROM {}").format(h))
-            with conn.cursor() as cur:
-                cur.executemany(sql.SQL("INSERT INTO {} (seq, payload) VALUES (%s, %s)").format(h),
-                                [(start + i, p) for i, p in enumerate(payloads)])
+        conflict = StoreError(f"write conflict: table {self.table!r} already holds an index record",
+                              store=self.name, operation="write")
+        try:
+            with self._op("write"), conn.transaction():
+                conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (seq bigint PRIMARY KEY, payload bytea NOT NULL)")
+                             .format(h))
+                start = conn.execute(sql.SQL("SELECT coalesce(max(seq), -1) + 1 FROM {}").format(h)).fetchone()[0]
+                if fresh and start:
+                    raise conflict
+                conn.execute(sql.SQL("DELETE FROM {}").format(h))
+                with conn.cursor() as cur:
+                    cur.executemany(sql.SQL("INSERT INTO {} (seq, payload) VALUES (%s, %s)").format(h),
+                                    [(start + i, p) for i, p in enumerate(payloads)])
+        except StoreError as exc:
+            if exc is conflict or "duplicate key" in str(exc) or "already exists" in str(exc):
+                raise conflict from None
+            raise
         return int(start + len(payloads) - 1)
 
     @contextmanager

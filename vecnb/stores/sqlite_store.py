@@ -892,11 +892,15 @@ class SqliteStore(BaseStore):
                 raise StoreError(f"write conflict on the index record of {self._where()}", store=self.name,
                                  operation="write")
 
-    def home_reset(self, payloads: list[bytes]) -> int:
-        """Replace the index record by ``payloads`` (one transaction); returns the last sequence number."""
+    def home_reset(self, payloads: list[bytes], fresh: bool = False) -> int:
+        """Replace the index record by ``payloads`` (one transaction); returns the last sequence number.
+        ``fresh=True``: a conflict (:class:`StoreError`) when a record already exists."""
         with self._txn("write", write=True) as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS vecnb_home(seq INTEGER PRIMARY KEY, payload BLOB NOT NULL)")
             start = int(conn.execute("SELECT coalesce(max(seq), -1) + 1 FROM vecnb_home").fetchall()[0][0])
+            if fresh and start:
+                raise StoreError(f"write conflict: {self._where()} already holds an index record", store=self.name,
+                                 operation="write")
             conn.execute("DELETE FROM vecnb_home")
             conn.executemany("INSERT INTO vecnb_home(seq, payload) VALUES (?, ?)",
                              [(start + i, p) for i, p in enumerate(payloads)])
