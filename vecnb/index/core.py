@@ -921,7 +921,7 @@ def build_index(df: pd.DataFrame, store: Any = "numpy", kind: str = "auto", metr
                 f"Store {store!r} does not accept these options {sorted(options)}: {exc}. "
                 f"Its options are: {', '.join(params) or 'none'}."
             ) from None
-        if hasattr(cls, "open_existing"):
+        if supports(cls, "home"):
             if options.pop("recreate", False):  # the store option that drops the table first: a replace
                 mode = "replace"
             return build_owned(cls, df, dim=dim, metric=metric, kind=kind, mode=mode, options=options,

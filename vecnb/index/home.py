@@ -59,8 +59,10 @@ _MAX_KEY_GAP = 1 << 26      # keys an index may have handed out beyond those it 
 
 
 def can_home(store: Any) -> bool:
-    """Whether ``store`` keeps an index's home (declared by having the ledger methods)."""
-    return all(hasattr(store, m) for m in ("home_read", "home_append", "home_reset"))
+    """Whether ``store`` can keep an index's record (the declared ``home`` capability)."""
+    from vecnb.stores.base import supports
+
+    return supports(store, "home")
 
 
 # --------------------------------------------------------------------------- encoding

@@ -107,7 +107,7 @@ def open_index(store: str, *, index_cls: Any, metric: str | None = None, dim: in
     from vecnb import stores
 
     cls = stores.get(store)
-    if not hasattr(cls, "open_existing"):
+    if not can_home(cls):
         raise InvalidInputError(
             f"Store {store!r} keeps its data in this process only; it cannot be reopened. Save the index with "
             "idx.save(path) and load it with vecnb.load_index(path), or use a store that keeps an index record "

@@ -23,7 +23,38 @@ can do in ``capabilities`` (a frozenset of the names below) and vecnb asks :func
 the one place that decides; a class that declares nothing (a third-party store) is judged
 by the protocols themselves. Each name has a small :class:`typing.Protocol`:
 
-==============  =========================================  =============================
+==============  =========================================  ====================================
+name            protocol (methods)                         used by
+==============  =========================================  ====================================
+``keyword``     :class:`KeywordSearch`                     ``idx.keyword`` / ``idx.hybrid``
+                ``keyword(texts, k, where=None)``          (else in-process BM25)
+                ``-> (ids, scores)``
+``fetch``       :class:`Fetch` ``fetch(ids)``              MMR on an index, sync undo, migration
+                ``-> (vectors, found_mask)``
+``iter_ids``    :class:`IterIds`                           migration from a bare store
+                ``iter_ids(batch_size) -> Iterator``
+``texts``       :class:`FetchTexts`                        migration keeps the keyword side
+                ``fetch_texts(ids) -> list[str | None]``
+``metadata``    :class:`FetchMetadata`                     migration keeps ``where`` columns
+                ``fetch_metadata(ids) -> DataFrame``
+``persist``     :class:`Persist` ``save(path)``,           ``idx.save`` by value
+                ``classmethod load(path)``
+``config``      :class:`Configurable` ``config() -> dict`` ``idx.save`` by reference
+``info``        :class:`Describe` ``info() -> dict``       ``idx.info()``, reprs
+``build``       :class:`Build` ``build()``                 ``build_index`` builds ANN structures
+                                                           over the written rows, once
+``reference``   :class:`Reference` ``reference()``,        ``idx.save`` by reference (below)
+                ``classmethod open_reference(**options)``
+``home``        :class:`KeepsIndexRecord`                  ``vecnb.open_index``, ``mode=`` when
+                ``open_existing`` / ``home_read`` /        building onto an existing index
+                ``home_append`` / ``home_reset`` /         (see :mod:`vecnb.index.home`)
+                ``staging`` / ``take_place_of`` /
+                ``locator``
+==============  =========================================  ====================================
+
+The conformance suite (``tests/stores/conformance.py``) checks that a store's declaration
+matches its methods and runs each capability's tests for the stores that declare it.
+
 Save by reference (server stores): ``reference() -> dict`` and ``classmethod
 open_reference(**options)``; the options are non-secret and non-destructive, limited to the
 class's ``reference_options`` allow-list and never any of :data:`NEVER_FROM_FILE` (checked by
@@ -44,8 +75,8 @@ from vecnb._core.filters import Node
 from vecnb._core.metrics import as_matrix, check_k, check_vectors, resolve_metric
 
 __all__ = ["CAPABILITIES", "VectorStore", "BaseStore", "KeywordSearch", "Fetch", "IterIds", "FetchTexts",
-           "FetchMetadata", "Persist", "Configurable", "Reference", "Describe", "Build", "as_ids", "capabilities",
-           "normalize_kind", "pad_results", "provided", "supports", "reference_config",
+           "KeepsIndexRecord", "FetchMetadata", "Persist", "Configurable", "Reference", "Describe", "Build",
+           "as_ids", "capabilities", "normalize_kind", "pad_results", "provided", "supports", "reference_config",
            "NEVER_FROM_FILE", "PAD_LIMIT"]
 
 #: searches pad results to ``k`` columns up to this ``k``; a larger ``k`` is clamped to the rows
@@ -139,7 +170,33 @@ class Build(Protocol):
     def build(self) -> Any: ...
 
 
-#: capability name -> the protocol a store of that capability satisfies
+@runtime_checkable
+class KeepsIndexRecord(Protocol):
+    """``home``: the store keeps an index's record (labels, rows, model, ...) beside its vectors.
+
+    ``open_existing(**options)`` binds to an existing target (or returns None); the ledger
+    methods are described in :mod:`vecnb.index.home`; ``staging`` / ``take_place_of`` build a
+    replacement beside the target and swap it in (``mode="replace"``); ``locator()`` says where
+    the target is, without secrets. Instances may still keep no record (``keeps_home`` False:
+    a temporary file, an in-memory collection).
+    """
+
+    @classmethod
+    def open_existing(cls, **options: Any) -> Any: ...
+
+    def home_read(self) -> list: ...
+
+    def home_append(self, seq: int, payload: bytes) -> None: ...
+
+    def home_reset(self, payloads: list, fresh: bool = False) -> int: ...
+
+    def staging(self, *, dim: int, metric: str, kind: str, options: dict) -> Any: ...
+
+    def take_place_of(self, old: Any) -> None: ...
+
+    def locator(self) -> dict[str, Any]: ...
+
+
 @runtime_checkable
 class Reference(Protocol):
     """``reference``: save by reference (server stores): ``reference()`` -> non-secret options within
@@ -150,10 +207,11 @@ class Reference(Protocol):
     def open_reference(self, **options: Any) -> Any: ...
 
 
+#: capability name -> the protocol a store of that capability satisfies
 CAPABILITIES: dict[str, type] = {
     "keyword": KeywordSearch, "fetch": Fetch, "iter_ids": IterIds, "texts": FetchTexts,
     "metadata": FetchMetadata, "persist": Persist, "config": Configurable, "info": Describe, "build": Build,
-    "reference": Reference,
+    "reference": Reference, "home": KeepsIndexRecord,
 }
 
 

@@ -185,7 +185,7 @@ class ChromaStore(BaseStore):
     """
 
     name: ClassVar[str] = "chroma"
-    capabilities: ClassVar[frozenset[str]] = frozenset({"config", "fetch", "info", "iter_ids", "persist"})
+    capabilities: ClassVar[frozenset[str]] = frozenset({"config", "fetch", "home", "info", "iter_ids", "persist"})
     kinds: ClassVar[tuple[str, ...]] = ("hnsw",)
 
     def __init__(self, *, dim: int, metric: str = "cosine", kind: str = "auto", path: str | os.PathLike | None = None,

@@ -323,7 +323,7 @@ class ElasticsearchStore(BaseStore):
     """
 
     name: ClassVar[str] = "elasticsearch"
-    capabilities: ClassVar[frozenset[str]] = frozenset({"fetch", "info", "iter_ids", "keyword", "reference"})
+    capabilities: ClassVar[frozenset[str]] = frozenset({"fetch", "home", "info", "iter_ids", "keyword", "reference"})
     kinds: ClassVar[tuple[str, ...]] = ("exact", "hnsw", "int8_hnsw")
 
     def __init__(self, dim: int, metric: str = "cosine", kind: str = "auto", *, url: str | None = None,

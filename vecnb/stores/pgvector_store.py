@@ -368,7 +368,8 @@ class PgVectorStore(BaseStore):
     """
 
     name: ClassVar[str] = "pgvector"
-    capabilities: ClassVar[frozenset[str]] = frozenset({"build", "fetch", "info", "iter_ids", "keyword", "reference"})
+    capabilities: ClassVar[frozenset[str]] = frozenset({"build", "fetch", "home", "info", "iter_ids", "keyword",
+                                                        "reference"})
     kinds: ClassVar[tuple[str, ...]] = ("exact", "hnsw", "ivfflat")
 
     def __init__(self, dim: int, metric: str = "cosine", kind: str = "auto", *, url: str | None = None,

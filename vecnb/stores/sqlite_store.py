@@ -223,7 +223,7 @@ class SqliteStore(BaseStore):
     """
 
     name: ClassVar[str] = "sqlite"
-    capabilities: ClassVar[frozenset[str]] = frozenset({"fetch", "info", "iter_ids", "keyword", "persist", "texts"})
+    capabilities: ClassVar[frozenset[str]] = frozenset({"fetch", "home", "info", "iter_ids", "keyword", "persist", "texts"})
     kinds: ClassVar[tuple[str, ...]] = ("exact", "flat")
     #: ``flat`` is another name for ``exact`` here (one index, measured once by vecnb.bench)
     kind_aliases: ClassVar[dict[str, str]] = {"flat": "exact"}
