@@ -412,3 +412,40 @@ def test_recreate_option_is_a_replace(cisi, pg_url):
     idx = cisi.iloc[100:130].vec.index(store="pgvector", recreate=True, **where)
     assert len(idx) == 30 == len(vecnb.open_index("pgvector", **where))
     idx.close()
+
+
+# --------------------------------------------------------------------------- save by reference
+@pytest.mark.parametrize("store", [pytest.param("pgvector", id="pgvector"), pytest.param("elasticsearch", id="es-emulator")])
+def test_save_by_reference_writes_no_secret_and_reopens_from_the_server(store, cisi, tmp_path, request, monkeypatch):
+    import psycopg
+
+    where = _where_of(store, tmp_path, request)
+    url = where["url"]
+    env = "VECNB_PG_URL" if store == "pgvector" else "VECNB_ES_URL"
+    idx = cisi.iloc[:120].vec.index(store=store, text="text", **where)
+    want = idx.search(QUERY, k=10, where=WHERE)
+    saved = str(tmp_path / "saved")
+    idx.save(saved)
+    password = psycopg.conninfo.conninfo_to_dict(url).get("password") if store == "pgvector" else None
+    for dirpath, _, files in os.walk(saved):
+        for fn in files:
+            blob = open(os.path.join(dirpath, fn), "rb").read()
+            assert url.encode() not in blob
+            if password:
+                assert password.encode() not in blob
+    # credentials from url= ...
+    loaded = vecnb.load_index(saved, url=url)
+    pd.testing.assert_frame_equal(loaded.search(QUERY, k=10, where=WHERE), want, check_exact=False, rtol=1e-9)
+    # ... the server's index record is the truth: an edit made after the save is there
+    idx.upsert(cisi.iloc[[200]])
+    idx.close()
+    loaded.close()
+    monkeypatch.setenv(env, url)                              # ... or from the environment
+    again = vecnb.load_index(saved)
+    assert len(again) == 121 and cisi.index[200] in again.frame.index
+    again.close()
+    if store == "pgvector":
+        bad = psycopg.conninfo.make_conninfo(url, password="Wrong-Pass-987")
+        with pytest.raises(StoreConnectionError) as err:
+            vecnb.load_index(saved, url=bad)
+        assert "Wrong-Pass-987" not in str(err.value)
