@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-sweep", action="store_true", help="skip the efSearch sweep of a faiss HNSW index")
     p.add_argument("--no-per-query", action="store_true",
                    help="skip vecnb.bench.per_query (one query at a time beside each raw library call)")
+    p.add_argument("--per-query-stores", default=None,
+                   help="stores of the per-query table (default: those of --stores); e.g. numpy,faiss,chroma,sqlite")
     p.add_argument("--per-query-rows", type=int, default=1000,
                    help="rows of the small frame of the per-query table (default 1000; the large one is --rows)")
     p.add_argument("--no-pgserver", action="store_true",
@@ -120,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     progress = not args.no_progress
     stop_pg = None
     options: dict[str, dict[str, Any]] = {}
-    if any(s in ("pgvector", "postgres", "pg") for s in stores) and not os.environ.get("VECNB_PG_URL") \
+    pq_stores = args.per_query_stores.split(",") if args.per_query_stores and not args.no_per_query else []
+    if any(s in ("pgvector", "postgres", "pg") for s in [*stores, *pq_stores]) and not os.environ.get("VECNB_PG_URL") \
             and not args.no_pgserver:
         try:
             from vecnb import servers as _pgserver
@@ -137,8 +140,9 @@ def main(argv: list[str] | None = None) -> int:
             pg_url = (options.get("pgvector") or {}).get("url") or os.environ.get("VECNB_PG_URL")
             per = bench.per_query(rows=args.per_query_rows, big_rows=args.rows, dim=args.dim, k=args.k,
                                   queries=min(args.queries, 200), repeats=args.repeats, seed=args.seed,
-                                  stores=tuple(s for s in stores if s in ("numpy", "faiss", "chroma", "sqlite",
-                                                                          "pgvector")),
+                                  stores=tuple(s for s in (args.per_query_stores.split(",") if args.per_query_stores
+                                                           else stores)
+                                               if s in ("numpy", "faiss", "chroma", "sqlite", "pgvector")),
                                   text=not args.no_embed and args.dim == 384, pg_url=pg_url, progress=progress,
                                   budget_s=args.budget)
         res = bench.run(None, stores=stores, kinds=kinds, k=args.k, queries=args.queries, filters=filters,

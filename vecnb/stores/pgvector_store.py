@@ -108,6 +108,7 @@ from vecnb._core.filters import And, Cmp, Node, Or, parse
 from vecnb._core.metrics import scores_from_distances
 from vecnb.stores._server import (
     check_ordering,
+    field_kind,
     html_table,
     merge_kinds,
     metadata_rows,
@@ -212,8 +213,59 @@ def _compile(node: Node, fields: dict[str, str], params: dict) -> sql.Composable
 
 
 # --------------------------------------------------------------------------- metadata -> jsonb
+def _column_fragments(col: pd.Series, key: str) -> list[str] | None:
+    """``"key":value`` JSON text per row of one column ("" where missing), built column-wise.
+
+    Covers the common column types (numpy ints / floats / bools, text); None for anything
+    else (the caller then encodes row by row).
+    """
+    dt = col.dtype
+    if pd.api.types.is_bool_dtype(dt) and dt == np.bool_:
+        return [key + ("true" if v else "false") for v in col.to_numpy().tolist()]
+    if pd.api.types.is_integer_dtype(dt) and isinstance(dt, np.dtype):
+        return [key + str(v) for v in col.to_numpy().tolist()]
+    if pd.api.types.is_float_dtype(dt) and isinstance(dt, np.dtype):
+        v = col.to_numpy()
+        ok = np.isfinite(v).tolist()
+        return [key + repr(x) if good else "" for x, good in zip(v.tolist(), ok)]
+    if pd.api.types.is_string_dtype(dt):
+        vals = col.tolist()
+        if not all(v is None or isinstance(v, str) or (isinstance(v, float) and v != v) for v in vals):
+            return None  # an object column of mixed values: the row-by-row path
+        dumps = json.JSONEncoder(ensure_ascii=False).encode
+        return [key + dumps(v) if isinstance(v, str) else "" for v in vals]
+    return None
+
+
+def _metadata_json_fast(metadata: pd.DataFrame, n: int) -> list[bytes | None] | None:
+    """Rows as compact JSON bytes, built column by column (~10x faster than a dict + encoder per row)."""
+    parts = []
+    for j, name in enumerate(metadata.columns):
+        frags = _column_fragments(metadata.iloc[:, j], json.dumps(str(name), ensure_ascii=False) + ":")
+        if frags is None:
+            return None
+        parts.append(frags)
+    out: list[bytes | None] = []
+    for row in zip(*parts):
+        body = ",".join(f for f in row if f)
+        out.append(("{" + body + "}").encode("utf-8") if body else None)
+    return out
+
+
 def _metadata_json(metadata: pd.DataFrame | None, n: int) -> tuple[list[bytes | None] | None, dict[str, str]]:
     """Encode each row as compact JSON bytes (missing / NaN / inf values left out)."""
+    if metadata is not None and metadata.shape[1] and len(metadata) == n \
+            and len({str(c) for c in metadata.columns}) == metadata.shape[1]:
+        fast = _metadata_json_fast(metadata, n)
+        if fast is not None:
+            kinds = {str(c): field_kind(metadata.iloc[:, j]) for j, c in enumerate(metadata.columns)}
+            for i, row in enumerate(fast):
+                if row is not None and b"\\u0000" in row and _NUL_ESCAPE.search(row):
+                    raise InvalidInputError(
+                        f"metadata row {i} holds a string with a NUL character (\\x00), which PostgreSQL cannot "
+                        "store; remove it (e.g. df[col].str.replace('\\x00', ''))."
+                    )
+            return fast, kinds
     rows, kinds = metadata_rows(metadata, n)
     if rows is None:
         return None, kinds
