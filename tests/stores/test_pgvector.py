@@ -536,3 +536,33 @@ def test_index_through_vectorindex_matches_numpy(pg_url):
         assert (keys >= 0).all()
     finally:
         idx.store.drop()
+
+
+def test_filtered_hnsw_widens_ef_by_selectivity_and_keeps_recall(make):
+    n = 5000
+    X = clustered(n, 16, seed=4)
+    meta = make_meta(n)
+    store = make(kind="hnsw", ef_search=20)
+    store.upsert(np.arange(n), X, meta)
+    seen = []
+    real = store._set_gucs
+
+    def spy(conn, k, *, exact=False, selectivity=None):
+        seen.append((exact, selectivity, store._filter_ef(k, selectivity)))
+        return real(conn, k, exact=exact, selectivity=selectivity)
+
+    store._set_gucs = spy
+    node = filters.parse({"size": {"$lt": 20}})  # ~20% of rows
+    mask = filters.to_mask(node, meta)
+    got, _ = store.search(X[:30], 10, where=node)
+    store.search(X[:2], 10)
+    pos, _ = brute(X, X[:30], 10, "cosine", mask)
+    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got, pos)]) >= 0.95
+    filtered, plain = seen[0], seen[-1]
+    assert not filtered[0] and 0.1 < filtered[1] < 0.35
+    assert filtered[2] > plain[2] == 20  # the beam widened for the filter only
+    assert store._filter_ef(10, 0.0001) == 80 and store._filter_ef(10, None) == 20
+    store.set_search_params(ef_search=64, iterative_scan="strict_order")
+    assert store.search_params()["ef_search"] == 64 and store.search_params()["iterative_scan"] == "strict_order"
+    with pytest.raises(InvalidInputError, match="iterative_scan"):
+        store.set_search_params(iterative_scan="sideways")

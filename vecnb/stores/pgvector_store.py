@@ -891,11 +891,11 @@ class PgVectorStore(BaseStore):
         node = parse(where)
         return node
 
-    def _set_gucs(self, conn: Any, k: int, *, exact: bool = False) -> None:
+    def _set_gucs(self, conn: Any, k: int, *, exact: bool = False, selectivity: float | None = None) -> None:
         kind = "exact" if exact else self._index_kind
         pairs: list[tuple[str, str]] = []
         if kind == "hnsw":
-            pairs.append(("hnsw.ef_search", str(min(1000, max(self.ef_search, k)))))
+            pairs.append(("hnsw.ef_search", str(self._filter_ef(k, selectivity))))
             if self._iter_ok:
                 pairs.append(("hnsw.iterative_scan", self.iterative_scan))
                 if self.max_scan_tuples:
@@ -954,12 +954,15 @@ class PgVectorStore(BaseStore):
                 with conn.transaction():
                     self._ensure_index(conn)
             exact = self._index_kind in (None, "exact")
+            sel = None
             if not exact and node is not None and self.filter_exact_below > 0 and len(q):
-                if self._selectivity(conn, cond, named) < self.filter_exact_below:
+                sel = self._selectivity(conn, cond, named)  # also widens the HNSW beam for the filter
+                if sel < self.filter_exact_below:
                     exact = True
                     self._planned_exact += 1
             params = [{"q": _Vec(q[i]), "k": int(k), **named} for i in range(len(q))]
-            results = self._run_queries(conn, self._queries_sql(cond, exact), params, k, exact=exact)
+            results = self._run_queries(conn, self._queries_sql(cond, exact), params, k, exact=exact,
+                                        selectivity=sel)
             short = [] if exact else [i for i, rows in enumerate(results) if len(rows) < k]
             if short:  # the index came back short (selective filter, tiny table): exact scan for those
                 self._fallbacks += len(short)
@@ -985,8 +988,58 @@ class PgVectorStore(BaseStore):
         n = total.fetchone()[0]
         return 1.0 if n is None or n <= 0 else min(1.0, float(rows) / float(n))
 
+    def search_params(self) -> dict[str, Any]:
+        """The search settings in force (applied per query with ``SET LOCAL``)."""
+        return {"ef_search": self.ef_search, "probes": self.probes, "iterative_scan": self.iterative_scan,
+                "max_scan_tuples": self.max_scan_tuples, "filter_exact_below": self.filter_exact_below}
+
+    def set_search_params(self, *, ef_search: int | None = None, probes: int | None = None,
+                          iterative_scan: str | None = None, max_scan_tuples: int | None = None,
+                          filter_exact_below: float | None = None) -> None:
+        """Change how searches run (no rebuild): HNSW ``ef_search``, IVFFlat ``probes``, the
+        iterative scan of filtered searches, and the selectivity below which a filter is searched
+        exactly.
+
+        Raises
+        ------
+        InvalidInputError
+            A value out of range.
+        """
+        for name, v in (("ef_search", ef_search), ("probes", probes), ("max_scan_tuples", max_scan_tuples)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1):
+                raise InvalidInputError(f"pgvector store: {name} must be a positive integer, got {v!r}.")
+        if iterative_scan is not None and iterative_scan not in _ITERATIVE:
+            raise InvalidInputError(f"pgvector store: iterative_scan must be one of {_ITERATIVE}, got {iterative_scan!r}.")
+        if filter_exact_below is not None and not (isinstance(filter_exact_below, (int, float))
+                                                   and 0 <= filter_exact_below <= 1):
+            raise InvalidInputError(f"pgvector store: filter_exact_below must be in [0, 1], got {filter_exact_below!r}.")
+        if ef_search is not None:
+            self.ef_search = int(ef_search)
+        if probes is not None:
+            self.probes = int(probes)
+        if iterative_scan is not None:
+            self.iterative_scan = iterative_scan
+        if max_scan_tuples is not None:
+            self.max_scan_tuples = int(max_scan_tuples)
+        if filter_exact_below is not None:
+            self.filter_exact_below = float(filter_exact_below)
+
+    def _filter_ef(self, k: int, selectivity: float | None) -> int:
+        """``hnsw.ef_search`` for one search: ``ef_search`` (at least k), widened for a filter.
+
+        A filter keeping a fraction ``s`` of the rows leaves ~``s`` of each beam's candidates;
+        the iterative scan keeps going until k pass, but it walks the graph in ef-sized steps,
+        so a narrow beam trades recall away. The beam is widened by ``1 / sqrt(s)``, at most
+        4x (the faiss store's rule): 20 % -> 2.2x. ``s`` is the planner's estimate, asked only
+        while ``filter_exact_below > 0`` (the default); with 0 no estimate and no widening.
+        """
+        ef = max(self.ef_search, k)
+        if selectivity is not None and 0 < selectivity < 1:
+            ef = int(math.ceil(ef * min(4.0, 1.0 / math.sqrt(selectivity))))
+        return min(1000, ef)
+
     def _run_queries(self, conn: Any, stmt: sql.Composed, params: list[dict], k: int, *, exact: bool,
-                     settings: bool = True) -> list:
+                     settings: bool = True, selectivity: float | None = None) -> list:
         """Run one statement per parameter set in one transaction, pipelined (one network round trip).
 
         The search settings are ``SET LOCAL`` (``set_config(..., true)``): they end with the
@@ -996,7 +1049,7 @@ class PgVectorStore(BaseStore):
         with conn.pipeline():
             with conn.transaction():
                 if settings:
-                    self._set_gucs(conn, k, exact=exact)
+                    self._set_gucs(conn, k, exact=exact, selectivity=selectivity)
                 for p in params:
                     cur = conn.cursor()
                     cur.execute(stmt, p)
