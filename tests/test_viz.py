@@ -368,3 +368,20 @@ def test_bench_frames():
     assert summ["system"].iloc[0] == "raw faiss hnsw"  # fastest unfiltered first
     with pytest.raises(InvalidInputError):
         viz.bench_points(res.drop(columns="qps"))
+
+
+def test_pca_above_fit_rows_uses_a_sample_for_the_axes_only(monkeypatch):
+    """Large frames: axes from a seeded sample, every row projected; close to the exact PCA."""
+    from vecnb.bench import clustered_matrix
+
+    X, _ = clustered_matrix(6000, 32, seed=3)
+    exact = viz.project(X, "pca", cache=False)
+    monkeypatch.setattr(viz, "PCA_FIT_ROWS", 2000)
+    sampled = viz.project(X, "pca", cache=False)
+    assert "fitted on 2,000 sampled rows" in sampled.note and exact.note == ""
+    assert sampled.coords.shape == (6000, 2)
+    # the sampled axes keep (nearly) all the variance the exact top-2 axes keep, on every row
+    Xc = X.astype(np.float64) - X.mean(axis=0)
+    kept = lambda W: float(np.sum((Xc @ W.T) ** 2))  # noqa: E731
+    assert kept(sampled.components) >= 0.97 * kept(exact.components), (kept(sampled.components), kept(exact.components))
+    np.testing.assert_allclose(sampled.coords, sampled.transform(X), atol=1e-3)  # every row, projected

@@ -99,6 +99,7 @@ __all__ = [
     "side_by_side",
     "stratified_sample",
     "umap_available",
+    "PCA_FIT_ROWS",
     "UMAP_MAX_ROWS",
 ]
 
@@ -510,7 +511,17 @@ def content_key(X: np.ndarray) -> str:
     return key
 
 
-def pca(X: np.ndarray, n_components: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+# PCA above this many rows fits its axes on a random sample of this many rows (float32 scatter
+# matrix); the mean and the projection use every row. Measured at 100k x 384 on 2 cores (load
+# ~16, session of 2026-12-04): the exact float64 path took 15.6 s of an 18.5 s explore call,
+# mostly a float64 copy of X and its 15-GFLOP scatter matrix; the sampled fit is ~10x cheaper.
+# The sampled axes keep >= 97% of the variance the exact top-2 axes keep (test_viz); on data
+# with a small eigen-gap they may turn within it, so the note on the map says it is sampled.
+PCA_FIT_ROWS = 10_000
+
+
+def pca(X: np.ndarray, n_components: int = 2, *, fit_rows: int | None = None,
+        seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Principal components through numpy's SVD (of the centred matrix, or of its d x d
     scatter matrix when n > d).
 
@@ -518,6 +529,12 @@ def pca(X: np.ndarray, n_components: int = 2) -> tuple[np.ndarray, np.ndarray, n
     ----------
     X : ndarray, shape (n, d)
     n_components : int
+    fit_rows : int or None
+        Above this many rows the components come from a random sample of ``fit_rows`` rows
+        (seeded); ``None`` (the default) always uses every row. :func:`project` passes
+        ``PCA_FIT_ROWS``.
+    seed : int
+        Seed of that sample.
 
     Returns
     -------
@@ -534,12 +551,18 @@ def pca(X: np.ndarray, n_components: int = 2) -> tuple[np.ndarray, np.ndarray, n
         raise InvalidInputError(f"PCA needs at least 2 rows; got {n}.")
     c = min(int(n_components), n, d)
     mean = X.mean(axis=0, dtype=np.float64)
-    Xc = X.astype(np.float64) - mean
-    if n > d:
+    sampled = fit_rows is not None and n > int(fit_rows)
+    if sampled:
+        rows = np.sort(np.random.default_rng(seed).choice(n, size=int(fit_rows), replace=False))
+        Xc = X[rows] - mean.astype(np.float32)  # float32 sgemm: half the time; plenty for map axes
+    else:
+        Xc = X.astype(np.float64) - mean
+    if Xc.shape[0] > d:
         # SVD of the d x d scatter matrix Xc'Xc = V S^2 V': the same right singular vectors
         # without forming U (n x d): ~10x faster at 5k x 384, exact to float64 rounding
+        scatter = (Xc.T @ Xc).astype(np.float64)
         with _one_blas_thread():  # a small SVD: threads only contend (5x slower on a busy box)
-            _, s2, vt = np.linalg.svd(Xc.T @ Xc)
+            _, s2, vt = np.linalg.svd(scatter)
         s = np.sqrt(np.maximum(s2, 0.0))
     else:
         _, s, vt = np.linalg.svd(Xc, full_matrices=False)
@@ -547,7 +570,10 @@ def pca(X: np.ndarray, n_components: int = 2) -> tuple[np.ndarray, np.ndarray, n
     signs = np.sign(comps[np.arange(c), np.abs(comps).argmax(axis=1)])
     signs[signs == 0] = 1
     comps = comps * signs[:, None]
-    coords = (Xc @ comps.T).astype(np.float32)
+    if sampled:  # every row, without a float64 copy of X: (X - mean) W = X W - mean W
+        coords = (X @ comps.T.astype(np.float32) - (mean @ comps.T).astype(np.float32)).astype(np.float32)
+    else:
+        coords = (Xc @ comps.T).astype(np.float32)
     if c < n_components:  # degenerate input: pad with zeros so callers always get 2 columns
         coords = np.hstack([coords, np.zeros((n, n_components - c), np.float32)])
         comps = np.vstack([comps, np.zeros((n_components - c, d))])
@@ -600,11 +626,13 @@ def clear_projection_cache(*, disk: bool = False) -> None:
                     pass
 
 
-# UMAP is the default map up to this many rows. Measured on this project's 2-core machines
-# (hansard + synthetic 384-d clustered data, umap-learn 0.5, one thread because of the seed):
-# ~4 s at 1k rows, ~25 s at 10k, ~60 s at 20k after numba's first-call compilation. Above it
-# "auto" draws PCA (instant) and says so; ``method="umap"`` then fits UMAP on a random sample
-# of UMAP_FIT_ROWS rows and places the others with UMAP's ``transform`` (chunked, with progress).
+# UMAP is the default map up to this many rows. Measured on this project's 2-core machine while
+# ~8 engineers shared it (load average ~17, clustered 384-d data, umap-learn 0.5.12, one thread
+# because of the seed): first call in a process 125 s at 1k rows (numba compiling), then 21 s at
+# 1k, 130 s at 10k, 195 s at 20k (5k: 388 s, an outlier of the load). Expect several times less
+# on a quiet machine. Above it "auto" draws PCA (seconds) and says so; ``method="umap"`` then
+# fits UMAP on a random sample of UMAP_FIT_ROWS rows and places the others with UMAP's
+# ``transform`` (chunked, with progress).
 UMAP_MAX_ROWS = 20_000
 UMAP_FIT_ROWS = 20_000
 _TRANSFORM_CHUNK = 20_000
@@ -676,6 +704,8 @@ def project(
         raise InvalidInputError(f"A projection needs at least 2 rows; got {n}.")
     _metrics.check_vectors(X, "dot", what="vectors")
     params: dict[str, Any] = {"n_components": int(n_components)}
+    if method == "pca" and n > PCA_FIT_ROWS:
+        params.update(fit_rows=PCA_FIT_ROWS, seed=int(seed))
     if method == "umap":
         umetric = {"cosine": "cosine", "dot": "cosine", "l2": "euclidean"}[_metrics.resolve_metric(metric)]
         params.update(seed=int(seed), metric=umetric, n_neighbors=int(min(n_neighbors, n - 1)),
@@ -687,7 +717,7 @@ def project(
     bar = tqdm(total=3, desc=f"{method.upper()} projection", disable=not progress, leave=False)
     try:
         bar.set_postfix_str("hashing")
-        key = _projection_key(content_key(X), method, params)
+        key = _projection_key(content_key(X) if cache else "uncached", method, params)
         bar.update(1)
         if cache:
             got = _cached(key, cache)
@@ -698,7 +728,9 @@ def project(
                             "computing (UMAP's first call in a process compiles for ~30-60 s)")
         t0 = time.perf_counter()
         if method == "pca":
-            coords, mean, comps, expl = pca(X, n_components)
+            coords, mean, comps, expl = pca(X, n_components, fit_rows=PCA_FIT_ROWS, seed=int(seed))
+            if n > PCA_FIT_ROWS:
+                note = "; ".join(x for x in (note, f"PCA axes fitted on {PCA_FIT_ROWS:,} sampled rows") if x)
             proj = Projection(coords, "pca", key, params, mean, comps, expl, note=note)
         else:
             coords, unote = _umap(X, params, progress)

@@ -16,6 +16,7 @@ node or playwright-core are missing: run ``bash tests/browser/setup.sh``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -60,11 +61,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    """A JupyterLab server on 127.0.0.1 with a token; yields (base URL, token, folder)."""
-    folder = tmp_path_factory.mktemp("lab")
-    shutil.copyfile(NOTEBOOK, folder / NOTEBOOK.name)
+@contextlib.contextmanager
+def jupyter_lab(folder: Path):
+    """A JupyterLab server on 127.0.0.1 (free port, random token) serving ``folder``; yields (base URL, token)."""
     port, token = _free_port(), secrets.token_hex(16)
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -95,7 +94,7 @@ def lab(tmp_path_factory):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"jupyter lab did not start: {(folder / 'lab.log').read_text()[-3000:]}")
             time.sleep(0.5)
-        yield base, token, folder
+        yield base, token
     finally:
         proc.terminate()
         try:
@@ -105,9 +104,20 @@ def lab(tmp_path_factory):
         log.close()
 
 
-def drive(base: str, token: str, folder: Path, prefix: str = "lab", run_timeout_s: int = 420) -> dict:
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """JupyterLab serving a copy of notebook 07; yields (base URL, token, folder)."""
+    folder = tmp_path_factory.mktemp("lab")
+    shutil.copyfile(NOTEBOOK, folder / NOTEBOOK.name)
+    with jupyter_lab(folder) as (base, token):
+        yield base, token, folder
+
+
+def drive(base: str, token: str, folder: Path, prefix: str = "lab", run_timeout_s: int = 420,
+          notebook: str = NOTEBOOK.name) -> dict:
+    """Run lab.cjs on ``notebook`` (in ``folder``); returns its JSON report."""
     cfg = {"nodeDir": str(NODE_DIR), "chromium": shutil.which("chromium"), "shots": str(SHOTS), "prefix": prefix,
-           "url": f"{base}/lab/tree/{NOTEBOOK.name}?token={token}", "mapCell": 'm = df.vec.explore(color="label"',
+           "url": f"{base}/lab/tree/{notebook}?token={token}", "mapCell": 'm = df.vec.explore(color="label"',
            "reportCell": "LASSO_REPORT", "runTimeoutMs": run_timeout_s * 1000}
     path = folder / f"{prefix}.json"
     path.write_text(json.dumps(cfg))

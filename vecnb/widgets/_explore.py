@@ -2,7 +2,7 @@
 
 The map is a ``jscatter.Scatter`` (anywidget + regl-scatterplot; its JavaScript ships inside
 the ``jupyter-scatter`` wheel): pan and zoom with the mouse, hover a point for its tooltip,
-lasso with Shift + drag (or the toolbar's lasso), click a point to select it. Around it sit a
+lasso with the toolbar's lasso button (or Shift + drag), click a point to select it. Around it sit a
 search box, ``k``, a *Clear* button, a status line and the hit / selection tables.
 
 What travels to the browser is one (n, 4) float32 array (x, y and the colour code per point:
@@ -212,37 +212,9 @@ class Explorer(ipw.VBox, WidgetBase):
         self.hover_history: deque = deque(maxlen=20)
         self._pending_source: str | None = None
         self._quiet = False
-        # numbers first (a bad column fails before any widget exists)
         self.progress_out = ipw.Output()
-        show_progress = bool(progress) and in_kernel()
-        self.projections = []
-        with self.progress_out:
-            for X in self._Xs:
-                self.projections.append(viz.project(X, method, seed=self._seed, metric=self._metric, cache=cache,
-                                                    progress=show_progress))
-        if show_progress:  # the bars are closed widgets now: "model not found" if left in the output
-            self.progress_out.clear_output()
-        self.projection = self.projections[0]
-        self.frames = [viz.map_frame(df, p.coords, None, self._color) for p in self.projections]
-        self.frame = self.frames[0]
-        self._row_key = "row" if "row" not in df.columns else "row label"
-        self._pts = self._points_frame()
-        self.scatters = [self._make_scatter(f, size, opacity, height) for f in self.frames]
-        self.scatter = self.scatters[0]
-        self.widgets_ = [s.widget for s in self.scatters]
-        self.widget = self.widgets_[0]
-        for i, w in enumerate(self.widgets_):
-            self._setup_tooltip(w, i)
-        self.widget.observe(self._on_selection, names="selection")
-        for w in self.widgets_:
-            w.observe(self._on_hover, names="hovering")
-        if len(self.scatters) == 1:
-            map_view = self.scatter.show()
-        else:
-            titles = [f"{name} · {p.method.upper()}" for name, p in zip(self._names, self.projections)]
-            map_view = js.compose(list(zip(self.scatters, titles)), sync_selection=True, sync_hover=True,
-                                  rows=1, row_height=height)
-        self.map_view = map_view
+        self._project(method, cache, bool(progress) and in_kernel())
+        map_view = self._build_maps(size, opacity, height)
         # controls
         self.query_box = ipw.Text(value="", placeholder="search text, then Enter", description="Search",
                                   continuous_update=False, layout=ipw.Layout(width="55%"))
@@ -262,13 +234,48 @@ class Explorer(ipw.VBox, WidgetBase):
                               names="value")
         self.clear_button.on_click(lambda _b: self._guarded(self.clear))
         self._render_note()
-        self._set_status("Hover a point for its row; Shift + drag (or the lasso button) to select; "
+        self._set_status("Hover a point for its row; lasso with the toolbar's lasso button (or Shift + drag); "
                          "type a query to find its neighbours.")
         self.build_seconds = time.perf_counter() - t0
         if query:
             self.search(query)
 
     # ================================================================== building
+    def _project(self, method: Any, cache: bool | str, show_progress: bool) -> None:
+        """One projection and map frame per embedding column (a progress bar in a kernel only)."""
+        self.projections = []
+        with self.progress_out:
+            for X in self._Xs:
+                self.projections.append(viz.project(X, method, seed=self._seed, metric=self._metric, cache=cache,
+                                                    progress=show_progress))
+        if show_progress:  # the bars are closed widgets now: "model not found" if left in the output
+            self.progress_out.clear_output()
+        self.projection = self.projections[0]
+        self.frames = [viz.map_frame(self._df, p.coords, None, self._color) for p in self.projections]
+        self.frame = self.frames[0]
+
+    def _build_maps(self, size: float | None, opacity: float | None, height: int):
+        """The jscatter scatters (linked with ``compose`` when there are several) and their observers."""
+        self._row_key = "row" if "row" not in self._df.columns else "row label"
+        self._pts = self._points_frame()
+        self.scatters = [self._make_scatter(f, size, opacity, height) for f in self.frames]
+        self.scatter = self.scatters[0]
+        self.widgets_ = [s.widget for s in self.scatters]
+        self.widget = self.widgets_[0]
+        for i, w in enumerate(self.widgets_):
+            self._setup_tooltip(w, i)
+        self.widget.observe(self._on_selection, names="selection")
+        for w in self.widgets_:
+            w.observe(self._on_hover, names="hovering")
+        if len(self.scatters) == 1:
+            map_view = self.scatter.show()
+        else:
+            titles = [f"{name} · {p.method.upper()}" for name, p in zip(self._names, self.projections)]
+            map_view = self._js.compose(list(zip(self.scatters, titles)), sync_selection=True, sync_hover=True,
+                                        rows=1, row_height=height)
+        self.map_view = map_view
+        return map_view
+
     def _points_frame(self) -> pd.DataFrame:
         """The frame handed to jscatter: x, y (first map) and the colour column, nothing else."""
         data = {"x": self.frame["x"].to_numpy(np.float32), "y": self.frame["y"].to_numpy(np.float32)}
