@@ -28,12 +28,12 @@ The public names below are resolved lazily from those modules.
 from __future__ import annotations
 
 import sys
-from importlib import import_module
 from typing import Any
 
 from vecnb import errors
 from vecnb._core import filters, metrics
 from vecnb._core.arrow import install_parquet_support as _install_parquet_support
+from vecnb._core.lazy import load as _load
 from vecnb._version import __version__
 from vecnb.accessor import VecAccessor
 from vecnb.errors import *  # noqa: F401,F403 - the exception tree is public
@@ -72,10 +72,7 @@ def __getattr__(name: str) -> Any:
     target = _LAZY.get(name)
     if target is None:
         raise AttributeError(f"module 'vecnb' has no attribute {name!r}")
-    mod, _, attr = target.partition(":")
-    value = import_module(mod)
-    if attr:
-        value = getattr(value, attr)
+    value = _load(target)
     globals()[name] = value
     return value
 

@@ -213,10 +213,6 @@ def _norms(x: np.ndarray) -> _Norms:
     return stats
 
 
-def _sq_norms(x: np.ndarray) -> np.ndarray:
-    return _norms(x).sq
-
-
 def _ranking_scores(xb: np.ndarray, qb: np.ndarray, metric: str, norms: _Norms | None,
                     rows: np.ndarray | None = None) -> np.ndarray:
     """(nq, n) scores whose order equals the metric's order (not the final score values)."""

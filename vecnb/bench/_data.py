@@ -7,12 +7,11 @@ clustered and have a low intrinsic dimension; :func:`clustered` imitates both.
 
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from vecnb.errors import InvalidInputError
+from vecnb._core.validation import positive_int
 
 __all__ = ["LABEL_SHARES", "clustered"]
 
@@ -20,10 +19,7 @@ __all__ = ["LABEL_SHARES", "clustered"]
 LABEL_SHARES: dict[str, float] = {"a": 0.01, "b": 0.09, "c": 0.40, "d": 0.50}
 
 
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise InvalidInputError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
+_positive_int = positive_int
 
 
 def clustered_matrix(

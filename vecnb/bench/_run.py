@@ -35,6 +35,7 @@ from vecnb.bench._systems import (
     find_faiss_index,
 )
 from vecnb.bench._timing import latencies, recall_at_k, rss_bytes, time_calls
+from vecnb._core.validation import positive_int
 from vecnb.errors import InvalidInputError, MissingDependencyError, StoreConnectionError, UnknownStoreError
 
 __all__ = ["PEERS", "RESULT_COLUMNS", "overhead", "run"]
@@ -471,10 +472,8 @@ def run(
 
     if isinstance(stores, str):
         stores = [stores]
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-        raise InvalidInputError(f"k must be a positive integer, got {k!r}.")
-    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats <= 0:
-        raise InvalidInputError(f"repeats must be a positive integer, got {repeats!r}.")
+    positive_int(k, "k")
+    positive_int(repeats, "repeats")
     metric = _metrics.resolve_metric(metric)
     peer_set = _peer_set(peers)
     filters = [None] if filters is None else list(filters)

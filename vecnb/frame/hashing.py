@@ -61,9 +61,7 @@ def _decode_labels(enc: dict) -> pd.Index:
         return pd.RangeIndex(*enc["range"])
     if "int64" in enc:
         return pd.Index(np.frombuffer(base64.b64decode(enc["int64"]), dtype=np.int64))
-    if "jsonz" in enc:
-        return pd.Index(json.loads(zlib.decompress(base64.b64decode(enc["jsonz"]))))
-    return pd.Index(json.loads(enc["json"]))
+    return pd.Index(json.loads(zlib.decompress(base64.b64decode(enc["jsonz"]))))
 
 
 def hash_texts_encoded(index: pd.Index, texts: Sequence[str]) -> dict:
@@ -263,6 +261,7 @@ class SyncReport(dict):
         return "SyncReport(" + ", ".join(f"{k}={v}" for k, v in self.items()) + ")"
 
     def _repr_html_(self) -> str:
-        cells = "".join(f"<tr><th style='text-align:left'>{k}</th><td style='text-align:right'>{v:,}</td></tr>"
-                        for k, v in self.items() if isinstance(v, (int, np.integer)))
-        return f"<div><b>vecnb sync</b> ({self.writes:,} rows written or deleted)<table>{cells}</table></div>"
+        from vecnb._core.html import kv_table
+
+        return kv_table("vecnb sync", [(k, f"{v:,}") for k, v in self.items() if isinstance(v, (int, np.integer))],
+                        note=f"({self.writes:,} rows written or deleted)")

@@ -58,6 +58,8 @@ import pandas as pd
 
 from vecnb._core import filters, metrics, storage
 from vecnb._core.arrow import column_matrix, is_vector_dtype
+from vecnb._core.progress import progress_bar
+from vecnb._core.validation import json_default_str as _json_default
 from vecnb.frame.columns import get_info, resolve_column
 from vecnb.errors import (
     ColumnNotFoundError,
@@ -168,14 +170,6 @@ def _as_labels(labels: Any) -> list:
     if isinstance(labels, (pd.Index, pd.Series, np.ndarray, list, tuple, set)):
         return list(labels)
     return [labels]
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
 
 
 # --------------------------------------------------------------------------------- the index
@@ -346,25 +340,20 @@ class VectorIndex:
         show = progress if progress is not None else n > 2 * _WRITE_BATCH
         step = _WRITE_BATCH if show else n
         starts = range(0, n, step)
-        if show:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=n, desc=f"indexing into {self.store_name}", unit="rows")
+        bar = progress_bar(n, f"indexing into {self.store_name}", enabled=show)
         try:
             with self._home.atomic() if self._home is not None else contextlib.nullcontext():
                 for s in starts:
                     e = min(n, s + step)
                     self.store.upsert(keys[s:e], X[s:e], None if meta is None else meta.iloc[s:e],
                                       None if texts is None else texts[s:e])
-                    if show:
-                        bar.update(e - s)
+                    bar.update(e - s)
                 if self._home is not None:  # the rows and their labels, in the same transaction
                     from vecnb.index.home import encode_rows
 
                     self._home.append(encode_rows(rows, keys, hashes))
         finally:
-            if show:
-                bar.close()
+            bar.close()
         self._next_key += m
         keep = np.ones(len(self._frame), dtype=bool)
         keep[pos[old]] = False

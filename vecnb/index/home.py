@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vecnb._core.validation import json_default_str as _json_default
 from vecnb.errors import IndexExistsError, IndexFormatError, StoreError
 
 __all__ = ["FORMAT", "VERSION", "COMPACT_AFTER", "Home", "can_home", "encode_head", "encode_rows",
@@ -68,14 +69,6 @@ def can_home(store: Any) -> bool:
 # --------------------------------------------------------------------------- encoding
 def encode_head(head: dict) -> bytes:
     return _HEAD + json.dumps(head, default=_json_default, sort_keys=True).encode("utf-8")
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
 
 
 def encode_rows(rows: pd.DataFrame, keys: np.ndarray, hashes: np.ndarray) -> list[bytes]:

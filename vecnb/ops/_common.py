@@ -12,6 +12,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from vecnb._core.html import kv_table as _html_table  # noqa: F401 - used by migrate / vectorize
+from vecnb._core.progress import progress_bar
+from vecnb._core.validation import json_default
+from vecnb._core.validation import positive_int
 from vecnb.errors import (
     IndexFormatError,
     InvalidInputError,
@@ -63,7 +67,7 @@ class Checkpoint:
 
     def save(self, state: dict) -> None:
         """Write ``state`` atomically (temporary file + fsync + ``os.replace``)."""
-        _atomic_write_bytes(self.path, json.dumps(state, default=_json_default).encode("utf-8"))
+        _atomic_write_bytes(self.path, json.dumps(state, default=json_default).encode("utf-8"))
 
     def clear(self) -> None:
         """Delete the checkpoint (a missing file is fine)."""
@@ -72,16 +76,6 @@ class Checkpoint:
 
     def __repr__(self) -> str:
         return f"Checkpoint({str(self.path)!r})"
-
-
-def _json_default(x: Any) -> Any:
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.floating):
-        return float(x)
-    if isinstance(x, np.bool_):
-        return bool(x)
-    raise TypeError(f"{type(x).__name__} is not JSON serialisable")
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -168,45 +162,18 @@ def call_with_retries(
 
 
 def _check_retry_args(retries: Any, backoff: Any, batch_size: Any) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-        raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    positive_int(batch_size, "batch_size")
     if isinstance(retries, bool) or not isinstance(retries, (int, np.integer)) or retries < 0:
         raise InvalidInputError(f"retries must be an integer >= 0, got {retries!r}.")
     if isinstance(backoff, bool) or not isinstance(backoff, (int, float)) or not backoff >= 0:
         raise InvalidInputError(f"backoff must be a number of seconds >= 0, got {backoff!r}.")
 
 
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def set_postfix_str(self, s: str) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def _progress_bar(total: int | None, initial: int, desc: str, enabled: bool) -> Any:
-    if not enabled:
-        return _NoBar()
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - tqdm comes with every extra that embeds
-        return _NoBar()
-    return tqdm(total=total, initial=initial, desc=desc, unit="row", unit_scale=True, dynamic_ncols=True)
+    return progress_bar(total, desc, enabled=enabled, initial=initial, unit="row", unit_scale=True,
+                        dynamic_ncols=True)
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:
     msg = f"{type(exc).__name__}: {exc}"
     return msg if len(msg) <= limit else msg[: limit - 3] + "..."
-
-
-def _html_table(title: str, rows: list[tuple[str, Any]]) -> str:
-    import html
-
-    body = "".join(
-        f"<tr><th style='text-align:left'>{html.escape(str(k))}</th><td style='text-align:left'>"
-        f"{html.escape(str(v))}</td></tr>" for k, v in rows
-    )
-    return f"<div><b>{html.escape(title)}</b><table>{body}</table></div>"

@@ -54,7 +54,7 @@ from vecnb.ops._common import (
     _atomic_write_parquet,
     _check_retry_args,
     _html_table,
-    _json_default,
+    json_default,
     _progress_bar,
     _short,
     call_with_retries,
@@ -726,7 +726,7 @@ class IncrementalVectorizer:
         meta = {"generation": g, "model": _spec(emb), "model_id": emb.model_id, "dim": emb.dim,
                 "id_column": self.id_column, "text_column": self.text_column, "created": time.time(),
                 "source": self.source.describe(), "out": self.sink.describe()}
-        _atomic_write_bytes(folder / "meta.json", json.dumps(meta, default=_json_default).encode())
+        _atomic_write_bytes(folder / "meta.json", json.dumps(meta, default=json_default).encode())
         return {"kind": "vecnb.vectorize", "version": 1, "generation": g, "base": base,
                 "model_id": emb.model_id, "source": self.source.fingerprint(), "sink": self.sink.kind,
                 "position": None, "batches": 0, "status": "running", "failed_batches": [],

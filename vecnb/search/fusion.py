@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from vecnb._core.validation import positive_int
 from vecnb.errors import InvalidInputError
 
 __all__ = ["DEFAULT_FETCH_K", "DEFAULT_RRF_K", "FUSIONS", "NORMALIZATIONS", "RRF", "Weighted", "check_fetch_k",
@@ -152,9 +153,7 @@ def make_fusion(fusion: Any = "rrf", alpha: Any = 0.5, rrf_k: Any = DEFAULT_RRF_
 
 def check_fetch_k(fetch_k: Any, k: int) -> int:
     """Candidates per side: ``max(k, fetch_k)``; ``fetch_k`` must be a positive integer."""
-    if isinstance(fetch_k, bool) or not isinstance(fetch_k, (int, np.integer)) or fetch_k <= 0:
-        raise InvalidInputError(f"fetch_k must be a positive integer (candidates per side), got {fetch_k!r}.")
-    return max(int(k), int(fetch_k))
+    return max(int(k), positive_int(fetch_k, "fetch_k", what="candidates per side"))
 
 
 def _normalise(s: np.ndarray, how: str) -> tuple[np.ndarray, float]:

@@ -63,6 +63,7 @@ import numpy as np
 import pandas as pd
 
 from vecnb._core import filters, metrics
+from vecnb._core.validation import positive_int
 from vecnb.errors import InvalidInputError
 from vecnb.search.inputs import check_k, check_threshold
 from vecnb.search.targets import KEYWORD_BACKENDS, as_target
@@ -100,9 +101,7 @@ def _jsonable(value: Any, what: str) -> Any:
 def _opt_int(name: str, v: Any) -> int | None:
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
-        raise InvalidInputError(f"{name} must be a positive integer, got {v!r}.")
-    return int(v)
+    return positive_int(v, name)
 
 
 def _short(v: Any) -> str:
@@ -489,10 +488,9 @@ class Query:
             rows.append(("vector", _fmt_vector(self.vector)))
         for i, r in enumerate(self.reranks, 1):
             rows.append((f"rerank {i}", r._code()[len(".rerank("):-1]))
-        body = "".join(f"<tr><th style='text-align:left'>{html.escape(str(a))}</th>"
-                       f"<td style='text-align:left'><code>{html.escape(str(b))}</code></td></tr>" for a, b in rows)
-        return (f"<div><b>vecnb.Query</b> <code>{html.escape(self.kind)}</code>"
-                f"<table>{body}</table></div>")
+        from vecnb._core.html import kv_table
+
+        return kv_table("vecnb.Query", rows, note=f"<code>{html.escape(self.kind)}</code>", code=True)
 
     # ------------------------------------------------------------------ running
     def run(self, target: Any) -> pd.DataFrame:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 import pandas as pd
 
+from vecnb._core.validation import positive_int  # noqa: F401 - the server stores import it from here
 from vecnb.errors import FilterError, InvalidInputError
 
 __all__ = ["redact_url", "value_kind", "field_kind", "merge_kinds", "metadata_rows", "check_ordering",
@@ -154,11 +155,6 @@ def check_ordering(field: str, op: str, value: Any, kind: str | None) -> str:
     return vkind
 
 
-def positive_int(value: Any, name: str) -> int:
-    """``value`` as an int, or :class:`InvalidInputError` unless it is a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise InvalidInputError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
 
 
 def html_table(caption: str, rows: list[tuple[str, Any]]) -> str:

@@ -70,6 +70,7 @@ from typing import Any, ClassVar, Iterator, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from vecnb._core.validation import positive_int
 from vecnb.errors import DimensionMismatchError, DuplicateIdError, InvalidInputError, StoreError
 from vecnb._core.filters import Node
 from vecnb._core.metrics import as_matrix, check_k, check_vectors, resolve_metric
@@ -314,9 +315,7 @@ class BaseStore:
     capabilities: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, *, dim: int, metric: str = "cosine", kind: str = "auto"):
-        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim <= 0:
-            raise InvalidInputError(f"dim must be a positive integer, got {dim!r}.")
-        self.dim = int(dim)
+        self.dim = positive_int(dim, "dim")
         self.metric = resolve_metric(metric)
         kind = normalize_kind(kind)
         if kind != "auto" and kind not in self.kinds:
