@@ -143,6 +143,11 @@ def resolve_short_name(app: Any, env: Any, node: Any, contnode: nodes.Element) -
     if len(found) != 1:
         mod, cls = node.get("py:module"), node.get("py:class")
         candidates = [target] + [f"{p}.{target}" for p in filter(None, [mod, mod and cls and f"{mod}.{cls}"])]
+        # the module that really defines the documented class (``vecnb.VectorIndex`` lives in
+        # ``vecnb.index.core``): its docstrings name their neighbours from there
+        home = _lookup(f"{mod}.{cls}") if mod and cls else _MISSING
+        if home is not _MISSING and getattr(home, "__module__", None):
+            candidates.append(f"{home.__module__}.{target}")
         objs = [o for o in map(_lookup, candidates) if o is not _MISSING]
         if not objs:
             return None
