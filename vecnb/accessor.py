@@ -25,18 +25,49 @@ __all__ = ["VecAccessor", "text_values"]
 
 @pd.api.extensions.register_dataframe_accessor("vec")
 class VecAccessor:
-    """Vector search on a DataFrame: ``df.vec.embed / attach / search / index / keyword / hybrid``."""
+    """Vector search on a DataFrame: ``df.vec.embed / attach / search / index / keyword / hybrid``.
+
+    ``import vecnb`` registers it; ``df.vec`` is this class bound to ``df``. It holds no state:
+    every method returns a new object and leaves ``df`` unchanged.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import vecnb
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "blue summer sky",
+    ...                             "apple and pear crumble"], "year": [2001, 2005, 2010, 2012]})
+    >>> emb = df.vec.embed("text", model="hashing", progress=False)
+    >>> emb.vec.search("apple pie", k=2)[["text", "score", "rank"]].round(3)
+                         text  score  rank
+    0           red apple pie  0.816     1
+    3  apple and pear crumble  0.354     2
+    """
 
     def __init__(self, df: pd.DataFrame):
         self._df = df
 
     # ------------------------------------------------------------------ columns
     def columns(self) -> list[str]:
-        """Names of the embedding columns of this frame."""
+        """Names of the embedding columns of this frame.
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["a b", "c d"]}).vec.embed("text", model="hashing", progress=False)
+        >>> df.vec.columns()
+        ['text_vec']
+        """
         return embedding_columns(self._df)
 
     def info(self, column: str | None = None) -> dict[str, Any]:
-        """What vecnb knows about an embedding column (model, dimension, source column)."""
+        """What vecnb knows about an embedding column (model, dimension, source column).
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["a b", "c d"]}).vec.embed("text", model="hashing", progress=False)
+        >>> info = df.vec.info()
+        >>> info["column"], info["dim"], info["source"], info["model"]
+        ('text_vec', 512, 'text', {'name': 'hashing'})
+        """
         col = resolve_column(self._df, column)
         info = get_info(self._df, col)
         info.pop("hashes", None)
@@ -48,6 +79,13 @@ class VecAccessor:
 
         A read-only view of the column's Arrow buffer (no copy) for columns vecnb made;
         a copy for columns of Python lists / arrays.
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["a", "b"]}).vec.attach(np.eye(2, 3), name="emb")
+        >>> X = df.vec.matrix("emb")
+        >>> X.shape, X.dtype, np.shares_memory(X, df.vec.matrix("emb"))
+        ((2, 3), dtype('float32'), True)
         """
         col = resolve_column(self._df, column)
         return column_matrix(self._df[col], name=col)
@@ -90,6 +128,16 @@ class VecAccessor:
         DataFrame
             A copy of the frame with an ``fixed_size_list<float32>[d]`` column ``name``; the model,
             dimension and source column are recorded in ``attrs`` for later text queries.
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "blue summer sky",
+        ...                             "apple and pear crumble"], "year": [2001, 2005, 2010, 2012]})
+        >>> emb = df.vec.embed("text", model="hashing", progress=False)
+        >>> emb.columns.tolist(), emb.vec.matrix("text_vec").shape
+        (['text', 'year', 'text_vec'], (4, 512))
+        >>> "text_vec" in df.columns  # the caller's frame is unchanged
+        False
         """
         from vecnb.frame import hashing as sync
         from vecnb.embed import embed_texts, get_embedder
@@ -150,6 +198,21 @@ class VecAccessor:
             The model that made them (name, embedder or callable), so text queries work.
         source : str, optional
             The text column they were made from (recorded for ``stale`` / ``sync``).
+
+        Returns
+        -------
+        DataFrame
+            A copy of the frame with the vectors as a ``fixed_size_list<float32>[d]`` column.
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["east", "north", "north-east"]})
+        >>> X = np.array([[1, 0], [0, 1], [0.7, 0.7]])
+        >>> df = df.vec.attach(X, name="emb")
+        >>> df.vec.search(np.array([1.0, 0.1]), k=2)[["text", "rank"]]
+                 text  rank
+        0        east     1
+        2  north-east     2
         """
         df = self._df
         if isinstance(X, pd.Series):
@@ -228,6 +291,21 @@ class VecAccessor:
             The hit rows (original labels and columns, without embedding columns) with
             ``score`` and ``rank``, and ``query`` when a batch of queries was asked; sorted
             by query, then rank.
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "blue summer sky",
+        ...                             "apple and pear crumble"], "year": [2001, 2005, 2010, 2012]})
+        >>> emb = df.vec.embed("text", model="hashing", progress=False)
+        >>> emb.vec.search("apple", k=3, where={"year": {"$gte": 2005}})[["text", "year", "rank"]]
+                             text  year  rank
+        3  apple and pear crumble  2012     1
+        1         green pear tart  2005     2
+        2         blue summer sky  2010     3
+        >>> emb.vec.search(["apple", "sky"], k=1)[["query", "text", "rank"]]
+           query             text  rank
+        0  apple    red apple pie     1
+        2    sky  blue summer sky     1
         """
         from vecnb.search.targets import FrameTarget
 
@@ -244,6 +322,16 @@ class VecAccessor:
         defaults to ``"cosine"``. ``mode`` says what to do when the table / file / collection
         already holds an index: ``"error"`` (default), ``"replace"`` (atomic rebuild) or
         ``"sync"`` / ``"append"`` (upsert these rows by label); see :mod:`vecnb.index.opening`.
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "blue summer sky",
+        ...                             "apple and pear crumble"], "year": [2001, 2005, 2010, 2012]})
+        >>> idx = df.vec.embed("text", model="hashing", progress=False).vec.index(store="numpy")
+        >>> idx.search("apple pie", k=2)[["text", "rank"]]
+                             text  rank
+        0           red apple pie     1
+        3  apple and pear crumble     2
         """
         from vecnb.index import build_index
 
@@ -259,6 +347,15 @@ class VecAccessor:
         Tokenisation (``lower``, ``stopwords``: a list name / list of words / None, ``stemmer``:
         a Snowball language / callable / None) and BM25 (``k1``, ``b``, ``method``) are
         described in :mod:`vecnb.keyword`; the BM25 index is cached by the column's content.
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "blue summer sky",
+        ...                             "apple and pear crumble"], "year": [2001, 2005, 2010, 2012]})
+        >>> df.vec.keyword("apple pie", text="text", k=2)[["text", "rank"]]
+                             text  rank
+        0           red apple pie     1
+        3  apple and pear crumble     2
         """
         from vecnb.search.keyword import keyword
         from vecnb.search.targets import FrameTarget
@@ -279,6 +376,16 @@ class VecAccessor:
         contributes ``max(k, fetch_k)`` candidates; ``threshold`` applies to the fused score.
         Hits show ``keyword_rank``, ``keyword_score``, ``vector_rank``, ``vector_score``
         (NaN where a side did not return the row). See :mod:`vecnb.keyword`.
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "blue summer sky",
+        ...                             "apple and pear crumble"], "year": [2001, 2005, 2010, 2012]})
+        >>> emb = df.vec.embed("text", model="hashing", progress=False)
+        >>> emb.vec.hybrid("apple pie", text="text", k=2)[["text", "keyword_rank", "vector_rank", "rank"]]
+                             text  keyword_rank  vector_rank  rank
+        0           red apple pie           1.0          1.0     1
+        3  apple and pear crumble           2.0          2.0     2
         """
         from vecnb.search.keyword import hybrid
         from vecnb.search.targets import FrameTarget
