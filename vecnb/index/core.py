@@ -541,6 +541,17 @@ class VectorIndex:
         DataFrame
             Hit rows (original labels and columns, without the embedding column) with
             ``score`` and ``rank``, plus ``query`` for a batch of queries.
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "blue summer sky",
+        ...                             "apple and pear crumble"], "year": [2001, 2005, 2010, 2012]})
+        >>> idx = df.vec.embed("text", model="hashing", progress=False).vec.index(store="numpy")
+
+        >>> idx.search("apple pie", k=2, where={"year": {"$gt": 2001}})[["text", "year", "rank"]]
+                             text  year  rank
+        3  apple and pear crumble  2012     1
+        1         green pear tart  2005     2
         """
         self._check_open()
         k = check_k(k)
@@ -615,7 +626,19 @@ class VectorIndex:
         return hybrid_search_index(self, query, text=text, k=k, fusion=fusion, alpha=alpha, **options)
 
     def run(self, q: Any) -> pd.DataFrame:
-        """Run a :class:`vecnb.Query` against this index."""
+        """Run a :class:`vecnb.Query` against this index.
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "blue summer sky",
+        ...                             "apple and pear crumble"], "year": [2001, 2005, 2010, 2012]})
+        >>> idx = df.vec.embed("text", model="hashing", progress=False).vec.index(store="numpy")
+
+        >>> idx.run(vecnb.Query.hybrid("apple pie", k=2))[["text", "rank"]]
+                             text  rank
+        0           red apple pie     1
+        3  apple and pear crumble     2
+        """
         self._check_open()
         return q.run(self)
 
@@ -724,6 +747,18 @@ class VectorIndex:
         -------
         str
             The path / URL written (credentials redacted).
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "blue summer sky",
+        ...                             "apple and pear crumble"], "year": [2001, 2005, 2010, 2012]})
+        >>> idx = df.vec.embed("text", model="hashing", progress=False).vec.index(store="numpy")
+
+        >>> idx.save("fruit-index")          # a folder, or any fsspec URL ("s3://bucket/fruit")
+        'fruit-index'
+        >>> vecnb.load_index("fruit-index").search("apple pie", k=1)[["text", "rank"]]
+                    text  rank
+        0  red apple pie     1
         """
         self._check_open()
         loc = storage.location(path, storage_options)  # errors wrapped, credentials redacted (vecnb.storage)
@@ -997,6 +1032,19 @@ def load_index(path: str | os.PathLike, *, storage_options: dict | None = None, 
     IndexFormatError
         ``path`` is not a vecnb index, was written by another format version, or is damaged or
         tampered with (the message names the file).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "blue summer sky",
+    ...                             "apple and pear crumble"], "year": [2001, 2005, 2010, 2012]})
+    >>> idx = df.vec.embed("text", model="hashing", progress=False).vec.index(store="numpy")
+
+    >>> idx.save("fruit-index")
+    'fruit-index'
+    >>> again = vecnb.load_index("fruit-index")
+    >>> again.search("apple pie", k=1)[["text", "rank"]]
+                text  rank
+    0  red apple pie     1
     """
     loc = storage.location(path, storage_options)  # errors wrapped, credentials redacted (vecnb.storage)
     with loc.errors("load"):

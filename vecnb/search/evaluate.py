@@ -175,6 +175,20 @@ def evaluate(
     judgments are left out (ranx's ``make_comparable=True``, trec_eval's ``-c``). Within a
     query documents are ordered by ``rank`` when the run has one, else by ``score``
     descending; ties go by document id descending, compared as strings (trec_eval).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "blue summer sky",
+    ...                             "apple and pear crumble"]}).rename_axis("doc_id")
+    >>> emb = df.vec.embed("text", model="hashing", progress=False)
+    >>> run = emb.vec.search(["apple", "sky"], k=2).rename(columns={"query": "query_id"})
+    >>> qrels = pd.DataFrame({"query_id": ["apple", "apple", "sky"], "doc_id": [0, 3, 2], "relevance": 1})
+    >>> vecnb.evaluate(run, qrels, k=2, metrics=["ndcg", "recall"])
+              ndcg@2  recall@2
+    query_id
+    apple        1.0       1.0
+    sky          1.0       1.0
+    mean         1.0       1.0
     """
     if not isinstance(run_df, pd.DataFrame) or not isinstance(qrels_df, pd.DataFrame):
         raise InvalidInputError("evaluate takes two DataFrames: the run and the qrels (judgments).")

@@ -195,6 +195,19 @@ class Query:
     :meth:`hybrid` or :meth:`keyword`; run with :meth:`run` (see the module docstring).
 
     Attributes are read-only; parameters a kind does not use are None.
+
+    Examples
+    --------
+    >>> q = vecnb.Query.hybrid("apple pie", k=2).rerank("mmr", diversity=0.3)
+    >>> q
+    Query.hybrid('apple pie', k=2, alpha=0.5, fusion='rrf').rerank('mmr', diversity=0.3)
+    >>> vecnb.Query.from_json(q.to_json()) == q
+    True
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "apple and pear crumble"]})
+    >>> df.vec.embed("text", model="hashing", progress=False).vec.index().run(q)[["text", "rank"]]
+                         text  rank
+    0           red apple pie     1
+    2  apple and pear crumble     2
     """
 
     kind: str
@@ -321,6 +334,11 @@ class Query:
         ``bm25`` takes the keyword side's settings: ``lower``, ``stopwords``, ``stemmer``,
         ``k1``, ``b``, ``method``. ``text_column`` defaults to ``"text"`` on a DataFrame and
         to the index's text column on a VectorIndex.
+
+        Examples
+        --------
+        >>> vecnb.Query.hybrid("apple pie", k=5, alpha=0.7, fusion="weighted")
+        Query.hybrid('apple pie', k=5, alpha=0.7, fusion='weighted')
         """
         return cls("hybrid", text=_text(text, "Query.hybrid"), vector=vector, k=k, metric=metric, where=where,
                    threshold=threshold, model=model, column=column, text_column=text_column, fusion=fusion,
@@ -379,6 +397,14 @@ class Query:
         ------
         InvalidInputError
             The query reranks with a callable, or names its model by an object.
+
+        Examples
+        --------
+        >>> q = vecnb.Query.hybrid("apple pie", k=2)
+        >>> q.to_dict()
+        {'vecnb_query': 1, 'kind': 'hybrid', 'text': 'apple pie', 'k': 2, 'fusion': 'rrf', 'alpha': 0.5, 'rrf_k': 60.0, 'normalization': 'minmax'}
+        >>> vecnb.Query.from_dict(q.to_dict()) == q
+        True
         """
         out: dict[str, Any] = {"vecnb_query": FORMAT_VERSION, "kind": self.kind}
         for name in self.__dataclass_fields__:

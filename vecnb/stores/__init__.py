@@ -53,7 +53,13 @@ def _load_entry_points() -> None:
 
 
 def names() -> list[str]:
-    """Names of every registered store (built-in, registered, entry points)."""
+    """Names of every registered store (built-in, registered, entry points).
+
+    Examples
+    --------
+    >>> vecnb.stores.names()
+    ['chroma', 'elasticsearch', 'faiss', 'numpy', 'pgvector', 'sqlite']
+    """
     _load_entry_points()
     return sorted(_registry)
 
@@ -92,5 +98,14 @@ def get(name: str) -> type:
 
 
 def create(name: str, **params: Any) -> Any:
-    """Instantiate store ``name`` with its constructor parameters."""
+    """Instantiate store ``name`` with its constructor parameters.
+
+    Examples
+    --------
+    >>> store = vecnb.stores.create("numpy", dim=3, metric="cosine")
+    >>> store.upsert(np.array([10, 11]), np.array([[1, 0, 0], [0, 1, 0]], dtype="float32"))
+    >>> ids, scores = store.search(np.array([[1, 0.1, 0]], dtype="float32"), k=1)
+    >>> len(store), ids.tolist(), scores.round(3).tolist()
+    (2, [[10]], [[0.995]])
+    """
     return get(name)(**params)
