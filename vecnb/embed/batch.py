@@ -77,7 +77,7 @@ def embed_texts(emb: EmbedderLike, texts: Iterable[str], *, batch_size: int = 64
 
     Examples
     --------
-    >>> X = embed_texts("hashing", ["a", "b", "a"], cache=False)   # doctest: +SKIP
+    >>> X = embed_texts("hashing", ["a", "b", "a"], cache=False)
     >>> X.shape
     (3, 512)
     """

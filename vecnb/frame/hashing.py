@@ -240,8 +240,18 @@ class SyncReport(dict):
 
     Examples
     --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"text": ["red apple", "green pear", "blue sky"]})
+    >>> df = df.vec.embed("text", model="hashing", progress=False)
+    >>> idx = df.vec.index(store="numpy")
+    >>> edited = df.drop(index=2)                      # one row deleted ...
+    >>> edited.loc[0, "text"] = "red apple pie"        # ... and one edited
+    >>> df2 = edited.vec.embed("text", model="hashing", previous=df, progress=False)
     >>> report = idx.sync(df2)
+    >>> report
+    SyncReport(added=0, updated=1, deleted=1, unchanged=1)
     >>> report.updated, report["deleted"], report.writes
+    (1, 1, 2)
     """
 
     _KEYS = ("added", "updated", "deleted", "unchanged")

@@ -314,8 +314,16 @@ def migrate(
 
     Examples
     --------
-    >>> report = vecnb.migrate(faiss_index, pg_store, batch_size=1000, checkpoint="faiss-to-pg.json")
-    >>> report.complete, report.rows_per_s
+    Copy an index into another store (here numpy to numpy; a faiss index into a pgvector
+    store is the same call, with ``checkpoint=`` to resume after a crash):
+
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"text": ["red apple", "green pear", "blue sky"]})
+    >>> idx = df.vec.embed("text", model="hashing", progress=False).vec.index(store="numpy")
+    >>> dst = vecnb.stores.create("numpy", dim=512, metric="cosine")
+    >>> report = vecnb.migrate(idx, dst, batch_size=2, progress=False)
+    >>> report.complete, report.rows, len(dst)
+    (True, 3, 3)
     """
     _check_retry_args(retries, backoff, batch_size)
     if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, (int, float)) or checkpoint_every < 0:

@@ -94,15 +94,22 @@ class VectorStore(Protocol):
     metric: str
 
     def upsert(self, ids: np.ndarray, vectors: np.ndarray, metadata: pd.DataFrame | None = None,
-               texts: list[str] | None = None) -> None: ...
+               texts: list[str] | None = None) -> None:
+        """Insert or replace ``ids`` (int64, n) with ``vectors`` (n, d) and optional metadata / texts."""
 
-    def delete(self, ids: np.ndarray) -> None: ...
+    def delete(self, ids: np.ndarray) -> None:
+        """Remove ``ids``; ids the store does not hold are a no-op."""
 
-    def search(self, vectors: np.ndarray, k: int, where: Node | None = None) -> tuple[np.ndarray, np.ndarray]: ...
+    def search(self, vectors: np.ndarray, k: int, where: Node | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` per query row of ``vectors`` (nq, d): ``(ids, scores)``, both (nq, k), padded with -1 / -inf.
+
+        Scores are higher-is-closer (cosine similarity, inner product, minus the L2 distance).
+        """
 
     def __len__(self) -> int: ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release connections and files; the store is unusable afterwards. Safe to call twice."""
 
 
 @runtime_checkable

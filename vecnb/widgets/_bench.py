@@ -129,6 +129,7 @@ class BenchmarkPanel(ipw.VBox, WidgetBase):
 
     @property
     def stores(self) -> tuple[str, ...]:
+        """The stores ticked in the panel (settable, like a click on the list)."""
         return tuple(self.store_select.value)
 
     @stores.setter
@@ -137,6 +138,7 @@ class BenchmarkPanel(ipw.VBox, WidgetBase):
 
     @property
     def kinds(self) -> Any:
+        """The index kinds to run: ``"all"`` or a list (settable)."""
         v = tuple(self.kind_select.value)
         return "all" if (not v or "all" in v) else list(v)
 
@@ -146,6 +148,7 @@ class BenchmarkPanel(ipw.VBox, WidgetBase):
 
     @property
     def queries(self) -> int:
+        """How many held-out queries each store answers (settable)."""
         return int(self.queries_box.value)
 
     @queries.setter

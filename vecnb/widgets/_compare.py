@@ -163,6 +163,7 @@ class CompareMetrics(ipw.VBox, WidgetBase):
 
     @property
     def metrics(self) -> tuple[str, ...]:
+        """The metrics compared side by side (settable, like a click on the list)."""
         return tuple(self.metric_select.value)
 
     @metrics.setter
