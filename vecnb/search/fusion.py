@@ -98,6 +98,7 @@ class RRF:
         object.__setattr__(self, "rrf_k", float(r))
 
     def combine(self, s: _Sides) -> np.ndarray:
+        """The fused score of every candidate (one float per row of ``s.cand``; higher is better)."""
         fused = np.zeros(len(s.cand))
         fused[s.iv] += 2.0 * self.alpha / (self.rrf_k + s.vr_f[s.iv])
         fused[s.ik] += 2.0 * (1.0 - self.alpha) / (self.rrf_k + s.kr_f[s.ik])
@@ -122,6 +123,7 @@ class Weighted:
         object.__setattr__(self, "normalization", _check_choice("normalization", self.normalization, NORMALIZATIONS))
 
     def combine(self, s: _Sides) -> np.ndarray:
+        """The fused score of every candidate (one float per row of ``s.cand``; higher is better)."""
         m = len(s.cand)
         nk, miss_k = _normalise(s.ks, self.normalization)
         nv, miss_v = _normalise(s.vs, self.normalization)
