@@ -105,6 +105,8 @@ async function checkPage(context, url, page_path) {
   if (out.views > 0) {
     const first = await page.$(".widget-subarea");
     if (first) {
+      // the theme's sticky header would cover the top of an element screenshot
+      await page.addStyleTag({ content: ".bd-header, .skip-link { display: none !important; }" });
       await first.scrollIntoViewIfNeeded();
       await first.screenshot({ path: path.join(outDir, `${name}-widget.png`) });
       out.widgetScreenshot = `${name}-widget.png`;

@@ -506,7 +506,7 @@ class Explorer(ipw.VBox, WidgetBase):
         """Find ``query``'s ``k`` nearest rows (text or a vector), highlight them and place the query.
 
         Returns the frame ``df.vec.search(query, k, metric=..., where=...)`` returns (also kept
-        as :attr:`hits`); an empty text clears the search.
+        as ``self.hits``); an empty text clears the search.
         """
         if k is not None:
             self._quiet = True
