@@ -167,9 +167,9 @@ def evaluate(
     Definitions are ranx's (the tests check each against it to 1e-6). With ``R`` the
     relevant documents of a query: ``ndcg@k`` = DCG@k / IDCG@k with linear gain,
     ``DCG = sum_{i<=k} rel_i / log2(i + 1)`` (trec_eval's ``ndcg_cut``); ``recall@k`` =
-    |R in top k| / |R|; ``map@k`` = the sum of precision@i over relevant documents at ranks
-    i <= k, divided by |R|; ``mrr@k`` = 1 / rank of the first relevant document in the top
-    k (0 if none); ``precision@k`` = |R in top k| / k.
+    ``|R in top k| / |R|``; ``map@k`` = the sum of precision@i over relevant documents at ranks
+    i <= k, divided by ``|R|``; ``mrr@k`` = 1 / rank of the first relevant document in the top
+    k (0 if none); ``precision@k`` = ``|R in top k| / k``.
 
     Every query in ``qrels_df`` counts (one the run missed scores 0); run queries without
     judgments are left out (ranx's ``make_comparable=True``, trec_eval's ``-c``). Within a
