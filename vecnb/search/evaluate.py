@@ -196,7 +196,31 @@ def evaluate(
     mets = _metrics(metrics)
     if isinstance(relevance_level, bool) or not isinstance(relevance_level, (int, float, np.number)):
         raise InvalidInputError(f"relevance_level must be a number, got {relevance_level!r}.")
+    run, qrels, order_col = _read_inputs(run_df, qrels_df)
+    # the queries that count, and their relevant documents
+    qids = pd.Index(pd.unique(qrels["query_id"]))
+    try:
+        qids = qids.sort_values()
+    except TypeError:  # mixed types: keep first-seen order
+        pass
+    relevant = qrels[qrels["relevance"] >= relevance_level]
+    ranked = _Ranked(run[run["query_id"].isin(qids)], order_col, qids, relevant)
+    out = {f"{m}@{kk}": ranked.metric(m, kk) for m in mets for kk in ks}
+    res = pd.DataFrame(out, index=qids.rename("query_id"))
+    if mean:
+        nq = len(qids)
+        means = res.mean(axis=0).to_frame().T if nq else pd.DataFrame([[np.nan] * res.shape[1]], columns=res.columns)
+        means.index = pd.Index(["mean"])
+        res = pd.concat([res.set_axis(res.index.astype(object)), means])
+        res.index.name = "query_id"
+    return res
 
+
+def _read_inputs(run_df: pd.DataFrame, qrels_df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """The run (query_id, doc_id, rank / score) and qrels (query_id, doc_id, float relevance), checked.
+
+    Returns the run, the qrels and the run column that orders it (``"rank"`` or ``"score"``).
+    """
     run = run_df
     if "doc_id" not in run.columns and run.index.name == "doc_id":
         run = run.reset_index()
@@ -227,90 +251,73 @@ def evaluate(
     vals = pd.to_numeric(run[order_col], errors="coerce")
     if vals.isna().any() or not np.isfinite(vals.to_numpy(dtype=np.float64)).all():
         raise InvalidInputError(f"run_df's {order_col!r} column has missing or non-finite values.")
+    run[order_col] = vals.astype(np.float64)
     rel = pd.to_numeric(qrels["relevance"], errors="coerce")
     if rel.isna().any():
         raise InvalidInputError("qrels_df's 'relevance' column must be numeric without missing values.")
     qrels["relevance"] = rel.astype(np.float64)
+    return run, qrels, order_col
 
-    # --- the queries that count, and their relevant documents
-    qids = pd.Index(pd.unique(qrels["query_id"]))
-    try:
-        qids = qids.sort_values()
-    except TypeError:  # mixed types: keep first-seen order
-        pass
-    relevant = qrels[qrels["relevance"] >= relevance_level]
-    n_rel = relevant.groupby("query_id", sort=False).size().reindex(qids, fill_value=0).to_numpy(np.float64)
 
-    # --- order each query's run: rank asc / score desc, ties by doc id desc (as strings)
-    run = run[run["query_id"].isin(qids)]
-    key = vals.loc[run.index].to_numpy(np.float64)
-    key = key if has_rank else -key
-    docs_str = run["doc_id"].astype(str).to_numpy()
-    qpos = qids.get_indexer(run["query_id"])
-    doc_desc = -pd.Index(docs_str).argsort().argsort() if len(run) else np.empty(0, np.int64)
-    order = np.lexsort((doc_desc, key, qpos))
-    qpos = qpos[order]
-    doc = run["doc_id"].to_numpy()[order]
-    counts = np.bincount(qpos, minlength=len(qids))
+def _within(group: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For rows sorted by ``group``: counts per group, each group's first row, 1-based position inside it."""
+    counts = np.bincount(group, minlength=n_groups)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    pos = np.arange(len(qpos)) - np.repeat(starts, counts) + 1  # 1-based rank within query
+    return counts, starts, np.arange(len(group)) - np.repeat(starts, counts) + 1
 
-    # relevance of each run row (0 when unjudged / not relevant)
-    rmap = pd.Series(relevant["relevance"].to_numpy(), index=pd.MultiIndex.from_arrays(
-        [relevant["query_id"].to_numpy(), relevant["doc_id"].to_numpy()]))
-    if len(qpos):
-        looked = rmap.reindex(pd.MultiIndex.from_arrays([qids.to_numpy()[qpos], doc]))
-        hit = looked.notna().to_numpy()                      # relevant (relevance >= level)
-        gain = looked.fillna(0.0).to_numpy(np.float64)       # linear gain
-    else:
-        hit, gain = np.zeros(0, dtype=bool), np.empty(0)
 
-    # ideal gains: each query's relevances sorted desc
-    ideal = relevant.assign(_q=qids.get_indexer(relevant["query_id"]))
-    ideal = ideal.sort_values(["_q", "relevance"], ascending=[True, False], kind="mergesort")
-    iq = ideal["_q"].to_numpy()
-    ig = ideal["relevance"].to_numpy(np.float64)
-    icounts = np.bincount(iq, minlength=len(qids))
-    istarts = np.concatenate([[0], np.cumsum(icounts)[:-1]])
-    ipos = np.arange(len(iq)) - np.repeat(istarts, icounts) + 1
+class _Ranked:
+    """A run ordered per query (rank asc / score desc, ties by doc id desc as strings, like trec_eval),
+    with each row's relevance and each query's ideal gains: what every metric is computed from."""
 
-    nq = len(qids)
-    out: dict[str, np.ndarray] = {}
-    cum_hits = np.zeros(len(qpos))
-    if len(qpos):
-        # hits up to and including each row, within its query
-        h = hit.astype(np.float64)
-        cs = np.cumsum(h)
-        base = np.concatenate([[0.0], cs])[np.repeat(starts, counts)]
-        cum_hits = cs - base
-    for m in mets:
-        for kk in ks:
-            inside = pos <= kk
-            if m == "ndcg":
-                dcg = np.bincount(qpos[inside], weights=gain[inside] / np.log2(pos[inside] + 1), minlength=nq)
-                iin = ipos <= kk
-                idcg = np.bincount(iq[iin], weights=ig[iin] / np.log2(ipos[iin] + 1), minlength=nq)
-                val = np.divide(dcg, idcg, out=np.zeros(nq), where=idcg > 0)
-            elif m == "recall":
-                hits_k = np.bincount(qpos[inside & hit], minlength=nq).astype(np.float64)
-                val = np.divide(hits_k, n_rel, out=np.zeros(nq), where=n_rel > 0)
-            elif m == "precision":
-                hits_k = np.bincount(qpos[inside & hit], minlength=nq).astype(np.float64)
-                val = np.where(n_rel > 0, hits_k / kk, 0.0)
-            elif m == "map":
-                sel = inside & hit
-                prec = np.bincount(qpos[sel], weights=cum_hits[sel] / pos[sel], minlength=nq)
-                val = np.divide(prec, n_rel, out=np.zeros(nq), where=n_rel > 0)
-            else:  # mrr
-                sel = inside & hit
-                first = np.full(nq, np.inf)
-                np.minimum.at(first, qpos[sel], pos[sel].astype(np.float64))
-                val = np.where(np.isfinite(first), 1.0 / first, 0.0)
-            out[f"{m}@{kk}"] = val
-    res = pd.DataFrame(out, index=qids.rename("query_id"))
-    if mean:
-        means = res.mean(axis=0).to_frame().T if nq else pd.DataFrame([[np.nan] * res.shape[1]], columns=res.columns)
-        means.index = pd.Index(["mean"])
-        res = pd.concat([res.set_axis(res.index.astype(object)), means])
-        res.index.name = "query_id"
-    return res
+    def __init__(self, run: pd.DataFrame, order_col: str, qids: pd.Index, relevant: pd.DataFrame):
+        self.nq = nq = len(qids)
+        key = run[order_col].to_numpy(np.float64)
+        key = key if order_col == "rank" else -key
+        qpos = qids.get_indexer(run["query_id"])
+        docs_str = run["doc_id"].astype(str).to_numpy()
+        doc_desc = -pd.Index(docs_str).argsort().argsort() if len(run) else np.empty(0, np.int64)
+        order = np.lexsort((doc_desc, key, qpos))
+        self.qpos = qpos = qpos[order]
+        doc = run["doc_id"].to_numpy()[order]
+        counts, starts, self.pos = _within(qpos, nq)
+        self.n_rel = relevant.groupby("query_id", sort=False).size().reindex(qids, fill_value=0).to_numpy(np.float64)
+        # relevance of each run row (0 when unjudged / not relevant)
+        rmap = pd.Series(relevant["relevance"].to_numpy(), index=pd.MultiIndex.from_arrays(
+            [relevant["query_id"].to_numpy(), relevant["doc_id"].to_numpy()]))
+        if len(qpos):
+            looked = rmap.reindex(pd.MultiIndex.from_arrays([qids.to_numpy()[qpos], doc]))
+            self.hit = looked.notna().to_numpy()                      # relevant (relevance >= level)
+            self.gain = looked.fillna(0.0).to_numpy(np.float64)       # linear gain
+            cs = np.cumsum(self.hit.astype(np.float64))              # hits up to each row, within its query
+            self.cum_hits = cs - np.concatenate([[0.0], cs])[np.repeat(starts, counts)]
+        else:
+            self.hit, self.gain, self.cum_hits = np.zeros(0, dtype=bool), np.empty(0), np.zeros(0)
+        # ideal gains: each query's relevances sorted desc
+        ideal = relevant.assign(_q=qids.get_indexer(relevant["query_id"]))
+        ideal = ideal.sort_values(["_q", "relevance"], ascending=[True, False], kind="mergesort")
+        self.iq = ideal["_q"].to_numpy()
+        self.ig = ideal["relevance"].to_numpy(np.float64)
+        self.ipos = _within(self.iq, nq)[2]
+
+    def metric(self, m: str, kk: int) -> np.ndarray:
+        """Per-query values of metric ``m`` at cut-off ``kk`` (definitions: :func:`evaluate`)."""
+        nq, qpos, pos, hit, n_rel = self.nq, self.qpos, self.pos, self.hit, self.n_rel
+        inside = pos <= kk
+        if m == "ndcg":
+            dcg = np.bincount(qpos[inside], weights=self.gain[inside] / np.log2(pos[inside] + 1), minlength=nq)
+            iin = self.ipos <= kk
+            idcg = np.bincount(self.iq[iin], weights=self.ig[iin] / np.log2(self.ipos[iin] + 1), minlength=nq)
+            return np.divide(dcg, idcg, out=np.zeros(nq), where=idcg > 0)
+        if m in ("recall", "precision"):
+            hits_k = np.bincount(qpos[inside & hit], minlength=nq).astype(np.float64)
+            if m == "precision":
+                return np.where(n_rel > 0, hits_k / kk, 0.0)
+            return np.divide(hits_k, n_rel, out=np.zeros(nq), where=n_rel > 0)
+        sel = inside & hit
+        if m == "map":
+            prec = np.bincount(qpos[sel], weights=self.cum_hits[sel] / pos[sel], minlength=nq)
+            return np.divide(prec, n_rel, out=np.zeros(nq), where=n_rel > 0)
+        first = np.full(nq, np.inf)  # mrr
+        np.minimum.at(first, qpos[sel], pos[sel].astype(np.float64))
+        return np.where(np.isfinite(first), 1.0 / first, 0.0)
