@@ -16,6 +16,7 @@ scores must equal the scores of what ``fetch`` returns (1e-4), and be within
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -49,12 +50,23 @@ def make_meta(n: int, seed: int = 1) -> pd.DataFrame:
     price[rng.random(n) < 0.1] = np.nan
     rating = pd.array(rng.integers(1, 6, n), dtype="Int64")
     rating[rng.random(n) < 0.1] = pd.NA
+    # dates and datetimes (naive, tz-aware, plain datetime.date objects) with missing values
+    when = pd.Series(pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 730 * 24, n), unit="h"))
+    when[rng.random(n) < 0.1] = pd.NaT
+    when_tz = when.dt.tz_localize("UTC").dt.tz_convert("America/New_York")
+    day = pd.Series([None if pd.isna(t) else t.date() for t in when], dtype=object)
+    cat = pd.Series(pd.Categorical(np.array(["a", "b", "c"], dtype=object)[rng.integers(0, 3, n)]))
+    cat[rng.random(n) < 0.1] = np.nan
     return pd.DataFrame({
         "color": pd.Series(color, dtype=object),
         "size": rng.integers(0, 100, n).astype(np.int64),
         "price": price,
         "flag": rng.random(n) < 0.4,
         "rating": rating,
+        "when": when,
+        "when_tz": when_tz,
+        "day": day,
+        "cat": cat,
     })
 
 
@@ -124,6 +136,34 @@ FILTER_CASES = [
     {"$and": [{"color": "red"}, {"size": {"$gt": 30}}]},
     {"$or": [{"color": "red"}, {"flag": False}]},
     {"$or": [{"$and": [{"color": "blue"}, {"price": {"$lt": 50}}]}, {"rating": 5}]},
+    # booleans equal 1 / 0 (pandas' rule) on every store
+    {"flag": 1},
+    {"flag": 0.0},
+    {"flag": {"$in": [1]}},
+    {"flag": {"$ne": 0}},
+    {"flag": {"$nin": [True]}},
+    {"size": {"$in": [True, 2]}},                   # a number column: True is 1
+    # dates and datetimes compare as instants
+    {"when": {"$gte": pd.Timestamp("2022-03-01")}},
+    {"when": {"$lt": dt.datetime(2021, 6, 1, 12, 30)}},
+    {"when": {"$gt": np.datetime64("2021-09-01T06:00")}},
+    {"when": {"$ne": pd.Timestamp("2021-01-01 05:00")}},
+    {"$and": [{"when": {"$gte": dt.date(2021, 5, 1)}}, {"when": {"$lt": dt.date(2021, 7, 1)}}]},
+    {"when_tz": {"$gt": pd.Timestamp("2022-01-01", tz="UTC")}},
+    {"when_tz": {"$lte": pd.Timestamp("2021-04-01 09:00", tz="Asia/Tokyo")}},
+    {"day": {"$gte": dt.date(2022, 6, 1)}},
+    {"day": {"$in": [dt.date(2021, 3, 3), dt.date(2021, 3, 4), dt.date(2022, 2, 2)]}},
+    {"day": {"$nin": [dt.date(2021, 3, 3)]}},
+    # categoricals compare by value
+    {"cat": "a"},
+    {"cat": {"$ne": "b"}},
+    {"cat": {"$in": ["a", "c"]}},
+    {"cat": {"$nin": ["a"]}},
+    # large filters: an $or of hundreds of branches, a long $in
+    {"$or": [{"$and": [{"size": i % 100}, {"price": {"$gte": i % 50}}]} for i in range(600)]},
+    {"$or": [{"size": i} for i in range(0, 100, 3)] + [{"color": "red"}]},
+    {"color": {"$in": [f"c{i}" for i in range(3000)] + ["red"]}},
+    {"size": {"$nin": list(range(0, 100, 2)) + [1e9]}},
     {"color": "no-such-value"},                     # nothing qualifies
     {"size": {"$lt": 1}},                           # very selective: fewer than k may qualify
     {"no_such_field": 1},                           # a field no row has matches nothing
@@ -349,6 +389,31 @@ class StoreConformance:
             except AssertionError as exc:
                 failures.append(f"{where}: {str(exc).splitlines()[0] if str(exc) else 'assertion failed'}")
         assert not failures, "filters that disagree with the reference:\n" + "\n".join(failures)
+
+    def test_fetch_metadata_keeps_filter_meaning(self, make_store, kind, base_data):
+        """What ``fetch_metadata`` hands back (to ``migrate``) answers every filter like the original."""
+        store = self.filled(make_store, kind, base_data)
+        meta, ids = base_data["meta"], base_data["ids"]
+        pick = np.r_[np.arange(0, 1200, 7), [5]]
+        asked = np.r_[ids[pick], [2**50]]  # an unknown id gives a row of missing values
+        got = store.fetch_metadata(asked)
+        assert isinstance(got, pd.DataFrame) and len(got) == len(asked)
+        assert got.iloc[-1].isna().all()
+        assert set(got.columns) == set(meta.columns)
+        want_meta = meta.iloc[pick].reset_index(drop=True)
+        failures = []
+        for where in FILTER_CASES:
+            node = filters.parse(where)
+            if filters.fields(node) - set(meta.columns):
+                continue
+            want = filters.to_mask(node, want_meta)
+            # datetimes come back as datetimes (in-process stores) or as their int ns form (the others)
+            have = filters.to_mask(filters.encode_node(node), filters.encode_frame(got.iloc[:-1]))
+            if not np.array_equal(want, have):
+                failures.append(f"{where}: {int(want.sum())} rows before, {int(have.sum())} after")
+        assert not failures, "fetched metadata answer filters differently:\n" + "\n".join(failures)
+        if hasattr(store, "fetch_texts"):
+            assert store.fetch_texts(asked[:3]) == [None, None, None]  # stored without texts
 
     @pytest.mark.parametrize("metric", METRICS)
     def test_metric(self, make_store, kind, base_data, metric):

@@ -48,6 +48,15 @@ def _eq(a, b) -> bool:
     return a == b
 
 
+def _eq_key(a):
+    """A hashable key with ``_eq``'s meaning: booleans apart from numbers, numbers by float value."""
+    if isinstance(a, bool):
+        return ("b", a)
+    if isinstance(a, (int, float)):
+        return ("n", float(a))
+    return ("s", a) if isinstance(a, str) else ("o", repr(a))
+
+
 def _cmp_ok(v, op: str, x) -> bool:
     if isinstance(v, bool) or isinstance(x, bool):
         return False
@@ -83,6 +92,7 @@ class Emulator:
         self.indices: dict[str, _Index] = {}
         self.aliases: dict[str, str] = {}  # alias -> concrete index
         self.lock = threading.Lock()
+        self._terms: dict[int, tuple] = {}
 
     # ------------------------------------------------------------------ queries
     def matches(self, q: dict | None, doc: dict) -> bool:
@@ -91,6 +101,8 @@ class Emulator:
         (kind, arg), = q.items()
         if kind == "match_all":
             return True
+        if kind == "match_none":
+            return False
         if kind == "term":
             (f, v), = arg.items()
             got = _get(doc, f)
@@ -98,7 +110,12 @@ class Emulator:
         if kind == "terms":
             (f, vs), = arg.items()
             got = _get(doc, f)
-            return got is not _MISSING and any(_eq(got, v) for v in vs)
+            if got is _MISSING:
+                return False
+            cached = self._terms.get(id(vs))
+            if cached is None or cached[0] is not vs:  # one set per terms list (lists of thousands)
+                cached = self._terms[id(vs)] = (vs, {_eq_key(v) for v in vs})
+            return _eq_key(got) in cached[1]
         if kind == "range":
             (f, ops), = arg.items()
             got = _get(doc, f)
@@ -116,7 +133,13 @@ class Emulator:
             should = arg.get("should", [])
             if should:
                 need = arg.get("minimum_should_match", 0 if arg.get("must") or arg.get("filter") else 1)
-                ok = ok and sum(self.matches(c, doc) for c in should) >= need
+                if ok and need > 0:  # stop at the need-th match (filters may have hundreds of branches)
+                    hits = 0
+                    for c in should:
+                        hits += self.matches(c, doc)
+                        if hits >= need:
+                            break
+                    ok = hits >= need
             return ok
         raise ValueError(f"emulator: unsupported query {kind!r}")
 
@@ -170,6 +193,16 @@ class Emulator:
         s = s.astype(np.float32)
         return {_id: float(v) for (_id, _), v in zip(docs, s, strict=True)}
 
+    def _filter_docs(self, name: str, flt: dict | None, docs: list) -> list:
+        cache = getattr(self, "_filtered", None)
+        key = (name, json.dumps(flt, sort_keys=True)) if cache is not None else None
+        if key is not None and key in cache:
+            return cache[key]
+        out = [(i, d) for i, d in docs if self.matches(flt, d)]
+        if key is not None:
+            cache[key] = out
+        return out
+
     def search(self, name: str, body: dict) -> tuple[int, dict]:
         name = self.aliases.get(name, name)
         idx = self.indices.get(name)
@@ -181,7 +214,7 @@ class Emulator:
             knn = body["knn"]
             if knn["num_candidates"] < knn["k"]:
                 return 400, _err("illegal_argument_exception", "[num_candidates] cannot be less than [k]")
-            docs = [(i, d) for i, d in docs if self.matches(knn.get("filter"), d)]
+            docs = self._filter_docs(name, knn.get("filter"), docs)
             scores = self.knn_scores(idx, docs, knn["query_vector"])
             ranked = sorted(scores, key=lambda i: -scores[i])[: min(size, knn["k"])]
             hits = [{"_index": name, "_id": i, "_score": scores[i]} for i in ranked]
@@ -271,9 +304,13 @@ class Emulator:
             if parts == ["_msearch"]:
                 lines = [json.loads(x) for x in body.splitlines() if x.strip()]
                 responses = []
-                for header, sbody in zip(lines[::2], lines[1::2], strict=True):
-                    status, res = self.search(header["index"], sbody)
-                    responses.append(dict(res, status=status) if status == 200 else dict(res, status=status))
+                self._filtered = {}  # one request's searches share their filter's result (no writes between)
+                try:
+                    for header, sbody in zip(lines[::2], lines[1::2], strict=True):
+                        status, res = self.search(header["index"], sbody)
+                        responses.append(dict(res, status=status) if status == 200 else dict(res, status=status))
+                finally:
+                    self._filtered = None
                 return 200, {"took": 1, "responses": responses}
             name = parts[0]
             if name in self.aliases and parts[1:]:
@@ -318,7 +355,7 @@ class Emulator:
                     if d is None:
                         docs.append({"_index": name, "_id": str(i), "found": False})
                     else:
-                        src = {include: d[include]} if include else d
+                        src = ({include: d[include]} if include in d else {}) if include else d
                         docs.append({"_index": name, "_id": str(i), "found": True, "_source": src})
                 return 200, {"docs": docs}
             if rest == ["_search"]:

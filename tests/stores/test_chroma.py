@@ -28,10 +28,13 @@ def test_where_translation():
     assert tw({"a": {"$ne": "x"}}) == {"$and": [{"a": {"$ne": "x"}}, {HAS_PREFIX + "a": True}]}
     assert tw({"a": {"$nin": ["x"]}}) == {"$and": [{"a": {"$nin": ["x"]}}, {HAS_PREFIX + "a": True}]}
     # one type per $in list
-    assert tw({"n": {"$in": [1, 2.5]}}) == {"n": {"$in": [1.0, 2.5]}}
-    assert tw({"n": {"$in": [1, "a"]}}) == {"$or": [{"n": {"$in": [1]}}, {"n": {"$in": ["a"]}}]}
-    assert tw({"$or": [{"a": "x"}, {"$and": [{"n": 1}, {"b": True}]}]}) == {
-        "$or": [{"a": {"$eq": "x"}}, {"$and": [{"n": {"$eq": 1}}, {"b": {"$eq": True}}]}]}
+    assert tw({"n": {"$in": [3, 2.5]}}) == {"n": {"$in": [3.0, 2.5]}}
+    assert tw({"n": {"$in": [3, "a"]}}) == {"$or": [{"n": {"$in": [3]}}, {"n": {"$in": ["a"]}}]}
+    # True equals 1 and False 0 (pandas' rule): chroma keeps them apart, so both are asked for
+    assert tw({"n": {"$in": [1, 2.5]}}) == {"$or": [{"n": {"$in": [1.0, 2.5]}}, {"n": {"$in": [True]}}]}
+    assert tw({"$or": [{"a": "x"}, {"$and": [{"n": 2}, {"b": True}]}]}) == {
+        "$or": [{"a": {"$eq": "x"}}, {"$and": [{"n": {"$eq": 2}},
+                                               {"$or": [{"b": {"$in": [True]}}, {"b": {"$in": [1]}}]}]}]}
     assert tw({"a": "x", "n": {"$lt": 2}}) == {"$and": [{"a": {"$eq": "x"}}, {"n": {"$lt": 2}}]}
     with pytest.raises(FilterError, match="only numbers"):
         tw({"a": {"$gt": "m"}})
@@ -52,7 +55,10 @@ def test_metadata_conversion():
     with pytest.raises(InvalidInputError, match="reserves"):
         to_chroma_metadata(pd.DataFrame({"#doc": ["x"]}), 1)
     with pytest.raises(InvalidInputError, match="stores only"):
-        to_chroma_metadata(pd.DataFrame({"t": [pd.Timestamp("2020-01-01")]}, dtype=object), 1)
+        to_chroma_metadata(pd.DataFrame({"t": [[1, 2]]}, dtype=object), 1)
+    # dates / datetimes are kept as int nanoseconds since the epoch (UTC): what filters compare
+    rows = to_chroma_metadata(pd.DataFrame({"t": [pd.Timestamp("2020-01-01", tz="UTC")]}, dtype=object), 1)
+    assert rows[0]["t"] == 1577836800 * 10**9
 
 
 @pytest.fixture(scope="module")

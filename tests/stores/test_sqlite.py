@@ -120,7 +120,7 @@ def test_dot_reduction_survives_longer_vectors(tmp_path):
     {"x": {"$ne": 0.5}}, {"x": {"$gte": 0.2, "$lt": 0.4}}, {"ok": False}, {"ok": {"$ne": True}},
     {"n": {"$in": list(range(0, 200, 3))}},  # long $in lists are bound as one JSON parameter
     {"n": {"$nin": list(range(0, 200, 3))}},
-    {"when": {"$gte": "2021-06-01"}},
+    {"when": {"$gte": pd.Timestamp("2021-06-01")}},  # (ISO strings: df.vec and VectorIndex, which know dtypes)
     {"$or": [{"$and": [{"color": "blue"}, {"x": {"$lt": 0.5}}]}, {"n": 7}]},
     {"color": "x'); DELETE FROM vecnb_items; --"},
 ])

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 
@@ -34,6 +35,7 @@ __all__ = [
     "check_vectors",
     "check_matrix",
     "normalize",
+    "unit_queries",
     "topk",
     "exact_scores",
     "scores_from_distances",
@@ -97,6 +99,7 @@ def as_matrix(x, *, dim: int | None = None, what: str = "vectors") -> np.ndarray
     if isinstance(x, np.ndarray) and x.dtype == np.float32 and x.ndim == 2 and x.flags.c_contiguous:
         arr = x
     else:
+        _refuse_complex(x, what)
         try:
             if isinstance(x, np.ndarray) and x.dtype == object:
                 arr = np.stack([np.asarray(v, dtype=np.float32) for v in x]) if len(x) else np.empty((0, dim or 0), np.float32)
@@ -118,6 +121,36 @@ def as_matrix(x, *, dim: int | None = None, what: str = "vectors") -> np.ndarray
             "Embed with the same model as the column / index, or pass vectors of that width."
         )
     return arr
+
+
+def _refuse_complex(x: Any, what: str) -> None:
+    """Raise InvalidInputError for complex values (numpy would silently drop the imaginary part)."""
+    dt = getattr(x, "dtype", None)
+    complex_ = dt is not None and getattr(dt, "kind", "") == "c"
+    if not complex_ and (dt is None or dt == object):
+        items = x.tolist() if isinstance(x, np.ndarray) else x
+        if isinstance(items, (list, tuple)):
+            complex_ = any(getattr(getattr(v, "dtype", None), "kind", "") == "c" or isinstance(v, complex)
+                           or (isinstance(v, (list, tuple)) and any(isinstance(e, complex) for e in v[:64]))
+                           for v in items[:64])
+    if complex_:
+        raise InvalidInputError(
+            f"{what} hold complex numbers; vectors must be real. Pass np.real(x) / np.abs(x) or split the "
+            "real and imaginary parts into separate dimensions, as your model requires."
+        )
+
+
+def unit_queries(q: np.ndarray) -> np.ndarray:
+    """Rows of ``q`` scaled to unit length, computed in float64 (float32 (nq, d) out).
+
+    The cosine ranking depends only on each query's direction; normalising in float64 keeps
+    queries with huge or tiny components (1e30: their squares overflow float32) comparable in
+    every store, which then all see the same unit vector.
+    """
+    q64 = q.astype(np.float64)
+    n = np.linalg.norm(q64, axis=1, keepdims=True)
+    n[n == 0] = 1.0
+    return (q64 / n).astype(np.float32)
 
 
 def check_vectors(x: np.ndarray, metric: str, what: str = "vectors") -> None:
@@ -355,6 +388,8 @@ def topk(
     n = x.shape[0] if rows is None else len(rows)
     if n == 0 or nq == 0:
         return np.empty((nq, 0), np.int64), np.empty((nq, 0), np.float64)
+    if metric == "cosine":
+        q = unit_queries(q)  # same direction, no float32 overflow in the products (components of 1e30)
     k = min(k, n)
     norms = _norms(x) if metric in ("cosine", "l2") else None
 

@@ -137,11 +137,13 @@ def _row_hash(rows: pd.DataFrame, X: np.ndarray) -> np.ndarray:
 
 
 def _is_scalar_column(s: pd.Series) -> bool:
-    """Whether a column holds values a filter can compare (str, int, float, bool)."""
+    """Whether a column holds values a filter can compare (str, int, float, bool, date / datetime)."""
     dt = s.dtype
     if is_vector_dtype(dt):
         return False
     if pd.api.types.is_bool_dtype(dt) or pd.api.types.is_string_dtype(dt) and dt != object:
+        return True
+    if pd.api.types.is_datetime64_any_dtype(dt):
         return True
     if pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_complex_dtype(dt):
         return True
@@ -149,7 +151,7 @@ def _is_scalar_column(s: pd.Series) -> bool:
         return pd.api.types.infer_dtype(dt.categories, skipna=True) in ("string", "integer", "floating", "boolean")
     if dt == object:
         return pd.api.types.infer_dtype(s, skipna=True) in (
-            "string", "integer", "floating", "boolean", "mixed-integer-float", "empty")
+            "string", "integer", "floating", "boolean", "mixed-integer-float", "empty", "date", "datetime")
     return False
 
 
@@ -559,6 +561,7 @@ class VectorIndex:
         node = filters.parse(where)
         if node is not None and len(self._frame):
             filters.check_fields(node, self._frame.columns, "the index's rows")
+        node = filters.prepare(node, self._frame)  # the same type rules as df.vec (see vecnb.filters)
         Q, labels, batch = query_matrix(query, self._info, self.dim, model=model)
         k = min(k, max(len(self), 1))  # no more hits than rows: a huge k allocates nothing
         keys, scores = self.store.search(Q, k, where=node)

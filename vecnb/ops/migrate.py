@@ -374,6 +374,9 @@ class _Migration:
         self.total = len(s)
         self.report = MigrationReport(source=s.name, destination=d.name, total=self.total,
                                       checkpoint=str(checkpoint) if checkpoint is not None else None)
+        if s.index is None:  # a store: say what it cannot hand over (never drop it silently)
+            self.report.notes += [f"{what} were not copied: store {s.name!r} cannot read them back (no fetch_{what})"
+                                  for what in ("metadata", "texts") if not supports(s.store, what)]
         self.ck = Checkpoint(checkpoint) if checkpoint is not None else None
         self.ident = {"kind": "vecnb.migrate", "version": 1, "source": s.describe(), "destination": d.describe()}
         self.start = 0

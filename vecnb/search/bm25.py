@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -316,13 +317,20 @@ class BM25:
         self.n = len(texts)
         tok = self.analyzer.tokenize(texts, progress=progress)
         ret = bm25s.BM25(k1=self.options.k1, b=self.options.b, method=self.options.method, backend="numpy")
-        if self.n:
+        #: why every query finds nothing (a corpus of stop words only), else None
+        self.note = None
+        if self.n and not any(t for t in getattr(tok, "vocab", {"x": 0}) if t != ""):
+            self.note = (f"keyword search: the {self.n} texts hold no searchable word (only stop words, "
+                         "punctuation or nothing), so every keyword query returns no rows; pass stopwords=None "
+                         "to keep stop words")
+            warnings.warn(self.note, UserWarning, stacklevel=3)
+        elif self.n:
             ret.index(tok, show_progress=progress)
         self._ret = ret
 
     def term_ids(self, text: str) -> np.ndarray:
         """Vocabulary ids of the query's terms that occur in the corpus (repeats kept)."""
-        if not self.n:
+        if not self.n or self.note is not None:
             return np.empty(0, dtype=np.int32)
         ids = self._ret.get_tokens_ids(self.analyzer.terms(text))
         vocab = self._ret.vocab_dict
@@ -363,7 +371,7 @@ class BM25:
         return pos, s[pos].astype(np.float64)
 
     def __repr__(self) -> str:
-        return (f"<BM25 {self.n} docs, {len(self._ret.vocab_dict) if self.n else 0} terms, "
+        return (f"<BM25 {self.n} docs, {len(self._ret.vocab_dict) if self.n and self.note is None else 0} terms, "
                 f"method={self.options.method} k1={self.options.k1} b={self.options.b}, {self.analyzer.describe()}>")
 
 

@@ -199,7 +199,7 @@ class IndexTarget:
         node = filters.parse(where)
         if node is not None and len(self.rows):
             filters.check_fields(node, self.rows.columns, "the index's rows")
-        return node
+        return filters.prepare(node, self.rows)  # the same type rules as df.vec (see vecnb.filters)
 
     def text_column(self, text: str | None) -> str:
         own = getattr(self.index, "text", None)

@@ -147,6 +147,17 @@ class InProcessStore(BaseStore):
         out[found] = self._buf[slots[found]]
         return out, found
 
+    def fetch_metadata(self, ids: Any) -> pd.DataFrame:
+        """Metadata of ``ids``: one row per id, in order; missing values for unknown ids."""
+        self._check_open()
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        slots = self._slots_of(ids)
+        found = slots >= 0
+        rows = self._meta.rows(slots[found])
+        if found.all():
+            return rows
+        return rows.set_axis(np.flatnonzero(found)).reindex(pd.RangeIndex(len(ids)))
+
     def _begin_search(self, vectors: Any, k: int, where: Any
                       ) -> tuple[np.ndarray, filters.Node | None, np.ndarray, np.ndarray]:
         """Validated queries (nq, dim), the parsed filter, and empty (-1 / -inf) result arrays (nq, w).

@@ -21,6 +21,7 @@ import pandas as pd
 
 from vecnb._core.validation import positive_int  # noqa: F401 - the server stores import it from here
 from vecnb.errors import FilterError, InvalidInputError
+from vecnb._core.filters import encode_frame
 
 __all__ = ["redact_url", "value_kind", "field_kind", "merge_kinds", "metadata_rows", "check_ordering",
            "positive_int", "html_table"]
@@ -107,7 +108,9 @@ def metadata_rows(metadata: pd.DataFrame | None, n: int) -> tuple[list[dict | No
 
     Missing values (None, NaN, NA, NaT) and non-finite floats are left out of the row's dict,
     so a server evaluates them as absent: they match no comparison, ``$ne`` / ``$nin``
-    included (vecnb's rule). Values become plain Python scalars; timestamps ISO strings.
+    included (vecnb's rule). Values become plain Python scalars; date / datetime columns
+    int nanoseconds since the epoch, UTC (:func:`vecnb.filters.encode_frame`), the form
+    :func:`vecnb.filters.encode_node` gives filter values.
 
     Returns
     -------
@@ -119,6 +122,7 @@ def metadata_rows(metadata: pd.DataFrame | None, n: int) -> tuple[list[dict | No
         return None, {}
     if len(metadata) != n:
         raise InvalidInputError(f"metadata has {len(metadata)} rows for {n} ids.")
+    metadata = encode_frame(metadata)
     cols = [str(c) for c in metadata.columns]
     if len(set(cols)) != len(cols):
         raise InvalidInputError(f"metadata has duplicate column names {cols}; rename them.")

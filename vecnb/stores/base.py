@@ -60,6 +60,11 @@ open_reference(**options)``; the options are non-secret and non-destructive, lim
 class's ``reference_options`` allow-list and never any of :data:`NEVER_FROM_FILE` (checked by
 :func:`reference_config` when saving and again when loading).
 
+``fetch_metadata`` returns one row per id in the order asked, missing values (and unknown ids)
+as ``None`` / NaN. Date / datetime fields come back as int nanoseconds since the epoch (UTC)
+from the stores that keep them so (sqlite, pgvector, chroma, elasticsearch); filters compare
+them as instants either way (:func:`vecnb.filters.encode_frame`).
+
 Constructors only store parameters; connections open on first use.
 """
 
@@ -73,16 +78,27 @@ import pandas as pd
 from vecnb._core.validation import positive_int
 from vecnb.errors import DimensionMismatchError, DuplicateIdError, InvalidInputError, StoreError
 from vecnb._core.filters import Node
-from vecnb._core.metrics import as_matrix, check_k, check_vectors, resolve_metric
+from vecnb._core.metrics import as_matrix, check_k, check_vectors, resolve_metric, unit_queries
 
 __all__ = ["CAPABILITIES", "VectorStore", "BaseStore", "KeywordSearch", "Fetch", "IterIds", "FetchTexts",
            "KeepsIndexRecord", "FetchMetadata", "Persist", "Configurable", "Reference", "Describe", "Build",
-           "as_ids", "capabilities", "normalize_kind", "pad_results", "provided", "supports", "reference_config",
+           "as_ids", "capabilities", "normalize_kind", "pad_results", "provided", "records_frame", "supports", "reference_config",
            "NEVER_FROM_FILE", "PAD_LIMIT"]
 
 #: searches pad results to ``k`` columns up to this ``k``; a larger ``k`` is clamped to the rows
 #: stored first (``k=10**9`` on 40 rows must not allocate (nq, 10**9) arrays)
 PAD_LIMIT = 4096
+
+
+def records_frame(records: list[dict | None]) -> pd.DataFrame:
+    """One row per record (``None`` / ``{}``: a row of missing values), columns in first-seen order."""
+    cols: dict[str, None] = {}
+    for r in records:
+        if r:
+            cols.update(dict.fromkeys(r))
+    data = {c: [r.get(c) if r else None for r in records] for c in cols}
+    return pd.DataFrame({c: pd.Series(v, dtype=object).infer_objects() for c, v in data.items()},
+                        index=pd.RangeIndex(len(records)))
 
 
 @runtime_checkable
@@ -366,7 +382,9 @@ class BaseStore:
                 "Embed queries with the model the store was built with."
             )
         check_vectors(q, self.metric, what="query vectors")
-        return q
+        # cosine: every backend gets the same unit query, normalised in float64 (a query with
+        # components of 1e30 overflows float32 arithmetic and ranked differently per store)
+        return unit_queries(q) if self.metric == "cosine" else q
 
     def _width(self, k: int, rows: int | None = None) -> int:
         """Columns of a search / keyword result: ``k``, or ``min(k, rows stored)`` beyond :data:`PAD_LIMIT`.

@@ -117,8 +117,13 @@ def to_chroma_where(node: filters.Node | None) -> dict | None:
                 f"where: chroma compares only numbers with {op}; {f!r} {op} {node.value!r} is not supported by "
                 "the chroma store. Use $eq / $in for text, or another store (numpy, faiss, sqlite, pgvector)."
             )
-        if op in ("$in", "$nin"):
-            cond = _in_list(f, op, node.value)
+        if op in ("$eq", "$ne", "$in", "$nin"):  # True equals 1 and False 0 (pandas' rule)
+            vals = node.value if isinstance(node.value, tuple) else (node.value,)
+            forms = tuple(x for v in vals for x in filters.equal_forms(_value(v)))
+            if len(forms) == 1 and op in ("$eq", "$ne"):
+                cond = {f: {op: forms[0]}}
+            else:
+                cond = _in_list(f, "$in" if op in ("$eq", "$in") else "$nin", forms)
         else:
             cond = {f: {op: _value(node.value)}}
         if op in ("$ne", "$nin"):  # chroma would match rows without the field: require it
@@ -140,6 +145,7 @@ def to_chroma_metadata(metadata: pd.DataFrame | None, n: int) -> list[dict | Non
     """
     if metadata is None or len(metadata.columns) == 0:
         return [None] * n
+    metadata = filters.encode_frame(metadata)  # dates / datetimes as int ns since the epoch (UTC)
     rows: list[dict] = [{} for _ in range(n)]
     for col in metadata.columns:
         if not isinstance(col, str):
@@ -185,7 +191,8 @@ class ChromaStore(BaseStore):
     """
 
     name: ClassVar[str] = "chroma"
-    capabilities: ClassVar[frozenset[str]] = frozenset({"config", "fetch", "home", "info", "iter_ids", "persist"})
+    capabilities: ClassVar[frozenset[str]] = frozenset({"config", "fetch", "home", "info", "iter_ids", "metadata",
+                                                        "persist"})
     kinds: ClassVar[tuple[str, ...]] = ("hnsw",)
 
     def __init__(self, *, dim: int, metric: str = "cosine", kind: str = "auto", path: str | os.PathLike | None = None,
@@ -306,7 +313,7 @@ class ChromaStore(BaseStore):
         scores : ndarray (nq, k) float64, padded with -inf
         """
         q = self._check_queries(vectors, k)
-        cw = to_chroma_where(filters.parse(where))
+        cw = to_chroma_where(filters.encode_node(filters.parse(where)))
         nq = len(q)
         col = self._collection()
         rescore = self.metric == "dot"
@@ -354,6 +361,23 @@ class ChromaStore(BaseStore):
                 out[i] = np.asarray(emb, dtype=np.float32)
                 found[i] = True
         return out, found
+
+    def fetch_metadata(self, ids: Any) -> pd.DataFrame:
+        """Metadata of ``ids``: one row per id, in order (missing values for unknown ids).
+
+        Dates / datetimes come back as int nanoseconds since the epoch (UTC), as stored.
+        """
+        from vecnb.stores.base import records_frame
+
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        col = self._collection()
+        got_rows: dict[int, dict] = {}
+        sids = [str(k) for k in dict.fromkeys(ids.tolist())]
+        for s in range(0, len(sids), self._batch):
+            got = self._call("fetch_metadata", col.get, ids=sids[s:s + self._batch], include=["metadatas"])
+            for sid, meta in zip(got["ids"], got["metadatas"]):
+                got_rows[int(sid)] = {k: v for k, v in (meta or {}).items() if not k.startswith(HAS_PREFIX)}
+        return records_frame([got_rows.get(i) for i in ids.tolist()])
 
     def iter_ids(self, batch_size: int = 1000) -> Iterator[np.ndarray]:
         """Stored ids, ``batch_size`` at a time."""

@@ -73,7 +73,7 @@ from vecnb.errors import (
     StoreError,
     VecnbError,
 )
-from vecnb._core.filters import And, Cmp, Node, Or, parse
+from vecnb._core.filters import And, Cmp, Node, Or, encode_node, equal_forms, parse
 from vecnb._core.metrics import resolve_metric
 from vecnb.stores._server import (
     check_ordering,
@@ -84,7 +84,7 @@ from vecnb.stores._server import (
     redact_url,
 )
 from vecnb._core.redaction import url_secrets
-from vecnb.stores.base import BaseStore, as_ids, pad_results
+from vecnb.stores.base import BaseStore, as_ids, pad_results, records_frame
 
 __all__ = [
     "ElasticsearchStore",
@@ -184,6 +184,14 @@ def _translate(node: Node, fields: dict[str, str]) -> dict:
         return {"bool": {"should": [_translate(c, fields) for c in node.children], "minimum_should_match": 1}}
     assert isinstance(node, Cmp)
     f, op, v = _field(node.field), node.op, node.value
+    if op in ("$eq", "$ne", "$in", "$nin"):
+        vals = _equal_values(v if isinstance(v, tuple) else (v,), fields.get(node.field))
+        if not vals:  # no stored value can equal these
+            return {"match_none": {}} if op in ("$eq", "$in") else {"exists": {"field": f}}
+        if op in ("$eq", "$ne") and len(vals) == 1:
+            v = vals[0]
+        else:
+            op, v = ("$in" if op in ("$eq", "$in") else "$nin"), tuple(vals)
     if op == "$eq":
         return {"term": {f: v}}
     if op == "$in":
@@ -194,6 +202,22 @@ def _translate(node: Node, fields: dict[str, str]) -> dict:
         return {"bool": {"filter": [{"exists": {"field": f}}], "must_not": [{"terms": {f: list(v)}}]}}
     check_ordering(node.field, op, v, fields.get(node.field))
     return {"range": {f: {op[1:]: v}}}
+
+
+def _equal_values(vals: tuple, kind: str | None) -> list:
+    """Values to match for an equality: ``True`` equals 1 and ``False`` 0 (pandas' rule), in the
+    form a field of known ``kind`` holds (a boolean field is never sent a number, nor a number
+    field a boolean); values no row of that kind can equal are dropped."""
+    if kind not in ("boolean", "number"):
+        return list(vals)
+    out: list = []
+    for v in vals:
+        for x in equal_forms(v):
+            if (kind == "boolean") != isinstance(x, bool):
+                continue
+            if not any(type(x) is type(y) and x == y for y in out):
+                out.append(x)
+    return out
 
 
 def knn_body(query: np.ndarray, k: int, *, num_candidates: int | None = None, filter: dict | None = None) -> dict:
@@ -323,7 +347,8 @@ class ElasticsearchStore(BaseStore):
     """
 
     name: ClassVar[str] = "elasticsearch"
-    capabilities: ClassVar[frozenset[str]] = frozenset({"fetch", "home", "info", "iter_ids", "keyword", "reference"})
+    capabilities: ClassVar[frozenset[str]] = frozenset({"fetch", "home", "info", "iter_ids", "keyword", "metadata",
+                                                        "reference", "texts"})
     kinds: ClassVar[tuple[str, ...]] = ("exact", "hnsw", "int8_hnsw")
 
     def __init__(self, dim: int, metric: str = "cosine", kind: str = "auto", *, url: str | None = None,
@@ -535,7 +560,7 @@ class ElasticsearchStore(BaseStore):
         k = self._width(k)  # a huge k: clamped to the rows stored before anything else
         if k == 0:
             return pad_results([[] for _ in q], [[] for _ in q], 0)
-        node = parse(where)
+        node = encode_node(parse(where))
         es = self._es()
         flt = where_to_query(node, self._fields)
         bodies = [knn_body(q[i], k, num_candidates=self.num_candidates, filter=flt) for i in range(len(q))]
@@ -576,7 +601,7 @@ class ElasticsearchStore(BaseStore):
         if operator not in ("or", "and"):
             raise InvalidInputError(f"operator must be 'or' or 'and', got {operator!r}.")
         es = self._es()
-        flt = where_to_query(parse(where), self._fields)
+        flt = where_to_query(encode_node(parse(where)), self._fields)
         bodies = [keyword_body(t, k, filter=flt, operator=operator) for t in texts]
         id_rows, score_rows = self._msearch(es, bodies, "keyword", transform=False)
         return pad_results(id_rows, score_rows, int(k))
@@ -606,6 +631,30 @@ class ElasticsearchStore(BaseStore):
                 out[i] = np.asarray(doc["_source"]["vector"], dtype=np.float32)
                 found[i] = True
         return out, found
+
+    def _fetch_source(self, ids: Any, field: str, operation: str) -> tuple[np.ndarray, list]:
+        self._check_open()
+        ids = np.asarray(ids).astype(np.int64, copy=False).reshape(-1)
+        if len(ids) == 0:
+            return ids, []
+        es = self._es()
+        try:
+            res = es.mget(index=self.index, ids=[str(int(i)) for i in ids], source_includes=[field])
+        except Exception as exc:
+            raise self._wrap(exc, operation) from None
+        return ids, [(doc.get("_source") or {}).get(field) if doc.get("found") else None for doc in res["docs"]]
+
+    def fetch_metadata(self, ids: Any) -> pd.DataFrame:
+        """Metadata of ``ids``: one row per id, in order (missing values for unknown ids).
+
+        Dates / datetimes come back as numbers of nanoseconds since the epoch (UTC), as stored.
+        """
+        _, rows = self._fetch_source(ids, "metadata", "fetch_metadata")
+        return records_frame(rows)
+
+    def fetch_texts(self, ids: Any) -> list[str | None]:
+        """The texts stored for ``ids`` (``None`` where a key has no text or is missing)."""
+        return self._fetch_source(ids, "text", "fetch_texts")[1]
 
     def iter_ids(self, batch_size: int = 1000) -> Iterator[np.ndarray]:
         """Every key in ascending order (``search_after`` on ``vecnb_id``)."""

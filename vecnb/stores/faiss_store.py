@@ -178,7 +178,7 @@ class FaissStore(InProcessStore):
     """
 
     name: ClassVar[str] = "faiss"
-    capabilities: ClassVar[frozenset[str]] = frozenset({"build", "fetch", "info", "iter_ids", "persist"})
+    capabilities: ClassVar[frozenset[str]] = frozenset({"build", "fetch", "info", "iter_ids", "metadata", "persist"})
     kinds: ClassVar[tuple[str, ...]] = ("flat", "hnsw", "ivf", "sq8", "pq")
 
     def __init__(self, *, dim: int, metric: str = "cosine", kind: str = "auto", m: int = 32,

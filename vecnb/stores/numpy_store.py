@@ -53,7 +53,7 @@ class NumpyStore(InProcessStore):
     """
 
     name: ClassVar[str] = "numpy"
-    capabilities: ClassVar[frozenset[str]] = frozenset({"fetch", "info", "iter_ids", "persist"})
+    capabilities: ClassVar[frozenset[str]] = frozenset({"fetch", "info", "iter_ids", "metadata", "persist", "texts"})
     kinds: ClassVar[tuple[str, ...]] = ("exact",)
 
     def __init__(self, *, dim: int, metric: str = "cosine", kind: str = "auto"):
@@ -105,6 +105,12 @@ class NumpyStore(InProcessStore):
             self._meta.append(None if metadata is None else metadata.iloc[np.flatnonzero(new)], m)
             self._texts.extend([texts[i] for i in np.flatnonzero(new)] if texts is not None else [None] * m)
             self._n = need
+
+    def fetch_texts(self, ids: Any) -> list[str | None]:
+        """The texts stored for ``ids`` (``None`` where a key has no text or is missing)."""
+        self._check_open()
+        slots = self._slots_of(np.asarray(ids, dtype=np.int64).reshape(-1))
+        return [self._texts[s] if s >= 0 else None for s in slots.tolist()]
 
     def delete(self, ids: Any) -> None:
         """Remove rows by id; ids that are not stored are ignored."""

@@ -104,7 +104,7 @@ from vecnb.errors import (
     StoreError,
     VecnbError,
 )
-from vecnb._core.filters import And, Cmp, Node, Or, parse
+from vecnb._core.filters import ORDERING, And, Cmp, Node, Or, encode_node, equal_forms, parse
 from vecnb._core.metrics import scores_from_distances
 from vecnb.stores._server import (
     check_ordering,
@@ -116,7 +116,7 @@ from vecnb.stores._server import (
     redact_url,
 )
 from vecnb._core.redaction import scrub
-from vecnb.stores.base import BaseStore, as_ids, pad_results
+from vecnb.stores.base import BaseStore, as_ids, pad_results, records_frame
 
 __all__ = ["PgVectorStore", "redact_url", "compile_where"]
 
@@ -129,6 +129,18 @@ _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x0
 _COPY_TRAILER = b"\xff\xff"
 _COPY_CHUNK = 8 << 20
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")  # a JSON-escaped NUL (not an escaped backslash + "u0000")
+
+
+#: what to do next, by SQLSTATE (5 characters) or class (2); the connection still works for these
+_SQLSTATE_HINTS = {
+    "54001": ". The query is too complex for the server (a very long keyword query or filter); shorten it.",
+    "54": ". A PostgreSQL limit was exceeded; make the query or the rows smaller.",
+    "53": ". The server is out of resources (memory, disk or connections); retry later or free some.",
+    "57014": ". The statement was canceled (a statement_timeout or a cancel request).",
+    "22": ". A value was rejected by PostgreSQL; check the data / filter values.",
+    "42": ". Check that the table was made by vecnb (open_index / mode=) and its schema is intact.",
+}
+_MAX_QUERY_WORDS = 256  # a tsquery past a few thousand terms exceeds PostgreSQL's stack depth
 
 
 # --------------------------------------------------------------------------- redaction
@@ -190,14 +202,10 @@ def _compile(node: Node, fields: dict[str, str], params: dict) -> sql.Composable
     assert isinstance(node, Cmp)
     f, op, v = node.field, node.op, node.value
     kind = fields.get(f)
-    if op == "$eq":
-        return sql.SQL("(metadata @> {})").format(_ph(params, Jsonb({f: v})))
-    if op == "$ne":
-        return sql.SQL("((metadata -> {}) <> {})").format(_ph(params, f), _ph(params, Jsonb(v)))
-    if op in ("$in", "$nin"):
-        expr = sql.SQL("((metadata -> {}) = ANY({}::jsonb[]))").format(_ph(params, f),
-                                                                      _ph(params, [Jsonb(x) for x in v]))
-        return expr if op == "$in" else sql.SQL("(NOT {})").format(expr)
+    if op in ORDERING and isinstance(v, str) and "\x00" in v:
+        op, v = _nul_ordering(op, v)
+    if op in ("$eq", "$ne", "$in", "$nin"):
+        return _compile_equality(f, op, v, params)
     # ordering
     vkind = check_ordering(f, op, v, kind)
     sym = sql.SQL({"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}[op])
@@ -210,6 +218,62 @@ def _compile(node: Node, fields: dict[str, str], params: dict) -> sql.Composable
     if kind == vkind:
         return sql.SQL("({})").format(cmp)
     return sql.SQL("(jsonb_typeof(metadata -> {}) = {} AND {})").format(_ph(params, f), _ph(params, vkind), cmp)
+
+
+def _storable(v: Any) -> bool:
+    """Whether a stored value can equal ``v``: PostgreSQL text (and our metadata) never holds NUL."""
+    return not (isinstance(v, str) and "\x00" in v)
+
+
+def _compile_equality(f: str, op: str, v: Any, params: dict) -> sql.Composable:
+    """``$eq`` / ``$ne`` / ``$in`` / ``$nin``: ``True`` equals 1 and ``False`` 0 (pandas' rule);
+    values no row can hold (strings with NUL) match nothing."""
+    vals = v if isinstance(v, tuple) else (v,)
+    forms = list(dict.fromkeys((type(x).__name__, x) for v1 in vals if _storable(v1) for x in equal_forms(v1)))
+    forms = [x for _, x in forms]
+    if op == "$eq" and forms:  # containment is served by the GIN jsonb_path_ops index
+        return sql.SQL("({})").format(sql.SQL(" OR ").join(
+            sql.SQL("metadata @> {}").format(_ph(params, Jsonb({f: x}))) for x in forms))
+    if op in ("$eq", "$in"):
+        if not forms:
+            return sql.SQL("FALSE")
+        return sql.SQL("((metadata -> {}) = ANY({}::jsonb[]))").format(_ph(params, f),
+                                                                        _ph(params, [Jsonb(x) for x in forms]))
+    if not forms:  # "not equal to a value no row holds": every row that has the field
+        return sql.SQL("((metadata -> {}) IS NOT NULL AND jsonb_typeof(metadata -> {}) <> 'null')").format(
+            _ph(params, f), _ph(params, f))
+    return sql.SQL("((metadata -> {}) <> ALL({}::jsonb[]))").format(_ph(params, f),
+                                                                     _ph(params, [Jsonb(x) for x in forms]))
+
+
+def _nul_ordering(op: str, v: str) -> tuple[str, str]:
+    """An ordering against a string holding NUL, as the same ordering against its part before the NUL.
+
+    Stored strings never hold NUL, so for ``v = p + "\\x00" + rest``: ``t > v`` iff ``t > p`` and
+    ``t < v`` iff ``t <= p`` (code-point order, as in Python and ``COLLATE "C"``).
+    """
+    p = v.split("\x00", 1)[0]
+    return ("$gt" if op in ("$gt", "$gte") else "$lte"), p
+
+
+def _tsquery_text(text: str, mode: str) -> str:
+    """The text handed to ``websearch_to_tsquery`` for one keyword query.
+
+    NUL bytes are dropped; ``any`` / ``all`` keep each distinct word once (case-insensitively)
+    and at most :data:`_MAX_QUERY_WORDS` of them (the first ones): a 100k-character query
+    otherwise builds a tsquery deep enough to exceed the server's stack depth. ``websearch``
+    text is cut after its first ``_MAX_QUERY_WORDS`` words.
+    """
+    text = text.replace("\x00", "")
+    if mode == "websearch":
+        cut = None
+        for i, m in enumerate(re.finditer(r"\w+", text)):
+            if i == _MAX_QUERY_WORDS:
+                cut = m.start()
+                break
+        return text if cut is None else text[:cut]
+    words = list({w.lower(): w for w in re.findall(r"\w+", text) if w.lower() != "or"}.values())[:_MAX_QUERY_WORDS]
+    return " or ".join(words) if mode == "any" else " ".join(words)
 
 
 # --------------------------------------------------------------------------- metadata -> jsonb
@@ -421,7 +485,7 @@ class PgVectorStore(BaseStore):
 
     name: ClassVar[str] = "pgvector"
     capabilities: ClassVar[frozenset[str]] = frozenset({"build", "fetch", "home", "info", "iter_ids", "keyword",
-                                                        "reference"})
+                                                        "metadata", "reference", "texts"})
     kinds: ClassVar[tuple[str, ...]] = ("exact", "hnsw", "ivfflat")
 
     def __init__(self, dim: int, metric: str = "cosine", kind: str = "auto", *, url: str | None = None,
@@ -523,19 +587,32 @@ class PgVectorStore(BaseStore):
             yield
         except VecnbError:
             raise
-        except psycopg.OperationalError as exc:
-            if isinstance(exc, psycopg.errors.QueryCanceled):
-                raise StoreError(f"{self._scrub(exc)}", store=self.name, operation=operation) from None
-            raise StoreConnectionError(
+        except psycopg.Error as exc:
+            raise self._classify(exc, operation) from None
+
+    def _classify(self, exc: Exception, operation: str) -> StoreError:
+        """A driver error as a vecnb error, by its SQLSTATE (not by the driver's exception class).
+
+        Connection classes (``08xxx``; ``57P01-03``: the server shut down or is starting) and
+        errors without a SQLSTATE from a broken connection -> :class:`StoreConnectionError`;
+        everything else (``54001`` "stack depth limit exceeded", ``57014`` canceled, ...) is a
+        :class:`StoreError` on a connection that still works.
+        """
+        state = getattr(exc, "sqlstate", None) or ""
+        conn = self._conn_obj
+        broken = conn is not None and (getattr(conn, "broken", False) or conn.closed)
+        if state.startswith("08") or state in ("57P01", "57P02", "57P03") or (not state and broken):
+            return StoreConnectionError(
                 f"lost the connection to PostgreSQL at {self.where_url}: {self._scrub(exc)}. "
                 "Check that the server is running, then create the store again.",
                 store=self.name, operation=operation,
-            ) from None
-        except psycopg.Error as exc:
-            raise StoreError(
-                f"PostgreSQL error on table {self.table!r}: {self._scrub(exc)}".rstrip(),
-                store=self.name, operation=operation,
-            ) from None
+            )
+        hint = _SQLSTATE_HINTS.get(state[:5]) or _SQLSTATE_HINTS.get(state[:2], "")
+        code = f" [SQLSTATE {state}]" if state else ""
+        return StoreError(
+            f"PostgreSQL error on table {self.table!r}{code}: {self._scrub(exc).strip()}{hint}",
+            store=self.name, operation=operation,
+        )
 
     # ------------------------------------------------------------------ connection + schema
     def _connect(self) -> Any:
@@ -888,8 +965,7 @@ class PgVectorStore(BaseStore):
 
     # ------------------------------------------------------------------ search
     def _filter(self, where: Any) -> Node | None:
-        node = parse(where)
-        return node
+        return encode_node(parse(where))
 
     def _set_gucs(self, conn: Any, k: int, *, exact: bool = False, selectivity: float | None = None) -> None:
         kind = "exact" if exact else self._index_kind
@@ -1093,11 +1169,7 @@ class PgVectorStore(BaseStore):
             "SELECT id, ts_rank_cd(tsv, q) AS s FROM {t}, websearch_to_tsquery(%(cfg)s::regconfig, %(text)s) AS q "
             "WHERE tsv @@ q AND {c} ORDER BY s DESC, id LIMIT %(k)s"
         ).format(t=self._t, c=cond)
-        params = []
-        for text in texts:
-            words = [w for w in re.findall(r"\w+", text.replace("\x00", "")) if w.lower() != "or"]
-            query = {"any": " or ".join(words), "all": " ".join(words), "websearch": text.replace("\x00", "")}[mode]
-            params.append({"cfg": self.text_config, "text": query, "k": int(k), **named})
+        params = [{"cfg": self.text_config, "text": _tsquery_text(text, mode), "k": int(k), **named} for text in texts]
         with self._op("keyword"):
             results = self._run_queries(conn, stmt, params, int(k), exact=False, settings=False)
         id_rows = [[r[0] for r in rows] for rows in results]
@@ -1109,6 +1181,32 @@ class PgVectorStore(BaseStore):
         conn = self._conn()
         with self._op("len"), conn.transaction():
             return int(conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self._t)).fetchone()[0])
+
+    def _fetch_column(self, ids: Any, column: str, operation: str) -> tuple[np.ndarray, dict]:
+        """``{id: value}`` of one column (``metadata`` / ``text``) for ``ids`` (1-D int64)."""
+        self._check_open()
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if len(ids) == 0:
+            return ids, {}
+        conn = self._conn()
+        with self._op(operation), conn.transaction():
+            rows = conn.execute(sql.SQL("SELECT id, {} FROM {} WHERE id = ANY(%s::bigint[])").format(
+                sql.Identifier(column), self._t), [sorted(set(ids.tolist()))]).fetchall()
+        return ids, dict(rows)
+
+    def fetch_metadata(self, ids: Any) -> pd.DataFrame:
+        """Metadata of ``ids``: one row per id, in order (missing values for unknown ids).
+
+        Dates / datetimes come back as int nanoseconds since the epoch (UTC), the form they
+        are stored in (filters compare them as instants either way).
+        """
+        ids, got = self._fetch_column(ids, "metadata", "fetch_metadata")
+        return records_frame([got.get(i) for i in ids.tolist()])
+
+    def fetch_texts(self, ids: Any) -> list[str | None]:
+        """The texts stored for ``ids`` (``None`` where a key has no text or is missing)."""
+        ids, got = self._fetch_column(ids, "text", "fetch_texts")
+        return [got.get(i) for i in ids.tolist()]
 
     def fetch(self, ids: Any) -> tuple[np.ndarray, np.ndarray]:
         """Read vectors back.

@@ -52,8 +52,11 @@ Decisions
   ``rowid IN (SELECT id FROM vecnb_items WHERE ...)``. Missing values are SQL ``NULL`` and so
   match no comparison (``$ne`` / ``$nin`` included), which is vecnb's rule. Ordering
   comparisons check types: a text field compared with a number (or the reverse) raises
-  :class:`~vecnb.errors.FilterError`, as pandas does for the ``numpy`` store. Datetimes are
-  stored as ISO-8601 strings; booleans as 0 / 1.
+  :class:`~vecnb.errors.FilterError`, as pandas does for the ``numpy`` store. Date / datetime
+  columns are stored as int nanoseconds since the epoch (UTC), the form filter values get
+  (:func:`vecnb.filters.encode_node`); booleans as 0 / 1. Large ``$or`` / ``$and`` are
+  parenthesised as balanced trees and long value lists go through ``json_each``, so SQLite's
+  expression-depth limit (1000) is never reached.
 * **Upsert replaces the whole row**: vector, metadata (fields absent from the new metadata
   become missing) and text.
 * **Keyword search.** The query text is split into words, each quoted as an FTS5 string and
@@ -97,9 +100,9 @@ from vecnb.errors import (
     MissingDependencyError,
     StoreError,
 )
-from vecnb._core.filters import And, Cmp, Node, Or, parse
+from vecnb._core.filters import And, Cmp, Node, Or, encode_frame, encode_node, parse
 from vecnb._core.metrics import exact_scores, resolve_metric, scores_from_distances, topk
-from vecnb.stores.base import BaseStore, pad_results
+from vecnb.stores.base import BaseStore, pad_results, records_frame
 
 try:  # the extra: pip install "vecnb[sqlite]"
     import apsw
@@ -223,7 +226,8 @@ class SqliteStore(BaseStore):
     """
 
     name: ClassVar[str] = "sqlite"
-    capabilities: ClassVar[frozenset[str]] = frozenset({"fetch", "home", "info", "iter_ids", "keyword", "persist", "texts"})
+    capabilities: ClassVar[frozenset[str]] = frozenset({"fetch", "home", "info", "iter_ids", "keyword", "metadata",
+                                                        "persist", "texts"})
     kinds: ClassVar[tuple[str, ...]] = ("exact", "flat")
     #: ``flat`` is another name for ``exact`` here (one index, measured once by vecnb.bench)
     kind_aliases: ClassVar[dict[str, str]] = {"flat": "exact"}
@@ -515,7 +519,7 @@ class SqliteStore(BaseStore):
 
     def _filter_sql(self, conn: apsw.Connection, where: Node | None) -> tuple[str, list]:
         """``rowid IN (...)`` clause and parameters for a parsed filter ('' for none)."""
-        where = parse(where)
+        where = encode_node(parse(where))
         if where is None:
             return "", []
         fields = self._fields(conn)
@@ -549,7 +553,8 @@ class SqliteStore(BaseStore):
         norms = np.sqrt(np.einsum("ij,ij->i", X.astype(np.float64), X.astype(np.float64))) if self.metric == "dot" else None
         progress = _progress(n, "sqlite upsert")
         with self._txn("upsert", write=True) as conn:
-            cols = self._ensure_fields(conn, metadata) if metadata is not None and len(metadata.columns) else []
+            cols = (self._ensure_fields(conn, encode_frame(metadata)) if metadata is not None and len(metadata.columns)
+                    else [])
             radius = 0.0
             if norms is not None:
                 radius = float(_meta_dict(conn, self._where())["dot_radius"])
@@ -781,6 +786,27 @@ class SqliteStore(BaseStore):
                         out[i] = vec
                         found[i] = True
         return out, found
+
+    def fetch_metadata(self, ids: np.ndarray) -> pd.DataFrame:
+        """Metadata of ``ids``: one row per id, in order (missing values for unknown ids).
+
+        Booleans come back as 0 / 1 and dates / datetimes as int nanoseconds since the epoch
+        (UTC): the forms they are stored in, which filters compare the same way.
+        """
+        self._check_open()
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        uniq = sorted(set(ids.tolist()))
+        found: dict[int, dict] = {}
+        with self._txn("fetch_metadata", write=False) as conn:
+            fields = self._fields(conn)
+            if fields and uniq:
+                names = list(fields)
+                cols = ", ".join(fields[n][0] for n in names)
+                for s in range(0, len(uniq), _CHUNK):
+                    for row in conn.execute(f"SELECT id, {cols} FROM vecnb_items WHERE id IN "
+                                            "(SELECT value FROM json_each(?))", (json.dumps(uniq[s:s + _CHUNK]),)):
+                        found[row[0]] = {n: v for n, v in zip(names, row[1:]) if v is not None}
+        return records_frame([found.get(i) for i in ids.tolist()])
 
     def fetch_texts(self, ids: np.ndarray) -> list[str | None]:
         """The texts stored for ``ids`` (``None`` where a key has no text or is missing)."""
@@ -1029,10 +1055,21 @@ def _read_meta_readonly(path: str, timeout: float) -> dict[str, str]:
     return meta
 
 
+def _balanced(parts: list[str], joiner: str) -> str:
+    """``parts`` joined as a balanced tree of parentheses: depth log2(n), not n.
+
+    SQLite parses ``a OR b OR c ...`` as a left-deep tree and refuses more than 1000 levels
+    ("Expression tree is too large"), i.e. an ``$or`` of ~500 branches.
+    """
+    while len(parts) > 1:
+        parts = ["(" + joiner.join(parts[i:i + 8]) + ")" for i in range(0, len(parts), 8)]
+    return parts[0]
+
+
 def _node_sql(node: Node, fields: dict[str, tuple[str, str]], params: list) -> str:
     if isinstance(node, (And, Or)):
         joiner = " AND " if isinstance(node, And) else " OR "
-        return "(" + joiner.join(_node_sql(c, fields, params) for c in node.children) + ")"
+        return _balanced([_node_sql(c, fields, params) for c in node.children], joiner)
     if not isinstance(node, Cmp):  # pragma: no cover - parse() builds only these
         raise FilterError(f"where: unexpected node {node!r}")
     if node.field not in fields:
