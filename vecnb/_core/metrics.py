@@ -140,15 +140,23 @@ def _refuse_complex(x: Any, what: str) -> None:
         )
 
 
-def unit_queries(q: np.ndarray) -> np.ndarray:
-    """Rows of ``q`` scaled to unit length, computed in float64 (float32 (nq, d) out).
+_SAFE_NORM = (1e-15, 1e15)  # query norms whose float32 products / squares stay far from over- / underflow
 
-    The cosine ranking depends only on each query's direction; normalising in float64 keeps
-    queries with huge or tiny components (1e30: their squares overflow float32) comparable in
-    every store, which then all see the same unit vector.
+
+def unit_queries(q: np.ndarray) -> np.ndarray:
+    """Cosine queries safe for float32 arithmetic in any backend: ``q`` itself when every row's
+    norm is moderate, else every row scaled to unit length, computed in float64.
+
+    The cosine ranking depends only on each query's direction. A query with components of
+    1e30 has a squared norm that overflows float32 (tiny components underflow), and each
+    store then ranked it differently; normalised in float64 first, every store sees the same
+    unit vector. Moderate queries are passed through untouched (bit for bit).
     """
     q64 = q.astype(np.float64)
     n = np.linalg.norm(q64, axis=1, keepdims=True)
+    lo, hi = _SAFE_NORM
+    if ((n >= lo) & (n <= hi)).all():
+        return q
     n[n == 0] = 1.0
     return (q64 / n).astype(np.float32)
 
