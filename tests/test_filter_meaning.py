@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import vecnb  # noqa: F401  (registers df.vec)
+import vecnb
 from vecnb import filters
 from vecnb.errors import FilterError
 
@@ -127,7 +127,7 @@ def test_same_rows_on_every_store(frame, indexes, where):
     q = frame.vec.matrix("emb")[3]
     want = _rows(lambda: frame.vec.search(q, k=N, where=where))
     assert isinstance(want, list) and want, f"df.vec.search should answer {where}"
-    got = {store: _rows(lambda: idx.search(q, k=N, where=where)) for store, idx in indexes.items()}
+    got = {store: _rows(lambda idx=idx: idx.search(q, k=N, where=where)) for store, idx in indexes.items()}
     bad = {s: g for s, g in got.items() if g != want}
     assert not bad, f"{where}: df.vec.search gives {len(want)} rows; these stores differ: " + \
         "; ".join(f"{s}: {g if isinstance(g, tuple) else len(g)}" for s, g in bad.items())
@@ -150,6 +150,16 @@ def test_hybrid_on_an_index_uses_the_same_rules(frame, indexes):
     hits = idx.hybrid("n3", text="name", vector=q, k=N, where={"when": {"$gte": "2021-01-15"}})
     want = set(frame.index[filters.to_mask(filters.parse({"when": {"$gte": "2021-01-15"}}), frame)])
     assert len(hits) and set(hits.index) <= want
+
+
+def test_query_objects_carry_dates_as_json(frame, indexes):
+    import json
+
+    q = vecnb.Query.similar_to(frame.vec.matrix("emb")[3], k=N, where={"when": {"$gte": dt.date(2021, 1, 15)}})
+    back = vecnb.Query.from_dict(json.loads(json.dumps(q.to_dict())))
+    assert back == q
+    want = sorted(frame.vec.search(frame.vec.matrix("emb")[3], k=N, where={"when": {"$gte": "2021-01-15"}}).index)
+    assert sorted(indexes["sqlite"].run(back).index) == want
 
 
 # ------------------------------------------------------------------ the parser itself
@@ -212,6 +222,7 @@ def test_sqlite_or_with_many_distinct_branches(tmp_path):
     ({"name": {"$nin": ["x\x00"]}}, "all"),
     ({"name": {"$gt": "n9\x00"}}, "ordering"),
     ({"name": {"$lte": "n9\x00zz"}}, "ordering"),
+    ({"na\x00me": {"$ne": "x"}}, "none"),
 ])
 def test_nul_in_a_pgvector_filter_matches_like_numpy(pg_url, where, expect):
     """A NUL byte in a filter value gave a raw PostgreSQL error; now: the rows numpy gives."""

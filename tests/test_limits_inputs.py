@@ -22,7 +22,7 @@ from vecnb.errors import InvalidInputError, StoreConnectionError, StoreError
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "stores"))
 
 psycopg = pytest.importorskip("psycopg")
-from vecnb.stores.pgvector_store import PgVectorStore  # noqa: E402
+from vecnb.stores.pgvector_store import PgVectorStore
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_pgvector_100k_character_keyword_query(pg_url, pg_table):
         huge = " ".join(words)[:100_000] + " cats"
         assert len(huge) > 99_000
         for mode in ("any", "all", "websearch"):
-            got, sc = store.keyword(huge, 5, mode=mode)
+            got, _ = store.keyword(huge, 5, mode=mode)
             assert got.shape == (1, 5)
         got, _ = store.keyword("cats " * 30_000, 5)  # one word repeated: deduplicated
         assert (got >= 0).all()
@@ -82,14 +82,13 @@ def test_pgvector_errors_classified_by_sqlstate(pg_url, pg_table):
             except psycopg.Error as exc:
                 too_deep = exc
         assert too_deep.sqlstate == "54001" and isinstance(too_deep, psycopg.OperationalError)
-        with pytest.raises(StoreError) as info:
-            with store._op("keyword"):  # noqa: SLF001 - the one place errors are translated
-                raise too_deep
+        with pytest.raises(StoreError) as info, store._op("keyword"):  # the one place errors are translated
+            raise too_deep
         assert not isinstance(info.value, StoreConnectionError)
         assert "54001" in str(info.value) and "shorten" in str(info.value)
         assert len(store) == len(ids)
         # a killed backend is a lost connection
-        pid = store._conn().info.backend_pid  # noqa: SLF001
+        pid = store._conn().info.backend_pid
         with psycopg.connect(pg_url, autocommit=True) as other:
             other.execute("SELECT pg_terminate_backend(%s)", [pid])
         with pytest.raises(StoreConnectionError):
@@ -144,7 +143,7 @@ def test_migrate_says_what_it_could_not_copy():
 def test_complex_vectors_refused():
     from vecnb.stores.numpy_store import NumpyStore
 
-    ids, X, meta, _ = _rows(n=10)
+    ids, X, _, _ = _rows(n=10)
     Z = X.astype(np.complex64) + 1j
     df = pd.DataFrame({"a": range(10)})
     with pytest.raises(InvalidInputError, match="complex"):

@@ -52,6 +52,7 @@ name or spec dict.
 from __future__ import annotations
 
 import copy
+import datetime as _dt
 import html
 import json
 import reprlib
@@ -75,7 +76,13 @@ KINDS = ("similar_to", "near_text", "hybrid", "keyword")
 
 
 def _jsonable(value: Any, what: str) -> Any:
-    """Plain-JSON copy of ``value`` (tuples / sets -> lists, numpy scalars -> Python)."""
+    """Plain-JSON copy of ``value`` (tuples / sets -> lists, numpy scalars -> Python, dates /
+    datetimes -> ``{"$date": ISO}``, the form :func:`vecnb.filters.parse` reads back)."""
+    if isinstance(value, (np.datetime64, _dt.date)):
+        ts = pd.Timestamp(value)
+        if ts is pd.NaT:
+            raise InvalidInputError(f"{what}: NaT cannot be written as JSON.")
+        return {"$date": ts.isoformat()}
     if isinstance(value, np.generic):
         value = value.item()
     if value is None or isinstance(value, (bool, int, str)):

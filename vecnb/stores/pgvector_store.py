@@ -202,6 +202,8 @@ def _compile(node: Node, fields: dict[str, str], params: dict) -> sql.Composable
     assert isinstance(node, Cmp)
     f, op, v = node.field, node.op, node.value
     kind = fields.get(f)
+    if "\x00" in f:  # no stored field has a NUL in its name (metadata with NUL is refused): missing
+        return sql.SQL("FALSE")
     if op in ORDERING and isinstance(v, str) and "\x00" in v:
         op, v = _nul_ordering(op, v)
     if op in ("$eq", "$ne", "$in", "$nin"):
