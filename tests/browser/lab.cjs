@@ -62,8 +62,8 @@ const tooltipText = () => {
 async function dismiss(page) {
   const accept = await page.$(".jp-Dialog .jp-mod-accept");
   if (accept) { await accept.click(); out.dialogs = (out.dialogs || 0) + 1; }
-  const no = await page.$('.jp-Notification-Toast button:text-is("No")');
-  if (no) await no.click().catch(() => {});
+  const no = page.locator('button:text-is("No")'); // "get notified about Jupyter news?" toast
+  if (await no.count()) await no.first().click({ timeout: 2000 }).catch(() => {});
 }
 
 async function main() {
