@@ -270,7 +270,7 @@ def _postgres_pids(data: str) -> list[int]:
     return pids
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
 def test_embedded_server_stops_with_its_process_and_keeps_data(sig):
     pytest.importorskip("pgserver")
     import shutil
@@ -449,3 +449,30 @@ def test_save_by_reference_writes_no_secret_and_reopens_from_the_server(store, c
         with pytest.raises(StoreConnectionError) as err:
             vecnb.load_index(saved, url=bad)
         assert "Wrong-Pass-987" not in str(err.value)
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_a_failed_replace_loses_nothing(store, cisi, tmp_path, request):
+    where = _where_of(store, tmp_path, request)
+    cisi.iloc[:50].vec.index(store=store, text="text", **where).close()
+    # a label twice: found once the replacement store exists and holds its new index record
+    bad = pd.concat([cisi.iloc[100:160], cisi.iloc[[100]]])
+    with pytest.raises(InvalidInputError, match="duplicate"):
+        bad.vec.index(store=store, text="text", mode="replace", **where)
+    idx = vecnb.open_index(store, **where)           # the old index, whole
+    assert len(idx) == 50 == len(idx.store) and set(idx.frame.index) == set(cisi.index[:50])
+    idx.close()
+    if store == "pgvector":                          # and no staging table left behind
+        import psycopg
+
+        with psycopg.connect(where["url"]) as conn:
+            left = conn.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE %s",
+                                [where["table"] + "__new_%"]).fetchone()[0]
+        assert left == 0
+    if store == "chroma":
+        import chromadb
+        from chromadb.config import Settings
+
+        client = chromadb.PersistentClient(path=where["path"],   # the store's settings (chroma: one per path)
+                                           settings=Settings(anonymized_telemetry=False, allow_reset=False))
+        assert [getattr(c, "name", c) for c in client.list_collections()] == ["cisi"]

@@ -169,6 +169,11 @@ def to_chroma_metadata(metadata: pd.DataFrame | None, n: int) -> list[dict | Non
     return [r or None for r in rows]
 
 
+def _settings() -> Any:
+    """The one client configuration (chroma refuses two clients with different settings on one path)."""
+    return Settings(anonymized_telemetry=False, allow_reset=False)
+
+
 # ------------------------------------------------------------------------------ the store
 class ChromaStore(BaseStore):
     """A chromadb collection as a vecnb store.
@@ -221,7 +226,7 @@ class ChromaStore(BaseStore):
         self._check_open()
         if self._col is not None:
             return self._col
-        settings = Settings(anonymized_telemetry=False, allow_reset=False)
+        settings = _settings()
         try:
             if self.path:
                 os.makedirs(self.path, exist_ok=True)
@@ -452,7 +457,7 @@ class ChromaStore(BaseStore):
             return None
         name = collection or "vecnb"
         try:
-            client = chromadb.PersistentClient(path=os.fspath(path), settings=Settings(anonymized_telemetry=False))
+            client = chromadb.PersistentClient(path=os.fspath(path), settings=_settings())
             cols = {getattr(c, "name", c): c for c in client.list_collections()}
             if name not in cols:
                 return None
@@ -484,9 +489,9 @@ class ChromaStore(BaseStore):
 
     def discard(self) -> None:
         """Delete this (staging) collection and its record."""
-        try:
-            self._collection()
-            self._client.delete_collection(self.collection_name)
+        try:  # also after close(): a failed build closes its store
+            client = chromadb.PersistentClient(path=self.path, settings=_settings())
+            client.delete_collection(self.collection_name)
         except Exception:  # noqa: BLE001, S110 - best effort
             pass
         self._ledger().remove()

@@ -846,8 +846,16 @@ class ElasticsearchStore(BaseStore):
         return type(self)(dim=dim, metric=metric, kind=kind, **opts)
 
     def discard(self) -> None:
-        es = self._es()
-        es.options(ignore_status=404).indices.delete(index=f"{self.index},{self._home_index}")
+        """Delete this (staging) index and its record (also after :meth:`close`: a failed build closes it)."""
+        es = self._client if self._client is not None else _make_client(self.url, self.api_key, self.request_timeout)
+        try:
+            for name in (self.index, self._home_index):
+                es.options(ignore_status=404).indices.delete(index=name)
+        except Exception as exc:
+            raise self._wrap(exc, "discard") from None
+        finally:
+            if es is not self._client:
+                es.close()
 
     def _concrete(self, es: Any, name: str) -> list[str]:
         if not es.indices.exists(index=name):

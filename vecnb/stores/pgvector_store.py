@@ -1439,8 +1439,15 @@ class PgVectorStore(BaseStore):
         return type(self)(dim=dim, metric=metric, kind=kind, **opts)
 
     def discard(self) -> None:
-        """Drop this (staging) table and its record."""
-        self.drop()
+        """Drop this (staging) table and its record (also after :meth:`close`: a failed build closes it)."""
+        own = self._conn_obj is None or self._conn_obj.closed
+        conn = self._connect() if own else self._conn_obj
+        try:
+            with self._op("discard"), conn.transaction():
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}, {}").format(self._t, self._home_ident()))
+        finally:
+            if own:
+                conn.close()
 
     def take_place_of(self, old: PgVectorStore) -> None:
         """Rename this table (its indexes, statistics and record) to ``old``'s name, dropping ``old``, atomically.
