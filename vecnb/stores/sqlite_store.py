@@ -895,8 +895,8 @@ class SqliteStore(BaseStore):
         if path is None or str(path) == ":memory:":
             return None
         p = os.fspath(Path(os.fspath(path)).expanduser())
-        if not os.path.exists(p) or (os.path.isfile(p) and os.path.getsize(p) == 0):
-            return None
+        if not os.path.exists(p) or (os.path.isfile(p) and os.path.getsize(p) == 0) or _no_tables(p, timeout):
+            return None  # nothing yet (or another process is creating it right now: its lock decides)
         return cls.open(p, timeout=timeout)
 
     def locator(self) -> dict[str, Any]:
@@ -1004,6 +1004,22 @@ def _rollback(conn: apsw.Connection, nested: bool = False) -> None:
             conn.execute("ROLLBACK")
     except apsw.Error:  # pragma: no cover - the connection is already unusable
         pass
+
+
+def _no_tables(path: str, timeout: float) -> bool:
+    """Whether ``path`` is a SQLite database without any table yet (e.g. being created by another process)."""
+    _check_header(path)
+    try:
+        conn = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READONLY)
+    except apsw.Error:
+        return False  # let open() report what is wrong
+    try:
+        conn.set_busy_timeout(int(timeout * 1000))
+        return not conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    except apsw.Error:
+        return False
+    finally:
+        conn.close()
 
 
 def _check_header(path: str) -> None:
