@@ -123,24 +123,31 @@ def _run_child(args: list[str], env: dict[str, str] | None = None) -> dict[str, 
 
 
 def memory(rows: int = 200_000, dim: int = 384, kinds: tuple[str, ...] = KINDS, impls: tuple[str, ...] = ("vecnb", "faiss"),
-           vecnb_path: str | None = None):
+           vecnb_path: str | None = None, before_label: str = "vecnb-before", log: str | None = None):
     """One fresh process per (impl, kind): a DataFrame of RSS and index sizes (see the module docstring).
 
-    ``vecnb_path`` puts another vecnb checkout first on the path of the vecnb cases (to
-    measure a version before a change in the same run).
+    ``vecnb_path`` adds the vecnb cases once more with another vecnb checkout first on the
+    path (``impl`` = ``before_label``), to measure a version before a change in the same run.
+    ``log`` names a JSON-lines file each case is appended to as soon as it ends.
     """
     import pandas as pd
 
+    plan = [(impl, kind, None) for kind in kinds for impl in impls]
+    if vecnb_path:
+        plan += [(before_label, kind, vecnb_path) for kind in kinds]
     res = []
-    for kind in kinds:
-        for impl in impls:
-            env = dict(os.environ)
-            if impl == "vecnb" and vecnb_path:
-                env["PYTHONPATH"] = vecnb_path + os.pathsep + env.get("PYTHONPATH", "")
-            r = _run_child(["case", "--impl", impl, "--kind", kind, "--rows", str(rows), "--dim", str(dim)], env)
-            r.setdefault("impl", impl)
-            r.setdefault("kind", kind)
-            res.append(r)
+    for impl, kind, path in plan:
+        env = dict(os.environ)
+        if path:
+            env["PYTHONPATH"] = path + os.pathsep + env.get("PYTHONPATH", "")
+        r = _run_child(["case", "--impl", "vecnb" if path else impl, "--kind", kind, "--rows", str(rows),
+                        "--dim", str(dim)], env)
+        r["impl"] = impl
+        r.setdefault("kind", kind)
+        res.append(r)
+        if log:
+            with open(log, "a") as fh:
+                fh.write(json.dumps(r) + "\n")
     return pd.DataFrame(res)
 
 
@@ -159,15 +166,24 @@ def _build_saved(rows: int, dim: int, folder: str) -> None:
         idx.close()
 
 
-def _open_case(path: str, mmap: bool, queries: int) -> dict[str, Any]:
+def _open_case(path: str, mmap: bool, queries: int, verify: bool = True) -> dict[str, Any]:
     import numpy as np
+
+    import pandas as pd
 
     import vecnb
 
+    # libraries load (and parquet / faiss initialise) before the clock starts: a tiny index, saved and loaded
+    import faiss  # noqa: F401
+    with tempfile.TemporaryDirectory() as tmp:
+        tiny = pd.DataFrame({"n": range(8)}).vec.attach(np.eye(8, dtype=np.float32), name="emb")
+        for store in ("numpy", "faiss"):
+            tiny.vec.index(store=store, progress=False).save(os.path.join(tmp, store))
+            vecnb.load_index(os.path.join(tmp, store)).close()
     gc.collect()
     rss0 = _rss()
     t0 = time.perf_counter()
-    idx = vecnb.load_index(path, mmap=True) if mmap else vecnb.load_index(path)
+    idx = vecnb.load_index(path, mmap=True, verify=verify) if mmap else vecnb.load_index(path, verify=verify)
     open_s = time.perf_counter() - t0
     rss_open = _rss()
     Q = np.random.default_rng(7).standard_normal((queries, idx.dim)).astype(np.float32)
@@ -175,7 +191,7 @@ def _open_case(path: str, mmap: bool, queries: int) -> dict[str, Any]:
     for q in Q:
         idx.search(q, k=10)
     query_s = time.perf_counter() - t0
-    return {"path": path, "mmap": mmap, "open_s": round(open_s, 4), "rss_after_open_bytes": rss_open - rss0,
+    return {"path": path, "mmap": mmap, "verify": verify, "open_s": round(open_s, 4), "rss_after_open_bytes": rss_open - rss0,
             "rss_after_queries_bytes": _rss() - rss0, "queries": queries, "ms_per_query": round(1000 * query_s / queries, 3),
             "rows": len(idx), "load_avg_1m": os.getloadavg()[0]}
 
@@ -189,9 +205,9 @@ def mmap_open(rows: int = 1_000_000, dim: int = 384, folder: str = "build/mmap",
     _build_saved(rows, dim, folder)
     res = []
     for store in ("numpy", "faiss"):
-        for mm in (False, True):
+        for mm, verify in ((False, True), (False, False), (True, True), (True, False)):
             r = _run_child(["open", "--path", os.path.join(folder, store), "--queries", str(queries)]
-                           + (["--mmap"] if mm else []))
+                           + (["--mmap"] if mm else []) + ([] if verify else ["--no-verify"]))
             r["store"] = store
             res.append(r)
     return pd.DataFrame(res)
@@ -211,10 +227,12 @@ def _main(argv: list[str] | None = None) -> None:
     m.add_argument("--kinds", default=",".join(KINDS))
     m.add_argument("--before", default=None, help="another vecnb checkout, measured as impl 'vecnb-before'")
     m.add_argument("--out", default=None)
+    m.add_argument("--log", default=None, help="append each case to this JSON-lines file as it ends")
     o = sub.add_parser("open")
     o.add_argument("--path", required=True)
     o.add_argument("--mmap", action="store_true")
     o.add_argument("--queries", type=int, default=100)
+    o.add_argument("--no-verify", action="store_true")
     mm = sub.add_parser("mmap")
     mm.add_argument("--rows", type=int, default=1_000_000)
     mm.add_argument("--dim", type=int, default=384)
@@ -224,17 +242,12 @@ def _main(argv: list[str] | None = None) -> None:
     if a.cmd == "case":
         print(json.dumps(_case(a.impl, a.kind, a.rows, a.dim)))
     elif a.cmd == "open":
-        print(json.dumps(_open_case(a.path, a.mmap, a.queries)))
+        print(json.dumps(_open_case(a.path, a.mmap, a.queries, verify=not a.no_verify)))
     else:
         import pandas as pd
 
         if a.cmd == "memory":
-            kinds = tuple(a.kinds.split(","))
-            res = memory(a.rows, a.dim, kinds)
-            if a.before:
-                before = memory(a.rows, a.dim, kinds, impls=("vecnb",), vecnb_path=a.before)
-                before["impl"] = "vecnb-before"
-                res = pd.concat([before, res], ignore_index=True)
+            res = memory(a.rows, a.dim, tuple(a.kinds.split(",")), vecnb_path=a.before, log=a.log)
         else:
             res = mmap_open(a.rows, a.dim, a.folder)
         text = res.to_json(orient="records", indent=1)

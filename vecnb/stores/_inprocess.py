@@ -13,7 +13,7 @@ import pandas as pd
 from vecnb._core import filters
 from vecnb.stores.base import BaseStore
 
-__all__ = ["InProcessStore", "MetaTable"]
+__all__ = ["InProcessStore", "KeyMap", "MetaTable"]
 
 _controller: Any = False  # threadpoolctl controller (None when threadpoolctl is missing), made on first use
 _CPUS = os.cpu_count() or 1  # read once
@@ -120,6 +120,90 @@ class MetaTable:
         return self.frame.iloc[np.asarray(slots, dtype=np.int64)].reset_index(drop=True)
 
 
+class KeyMap:
+    """``key -> slot`` for int64 keys: a dense array while keys are small non-negative integers
+    (what :class:`vecnb.VectorIndex` hands out: 0, 1, 2, ...), a dict otherwise.
+
+    The dense form costs 8 bytes per key instead of ~100 for a Python dict of ints (20 MB per
+    200k rows); it switches to the dict for good when a key is negative or far beyond the count.
+    All methods take and return arrays; missing keys map to -1.
+    """
+
+    __slots__ = ("_arr", "_dict", "_n")
+
+    def __init__(self) -> None:
+        self._arr: np.ndarray | None = np.empty(0, dtype=np.int64)
+        self._dict: dict[int, int] | None = None
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._arr.nbytes) if self._arr is not None else 100 * self._n  # a dict: ~100 B per entry
+
+    def _dense_ok(self, ids: np.ndarray) -> bool:
+        if self._arr is None:
+            return False
+        if not len(ids):
+            return True
+        return int(ids.min()) >= 0 and int(ids.max()) < max(4 * (self._n + len(ids)), 1024)
+
+    def _to_dict(self) -> None:
+        arr = self._arr
+        live = np.flatnonzero(arr >= 0)
+        self._dict = dict(zip(live.tolist(), arr[live].tolist()))
+        self._arr = None
+
+    def lookup(self, ids: np.ndarray) -> np.ndarray:
+        """Slot (n,) int64 of each key (-1 where the key is not stored)."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if self._arr is not None:
+            out = np.full(len(ids), -1, dtype=np.int64)
+            ok = (ids >= 0) & (ids < len(self._arr))
+            out[ok] = self._arr[ids[ok]]
+            return out
+        get = self._dict.get
+        return np.fromiter((get(k, -1) for k in ids.tolist()), dtype=np.int64, count=len(ids))
+
+    def assign(self, ids: np.ndarray, slots: np.ndarray) -> None:
+        """Map keys ``ids`` (unique, not stored) to ``slots``."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if not self._dense_ok(ids) and self._arr is not None:
+            self._to_dict()
+        if self._arr is not None:
+            top = int(ids.max()) + 1 if len(ids) else 0
+            if top > len(self._arr):
+                grown = np.full(max(top, int(len(self._arr) * 1.5) + 64), -1, dtype=np.int64)
+                grown[: len(self._arr)] = self._arr
+                self._arr = grown
+            self._arr[ids] = slots
+        else:
+            self._dict.update(zip(ids.tolist(), np.asarray(slots).tolist()))
+        self._n += len(ids)
+
+    def remove(self, ids: np.ndarray) -> None:
+        """Forget keys ``ids`` (stored ones; unique)."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if self._arr is not None:
+            ids = ids[(ids >= 0) & (ids < len(self._arr))]
+            ids = ids[self._arr[ids] >= 0]
+            self._arr[ids] = -1
+            self._n -= len(ids)
+        else:
+            for k in ids.tolist():
+                if self._dict.pop(k, None) is not None:
+                    self._n -= 1
+
+    def rebuild(self, slot_keys: np.ndarray) -> None:
+        """Start again from each slot's key (-1: a dead slot)."""
+        slot_keys = np.asarray(slot_keys, dtype=np.int64)
+        live = np.flatnonzero(slot_keys >= 0)
+        self._arr, self._dict, self._n = np.empty(0, dtype=np.int64), None, 0
+        self.assign(slot_keys[live], live)
+
+
 class InProcessStore(BaseStore):
     """A float32 buffer of rows by *slot*, a ``key -> slot`` dict and a :class:`MetaTable`.
 
@@ -130,12 +214,12 @@ class InProcessStore(BaseStore):
     def __init__(self, *, dim: int, metric: str = "cosine", kind: str = "auto"):
         super().__init__(dim=dim, metric=metric, kind=kind)
         self._buf = np.empty((0, self.dim), dtype=np.float32)
-        self._slot: dict[int, int] = {}
+        self._slot = KeyMap()
         self._meta = MetaTable()
 
     def _slots_of(self, ids: np.ndarray) -> np.ndarray:
         """Slot of each id (-1 where not stored)."""
-        return np.fromiter((self._slot.get(k, -1) for k in ids.tolist()), dtype=np.int64, count=len(ids))
+        return self._slot.lookup(ids)
 
     def fetch(self, ids: Any) -> tuple[np.ndarray, np.ndarray]:
         """Vectors of ``ids`` (n, dim) float32 and a (n,) bool mask of which were found."""

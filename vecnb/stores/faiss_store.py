@@ -27,7 +27,7 @@ rows, then train on the next search; ``info()`` shows the kind in use and the on
 How it works
 ------------
 * **Each vector is held once**, by faiss. Every vector gets a *slot* (its faiss id);
-  ``slot -> key`` is an array, ``key -> slot`` a dict. A replaced vector gets a new slot.
+  ``slot -> key`` is an array, ``key -> slot`` a :class:`~vecnb.stores._inprocess.KeyMap` (8 B per key). A replaced vector gets a new slot.
   Rows written since the last build wait in a *pending* buffer until the next search or
   :meth:`FaissStore.build` adds them to the index (trained kinds train on them there); once
   built, writes go straight into faiss. Vectors are read back from faiss itself: a zero-copy
@@ -62,7 +62,7 @@ How it works
   (``IO_FLAG_MMAP_IFC``): it opens at once and pages in on demand; the first write copies it
   into memory.
 * Memory: ``info()["memory_bytes"]`` counts what the store holds (faiss's arrays, the id
-  map, norms, pending rows); metadata frames and the ``key -> slot`` dict come on top.
+  map, norms, pending rows, the key map); the metadata frame comes on top.
 """
 
 from __future__ import annotations
@@ -266,9 +266,9 @@ class FaissStore(InProcessStore):
         ids, vecs = self._check_write(ids, vectors, metadata, texts)
         if len(ids) == 0:
             return
-        old = [self._slot[k] for k in ids.tolist() if k in self._slot]
-        if old:
-            self._kill(np.asarray(old, dtype=np.int64))
+        old = self._slot.lookup(ids)
+        if (old >= 0).any():
+            self._kill(old[old >= 0])
         n = len(ids)
         start, need = self._n, self._n + n
         if need > len(self._slot_key):
@@ -279,7 +279,7 @@ class FaissStore(InProcessStore):
         if self.metric == "cosine":
             self._norms[start:need] = np.linalg.norm(vecs, axis=1)
         self._slot_key[start:need] = ids
-        self._slot.update(zip(ids.tolist(), range(start, need)))
+        self._slot.assign(ids, np.arange(start, need, dtype=np.int64))
         self._meta.append(metadata, n)
         self._stage(self._prep(vecs))
         self._n = need
@@ -301,14 +301,13 @@ class FaissStore(InProcessStore):
         """Remove rows by id; ids that are not stored are ignored."""
         self._check_open()
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-        slots = [self._slot[k] for k in np.unique(ids).tolist() if k in self._slot]
-        if slots:
-            self._kill(np.asarray(slots, dtype=np.int64))
+        slots = self._slot.lookup(np.unique(ids))
+        if (slots >= 0).any():
+            self._kill(slots[slots >= 0])
 
     def _kill(self, slots: np.ndarray) -> None:
         """Mark slots dead, and take them out of the faiss index (IVF) or tombstone them (flat, HNSW)."""
-        for k in self._slot_key[slots].tolist():
-            self._slot.pop(k, None)
+        self._slot.remove(self._slot_key[slots])
         self._slot_key[slots] = -1
         if self._index is None:
             return
@@ -342,7 +341,7 @@ class FaissStore(InProcessStore):
             self._norms = self._norms[live].copy()
         self._meta.take(live)
         self._n = len(live)
-        self._slot = dict(zip(self._slot_key.tolist(), range(self._n)))
+        self._slot.rebuild(self._slot_key[: self._n])
 
     # ------------------------------------------------------------------ reading vectors back
     def _storage_view(self) -> np.ndarray | None:
@@ -795,10 +794,10 @@ class FaissStore(InProcessStore):
     def memory_bytes(self) -> int:
         """Bytes of the vectors / codes, graph and id maps the store holds (faiss + pending + slots).
 
-        The metadata frame and the ``key -> slot`` dict are not counted. A memory-mapped
+        The metadata frame is not counted. A memory-mapped
         index counts its file size here, although only the pages touched are resident.
         """
-        total = self._slot_key.nbytes + self._norms.nbytes + self._pending.nbytes
+        total = self._slot_key.nbytes + self._norms.nbytes + self._pending.nbytes + self._slot.nbytes
         idx = self._index
         if idx is None:
             return int(total)
@@ -892,8 +891,7 @@ class FaissStore(InProcessStore):
                                  store=cls.name, operation="load")
         store._slot_key = keys
         store._n = n
-        live = np.flatnonzero(keys >= 0)
-        store._slot = dict(zip(keys[live].tolist(), live.tolist()))
+        store._slot.rebuild(keys)
         store._meta.append(meta if len(meta.columns) else None, n)
         if has_index:
             mapped = bool(mmap) and state["chosen"] == "flat"

@@ -100,8 +100,7 @@ class NumpyStore(InProcessStore):
                 self._buf = grown
             self._buf[self._n: need] = vecs[new]
             self._keys = np.concatenate([self._keys, ids[new]])
-            for j, k in enumerate(ids[new].tolist()):
-                self._slot[k] = self._n + j
+            self._slot.assign(ids[new], np.arange(self._n, need, dtype=np.int64))
             self._meta.append(None if metadata is None else metadata.iloc[np.flatnonzero(new)], m)
             self._texts.extend([texts[i] for i in np.flatnonzero(new)] if texts is not None else [None] * m)
             self._n = need
@@ -116,7 +115,8 @@ class NumpyStore(InProcessStore):
         """Remove rows by id; ids that are not stored are ignored."""
         self._check_open()
         ids = np.unique(np.asarray(ids, dtype=np.int64).reshape(-1))
-        slots = np.array([self._slot[k] for k in ids.tolist() if k in self._slot], dtype=np.int64)
+        slots = self._slot.lookup(ids)
+        slots = slots[slots >= 0]
         if len(slots) == 0:
             return
         keep = np.ones(self._n, dtype=bool)
@@ -127,7 +127,7 @@ class NumpyStore(InProcessStore):
         self._meta.take(kept)
         self._texts = [self._texts[i] for i in kept.tolist()]
         self._n = len(kept)
-        self._slot = dict(zip(self._keys.tolist(), range(self._n)))
+        self._slot.rebuild(self._keys)
 
     # ------------------------------------------------------------------ reads
     def _matrix(self) -> np.ndarray:
@@ -223,7 +223,7 @@ class NumpyStore(InProcessStore):
         store._buf = X  # read-only map: never written (rows are replaced by building new buffers)
         store._keys = keys
         store._n = len(keys)
-        store._slot = dict(zip(keys.tolist(), range(store._n)))
+        store._slot.rebuild(keys)
         store._meta.append(meta if len(meta.columns) else None, store._n)
         store._texts = list(texts) if texts is not None else [None] * store._n
         return store
