@@ -476,3 +476,21 @@ def test_a_failed_replace_loses_nothing(store, cisi, tmp_path, request):
         client = chromadb.PersistentClient(path=where["path"],   # the store's settings (chroma: one per path)
                                            settings=Settings(anonymized_telemetry=False, allow_reset=False))
         assert [getattr(c, "name", c) for c in client.list_collections()] == ["cisi"]
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_two_writers_of_one_index_never_mix(store, cisi, tmp_path, request):
+    """Two openers of one index: the second to write (after the first changed it) is refused, and
+    its vectors are not written (one transaction with the record on pgvector / sqlite)."""
+    where = _where_of(store, tmp_path, request)
+    cisi.iloc[:50].vec.index(store=store, **where).close()
+    a, b = vecnb.open_index(store, **where), vecnb.open_index(store, **where)
+    a.upsert(cisi.iloc[50:60])
+    with pytest.raises(StoreError, match="(?i)another process changed this index"):
+        b.upsert(cisi.iloc[60:70])
+    c = vecnb.open_index(store, **where)
+    assert len(c) == 60 and set(c.frame.index) == set(cisi.index[:60])
+    if store in ("pgvector", "sqlite"):                 # transactional: the refused rows never reached the store
+        assert len(c.store) == 60
+    for i in (a, b, c):
+        i.close()
