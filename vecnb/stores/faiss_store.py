@@ -434,6 +434,8 @@ class FaissStore(InProcessStore):
             self._tune(target, x)
             if self.target_recall is None and kind in _TRAINED:  # default nprobe: headroom for unlike queries
                 self._params["nprobe"] = self._index.nprobe = min(self._params["nlist"], 2 * self._params["nprobe"])
+            if self.target_recall is None and kind == "hnsw":  # default ef_search: the same headroom
+                self._params["ef_search"] = 2 * self._params["ef_search"]
         self._pending = np.empty((0, self.dim), dtype=np.float32)  # everything is in faiss now
 
     def _make_ivf(self, kind: str, x: np.ndarray) -> Any:
