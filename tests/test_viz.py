@@ -385,3 +385,33 @@ def test_pca_above_fit_rows_uses_a_sample_for_the_axes_only(monkeypatch):
     kept = lambda W: float(np.sum((Xc @ W.T) ** 2))  # noqa: E731
     assert kept(sampled.components) >= 0.97 * kept(exact.components), (kept(sampled.components), kept(exact.components))
     np.testing.assert_allclose(sampled.coords, sampled.transform(X), atol=1e-3)  # every row, projected
+
+
+@pytest.mark.skipif(not viz.umap_available(), reason="umap-learn is not installed")
+def test_umap_above_the_fit_limit_fits_a_sample_and_places_the_rest():
+    """The path taken above UMAP_FIT_ROWS, exercised small: fit on 200 of 600 rows, transform 400."""
+    import umap
+
+    rng = np.random.default_rng(5)
+    centers = rng.standard_normal((3, 32)) * 4
+    lab = np.repeat(np.arange(3), 200)
+    X = (centers[lab] + rng.standard_normal((600, 32))).astype(np.float32)
+    p = viz.project(X, "umap", cache=False, seed=1, umap_fit_rows=200)
+    assert p.method == "umap" and p.coords.shape == (600, 2) and p.coords.dtype == np.float32
+    assert np.isfinite(p.coords).all()
+    assert "sample of 200 rows" in p.note and "other 400" in p.note
+    # deterministic under the seed
+    np.testing.assert_array_equal(viz.project(X, "umap", cache=False, seed=1, umap_fit_rows=200).coords, p.coords)
+    # the sampled rows keep the places the fit gave them: an independent UMAP on the same sample
+    fit = np.sort(np.random.default_rng(1).choice(600, size=200, replace=False))
+    ref = umap.UMAP(n_components=2, random_state=1, metric="cosine", n_neighbors=15,
+                    min_dist=0.1).fit_transform(X[fit])
+    np.testing.assert_allclose(p.coords[fit], ref, rtol=1e-5, atol=1e-5)
+    # the transformed rows land among their own cluster's fitted rows
+    rest = np.setdiff1d(np.arange(600), fit)
+    D = ((p.coords[rest, None, :] - p.coords[None, fit, :]) ** 2).sum(-1)
+    assert (lab[fit][D.argmin(1)] == lab[rest]).mean() > 0.95
+    # the size limit of "auto" is a keyword too, and bad limits are refused
+    assert viz.project(X, "auto", cache=False, umap_max_rows=500).method == "pca"
+    with pytest.raises(InvalidInputError, match="umap_fit_rows"):
+        viz.project(X, "umap", cache=False, umap_fit_rows=0)

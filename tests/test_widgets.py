@@ -22,6 +22,7 @@ pytest.importorskip("ipywidgets")
 pytest.importorskip("matplotlib")
 
 from vecnb.widgets import BenchmarkPanel, CompareMetrics
+from vecnb.widgets._common import figure_png
 from vecnb.widgets._static import StaticExplorer
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -75,7 +76,9 @@ def test_compare_opens_on_real_data_and_matches_search(cisi):
     assert w.overlap.loc["cosine", "dot"] == len(sets[0] & sets[1])
     # the shown text is the title of each hit
     assert w.side["cosine_text"].tolist() == cisi.loc[w.side["cosine"], "title"].tolist()
-    assert bytes(w.image.value).startswith(PNG) and len(w.figure.axes) == 4
+    # the plots are inline SVG: one panel per metric + the norm panel, top-k labelled with k
+    assert w.plots.value.count("<svg") == 4 and "top-8" in w.plots.value and "cosine scores" in w.plots.value
+    assert len(w.figure.axes) == 4 and bytes(figure_png(w.figure)).startswith(PNG)  # export on demand
     assert "every top-8" in w.summary.value
     assert "<table" in w.table_html.value and str(w.side["dot"].iloc[0]) in w.table_html.value
     # unnormalised vectors: dot's top-k is longer than average, and the panel says norms vary
@@ -103,9 +106,11 @@ def test_compare_responds_to_every_input(cisi):
     # moves are relative to the first metric chosen (now dot)
     t = w.table
     assert (t["move_l2"] == t["rank_l2"] - t["rank_dot"]).all()
-    png = bytes(w.image.value)
+    svg = w.plots.value
+    assert svg.count("<svg") == 3 and "cosine scores" not in svg
     w.k = 4
-    assert bytes(w.image.value) != png and len(w.side) == 4
+    assert w.plots.value != svg and "top-4" in w.plots.value and len(w.side) == 4
+    assert int(w.histograms.loc[w.histograms["metric"] == "dot", "top_count"].sum()) == 4
     w.run_button.click()
     assert w.error is None and len(w.side) == 4
     # a vector query

@@ -399,6 +399,19 @@ def score_histograms(
     return pd.concat(parts, ignore_index=True)
 
 
+_DESCRIBE = ["count", "mean", "std", "min", "25%", "50%", "75%", "max"]
+
+
+def _describe(v: np.ndarray) -> list[float]:
+    """``pandas.Series.describe()`` of a float array, NaNs dropped (numpy: ~20x faster)."""
+    v = v[~np.isnan(v)]
+    if len(v) == 0:
+        return [0.0] + [np.nan] * 7
+    std = float(v.std(ddof=1)) if len(v) > 1 else np.nan
+    q = np.percentile(v, [0, 25, 50, 75, 100])
+    return [float(len(v)), float(v.mean()), std, *map(float, q)]
+
+
 def norm_spread(scores: pd.DataFrame, table: pd.DataFrame | None = None,
                 metrics: Iterable[str] | None = None) -> pd.DataFrame:
     """Vector-norm statistics of all rows and of each metric's top-k.
@@ -415,7 +428,8 @@ def norm_spread(scores: pd.DataFrame, table: pd.DataFrame | None = None,
     if table is not None:
         for m in (_table_metrics(table) if metrics is None else _check_metrics(metrics)):
             rows[f"top-k {m}"] = table.loc[table[f"top_{m}"], "norm"]
-    out = pd.DataFrame({name: s.astype(np.float64).describe() for name, s in rows.items()}).T
+    out = pd.DataFrame.from_dict({name: _describe(s.to_numpy(np.float64)) for name, s in rows.items()},
+                                 orient="index", columns=_DESCRIBE)
     out["count"] = out["count"].astype(np.int64)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["cv"] = out["std"] / out["mean"]
@@ -649,6 +663,8 @@ def project(
     min_dist: float = 0.1,
     cache: bool | str = "disk",
     progress: bool = False,
+    umap_max_rows: int | None = None,
+    umap_fit_rows: int | None = None,
 ) -> Projection:
     """Project ``X`` to 2-D, memoised by content.
 
@@ -674,6 +690,12 @@ def project(
         ``$VECNB_CACHE_DIR/_projections/<key>.npz`` (or ``~/.cache/vecnb/_projections``).
     progress : bool
         Show a tqdm bar over the steps (and over UMAP's transform chunks).
+    umap_max_rows : int, optional
+        The size limit of ``method="auto"``'s UMAP (default :data:`UMAP_MAX_ROWS`).
+    umap_fit_rows : int, optional
+        UMAP fits on at most this many rows (default :data:`UMAP_FIT_ROWS`); above it, a
+        seeded random sample is fitted (those rows keep the coordinates the fit gave them)
+        and the other rows are placed with ``transform``, in chunks.
 
     Returns
     -------
@@ -694,12 +716,14 @@ def project(
                                 f"got {method!r}.")
     if method == "umap" and not umap_available():
         raise MissingDependencyError.for_extra("UMAP projections", "viz", module="umap")
+    max_rows = _positive("umap_max_rows", UMAP_MAX_ROWS if umap_max_rows is None else umap_max_rows)
+    fit_rows = _positive("umap_fit_rows", UMAP_FIT_ROWS if umap_fit_rows is None else umap_fit_rows)
     note = ""
     if method == "auto":
-        method = "umap" if (umap_available() and 30 <= n <= UMAP_MAX_ROWS) else "pca"
-        if n > UMAP_MAX_ROWS and umap_available():
-            note = (f"PCA: {n:,} rows is above UMAP's default limit of {UMAP_MAX_ROWS:,} rows; method='umap' fits "
-                    f"UMAP on {UMAP_FIT_ROWS:,} sampled rows and places the rest")
+        method = "umap" if (umap_available() and 30 <= n <= max_rows) else "pca"
+        if n > max_rows and umap_available():
+            note = (f"PCA: {n:,} rows is above UMAP's default limit of {max_rows:,} rows; method='umap' fits "
+                    f"UMAP on {min(n, fit_rows):,} sampled rows and places the rest")
     if n < 2:
         raise InvalidInputError(f"A projection needs at least 2 rows; got {n}.")
     _metrics.check_vectors(X, "dot", what="vectors")
@@ -709,7 +733,9 @@ def project(
     if method == "umap":
         umetric = {"cosine": "cosine", "dot": "cosine", "l2": "euclidean"}[_metrics.resolve_metric(metric)]
         params.update(seed=int(seed), metric=umetric, n_neighbors=int(min(n_neighbors, n - 1)),
-                      min_dist=float(min_dist), fit_rows=int(min(n, UMAP_FIT_ROWS)))
+                      min_dist=float(min_dist), fit_rows=int(min(n, fit_rows)))
+        if params["fit_rows"] < 4:
+            raise InvalidInputError(f"umap_fit_rows={fit_rows} is too small: UMAP needs at least 4 rows to fit.")
         if n < 4:
             raise InvalidInputError(f"UMAP needs at least 4 rows; got {n}. Use method='pca'.")
     from tqdm.auto import tqdm
@@ -745,6 +771,12 @@ def project(
         return _replace_source(proj, "computed")
     finally:
         bar.close()
+
+
+def _positive(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InvalidInputError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
 
 
 def _cached(key: str, cache: bool | str) -> Projection | None:

@@ -51,7 +51,8 @@ async function checkPage(context, url, name) {
       const rendered = document.querySelectorAll(".widget-subarea > .jupyter-widgets, .jupyter-widgets.widget-container").length;
       const imgs = Array.from(document.querySelectorAll("img.widget-image"));
       const loaded = imgs.every((i) => i.complete && i.naturalWidth > 0);
-      return views > 0 && rendered >= views && imgs.length > 0 && loaded;
+      const plots = document.querySelectorAll(".widget-html svg").length;
+      return views > 0 && rendered >= views && (imgs.length > 0 || plots > 0) && loaded;
     }, null, { timeout: 60000, polling: 250 });
   } catch (e) {
     out.waitError = String(e);
@@ -68,6 +69,12 @@ async function checkPage(context, url, name) {
       images: imgs.length,
       imagesLoaded: imgs.filter((i) => i.complete && i.naturalWidth > 0).length,
       imageSizes: imgs.map((i) => [i.naturalWidth, i.naturalHeight]),
+      // inline SVG charts inside widget HTML (compare_metrics' plots), with their drawn size
+      plots: document.querySelectorAll(".widget-html svg").length,
+      plotSizes: Array.from(document.querySelectorAll(".widget-html svg")).map((e) => {
+        const b = e.getBoundingClientRect();
+        return [Math.round(b.width), Math.round(b.height), e.querySelectorAll("path").length];
+      }),
       htmlWidgets: document.querySelectorAll(".widget-html").length,
       tables: document.querySelectorAll(".widget-html table").length,
       buttons: document.querySelectorAll("button.widget-button, .jupyter-button").length,

@@ -12,7 +12,7 @@ Steps (each a plain function below, so they can be run by hand too):
 3. serve the pages from a ``http.server`` thread on 127.0.0.1;
 4. load them in headless Debian ``chromium`` driven by ``playwright-core`` (node,
    ``tests/browser/check.cjs``), which blocks and records any request leaving 127.0.0.1;
-5. assert every widget view rendered, every widget image (the matplotlib figures) loaded,
+5. assert every widget view rendered, every widget image loaded and every inline SVG plot drawn,
    tables and controls are in the DOM, and there were no console errors, page errors,
    failed or external requests; screenshots go to ``build/screenshots/``.
 
@@ -161,11 +161,14 @@ def pages():
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_widgets_render_in_chromium(pages, name):
     r = pages[name]
-    print(json.dumps({k: r[k] for k in ("views", "rendered", "images", "imagesLoaded", "tables", "renderMs")}))
+    print(json.dumps({k: r[k] for k in ("views", "rendered", "images", "plots", "tables", "renderMs")}))
     assert "waitError" not in r, f"{name}: widgets did not finish rendering: {r['waitError']}"
     assert r["views"] >= 2 and r["rendered"] >= r["views"], r
-    assert r["images"] >= 2 and r["imagesLoaded"] == r["images"], r
+    # compare_metrics draws its plots as inline SVG: two widgets x (3 or 2 metrics + norms)
+    assert r["imagesLoaded"] == r["images"], r
     assert all(w >= 300 and h >= 150 for w, h in r["imageSizes"]), r["imageSizes"]  # real figures, not icons
+    assert r["plots"] >= 6, r
+    assert all(w >= 200 and h >= 150 and p >= 2 for w, h, p in r["plotSizes"]), r["plotSizes"]  # drawn charts
     assert r["tables"] >= 1 and r["buttons"] >= 1 and r["sliders"] >= 1 and r["textInputs"] >= 1, r
     assert r["errorBanners"] == 0, r
     assert r["pageErrors"] == [], r["pageErrors"]

@@ -4,7 +4,7 @@
 
     from vecnb.bench import widgets as wb
     wb.explore_ready(100_000, 384)     # call -> widget ready (s) and bytes sent, vs jupyter-scatter direct
-    wb.compare_metrics_update()         # k / query change: in-place update vs rebuilding the figure
+    wb.compare_metrics_update()         # k / query change: SVG plots (shipped) vs the old PNG figure
 
 From a shell: ``python -m vecnb.bench.widgets`` prints both as JSON (with the machine's load).
 
@@ -111,30 +111,31 @@ def explore_ready(n: int = 100_000, dim: int = 384, *, repeats: int = 3, seed: i
 def compare_metrics_update(n: int = 1460, dim: int = 384, *, repeats: int = 7, seed: int = 0) -> pd.DataFrame:
     """Seconds for compare_metrics to follow a change of ``k`` and of the query.
 
-    ``in place`` is the widget as shipped (scores reused when only k changes, the figure's
-    artists updated); ``rebuild`` forces what it did before (rescore and draw a new figure
-    every time), in the same run. ``table_seconds`` is when the tables were updated (they are
-    sent to the browser before the figure).
+    ``svg`` is the widget as shipped (scores reused when only k changes, plots rebuilt as
+    inline SVG); ``png`` adds what it did before, in the same run on the same widget: redraw
+    the matplotlib figure (artists updated in place) and encode it as the PNG the widget used
+    to send. ``table_seconds`` is when the tables were ready. Median of ``repeats`` after a
+    warm-up; ``load1`` is the load average.
     """
     from vecnb.bench._data import clustered
     from vecnb.widgets import CompareMetrics
+    from vecnb.widgets._common import figure_png
 
     df = clustered(n, dim, seed=seed)
     X = df.vec.matrix()
     w = CompareMetrics(df, X[0], k=10)
     rows = []
-    for mode in ("rebuild", "in place"):
+    for mode in ("png", "svg"):
         for case in ("k", "query"):
             times, tables = [], []
             for i in range(repeats + 1):
-                if mode == "rebuild":
-                    w._fig_state = None
-                    w._scores_key = None
                 t0 = time.perf_counter()
                 if case == "k":
                     w.k = 5 + (i % 2) * 5
                 else:
                     w.query = X[1 + i]
+                if mode == "png":
+                    figure_png(w.figure)
                 if i:  # first is a warm-up
                     times.append(time.perf_counter() - t0)
                     tables.append(w.table_seconds)
