@@ -7,6 +7,7 @@ Layers (a module imports only from its own layer or those below it; checked by i
 in CI, ``make lint``, with the contracts in pyproject.toml)::
 
     demo
+    integrations/                           idx.as_langchain() / as_retriever(): LangChain (optional)
     accessor (df.vec) : widgets : bench     the face, views, measurement (may use each other)
     viz | datasets                          pure numbers for the views, shipped data
     ops/      migrate, IncrementalVectorizer

@@ -218,6 +218,85 @@ class VectorIndex:
         self._closed = False
         self._home: Any = None  # the index record kept beside the vectors (vecnb.index.home), for durable stores
 
+    @classmethod
+    def empty(cls, store: Any = "numpy", *, dim: int, metric: str = "cosine", kind: str = "auto",
+              model: Any = None, column: str = "embedding", text: str | None = "text",
+              mode: str = "error", **options: Any) -> VectorIndex:
+        """A new index holding no rows yet, over ``store``, for ``dim``-d vectors.
+
+        For filling from elsewhere (``idx.upsert(rows)``, or a LangChain / LlamaIndex adapter's
+        ``add_documents``) rather than from a DataFrame.
+
+        Parameters
+        ----------
+        store : str or store object
+            A registered store name or an empty store instance (as for :func:`build_index`).
+        dim : int
+            Vector width.
+        metric : {"cosine", "dot", "l2"}
+        kind : str
+            The store's index kind.
+        model : str, dict or Embedder, optional
+            The vecnb embedder the vectors will come from (recorded, so text queries embed
+            with it); ``None`` when vectors come from elsewhere (search with vectors).
+        column : str
+            Name of the embedding column rows written later must carry.
+        text : str or None
+            Text column handed to the store for keyword search (``None``: none).
+        mode, **options
+            As for :func:`build_index` (e.g. ``url=``, ``table=`` for pgvector, ``path=`` for sqlite).
+
+        Examples
+        --------
+        >>> idx = vecnb.VectorIndex.empty("numpy", dim=3)
+        >>> len(idx), idx.dim, idx.metric
+        (0, 3, 'cosine')
+        >>> rows = pd.DataFrame({"text": ["a", "b"]}, index=["x", "y"]).vec.attach(np.eye(2, 3), name="embedding")
+        >>> idx.upsert(rows).search(np.array([0.0, 1.0, 0.0]), k=1).index.tolist()
+        ['y']
+        """
+        from vecnb._core.arrow import vector_array
+        from vecnb._core.validation import positive_int
+        from vecnb.frame.columns import set_info
+
+        dim = positive_int(dim, "dim")
+        if not isinstance(column, str) or (text is not None and (not isinstance(text, str) or text == column)):
+            raise InvalidInputError(f"column and text must be two different column names, got {column!r} and {text!r}.")
+        info: dict[str, Any] = {"model": None, "model_id": None, "dim": dim, "source": text, "normalized": False}
+        if model is not None:
+            from vecnb.embed import get_embedder
+            from vecnb.search.inputs import remember_embedder
+
+            emb = get_embedder(model)
+            if emb.dim is not None and emb.dim != dim:
+                raise DimensionMismatchError(f"model {emb.model_id!r} makes {emb.dim}-d vectors, not dim={dim}.")
+            remember_embedder(emb)
+            info.update(model=emb.spec(), model_id=emb.model_id, normalized=bool(getattr(emb, "normalized", False)))
+        df = pd.DataFrame({} if text is None else {text: pd.Series([], dtype=object)})
+        df[column] = vector_array(np.empty((0, dim), dtype=np.float32))
+        set_info(df, column, info)
+        return build_index(df, store, kind=kind, metric=metric, column=column, text=text, progress=False,
+                           mode=mode, **options)
+
+    # ------------------------------------------------------------------ hand-off to application frameworks
+    def as_langchain(self, embeddings: Any = None) -> Any:
+        """This index as a LangChain ``VectorStore`` (``pip install "vecnb[langchain]"``).
+
+        Reads and writes go through this index (see :mod:`vecnb.integrations.langchain`);
+        ``embeddings`` (a LangChain ``Embeddings``) defaults to the index's own vecnb model.
+        """
+        from vecnb._core.lazy import load
+
+        return load("vecnb.integrations.langchain:VecnbVectorStore")(self, embeddings=embeddings)
+
+    def as_retriever(self, query: Any = None, embeddings: Any = None, **options: Any) -> Any:
+        """A LangChain ``BaseRetriever`` running the vecnb ``query`` (a :class:`vecnb.Query`) for each
+        question (see :class:`vecnb.integrations.langchain.VecnbRetriever`)."""
+        from vecnb._core.lazy import load
+
+        return load("vecnb.integrations.langchain:VecnbRetriever").over(self, query=query, embeddings=embeddings,
+                                                                          **options)
+
     # ------------------------------------------------------------------ mapping
     @property
     def frame(self) -> pd.DataFrame:
