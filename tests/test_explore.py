@@ -10,6 +10,7 @@ tests/browser/test_lab.py.
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 import textwrap
@@ -119,6 +120,29 @@ def test_tooltip_answers_from_the_row(hansard):
                                                          "year": int(row["year"])}
     words = " ".join(row["text"].split())
     assert msg["preview"].rstrip("…") == words[: len(msg["preview"].rstrip("…"))] and len(msg["preview"]) <= 240
+
+
+def test_tooltips_travel_with_the_widget_for_kernel_free_hover(hansard, monkeypatch):
+    """Up to STATIC_TOOLTIP_ROWS rows, every row's tooltip is in the widget state (static exports)."""
+    m = hansard.vec.explore(color="label", tooltip=["speaker", "year"], method="pca", progress=False)
+    state = m.widget.get_state()
+    table = state["vecnb_tooltips"]
+    assert table["n"] == len(hansard) and set(table["columns"]) == {"row", "speaker", "year"}
+    # each row's stored fields are exactly what the kernel answers for it
+    for i in (0, 123, len(hansard) - 1):
+        rec = m.tooltip_record({"index": i, "preview": "text", "properties": ["row", "speaker", "year"]})
+        assert {c: v[i] for c, v in table["columns"].items()} == rec["properties"]
+        assert table["preview"][i] == rec["preview"]
+    # the front-end code shipped with this widget reads them before asking the kernel
+    assert state["_esm"].count('this.model.get("vecnb_tooltips")') == 1
+    json.dumps(table)  # JSON-safe, as the widget state must be
+    # above the limit (or when asked), hover stays a kernel round trip and nothing is copied
+    monkeypatch.setattr(_explore, "STATIC_TOOLTIP_ROWS", 100)
+    big = hansard.vec.explore(color="label", method="pca", progress=False)
+    assert "vecnb_tooltips" not in big.widget.get_state()
+    assert 'this.model.get("vecnb_tooltips")' not in big.widget.get_state()["_esm"]
+    off = hansard.vec.explore(method="pca", progress=False, static_tooltips=False)
+    assert "vecnb_tooltips" not in off.widget.get_state()
 
 
 def test_search_highlights_the_same_rows_as_df_vec_search(hansard):

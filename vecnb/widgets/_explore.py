@@ -6,8 +6,13 @@ lasso with the toolbar's lasso button (or Shift + drag), click a point to select
 search box, ``k``, a *Clear* button, a status line and the hit / selection tables.
 
 What travels to the browser is one (n, 4) float32 array (x, y and the colour code per point:
-16 bytes a point) plus the settings; tooltips are fetched from the kernel row by row when the
-mouse rests on a point, so text columns are never copied into the widget.
+16 bytes a point) plus the settings, and, for frames of at most ``STATIC_TOOLTIP_ROWS``
+(20,000) rows, the tooltip fields themselves (row label, colour, ``tooltip=`` columns and a
+240-character snippet per row, in the ``vecnb_tooltips`` trait): then hovering works in a
+static HTML export or the docs site, with no kernel (jupyter-scatter asks its kernel for
+non-visual tooltip fields; vecnb's copy of its front-end code answers from that trait first).
+Above the limit (or ``static_tooltips=False``) tooltips are fetched from the kernel row by row
+when the mouse rests on a point, so text columns are never copied into the widget.
 
 Python side:
 
@@ -66,6 +71,23 @@ FALLBACK_MESSAGE = ('jupyter-scatter is not installed, so df.vec.explore draws a
 _warned = False
 _MAX_CATEGORIES = 40
 _SNIPPET = 240
+STATIC_TOOLTIP_ROWS = 20_000
+# jupyter-scatter's front end asks the kernel for a hovered point's non-visual fields; this
+# hook answers from the widget's own ``vecnb_tooltips`` trait when it holds the row (static
+# exports have no kernel), and falls back to asking the kernel otherwise.
+_TOOLTIP_ASK = '''    this.tooltipContentsUpdater = (pointIdx) => {
+      this.model.send({'''
+_TOOLTIP_HOOK = '''    this.tooltipContentsUpdater = (pointIdx) => {
+      const vecnbRows = this.model.get("vecnb_tooltips");
+      if (vecnbRows && vecnbRows.columns && pointIdx >= 0 && pointIdx < vecnbRows.n) {
+        const props = {};
+        for (const p of this.tooltipPropertiesNonVisual) {
+          if (p in vecnbRows.columns) props[p] = vecnbRows.columns[p][pointIdx];
+        }
+        const preview = vecnbRows.preview ? vecnbRows.preview[pointIdx] : null;
+        this.tooltipDataHandlers({ index: pointIdx, properties: props, preview: preview });
+      } else this.model.send({'''
+_patched_esm: dict[int, str | None] = {}
 # glasbey-like categorical palette (tab10 then tab20's light shades, then more)
 _PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
             "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7",
@@ -152,6 +174,10 @@ class Explorer(ipw.VBox, WidgetBase):
         Progress bar for the projection (inside a kernel only).
     cache : bool or "disk"
         Projection cache (see :func:`vecnb.viz.project`).
+    static_tooltips : bool, optional
+        Store every row's tooltip fields in the widget, so hovering works without a kernel
+        (static HTML exports, the docs site). Default: when the frame has at most
+        ``STATIC_TOOLTIP_ROWS`` (20,000) rows; above, the kernel answers each hover.
 
     Attributes
     ----------
@@ -179,7 +205,8 @@ class Explorer(ipw.VBox, WidgetBase):
                  column: str | None = None, columns: Sequence[Any] | None = None, method: Any = "auto",
                  k: int = 10, metric: str = "cosine", text: str | None = None, model: Any = None,
                  query: str | None = None, height: int = 480, size: float | None = None,
-                 opacity: float | None = None, seed: int = 0, progress: bool = True, cache: bool | str = "disk"):
+                 opacity: float | None = None, seed: int = 0, progress: bool = True, cache: bool | str = "disk",
+                 static_tooltips: bool | None = None):
         t0 = time.perf_counter()
         js = load_jscatter()
         if js is None:
@@ -201,6 +228,8 @@ class Explorer(ipw.VBox, WidgetBase):
         self._metric = _metrics.resolve_metric(metric)
         self._model = model
         self._seed = int(seed)
+        self._static_tooltips = len(df) <= STATIC_TOOLTIP_ROWS if static_tooltips is None else bool(static_tooltips)
+        self._tooltip_table: dict | None = None
         self._observers: list[Callable[[pd.DataFrame], Any]] = []
         self._sel_pos = np.empty(0, np.int64)
         self.selection_source = ""
@@ -326,6 +355,35 @@ class Explorer(ipw.VBox, WidgetBase):
             w.tooltip_preview_type = "text"
             w.tooltip_preview_text_lines = 4
         w._handle_tooltip = lambda event, _w=w: _w.send(self.tooltip_record(event))
+        if self._static_tooltips:
+            esm = _esm_with_tooltip_hook(w._esm)
+            if esm is not None:
+                import traitlets
+
+                if self._tooltip_table is None:
+                    self._tooltip_table = self.tooltip_table(props)
+                w.add_traits(vecnb_tooltips=traitlets.Dict().tag(sync=True))
+                w.vecnb_tooltips = self._tooltip_table
+                w._esm = esm
+
+    def tooltip_table(self, properties: Sequence[str] | None = None) -> dict:
+        """Every row's tooltip fields, as stored in the widget for kernel-free hovering.
+
+        Returns ``{"n": n, "columns": {name: [value per row]}, "preview": [snippet per row] or
+        None}``: the same values :meth:`tooltip_record` answers for one row.
+        """
+        if properties is None:
+            properties = [self._row_key] + (["color"] if self._color is not None else []) + list(self._tooltip_cols)
+        cols = {}
+        for name in properties:
+            if name == self._row_key:
+                cols[name] = [_scalar(v) for v in self._df.index]
+            elif name in self._df.columns:
+                cols[name] = [_scalar(v) for v in self._df[name].tolist()]
+        preview = None
+        if self._text_col is not None:
+            preview = [short_text(v, _SNIPPET) for v in self._df[self._text_col].tolist()]
+        return {"n": len(self._df), "columns": cols, "preview": preview}
 
     def tooltip_record(self, event: dict) -> dict:
         """The tooltip message for a point: ``{"type", "index", "preview", "properties"}``.
@@ -621,6 +679,15 @@ class Explorer(ipw.VBox, WidgetBase):
 
 
 # ====================================================================== checks
+def _esm_with_tooltip_hook(esm: str) -> str | None:
+    """jupyter-scatter's front-end code with the kernel-free tooltip hook, or None when this
+    version of it does not have the expected tooltip request (then hover asks the kernel)."""
+    key = hash(esm)
+    if key not in _patched_esm:
+        _patched_esm[key] = esm.replace(_TOOLTIP_ASK, _TOOLTIP_HOOK, 1) if esm.count(_TOOLTIP_ASK) == 1 else None
+    return _patched_esm[key]
+
+
 def _check_frame(df: Any) -> None:
     if not isinstance(df, pd.DataFrame):
         raise InvalidInputError(f"explore needs a pandas DataFrame, got {type(df).__name__}.")
