@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterable
-from typing import Any
 
 import numpy as np
 
+from vecnb._core.progress import progress_bar
 from vecnb.embed.base import Embedder, as_text_list, check_output
 from vecnb.embed.cache import EmbeddingCache, text_keys
 from vecnb.embed.registry import EmbedderLike, get_embedder
@@ -19,16 +19,6 @@ __all__ = ["FLUSH_ROWS", "embed_texts"]
 FLUSH_ROWS = 8192
 """New vectors are written to the cache every this many rows (and at the end, and when
 interrupted), so a long run that is stopped keeps most of its work."""
-
-
-def _progress_bar(total: int, enabled: bool, desc: str) -> Any:
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - tqdm is optional
-        return None
-    return tqdm(total=total, desc=desc, unit="text", leave=False)
 
 
 def embed_texts(emb: EmbedderLike, texts: Iterable[str], *, batch_size: int = 64, progress: bool = True,
@@ -97,34 +87,56 @@ def embed_texts(emb: EmbedderLike, texts: Iterable[str], *, batch_size: int = 64
     dim = embedder.dim
     store: EmbeddingCache | None = None
     if cache is not False and cache is not None and embedder.cacheable and u:
-        root = None if cache is True else cache
-        store = EmbeddingCache(str(embedder.model_id), root=root, dim=dim)
-
-    out: np.ndarray | None = None
-    missing = np.arange(u)
-    keys = None
-    if store is not None:
-        keys = text_keys(uniq)
-        try:
-            found, vecs = store.get(keys)
-        except Exception as exc:  # noqa: BLE001 - an unreadable cache must not stop the work
-            warnings.warn(f"vecnb embedding cache at {store.folder} could not be read ({exc}); "
-                          "embedding everything", RuntimeWarning, stacklevel=2)
-            found, vecs = np.zeros(u, bool), None
-        if vecs is not None:  # (u, d), rows of cached texts filled in
-            dim = vecs.shape[1] if dim is None else dim
-            out = vecs
-        missing = np.flatnonzero(~found)
-
+        store = EmbeddingCache(str(embedder.model_id), root=None if cache is True else cache, dim=dim)
+    out, missing, keys = _read_cache(store, uniq)
+    if out is not None and dim is None:
+        dim = out.shape[1]
     if missing.size:
-        # longest first: similar lengths share a batch; the largest batch comes early
-        lengths = np.fromiter((len(uniq[i]) for i in missing), dtype=np.int64, count=missing.size)
-        missing = missing[np.argsort(-lengths, kind="stable")]
-        n_batches = -(-missing.size // batch_size)
-        bar = _progress_bar(int(missing.size), progress and n_batches >= 2, f"embedding ({embedder.name})")
-        pending: list[tuple[np.ndarray, np.ndarray]] = []
-        pending_rows = 0
-        source = f"embedder {embedder.name!r}"
+        out = _embed_missing(embedder, uniq, missing, out, dim, store, keys, batch_size=batch_size,
+                             progress=progress)
+
+    if out is None:  # no texts at all
+        return np.zeros((n, dim or 0), dtype=np.float32)
+    if u == n and n and (inverse == np.arange(n)).all():
+        return out
+    return np.ascontiguousarray(out[inverse])
+
+
+def _read_cache(store: EmbeddingCache | None, uniq: list[str]
+                ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """``(vectors (u, d) with cached rows filled in or None, positions still missing, cache keys)``.
+
+    An unreadable cache warns and counts every text as missing.
+    """
+    u = len(uniq)
+    if store is None:
+        return None, np.arange(u), None
+    keys = text_keys(uniq)
+    try:
+        found, vecs = store.get(keys)
+    except Exception as exc:  # noqa: BLE001 - an unreadable cache must not stop the work
+        warnings.warn(f"vecnb embedding cache at {store.folder} could not be read ({exc}); "
+                      "embedding everything", RuntimeWarning, stacklevel=3)
+        found, vecs = np.zeros(u, bool), None
+    return vecs, np.flatnonzero(~found), keys
+
+
+def _embed_missing(embedder: Embedder, uniq: list[str], missing: np.ndarray, out: np.ndarray | None,
+                   dim: int | None, store: EmbeddingCache | None, keys: np.ndarray | None, *,
+                   batch_size: int, progress: bool) -> np.ndarray:
+    """Embed ``uniq[missing]`` in batches into ``out`` (allocated on the first batch when None).
+
+    Texts go longest first (similar lengths share a batch; the largest batch comes early); new
+    vectors reach the cache every :data:`FLUSH_ROWS` rows, at the end, and when interrupted.
+    """
+    lengths = np.fromiter((len(uniq[i]) for i in missing), dtype=np.int64, count=missing.size)
+    missing = missing[np.argsort(-lengths, kind="stable")]
+    n_batches = -(-missing.size // batch_size)
+    pending: list[tuple[np.ndarray, np.ndarray]] = []
+    pending_rows = 0
+    source = f"embedder {embedder.name!r}"
+    with progress_bar(int(missing.size), f"embedding ({embedder.name})", enabled=progress and n_batches >= 2,
+                      unit="text", leave=False) as bar:
         try:
             for s in range(0, missing.size, batch_size):
                 sel = missing[s:s + batch_size]
@@ -137,7 +149,7 @@ def embed_texts(emb: EmbedderLike, texts: Iterable[str], *, batch_size: int = 64
                         f"EmbeddingCache({embedder.model_id!r}).clear()")
                 if out is None:
                     dim = int(res.shape[1])
-                    out = np.empty((u, dim), np.float32)
+                    out = np.empty((len(uniq), dim), np.float32)
                 out[sel] = res
                 if store is not None:
                     pending.append((sel, res))
@@ -145,19 +157,12 @@ def embed_texts(emb: EmbedderLike, texts: Iterable[str], *, batch_size: int = 64
                     if pending_rows >= FLUSH_ROWS:
                         _flush(store, keys, pending)
                         pending, pending_rows = [], 0
-                if bar is not None:
-                    bar.update(sel.size)
+                bar.update(sel.size)
         finally:
-            if bar is not None:
-                bar.close()
             if store is not None and pending:
                 _flush(store, keys, pending)
-
-    if out is None:  # no texts at all
-        return np.zeros((n, dim or 0), dtype=np.float32)
-    if u == n and n and (inverse == np.arange(n)).all():
-        return out
-    return np.ascontiguousarray(out[inverse])
+    assert out is not None
+    return out
 
 
 def _flush(store: EmbeddingCache, keys: np.ndarray | None, pending: list[tuple[np.ndarray, np.ndarray]]) -> None:
@@ -168,4 +173,4 @@ def _flush(store: EmbeddingCache, keys: np.ndarray | None, pending: list[tuple[n
         store.put(keys[sel], vecs)
     except Exception as exc:  # noqa: BLE001 - caching is an optimisation: warn, never fail the embedding
         warnings.warn(f"could not write to the vecnb embedding cache at {store.folder}: {exc}",
-                      RuntimeWarning, stacklevel=3)
+                      RuntimeWarning, stacklevel=4)
