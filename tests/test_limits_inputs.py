@@ -22,7 +22,7 @@ from vecnb.errors import InvalidInputError, StoreConnectionError, StoreError
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "stores"))
 
 psycopg = pytest.importorskip("psycopg")
-from vecnb.stores.pgvector_store import PgVectorStore
+from vecnb.stores.pgvector_store import PgVectorStore  # noqa: E402 - after the importorskip
 
 
 @pytest.fixture

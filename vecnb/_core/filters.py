@@ -406,7 +406,10 @@ def prepare(node: Node | None, frame: pd.DataFrame) -> Node | None:
         if _check_types(col, node.op, node.value) != "datetime":
             return node
         tz = _col_tz(col)
-        conv = (lambda v: _datetime_value(node.field, node.op, v, tz))
+
+        def conv(v: Any) -> Any:
+            return _datetime_value(node.field, node.op, v, tz)
+
         value = tuple(conv(v) for v in node.value) if isinstance(node.value, tuple) else conv(node.value)
         return Cmp(node.field, node.op, value)
     kids = tuple(prepare(c, frame) for c in node.children)
