@@ -8,7 +8,7 @@ in CI, ``make lint``, with the contracts in pyproject.toml)::
 
     demo
     integrations/                           idx.as_langchain() / as_retriever(): LangChain (optional)
-    accessor (df.vec) : widgets : bench     the face, views, measurement (may use each other)
+    accessor (df.vec) : dask (ddf.vec) : widgets : bench   the faces, views, measurement
     viz | datasets                          pure numbers for the views, shipped data
     ops/      migrate, IncrementalVectorizer
     index/    VectorIndex: a store + the rows it holds (sync, swap, save, load, open)
@@ -28,6 +28,7 @@ The public names below are resolved lazily from those modules.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
@@ -45,6 +46,38 @@ sys.modules.setdefault("vecnb.metrics", metrics)
 sys.modules.setdefault("vecnb.filters", filters)
 
 _install_parquet_support()
+
+
+def _dask_hook() -> None:
+    """Register ``ddf.vec`` when ``dask.dataframe`` is imported (now or later) without importing dask."""
+    if "dask.dataframe" in sys.modules:
+        _load("vecnb.dask").register()
+        return
+    import importlib.abc
+    import importlib.machinery
+
+    class _Hook(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):  # noqa: ANN001, ANN201
+            if name != "dask.dataframe":
+                return None
+            spec = importlib.machinery.PathFinder.find_spec(name, path)
+            if spec is None or spec.loader is None:
+                return None
+            run = spec.loader.exec_module
+
+            def exec_module(module):  # noqa: ANN001, ANN202
+                run(module)
+                with contextlib.suppress(ImportError):
+                    _load("vecnb.dask").register()
+
+            spec.loader.exec_module = exec_module
+            return spec
+
+    if not any(type(f).__name__ == "_Hook" and f.__module__ == __name__ for f in sys.meta_path):
+        sys.meta_path.insert(0, _Hook())
+
+
+_dask_hook()
 
 # public names resolved lazily (module or "module:attribute")
 _LAZY = {
@@ -64,6 +97,7 @@ _LAZY = {
     "evaluate": "vecnb.search.evaluate:evaluate",
     "migrate": "vecnb.ops.migrate:migrate",
     "IncrementalVectorizer": "vecnb.ops.vectorize:IncrementalVectorizer",
+    "dask": "vecnb.dask",
 }
 
 __all__ = ["VecAccessor", "__version__", "errors", "filters", "metrics", *_LAZY, *_errors_all]

@@ -22,7 +22,7 @@ from typing import Any
 from vecnb.embed.base import CallableEmbedder, Embedder
 from vecnb.errors import InvalidInputError, MissingDependencyError, ModelMismatchError, UnknownModelError
 
-__all__ = ["ENTRY_POINT_GROUP", "EmbedderLike", "clear_instances", "get_embedder", "names", "register"]
+__all__ = ["ENTRY_POINT_GROUP", "EmbedderLike", "clear_instances", "get_embedder", "names", "register", "registration"]
 
 ENTRY_POINT_GROUP = "vecnb.embedders"
 
@@ -295,3 +295,10 @@ def _callable_from_spec(spec: dict[str, Any]) -> Embedder:
     for part in attr.split("."):
         obj = getattr(obj, part)
     return CallableEmbedder(obj)
+
+
+def registration(name: str) -> tuple[str | Callable[..., Any], str | None] | None:
+    """``(factory, extra)`` registered under ``name``, or None (lets another process register it too)."""
+    with _LOCK:
+        entry = _REGISTRY.get(name)
+    return None if entry is None else (entry.target, entry.extra)

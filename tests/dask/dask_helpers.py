@@ -1,0 +1,60 @@
+"""Helpers the Dask workers import (a module name unique across test folders)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from vecnb.embed import Embedder
+
+
+class CountingEmbedder(Embedder):
+    """Deterministic vectors; every construction and every text embedded is logged to files in ``log``."""
+
+    name = "dask-counting"
+
+    def __init__(self, log: str, dim: int = 16):
+        self.log, self._dim = log, dim
+        Path(log, f"init-{os.getpid()}-{uuid.uuid4().hex}").write_text(str(os.getpid()))
+
+    @property
+    def model_id(self) -> str:
+        return f"dask-counting-{self._dim}-{hashlib.sha1(self.log.encode()).hexdigest()[:8]}"
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def spec(self) -> dict:
+        return {"name": self.name, "log": self.log, "dim": self._dim}
+
+    def _embed(self, texts):
+        Path(self.log, f"embed-{os.getpid()}-{uuid.uuid4().hex}").write_text("\n".join(texts))
+        return np.asarray([np.random.default_rng(int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8).digest(),
+                                                                 "little")).normal(size=self._dim) for t in texts],
+                          dtype=np.float32).reshape(len(texts), self._dim)
+
+    def embed(self, texts):
+        return self._embed(list(texts))
+
+
+def inits(log: str) -> list[int]:
+    return [int(p.read_text()) for p in Path(log).glob("init-*")]
+
+
+def embedded(log: str) -> list[str]:
+    return [t for p in Path(log).glob("embed-*") for t in p.read_text().split("\n") if p.read_text()]
+
+
+def flaky(part, marker: str, label, failures: int):
+    """Raise in the partition holding ``label`` the first ``failures`` times (counted in files under ``marker``)."""
+    if label in part.index:
+        seen = len(list(Path(marker).glob("fail-*")))
+        if seen < failures:
+            Path(marker, f"fail-{uuid.uuid4().hex}").write_text("x")
+            raise RuntimeError(f"injected failure {seen + 1} of {failures}")
+    return part

@@ -1,0 +1,226 @@
+"""``ddf.vec`` on a real ``distributed.LocalCluster`` (2 worker processes on 127.0.0.1) and a real PostgreSQL.
+
+One cluster for the whole file (module-scoped); frames are small so the file stays well under a
+minute or two on a loaded 2-core machine.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+
+import vecnb  # noqa: E402
+from vecnb.errors import InvalidInputError, StoreError, TextColumnError  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+import dask_helpers as H  # noqa: E402
+
+WORDS = ("apple pear tart sky blue green red pie summer winter cake bread river stone light dark "
+         "garden window paper music").split()
+
+
+def frame(n: int, seed: int = 0, dup_every: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    text = [" ".join(rng.choice(WORDS, 5)) + f" w{i}" for i in range(n)]
+    if dup_every:
+        for i in range(0, n, dup_every):
+            text[i] = f"repeated within block {i // 500}" if i % 2 else "repeated in every block"
+    return pd.DataFrame({"text": text, "year": rng.integers(1990, 2021, n), "group": rng.choice(["a", "b"], n)},
+                        index=pd.Index(np.arange(n) * 3 + 7, name="doc"))
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       dashboard_address=None, silence_logs=40)
+    c = distributed.Client(cluster)
+    c.run(lambda p: sys.path.insert(0, p), str(Path(__file__).parent))
+    try:
+        yield c
+    finally:
+        c.close()
+        cluster.close()
+
+
+def test_import_vecnb_does_not_import_dask():
+    import subprocess
+
+    code = ("import sys, vecnb; assert 'dask' not in sys.modules; import pandas as pd, dask.dataframe as dd; "
+            "print(type(dd.from_pandas(pd.DataFrame({'t': ['a']}), npartitions=1).vec).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(vecnb.__file__).parents[1])}, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "DaskVecAccessor"
+
+
+def test_embed_once_per_worker_each_text_once(client, tmp_path):
+    log = tmp_path / "log"
+    log.mkdir()
+    vecnb.embed.register("dask-counting", H.CountingEmbedder, overwrite=True)
+    df = frame(3000, dup_every=7)  # duplicates inside every partition
+    spec = {"name": "dask-counting", "log": str(log)}
+    ddf = dd.from_pandas(df, npartitions=6)
+    emb = ddf.vec.embed("text", model=spec, cache=str(tmp_path / "cache"), batch_size=128)
+    assert emb.vec.columns() == ["text_vec"]  # lazy: the meta already has the column
+    client_pid = os.getpid()
+    got = emb.compute()
+    worker_pids = set(client.run(os.getpid).values())
+    inits = collections.Counter(p for p in H.inits(str(log)) if p != client_pid)
+    assert set(inits) <= worker_pids and inits and all(v == 1 for v in inits.values()), inits
+    texts = collections.Counter(H.embedded(str(log)))
+    assert sorted(texts) == sorted(set(df["text"]))
+    # each distinct text once; a text in every partition at most once per worker (partitions running at
+    # the same moment both miss the shared cache), after which the cache answers for it
+    assert all(v == 1 for t, v in texts.items() if t != "repeated in every block"), texts.most_common(3)
+    assert 1 <= texts["repeated in every block"] <= 2
+    ref = df.vec.embed("text", model=H.CountingEmbedder(str(log)), cache=False, progress=False)
+    assert got.index.equals(df.index)
+    np.testing.assert_array_equal(got.vec.matrix("text_vec"), ref.vec.matrix("text_vec"))
+    assert str(got["text_vec"].dtype) == str(ref["text_vec"].dtype)
+    assert got.vec.info()["model_id"] == ref.vec.info()["model_id"] and got.vec.info()["source"] == "text"
+    # a re-run with one partition's texts edited embeds only the edited texts (the on-disk cache)
+    for p in log.glob("embed-*"):
+        p.unlink()
+    df2 = df.copy()
+    df2.iloc[:5, 0] = [f"edited text {i}" for i in range(5)]
+    dd.from_pandas(df2, npartitions=6).vec.embed("text", model=spec, cache=str(tmp_path / "cache")).compute()
+    assert sorted(H.embedded(str(log))) == sorted(f"edited text {i}" for i in range(5))
+
+
+def test_search_equals_pandas_and_parquet_roundtrip(client, tmp_path):
+    df = frame(2000, seed=1)
+    ddf = dd.from_pandas(df, npartitions=5).vec.embed("text", model="hashing", cache=False)
+    ddf.to_parquet(tmp_path / "pq")
+    back = dd.read_parquet(tmp_path / "pq")
+    assert back.vec.columns() == ["text_vec"]
+    full = back.compute()
+    assert full.vec.info()["model"] == {"name": "hashing"}
+    for q, opts in [("apple pie river", {}), (["blue sky", "dark garden music"], {"metric": "dot"}),
+                    ("paper window", {"where": {"year": {"$gte": 2005}, "group": "a"}, "k": 25})]:
+        k = opts.pop("k", 10)
+        a = back.vec.search(q, k=k, **opts)
+        b = full.vec.search(q, k=k, **opts)
+        assert list(a.columns) == list(b.columns)
+        assert a.index.equals(b.index)
+        np.testing.assert_allclose(a["score"].to_numpy(), b["score"].to_numpy(), atol=1e-4)
+        assert (a["rank"].to_numpy() == b["rank"].to_numpy()).all()
+    assert len(back.vec.search("apple", k=5000)) == len(full)  # huge k: every row once
+
+
+def test_bad_text_names_partition_and_rows(client):
+    df = frame(400, seed=2)
+    df = df.astype({"text": object})
+    df.loc[df.index[250], "text"] = None
+    ddf = dd.from_pandas(df, npartitions=4, sort=False)
+    with pytest.raises(TextColumnError, match=r"partition 2: .*missing.*757"):
+        ddf.vec.embed("text", model="hashing", cache=False).compute()
+    df.loc[df.index[250], "text"] = "fine again"
+    df.loc[df.index[120], "text"] = 12345
+    import dask
+
+    with dask.config.set({"dataframe.convert-string": False}):  # keep the object column as the user made it
+        ddf = dd.from_pandas(df, npartitions=4, sort=False)
+    with pytest.raises(TextColumnError, match=r"partition 1: .*non-text.*int.*367"):
+        ddf.vec.embed("text", model="hashing", cache=False).compute()
+
+
+def test_unpicklable_model_clear_error(client):
+    import threading
+
+    lock = threading.Lock()
+
+    class Holder:
+        def __call__(self, texts):
+            with lock:
+                return np.ones((len(texts), 4), np.float32)
+
+    holder = Holder()
+    holder.lock = lock
+    ddf = dd.from_pandas(frame(10), npartitions=2)
+    with pytest.raises(InvalidInputError, match="cannot be sent to the Dask workers.*vecnb.embed.register"):
+        ddf.vec.embed("text", model=holder)
+
+
+def _table_rows(pg_url: str, table: str) -> tuple[int, int]:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(pg_url) as conn:
+        n, distinct = conn.execute(sql.SQL("SELECT count(*), count(DISTINCT id) FROM {}").format(
+            sql.Identifier(table))).fetchone()
+    return n, distinct
+
+
+def _check_table(pg_url: str, table: str, emb: pd.DataFrame, exact: bool = True) -> None:
+    idx = vecnb.open_index("pgvector", url=pg_url, table=table)
+    try:
+        assert len(idx) == len(emb) and _table_rows(pg_url, table) == (len(emb), len(emb))
+        assert sorted(idx.frame.index) == sorted(emb.index)
+        keys = idx.keys_for(emb.index)
+        vecs, found = idx.store.fetch(keys)
+        assert found.all()
+        np.testing.assert_allclose(vecs, emb.vec.matrix("text_vec"), atol=1e-6)
+        a = idx.search("apple pie river", k=10)
+        b = emb.vec.search("apple pie river", k=10)
+        every = emb.vec.search("apple pie river", k=len(emb))["score"]  # exact score of every row
+        if exact:  # same scores, and each hit's score is its row's (rows tied in score may come in either order)
+            np.testing.assert_allclose(a["score"].to_numpy(), b["score"].to_numpy(), atol=1e-4)
+            np.testing.assert_allclose(every.loc[a.index].to_numpy(), a["score"].to_numpy(), atol=1e-4)
+        else:  # HNSW: at least 8 of the 10 hits belong in the exact top 10
+            assert (every.loc[a.index].to_numpy() >= b["score"].min() - 1e-4).sum() >= 8
+    finally:
+        idx.close()
+
+
+def test_to_store_pgvector_retries_and_equals_frame(client, pg_url, tmp_path):
+    df = frame(8000, seed=3)
+    emb = df.vec.embed("text", model="hashing", cache=False, progress=False)
+    marker = tmp_path / "marker"
+    marker.mkdir()
+    ddf = dd.from_pandas(df, npartitions=8).vec.embed("text", model="hashing", cache=False)
+    ddf = ddf.map_partitions(H.flaky, str(marker), int(df.index[4500]), 2)
+    table = f"dask_{uuid.uuid4().hex[:8]}"
+    idx = ddf.vec.to_store("pgvector", url=pg_url, table=table, kind="hnsw", retries=2, progress=False)
+    rep = idx.ingest_report
+    assert rep.rows == len(df) and rep.retries == 2 and rep.partitions == 8 and rep.workers == 2
+    assert rep.rows_per_second > 0
+    assert idx.info()["kind"] == "hnsw" and rep.build_seconds > 0
+    idx.close()
+    _check_table(pg_url, table, emb, exact=False)
+    with pytest.raises(vecnb.errors.IndexExistsError):
+        ddf.vec.to_store("pgvector", url=pg_url, table=table, progress=False)
+
+
+def test_to_store_failed_run_resumes_without_duplicates(client, pg_url, tmp_path):
+    df = frame(5000, seed=4)
+    emb = df.vec.embed("text", model="hashing", cache=False, progress=False)
+    marker = tmp_path / "marker"
+    marker.mkdir()
+    ddf = dd.from_pandas(df, npartitions=5).vec.embed("text", model="hashing", cache=False)
+    ddf = ddf.map_partitions(H.flaky, str(marker), int(df.index[2500]), 2)
+    table = f"dask_{uuid.uuid4().hex[:8]}"
+    with pytest.raises(StoreError, match=r"1 of 5 partitions failed \(partitions \[2\].*mode='resume'"):
+        ddf.vec.to_store("pgvector", url=pg_url, table=table, retries=0, progress=False)
+    with pytest.raises(StoreError, match="partitions failed"):  # fails again: still nothing duplicated
+        ddf.vec.to_store("pgvector", url=pg_url, table=table, mode="resume", retries=0, progress=False)
+    idx = ddf.vec.to_store("pgvector", url=pg_url, table=table, mode="resume", retries=0, progress=False)
+    assert idx.ingest_report.partitions_skipped == 4 and idx.ingest_report.rows == len(df)
+    idx.close()
+    _check_table(pg_url, table, emb)
+    # resume on a complete index writes nothing; replace rebuilds it whole
+    idx = ddf.vec.to_store("pgvector", url=pg_url, table=table, mode="resume", progress=False)
+    assert idx.ingest_report.partitions_skipped == 5
+    idx.close()
+    idx = ddf.vec.to_store("pgvector", url=pg_url, table=table, mode="replace", progress=False)
+    idx.close()
+    _check_table(pg_url, table, emb)

@@ -1,0 +1,552 @@
+"""``ddf.vec`` on Dask DataFrames: embed per partition, exact search, parallel ingest into a server store.
+
+::
+
+    import dask.dataframe as dd
+    import vecnb                       # registers ddf.vec when dask.dataframe is (or later gets) imported
+    ddf = dd.read_parquet("abstracts/")
+    ddf = ddf.vec.embed("text", model="minilm")                   # lazy; one model per worker process
+    hits = ddf.vec.search("query text", k=10)                     # pandas frame == df.vec.search(...)
+    idx = ddf.vec.to_store("pgvector", url=URL, table="big")      # parallel, idempotent, resumable
+    idx.ingest_report                                             # rows, seconds, rows/s, retries
+
+Registration: ``import vecnb`` never imports dask. If ``dask.dataframe`` is already imported it
+registers ``ddf.vec`` at once, otherwise a tiny import hook registers it when ``dask.dataframe``
+is first imported; ``import vecnb.dask`` registers it explicitly.
+
+Decisions
+---------
+* **Model once per worker.** A model given by name or spec (``"minilm"``, ``{"name": ...}``, a
+  name you registered with :func:`vecnb.embed.register` -- the registration travels with the
+  task) is built on each worker process the first time a task needs it and kept in a
+  per-process cache keyed by the spec. An :class:`~vecnb.embed.Embedder` object or a callable
+  is pickled once on the client (a clear error names the fix when it cannot be) and unpickled
+  once per worker process (cache keyed by the bytes' digest).
+* **Embedding cache per partition.** Each partition goes through :func:`vecnb.embed.embed_texts`
+  (de-duplication within the partition + the on-disk cache keyed by model and text), so a re-run
+  embeds only texts not embedded before. On a multi-machine cluster pass ``cache="s3://..."``
+  (any fsspec URL every worker reaches). Texts repeated across partitions that run at the same
+  time may be embedded by both (the cache is shared, not locked).
+* **Search** runs ``df.vec.search`` on every partition (k per partition), then merges: the k best
+  per query over all partitions, ties kept in row order -- the rows ``df.vec.search`` returns on
+  the computed frame.
+* **to_store** writes every partition in parallel through the store's idempotent upsert (pgvector:
+  binary COPY into a staging table, then ``INSERT .. ON CONFLICT``), with keys fixed by
+  (partition, position) -- re-writing a partition never duplicates a row. The client records each
+  finished partition in the index record kept beside the vectors (the checkpoint); a run that
+  failed or was killed continues with ``mode="resume"``, writing only unrecorded partitions. The
+  ANN index is built once at the end. ``mode="replace"`` builds into a staging table swapped in
+  at the end (readers see the old index or the new one); ``mode="error"`` refuses an existing one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vecnb._core.arrow import vector_array
+from vecnb.errors import InvalidInputError, StoreError, TextColumnError, VecnbError
+from vecnb.frame.columns import get_info, resolve_column, set_info
+
+__all__ = ["DaskVecAccessor", "IngestReport", "register", "STRIDE"]
+
+STRIDE = 1 << 32
+"""Keys of partition ``i`` of a ``to_store`` run are ``base + i * STRIDE + position``."""
+
+_MODELS: dict[str, Any] = {}      # per worker process: model token -> Embedder
+_MODELS_LOCK = threading.Lock()
+_REGISTERED = False
+
+
+# --------------------------------------------------------------------------- the model on workers
+def _model_payload(model: Any) -> tuple[str, Any]:
+    """What to send to workers for ``model``: ("spec", (json, registration)) or ("pickle", (digest, bytes))."""
+    from vecnb.embed import get_embedder
+    from vecnb.embed.registry import registration
+
+    if isinstance(model, (str, dict)):
+        spec = get_embedder(model).spec() if isinstance(model, str) and ":" in model else model
+        spec = {"name": spec} if isinstance(spec, str) else dict(spec)
+        reg = registration(spec.get("name", ""))
+        if reg is not None and isinstance(reg[0], str) and reg[0].startswith("vecnb."):
+            reg = None  # built in: every worker has it
+        text = json.dumps(spec, sort_keys=True, default=str)
+        if reg is not None:
+            _pickle(reg, what=f"the factory registered as {spec['name']!r}")
+        return "spec", (text, reg)
+    data = _pickle(model, what=f"the model {type(model).__name__}")
+    return "pickle", (hashlib.sha256(data).hexdigest(), data)
+
+
+def _pickle(obj: Any, *, what: str) -> bytes:
+    import cloudpickle
+
+    try:
+        return cloudpickle.dumps(obj)
+    except Exception as exc:  # noqa: BLE001 - pickling raises TypeError, PicklingError, AttributeError ...
+        raise InvalidInputError(
+            f"{what} cannot be sent to the Dask workers: pickling it failed ({type(exc).__name__}: {exc}). "
+            "Pass a model name or spec instead (model='minilm', {'name': 'hashing', 'n_features': 256}), or "
+            "register a factory that builds it on each worker: vecnb.embed.register('mine', 'mypkg.models:Mine') "
+            "in a module the workers can import, then model='mine'.") from None
+
+
+def worker_model(payload: tuple[str, Any]) -> Any:
+    """The Embedder for ``payload`` in this process, built / unpickled once and then reused."""
+    kind, body = payload
+    key = f"{kind}:{body[0]}"
+    with _MODELS_LOCK:
+        emb = _MODELS.get(key)
+        if emb is not None:
+            return emb
+        from vecnb.embed import get_embedder, register
+
+        if kind == "spec":
+            text, reg = body
+            spec = json.loads(text)
+            if reg is not None:
+                import cloudpickle
+
+                factory, extra = cloudpickle.loads(cloudpickle.dumps(reg))
+                register(spec["name"], factory, extra=extra, overwrite=True)
+            emb = get_embedder(spec)
+        else:
+            import cloudpickle
+
+            emb = get_embedder(cloudpickle.loads(body[1]))
+        _MODELS[key] = emb
+        return emb
+
+
+# --------------------------------------------------------------------------- embed
+def _embed_partition(part: pd.DataFrame, column: str, name: str, payload: Any, info: dict, options: dict,
+                     partition_info: dict | None = None) -> pd.DataFrame:
+    from vecnb.embed import embed_texts
+    from vecnb.frame.columns import text_values
+
+    number = (partition_info or {}).get("number", "?")
+    out = part.copy(deep=False)
+    if len(part):
+        try:
+            texts = text_values(part, column, missing=options["missing"])
+            bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+            if bad:
+                raise TextColumnError(
+                    f"Text column {column!r} holds non-text values (first at rows {[part.index[i] for i in bad[:5]]}: "
+                    f"{type(texts[bad[0]]).__name__}). Convert them (ddf[{column!r}].astype(str)) or drop them.")
+            X = embed_texts(worker_model(payload), texts, batch_size=options["batch_size"], progress=False,
+                            cache=options["cache"])
+        except TextColumnError as exc:
+            raise TextColumnError(f"partition {number}: {exc}") from None
+        if X.shape[1] != info["dim"]:
+            raise InvalidInputError(f"partition {number}: the model returned {X.shape[1]}-d vectors, "
+                                    f"{info['dim']}-d expected (the model changed between client and worker?).")
+        out[name] = vector_array(X)
+    else:
+        out[name] = vector_array(np.empty((0, info["dim"]), np.float32))
+    set_info(out, name, info)
+    return out
+
+
+# --------------------------------------------------------------------------- search
+def _search_partition(part: pd.DataFrame, query: Any, options: dict) -> pd.DataFrame | None:
+    if not len(part):
+        return None
+    return part.vec.search(query, **options)
+
+
+def _merge_hits(parts: list[pd.DataFrame], k: int) -> pd.DataFrame:
+    parts = [p for p in parts if p is not None and len(p)]
+    if not parts:
+        return None
+    hits = pd.concat(parts, sort=False)
+    hits["__order"] = np.arange(len(hits))
+    keys = ["query"] if "query" in hits.columns else []
+    if keys:  # queries in the order asked (the partitions' results keep it)
+        qorder = pd.unique(hits["query"])
+        hits["__q"] = pd.Categorical(hits["query"], categories=qorder, ordered=True).codes
+        keys = ["__q"]
+    hits = hits.sort_values([*keys, "score", "__order"], ascending=[True] * len(keys) + [False, True], kind="stable")
+    if keys:
+        hits = hits.groupby("__q", sort=False).head(k)
+        hits["rank"] = hits.groupby("__q", sort=False).cumcount() + 1
+    else:
+        hits = hits.head(k)
+        hits["rank"] = np.arange(1, len(hits) + 1)
+    return hits.drop(columns=[c for c in ("__order", "__q") if c in hits.columns])
+
+
+# --------------------------------------------------------------------------- to_store
+@dataclass
+class IngestReport:
+    """What a ``ddf.vec.to_store`` run did."""
+
+    rows: int
+    partitions: int
+    partitions_skipped: int
+    seconds: float
+    rows_per_second: float
+    retries: int
+    build_seconds: float
+    workers: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def _repr_html_(self) -> str:
+        cells = "".join(f"<tr><th>{k}</th><td>{v:,.2f}</td></tr>" if isinstance(v, float)
+                        else f"<tr><th>{k}</th><td>{v:,}</td></tr>" for k, v in self.to_dict().items())
+        return f"<table><caption>vecnb ingest</caption>{cells}</table>"
+
+
+def _write_partition(part: pd.DataFrame, number: int, job: dict) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Worker side: upsert one partition's rows under keys fixed by (partition, position)."""
+    from vecnb import stores
+    from vecnb.index.core import VectorIndex, _metadata, _row_hash
+
+    cls = stores.get(job["store"])
+    st = cls(dim=job["dim"], metric=job["metric"], kind=job["kind"], **job["options"])
+    try:
+        idx = VectorIndex(st, column=job["column"], info=job["info"], text=job["text"], kind=job["kind"])
+        try:
+            rows, X = idx._split(part, f"to_store (partition {number})")
+        except VecnbError as exc:
+            raise type(exc)(f"partition {number}: {exc}") from None
+        keys = job["base"] + number * STRIDE + np.arange(len(rows), dtype=np.int64)
+        meta, texts = _metadata(rows), idx._texts(rows)
+        step = job["batch"]
+        for s in range(0, len(rows), step):
+            st.upsert(keys[s:s + step], X[s:s + step], None if meta is None else meta.iloc[s:s + step],
+                      None if texts is None else texts[s:s + step])
+        return rows, keys, _row_hash(rows, X)
+    finally:
+        st.close()
+
+
+def _client() -> Any:
+    try:
+        from distributed import get_client
+
+        return get_client()
+    except (ImportError, ValueError):
+        return None
+
+
+def _announce(client: Any) -> None:
+    link = getattr(client, "dashboard_link", None)
+    if link:
+        print(f"Dask dashboard: {link}")
+
+
+def _retry(client: Any, fut: Any) -> None:
+    """Re-run an erred future and the erred tasks it depends on.
+
+    ``Future.retry()`` does this on the scheduler, then fails in the client's bookkeeping
+    (KeyError) for upstream keys the client holds no future of (distributed 2026.8); this is
+    the same call, skipping those keys."""
+    keys = client.sync(client.scheduler.retry, keys=[fut.key], client=client.id)
+    for key in keys:
+        st = client.futures.get(key)
+        if st is not None:
+            st.retry()
+
+
+def _run_partitions(parts: list, todo: list[int], job: dict, *, retries: int, progress: bool,
+                    on_done: Any) -> tuple[int, dict[int, BaseException]]:
+    """Write partitions ``todo`` (on the cluster when a client is active); ``on_done(i, result)`` in the client."""
+    import dask
+
+    from vecnb._core.progress import progress_bar
+
+    client = _client()
+    bar = progress_bar(len(todo), f"to_store -> {job['store']}", enabled=progress, unit="partitions")
+    failed: dict[int, BaseException] = {}
+    attempts = dict.fromkeys(todo, 0)
+    n_retries = 0
+    try:
+        if client is None:
+            for i in todo:
+                while True:
+                    try:
+                        on_done(i, dask.compute(dask.delayed(_write_partition)(parts[i], i, job))[0])
+                        break
+                    except Exception as exc:  # noqa: BLE001 - retried, then reported
+                        attempts[i] += 1
+                        if attempts[i] > retries:
+                            failed[i] = exc
+                            break
+                        n_retries += 1
+                bar.update(1)
+            return n_retries, failed
+        from distributed import as_completed
+
+        _announce(client)
+        def submit(i: int) -> Any:
+            fut = client.compute(dask.delayed(_write_partition, pure=False)(parts[i], i, job))
+            fut.vecnb_partition = i
+            return fut
+
+        pending = as_completed([submit(i) for i in todo])
+        for fut in pending:
+            i = fut.vecnb_partition
+            try:
+                on_done(i, fut.result())
+            except Exception as exc:  # noqa: BLE001 - retried, then reported
+                attempts[i] += 1
+                if attempts[i] <= retries and not isinstance(exc, VecnbError):
+                    n_retries += 1
+                    _retry(client, fut)
+                    pending.add(fut)
+                    continue
+                failed[i] = exc
+            fut.release()  # forget the partition's tasks: a later run computes them afresh
+            bar.update(1)
+        return n_retries, failed
+    finally:
+        bar.close()
+
+
+def to_store(ddf: Any, store: str = "pgvector", *, column: str | None = None, text: str | None = None,
+             kind: str = "auto", metric: str | None = None, mode: str = "error", retries: int = 2,
+             batch_size: int = 20_000, progress: bool = True, **options: Any) -> Any:
+    """Write a Dask DataFrame's embedding column into a durable store; see :meth:`DaskVecAccessor.to_store`."""
+    from vecnb import stores
+    from vecnb.index.core import VectorIndex
+    from vecnb.index.opening import build_owned, check_mode, open_from, start_home
+    from vecnb.stores.base import supports
+
+    resume = mode == "resume"
+    if not resume:
+        check_mode(mode)
+    cls = stores.get(store)
+    if not supports(cls, "home"):
+        raise InvalidInputError(f"to_store needs a store that keeps its index (pgvector, sqlite, chroma, elasticsearch), "
+                                f"not {store!r}; for an in-memory index use ddf.compute().vec.index(...).")
+    meta = ddf._meta
+    col = resolve_column(meta, column)
+    dtype = meta[col].dtype
+    dim = getattr(getattr(dtype, "pyarrow_dtype", None), "list_size", None) or get_info(meta, col).get("dim")
+    if not dim:
+        raise InvalidInputError(f"column {col!r} of the Dask frame is not a fixed-size vector column; "
+                                "make it with ddf.vec.embed(...).")
+    info = {k: v for k, v in get_info(meta, col).items() if k != "hashes"}
+    parts = ddf.to_delayed()
+    n_parts = len(parts)
+    t0 = time.perf_counter()
+    state: dict[str, Any] = {"rows": [], "skipped": 0, "retries": 0}
+
+    def run(idx: Any, base: int, done: set[int]) -> Any:
+        job = {"store": store, "dim": int(dim), "metric": idx.metric, "kind": kind, "column": col, "text": text,
+               "info": idx._info, "base": base, "batch": batch_size,
+               "options": {**options, "table": idx.store.table} if "table" in options or hasattr(idx.store, "table")
+               else dict(options)}
+        job["options"].pop("recreate", None)
+        got: list[tuple[pd.DataFrame, np.ndarray, np.ndarray]] = []
+
+        def on_done(i: int, res: tuple) -> None:
+            from vecnb.index.home import encode_rows
+
+            rows, keys, hashes = res
+            if len(rows):
+                idx._home.append(encode_rows(rows, keys, hashes))  # the partition's checkpoint
+            got.append(res)
+
+        todo = [i for i in range(n_parts) if i not in done]
+        state["skipped"] = n_parts - len(todo)
+        state["retries"], failed = _run_partitions(parts, todo, job, retries=retries, progress=progress,
+                                                   on_done=on_done)
+        if got:
+            frames = [idx._frame, *(g[0] for g in got)] if len(idx._frame) else [g[0] for g in got]
+            idx._set_rows(pd.concat(frames, sort=False), np.concatenate([idx._keys, *(g[1] for g in got)]),
+                          np.concatenate([idx._row_hash, *(g[2] for g in got)]))
+            idx._next_key = max(idx._next_key, int(idx._keys.max()) + 1)
+        if failed:
+            first = next(iter(failed.values()))
+            raise StoreError(
+                f"{len(failed)} of {n_parts} partitions failed (partitions {sorted(failed)[:10]}; first error: "
+                f"{type(first).__name__}: {first}). The {n_parts - len(failed)} other partitions are written and "
+                "recorded; fix the cause and run the same to_store(..., mode='resume') to write only the rest.",
+                store=store, operation="to_store") from first
+        if not idx._frame.index.is_unique:
+            raise StoreError("the Dask frame's index labels are not unique across partitions; the index identifies "
+                             "rows by label (ddf = ddf.reset_index())", store=store, operation="to_store")
+        tb = time.perf_counter()
+        if supports(idx.store, "build"):
+            idx.store.build()
+        state["build"] = time.perf_counter() - tb
+        if idx._home is not None:
+            idx._home.maybe_compact(idx)
+        return idx
+
+    def fresh(st: Any, m: str, first: int = 0) -> Any:
+        base = -(-first // STRIDE) * STRIDE
+        idx = VectorIndex(st, column=col, info={**info, "dim": int(dim), "dask_run": {"base": base,
+                          "partitions": n_parts}}, text=text, kind=kind, store_name=getattr(cls, "name", store))
+        idx._next_key = base
+        try:
+            start_home(idx)
+            return run(idx, base, set())
+        except BaseException:
+            if idx._home is None or not len(idx._frame):
+                idx.close()
+            raise
+
+    existing = cls.open_existing(**options) if resume else None
+    if existing is not None:
+        idx = open_from(existing, VectorIndex)
+        runinfo = idx._info.get("dask_run") or {}
+        if runinfo.get("partitions") != n_parts:
+            raise InvalidInputError(
+                f"mode='resume': the index in {store} was started by a to_store run over "
+                f"{runinfo.get('partitions')!r} partitions, this frame has {n_parts}; resume needs the same frame "
+                "and partitioning (or use mode='replace').")
+        base = int(runinfo["base"])
+        done = set(((idx._keys - base) // STRIDE).tolist())
+        idx = run(idx, base, done)
+    else:
+        empty = meta.iloc[:0]
+        idx = build_owned(cls, empty, build=fresh, dim=int(dim), metric=metric, kind=kind,
+                          mode="error" if resume else mode, options=dict(options), index_cls=VectorIndex)
+    seconds = time.perf_counter() - t0
+    client = _client()
+    rows = int(len(idx))
+    idx.ingest_report = IngestReport(
+        rows=rows, partitions=n_parts, partitions_skipped=state["skipped"], seconds=round(seconds, 3),
+        rows_per_second=round(rows / seconds, 1) if seconds else 0.0, retries=state["retries"],
+        build_seconds=round(state.get("build", 0.0), 3),
+        workers=len(client.scheduler_info().get("workers", {})) if client is not None else 1)
+    return idx
+
+
+# --------------------------------------------------------------------------- the accessor
+class DaskVecAccessor:
+    """``ddf.vec`` on a Dask DataFrame: ``embed`` (lazy), ``search`` (exact), ``to_store`` (parallel ingest)."""
+
+    def __init__(self, ddf: Any):
+        self._ddf = ddf
+
+    def columns(self) -> list[str]:
+        """Names of the embedding columns (from the frame's meta)."""
+        from vecnb.frame.columns import embedding_columns
+
+        return embedding_columns(self._ddf._meta)
+
+    def embed(self, column: str, model: Any = "minilm", *, name: str | None = None, batch_size: int = 64,
+              cache: Any = True, missing: str = "raise") -> Any:
+        """Embed a text column per partition (lazy): a NEW Dask DataFrame with the vectors in ``name``.
+
+        Parameters
+        ----------
+        column, model, name, batch_size, cache, missing
+            As :meth:`vecnb.VecAccessor.embed`. The model is built once per worker process; each
+            partition reads and feeds the on-disk cache (use an fsspec URL all workers reach on a
+            multi-machine cluster).
+
+        Returns
+        -------
+        dask.dataframe.DataFrame
+            Partitions carry the same ``fixed_size_list<float32>[d]`` column and column metadata
+            (``attrs``) as ``df.vec.embed`` makes.
+        """
+        from vecnb.embed import get_embedder
+
+        meta = self._ddf._meta
+        if column not in meta.columns:
+            raise InvalidInputError(f"Text column {column!r} is not in the Dask DataFrame. "
+                                    f"Columns: {list(meta.columns)[:20]}.")
+        name = name or f"{column}_vec"
+        if name == column:
+            raise InvalidInputError(f"name={name!r} would overwrite the text column; choose another name.")
+        if batch_size < 1:
+            raise InvalidInputError(f"batch_size must be positive, got {batch_size}")
+        payload = _model_payload(model)
+        emb = get_embedder(model)  # on the client: the model's id and width for the meta
+        if emb.requires_fit and not emb.fitted:
+            raise InvalidInputError(f"model {emb.name!r} must be fitted before it is used per partition "
+                                    "(each partition would fit its own); fit it on a sample, then pass it.")
+        dim = emb.dim or int(np.asarray(emb.embed(["dimension probe"])).shape[1])
+        info = {"model": emb.spec(), "model_id": emb.model_id, "dim": int(dim), "source": column,
+                "normalized": bool(getattr(emb, "normalized", False))}
+        out_meta = meta.copy()
+        out_meta[name] = vector_array(np.empty((0, int(dim)), np.float32))
+        set_info(out_meta, name, info)
+        options = {"batch_size": batch_size, "cache": cache, "missing": missing}
+        return self._ddf.map_partitions(_embed_partition, column, name, payload, info, options, meta=out_meta,
+                                        align_dataframes=False)
+
+    def search(self, query: Any, k: int = 10, *, metric: str | None = None, where: dict | None = None,
+               threshold: float | None = None, column: str | None = None) -> pd.DataFrame:
+        """Exact search over every partition, merged: the same rows and scores as ``df.vec.search``.
+
+        Returns a pandas DataFrame (the hits are small): the original rows plus ``score``,
+        ``rank`` (and ``query`` for several queries).
+        """
+        import dask
+
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+            raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+        opts = {"k": int(k), "metric": metric, "where": where, "threshold": threshold, "column": column}
+        opts = {a: b for a, b in opts.items() if b is not None}
+        client = _client()
+        if client is not None:
+            _announce(client)
+        tasks = [dask.delayed(_search_partition)(p, query, opts) for p in self._ddf.to_delayed()]
+        hits = _merge_hits(list(dask.compute(*tasks)), int(k))
+        if hits is None:  # nothing anywhere: the empty result shape from the meta
+            return self._ddf._meta.iloc[:0].assign(score=np.float32(0), rank=0)
+        return hits
+
+    def to_store(self, store: str = "pgvector", **options: Any) -> Any:
+        """Write the embedding column into a durable store from every partition in parallel.
+
+        Parameters
+        ----------
+        store : str
+            ``"pgvector"`` (also any store that keeps an index record: sqlite, chroma, elasticsearch).
+        mode : {"error", "replace", "resume"}
+            ``"error"`` refuses an existing index; ``"replace"`` builds beside it and swaps it in at
+            the end; ``"resume"`` continues a run that failed or was killed (same frame and
+            partitioning): only partitions not yet recorded are written.
+        column, text, kind, metric
+            As ``df.vec.index``.
+        retries : int
+            Times a failed partition is re-run before the run gives up (default 2).
+        batch_size : int
+            Rows per store upsert inside a partition.
+        **options
+            Store options (``url=``, ``table=``, ``m=`` ...).
+
+        Returns
+        -------
+        VectorIndex
+            Reopenable later with ``vecnb.open_index``; ``idx.ingest_report`` is an
+            :class:`IngestReport` (rows, seconds, rows/s, retries, partitions skipped on resume).
+        """
+        return to_store(self._ddf, store, **options)
+
+
+def register() -> None:
+    """Register ``ddf.vec`` with Dask's accessor API (idempotent)."""
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    import warnings
+
+    from dask.dataframe.extensions import register_dataframe_accessor
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "registration overrides an existing attribute" on re-import
+        register_dataframe_accessor("vec")(DaskVecAccessor)
+    _REGISTERED = True
+
+
+if "dask.dataframe" in sys.modules:
+    register()
