@@ -35,6 +35,7 @@ from vecnb.bench._systems import (
     find_faiss_index,
 )
 from vecnb.bench._timing import latencies, recall_at_k, rss_bytes, time_calls
+from vecnb._core.progress import progress_bar
 from vecnb._core.validation import positive_int
 from vecnb.errors import InvalidInputError, MissingDependencyError, StoreConnectionError, UnknownStoreError
 
@@ -293,7 +294,7 @@ def _measure(system: System, case: Case, fcases: list[FilterCase], *, repeats: i
             pos = system.positions(res, nq, k, batch=True)
             recall = recall_at_k(pos, filt.truth, filt.truth_scores, X=case.X, Q=Q, metric=case.metric,
                                  allowed=filt.mask)
-            with faiss_threads(system.single_threads) if system.single_threads else _null():
+            with faiss_threads(system.single_threads) if system.single_threads else contextlib.nullcontext():
                 stats, outs = latencies(lambda i, filt=filt: system.one(Q[i], k, filt), nq, repeats=repeats,
                                         warmup=min(10, nq), budget_s=budget_s)
             m = len(outs)
@@ -313,14 +314,6 @@ def _measure(system: System, case: Case, fcases: list[FilterCase], *, repeats: i
                         latency_samples=int(stats["samples"] * stats["repeats"]), store_p50_ms=extra,
                         notes="; ".join(system.notes), **common))
     return rows
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _store_latency(system: System, case: Case, filt: FilterCase, *, repeats: int, budget_s: float) -> float:
@@ -468,8 +461,6 @@ def run(
     latency of raw faiss runs with 1 OpenMP thread (faiss's slow path when queries <
     threads); everything else runs with its library's defaults, as its users get it.
     """
-    from vecnb import stores as _stores
-
     if isinstance(stores, str):
         stores = [stores]
     positive_int(k, "k")
@@ -483,120 +474,10 @@ def run(
     case = Case(frame=frame, column=col, X=X, Q=Q, metric=metric, k=int(k), options=dict(options or {}))
     base = dict(n=len(X), dim=X.shape[1], k=int(k), queries=len(Q), metric=metric, **_context(machine))
 
-    # plan: (factory, label) in order; raw/peer systems once per name
-    plan: list[tuple[str, Any]] = []
-    failed: list[dict[str, Any]] = []
-    for name in stores:
-        try:
-            cls = _stores.get(name)
-        except Exception as exc:  # noqa: BLE001 - unknown store / missing dependency: a skipped row
-            status = "skipped" if isinstance(exc, _SKIP_ERRORS) else "error"
-            for f in fcases:
-                failed.append(dict(base, system=f"vecnb {name}", impl="vecnb", store=name, kind="-",
-                                   filter=f.label, selectivity=f.selectivity, status=status,
-                                   reason=f"{type(exc).__name__}: {exc}"))
-            continue
-        store = getattr(cls, "name", name) if getattr(cls, "name", "base") != "base" else name
-        if store == "numpy" and exact_search:
-            plan.append(("search", None))
-        store_kinds = _kinds_for(cls, kinds, name)
-        if not store_kinds:
-            for f in fcases:
-                failed.append(dict(base, system=f"vecnb {name}", impl="vecnb", store=name, kind="-",
-                                   filter=f.label, selectivity=f.selectivity, status="skipped",
-                                   reason=f"none of the kinds asked ({kinds}) is a kind of the {name!r} store; "
-                                          f"its kinds: {', '.join(getattr(cls, 'kinds', ()))}"))
-        for kind in store_kinds:
-            plan.append(("vecnb", (name, kind)))
-            if store == "numpy" and "numpy" in peer_set:
-                plan.append(("numpy", None))
-            if store == "faiss" and "faiss" in peer_set:
-                plan.append(("faiss", kind))
-                if "langchain" in peer_set and kind in ("flat", "hnsw"):
-                    plan.append(("langchain", kind))
-            if store == "pgvector" and "psycopg" in peer_set:
-                plan.append(("psycopg", kind))
-            if store == "chroma":
-                if "hnswlib" in peer_set:
-                    plan.append(("hnswlib", kind))
-                if "chromadb" in peer_set:
-                    plan.append(("chromadb", kind))
-    if not any(p[0] == "numpy" for p in plan) and "numpy" in peer_set and plan:
-        plan.insert(0, ("numpy", None))
-
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(plan), desc="vecnb.bench", unit="system")
-    results: list[dict[str, Any]] = list(failed)
-    native: list[str] = []  # what faiss's C++ printed during builds, summarised once at the end
-    done: set[str] = set()
-    last_vecnb: dict[str, VecnbIndex] = {}
-    raws: dict[str, RawFaiss] = {}
-    try:
-        for what, arg in plan:
-            system: System | None = None
-            try:
-                if what == "search":
-                    system = VecnbSearch(case, "df.vec.search", "exact")
-                elif what == "vecnb":
-                    system = VecnbIndex(case, *arg)
-                elif what == "numpy":
-                    system = RawNumpy(case, "numpy", "exact")
-                elif what == "faiss":
-                    tmpl = last_vecnb.get(f"faiss {arg}")
-                    tmpl_index = find_faiss_index(tmpl.store_object) if tmpl and tmpl.idx is not None else None
-                    over = tmpl.info().get("params", {}) if tmpl and tmpl.idx is not None else {}
-                    system = RawFaiss(case, "faiss", arg, template=tmpl_index,
-                                      overrides=over if isinstance(over, dict) else {})
-                    raws[arg] = system
-                elif what == "langchain":
-                    raw = raws.get(arg)
-                    if raw is None or raw.index is None:
-                        raise SkipSystem("raw faiss index was not built")
-                    system = LangchainFaiss(case, "faiss", arg, raw)
-                elif what == "psycopg":
-                    system = RawPgvector(case, "pgvector", arg, last_vecnb.get(f"pgvector {arg}"))
-                elif what == "hnswlib":
-                    system = Hnswlib(case, "chroma", arg, **_chroma_params(last_vecnb.get(f"chroma {arg}")))
-                elif what == "chromadb":
-                    system = ChromaClient(case, "chroma", arg, **_chroma_params(last_vecnb.get(f"chroma {arg}")))
-            except SkipSystem as exc:
-                label = {"langchain": f"langchain FAISS {arg}", "faiss": f"faiss {arg}"}.get(what, what)
-                label = {"psycopg": f"psycopg {arg}"}.get(what, label)
-                results += [dict(base, system=label, impl="peer" if what in ("langchain", "chromadb") else "raw",
-                                 store={"hnswlib": "chroma", "chromadb": "chroma", "psycopg": "pgvector",
-                                        "numpy": "numpy"}.get(what, "faiss"),
-                                 kind=arg or "-", filter=f.label, selectivity=f.selectivity, status="skipped",
-                                 reason=str(exc)) for f in fcases]
-                if bar is not None:
-                    bar.update(1)
-                continue
-            if system.name in done:
-                if bar is not None:
-                    bar.update(1)
-                continue
-            if bar is not None:
-                bar.set_postfix_str(system.name)
-            results += _measure(system, case, fcases, repeats=int(repeats), budget_s=budget_s, base=base,
-                                native=native)
-            done.add(system.name)
-            if isinstance(system, VecnbIndex):
-                last_vecnb[f"{system.store} {system.kind}"] = system
-            if what in ("chromadb", "langchain", "hnswlib", "search", "numpy", "psycopg"):
-                system.close()
-            if bar is not None:
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
-        for s in last_vecnb.values():
-            try:
-                s.close()
-            except Exception:  # noqa: BLE001 - closing after a benchmark is best effort
-                pass
-    native_summary = _summarise_native(native)
+    plan, failed = _plan(stores, kinds, peer_set, exact_search, fcases, base)
+    measured, native_summary = _execute(plan, case, fcases, base, repeats=int(repeats), budget_s=budget_s,
+                                        progress=progress)
+    results = failed + measured
     _add_ratios(results)
     out = pd.DataFrame(results)
     for c in RESULT_COLUMNS:
@@ -612,6 +493,138 @@ def run(
         "native_warnings": native_summary,
     }
     return out
+
+
+def _plan(stores: Sequence[str], kinds: Any, peer_set: set[str], exact_search: bool,
+          fcases: list[FilterCase], base: dict[str, Any]) -> tuple[list[tuple[str, Any]], list[dict[str, Any]]]:
+    """``(plan, rows)``: the systems to measure as ``(what, arg)`` in order (a raw library or peer
+    right after the vecnb store it mirrors, so it can copy that index's parameters), and the
+    rows of stores that cannot run (unknown, missing dependency, none of the kinds asked)."""
+    from vecnb import stores as _stores
+
+    plan: list[tuple[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    for name in stores:
+        try:
+            cls = _stores.get(name)
+        except Exception as exc:  # noqa: BLE001 - unknown store / missing dependency: a skipped row
+            status = "skipped" if isinstance(exc, _SKIP_ERRORS) else "error"
+            failed += [dict(base, system=f"vecnb {name}", impl="vecnb", store=name, kind="-",
+                            filter=f.label, selectivity=f.selectivity, status=status,
+                            reason=f"{type(exc).__name__}: {exc}") for f in fcases]
+            continue
+        store = getattr(cls, "name", name) if getattr(cls, "name", "base") != "base" else name
+        if store == "numpy" and exact_search:
+            plan.append(("search", None))
+        store_kinds = _kinds_for(cls, kinds, name)
+        if not store_kinds:
+            failed += [dict(base, system=f"vecnb {name}", impl="vecnb", store=name, kind="-",
+                            filter=f.label, selectivity=f.selectivity, status="skipped",
+                            reason=f"none of the kinds asked ({kinds}) is a kind of the {name!r} store; "
+                                   f"its kinds: {', '.join(getattr(cls, 'kinds', ()))}") for f in fcases]
+        for kind in store_kinds:
+            plan.append(("vecnb", (name, kind)))
+            plan += _peers_of(store, kind, peer_set)
+    if not any(p[0] == "numpy" for p in plan) and "numpy" in peer_set and plan:
+        plan.insert(0, ("numpy", None))
+    return plan, failed
+
+
+def _peers_of(store: str, kind: str, peer_set: set[str]) -> list[tuple[str, Any]]:
+    """The raw libraries and peer products measured beside vecnb's ``store`` / ``kind``."""
+    if store == "faiss" and "faiss" not in peer_set:  # langchain runs over the raw faiss index
+        return []
+    wanted = {
+        "numpy": [("numpy", None)],
+        "faiss": [("faiss", kind)] + ([("langchain", kind)] if kind in ("flat", "hnsw") else []),
+        "pgvector": [("psycopg", kind)],
+        "chroma": [("hnswlib", kind), ("chromadb", kind)],
+    }.get(store, [])
+    return [p for p in wanted if p[0] in peer_set]
+
+
+def _make_system(what: str, arg: Any, case: Case, last_vecnb: dict[str, VecnbIndex],
+                 raws: dict[str, RawFaiss]) -> System:
+    """The system of one plan step; raises :class:`SkipSystem` when it cannot be built."""
+    if what == "search":
+        return VecnbSearch(case, "df.vec.search", "exact")
+    if what == "vecnb":
+        return VecnbIndex(case, *arg)
+    if what == "numpy":
+        return RawNumpy(case, "numpy", "exact")
+    if what == "faiss":
+        tmpl = last_vecnb.get(f"faiss {arg}")
+        tmpl_index = find_faiss_index(tmpl.store_object) if tmpl and tmpl.idx is not None else None
+        over = tmpl.info().get("params", {}) if tmpl and tmpl.idx is not None else {}
+        raws[arg] = RawFaiss(case, "faiss", arg, template=tmpl_index,
+                             overrides=over if isinstance(over, dict) else {})
+        return raws[arg]
+    if what == "langchain":
+        raw = raws.get(arg)
+        if raw is None or raw.index is None:
+            raise SkipSystem("raw faiss index was not built")
+        return LangchainFaiss(case, "faiss", arg, raw)
+    if what == "psycopg":
+        return RawPgvector(case, "pgvector", arg, last_vecnb.get(f"pgvector {arg}"))
+    if what == "hnswlib":
+        return Hnswlib(case, "chroma", arg, **_chroma_params(last_vecnb.get(f"chroma {arg}")))
+    if what == "chromadb":
+        return ChromaClient(case, "chroma", arg, **_chroma_params(last_vecnb.get(f"chroma {arg}")))
+    raise ValueError(f"unknown plan step {what!r}")
+
+
+def _skipped_rows(what: str, arg: Any, exc: SkipSystem, fcases: list[FilterCase],
+                  base: dict[str, Any]) -> list[dict[str, Any]]:
+    """One ``status="skipped"`` row per filter for a raw / peer system that could not be built."""
+    label = {"langchain": f"langchain FAISS {arg}", "faiss": f"faiss {arg}", "psycopg": f"psycopg {arg}"}.get(
+        what, what)
+    store = {"hnswlib": "chroma", "chromadb": "chroma", "psycopg": "pgvector", "numpy": "numpy"}.get(what, "faiss")
+    return [dict(base, system=label, impl="peer" if what in ("langchain", "chromadb") else "raw", store=store,
+                 kind=arg or "-", filter=f.label, selectivity=f.selectivity, status="skipped", reason=str(exc))
+            for f in fcases]
+
+
+def _execute(plan: list[tuple[str, Any]], case: Case, fcases: list[FilterCase], base: dict[str, Any], *,
+             repeats: int, budget_s: float, progress: bool
+             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(rows, native warnings)``: every plan step measured in order (each system once), under
+    one progress bar.
+
+    vecnb indexes stay open until the end (raw and peer twins read their parameters and
+    tables); the rest close right after their measurement. What faiss's C++ printed during
+    builds is summarised once.
+    """
+    results: list[dict[str, Any]] = []
+    native: list[str] = []  # what faiss's C++ printed during builds, summarised once at the end
+    done: set[str] = set()
+    last_vecnb: dict[str, VecnbIndex] = {}
+    raws: dict[str, RawFaiss] = {}
+    try:
+        with progress_bar(len(plan), "vecnb.bench", enabled=progress, unit="system") as bar:
+            for what, arg in plan:
+                try:
+                    system = _make_system(what, arg, case, last_vecnb, raws)
+                except SkipSystem as exc:
+                    results += _skipped_rows(what, arg, exc, fcases, base)
+                    bar.update(1)
+                    continue
+                if system.name not in done:
+                    bar.set_postfix_str(system.name)
+                    results += _measure(system, case, fcases, repeats=repeats, budget_s=budget_s, base=base,
+                                        native=native)
+                    done.add(system.name)
+                    if isinstance(system, VecnbIndex):
+                        last_vecnb[f"{system.store} {system.kind}"] = system
+                    if what in ("chromadb", "langchain", "hnswlib", "search", "numpy", "psycopg"):
+                        system.close()
+                bar.update(1)
+    finally:
+        for s in last_vecnb.values():
+            try:
+                s.close()
+            except Exception:  # noqa: BLE001 - closing after a benchmark is best effort
+                pass
+    return results, _summarise_native(native)
 
 
 def overhead(res: pd.DataFrame) -> pd.DataFrame:
