@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from vecnb._core.progress import progress_bar
 from vecnb.bench._machine import blas_summary, faiss_threads, machine_info, machine_summary
 from vecnb.bench._timing import latencies, time_calls
 
@@ -104,139 +106,23 @@ def foundation(
     """
     import vecnb  # noqa: F401  (df.vec)
     from vecnb.bench._data import clustered_matrix
-    from vecnb._core.metrics import topk
 
     machine = machine_info()
-    ctx = {"blas": blas_summary(machine), "machine": machine_summary(machine), "n": rows, "dim": dim}
-    out: list[dict[str, Any]] = []
     nq = int(queries)
-    X, _ = clustered_matrix(rows + nq + single, dim, seed=seed)
-    Qb = np.array(X[rows:rows + nq])
-    Qs = np.array(X[rows + nq:])
-    X = np.ascontiguousarray(X[:rows])
+    data, _ = clustered_matrix(rows + nq + single, dim, seed=seed)
+    X = np.ascontiguousarray(data[:rows])
     df = pd.DataFrame({"row": np.arange(rows)}).vec.attach(X, name="emb")
-    Xv = df.vec.matrix("emb")  # the zero-copy view a user's search runs on
-
-    steps = ["batch", "single", "matrix", "result", "embed"]
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(steps), desc="vecnb.bench.foundation", unit="figure")
-
-    def add(figure: str, system: str, **kw: Any) -> None:
-        row = {"figure": figure, "system": system, "status": "ok", "reason": "", **ctx,
-               "load_avg_1m": os.getloadavg()[0]}
-        row.update(kw)
-        out.append(row)
-
-    def tick() -> None:
-        if bar is not None:
+    run = _Run(df=df, X=X, Xv=df.vec.matrix("emb"), Qb=np.array(data[rows:rows + nq]), Qs=np.array(data[rows + nq:]), k=int(k), repeats=int(repeats), budget_s=budget_s, seed=seed,
+               machine=machine, ctx={"blas": blas_summary(machine), "machine": machine_summary(machine),
+                                     "n": rows, "dim": dim})
+    figures: list[Callable[[], None]] = [
+        run.batch, run.single, run.matrix, run.result, lambda: run.embed(embed, int(sentences))]
+    with progress_bar(len(figures), "vecnb.bench.foundation", enabled=progress, unit="figure") as bar:
+        for figure in figures:
+            figure()
             bar.update(1)
 
-    try:
-        faiss = _import_faiss()
-        default_threads = int(faiss.omp_get_max_threads()) if faiss else None
-
-        # 1. exact batched search ----------------------------------------------------
-        fig = f"exact batched search ({nq} queries, k={k})"
-        Xn = X  # clustered rows are unit length: cosine == inner product
-        if faiss is not None:
-            fidx = faiss.IndexFlatIP(dim)
-            fidx.add(Xn)
-            t, _, _ = time_calls(lambda: fidx.search(Qb, k), repeats=repeats, budget_s=budget_s)
-            add(fig, "faiss IndexFlatIP", value=nq / t, unit="queries/s", better="higher", seconds=t,
-                threads=default_threads, queries=nq)
-        else:
-            add(fig, "faiss IndexFlatIP", status="skipped", reason="faiss is not installed", queries=nq)
-        t, _, _ = time_calls(lambda: df.vec.search(Qb, k=k, column="emb"), repeats=repeats, budget_s=budget_s)
-        add(fig, "vecnb df.vec.search", value=nq / t, unit="queries/s", better="higher", seconds=t, queries=nq,
-            threads=machine["blas"]["num_threads"] if machine.get("blas") else None,
-            notes="end to end: validation, exact top-k, result DataFrame of nq*k rows")
-        t, _, _ = time_calls(lambda: topk(Xv, Qb, k, "cosine"), repeats=repeats, budget_s=budget_s)
-        add(fig, "vecnb metrics.topk (kernel)", value=nq / t, unit="queries/s", better="higher", seconds=t,
-            queries=nq, notes="the exact top-k kernel alone")
-        t, _, _ = time_calls(lambda: _argpartition_topk(Qb @ Xn.T, k), repeats=repeats, budget_s=budget_s)
-        add(fig, "numpy matmul + argpartition", value=nq / t, unit="queries/s", better="higher", seconds=t,
-            queries=nq)
-        t, _, _ = time_calls(lambda: Qb @ Xn.T, repeats=repeats, budget_s=budget_s)
-        add(fig, "numpy matmul only (lower bound)", value=nq / t, unit="queries/s", better="higher", seconds=t,
-            queries=nq, notes="the arithmetic alone, no top-k selection")
-        tick()
-
-        # 2. exact single query ------------------------------------------------------
-        fig = f"exact single query (k={k})"
-
-        def single_q(fn: Callable[[int], Any], system: str, **kw: Any) -> None:
-            stats, _ = latencies(fn, len(Qs), repeats=repeats, warmup=min(10, len(Qs)), budget_s=budget_s)
-            add(fig, system, value=stats["p50_ms"], unit="ms (p50)", better="lower", seconds=stats["p50_ms"] / 1e3,
-                p50_ms=stats["p50_ms"], p95_ms=stats["p95_ms"], p99_ms=stats["p99_ms"], queries=len(Qs), **kw)
-
-        def raw_numpy(i: int) -> np.ndarray:
-            s = Xn @ Qs[i]
-            p = np.argpartition(-s, k - 1)[:k]
-            return p[np.argsort(-s[p])]
-
-        single_q(raw_numpy, "numpy X @ q + argpartition")
-        single_q(lambda i: df.vec.search(Qs[i], k=k, column="emb"), "vecnb df.vec.search",
-                 notes="end to end, result DataFrame included")
-        single_q(lambda i: topk(Xv, Qs[i:i + 1], k, "cosine"), "vecnb metrics.topk (kernel)")
-        if faiss is not None:
-            with faiss_threads(1):
-                single_q(lambda i: fidx.search(Qs[i:i + 1], k), "faiss IndexFlatIP, 1 thread", threads=1)
-            single_q(lambda i: fidx.search(Qs[i:i + 1], k), f"faiss IndexFlatIP, {default_threads} threads",
-                     threads=default_threads, notes="faiss's slow path when queries < threads")
-        tick()
-
-        # 3. matrix extraction -------------------------------------------------------
-        fig = f"matrix of an embedding column ({rows} x {dim})"
-        objects = pd.Series(list(X), dtype=object).to_numpy()  # a column of per-row arrays (the naive layout)
-        t, _, _ = time_calls(lambda: np.stack(objects), repeats=repeats, budget_s=budget_s)
-        add(fig, "np.stack over an object column", value=t * 1e3, unit="ms", better="lower", seconds=t)
-        t, _, M = time_calls(lambda: df.vec.matrix("emb"), repeats=max(repeats, 20), budget_s=budget_s)
-        zero = (not M.flags.owndata) and (not M.flags.writeable)
-        add(fig, "df.vec.matrix (fixed-size-list column)", value=t * 1e3, unit="ms", better="lower", seconds=t,
-            notes=f"zero copy: {zero} (a read-only view of the Arrow buffer)")
-        objects = None
-        tick()
-
-        # 4. result frame ------------------------------------------------------------
-        from vecnb.frame.results import build_hits
-
-        fig = f"10-row result frame from positions ({rows}-row frame)"
-        meta = pd.DataFrame({"title": [f"doc {i}" for i in range(rows)], "year": np.arange(rows) % 50 + 1970,
-                             "label": np.array(["a", "b", "c", "d"])[np.arange(rows) % 4]})
-        pos = np.sort(np.random.default_rng(seed).choice(rows, size=(len(Qs), 10), replace=True), axis=1)
-        sc = np.linspace(1, 0.5, 10)
-
-        def iloc_assign(i: int) -> pd.DataFrame:
-            return meta.iloc[pos[i]].assign(score=sc, rank=np.arange(1, 11))
-
-        stats, _ = latencies(iloc_assign, len(pos), repeats=repeats, budget_s=budget_s)
-        add(fig, "df.iloc[pos].assign(score=, rank=)", value=stats["p50_ms"], unit="ms (p50)", better="lower",
-            p50_ms=stats["p50_ms"], p95_ms=stats["p95_ms"], p99_ms=stats["p99_ms"], seconds=stats["p50_ms"] / 1e3)
-        stats, _ = latencies(lambda i: build_hits(meta, pos[i:i + 1], sc[None, :]), len(pos), repeats=repeats,
-                             budget_s=budget_s)
-        add(fig, "vecnb results.build_hits", value=stats["p50_ms"], unit="ms (p50)", better="lower",
-            p50_ms=stats["p50_ms"], p95_ms=stats["p95_ms"], p99_ms=stats["p99_ms"], seconds=stats["p50_ms"] / 1e3)
-        tick()
-
-        # 5. embedding rate ----------------------------------------------------------
-        fig = "MiniLM embedding rate"
-        if embed:
-            texts, source = _first_sentences(int(sentences))
-            words = float(np.mean([len(t.split()) for t in texts]))
-            for backend in ("numpy", "torch"):
-                _embed_rate(add, fig, backend, texts, repeats=max(1, min(repeats, 3)), budget_s=budget_s,
-                            note=f"{len(texts)} {source}, {words:.0f} words on average")
-        else:
-            add(fig, "minilm (numpy)", status="skipped", reason="embed=False")
-        tick()
-    finally:
-        if bar is not None:
-            bar.close()
-
-    res = pd.DataFrame(out)
+    res = pd.DataFrame(run.out)
     for c in FOUNDATION_COLUMNS:
         if c not in res.columns:
             res[c] = np.nan
@@ -245,6 +131,133 @@ def foundation(
         "rows": rows, "dim": dim, "queries": nq, "single": single, "k": k, "repeats": repeats,
         "sentences": sentences, "seed": seed, "data": f"clustered(n={rows}, d={dim}, seed={seed})"}}
     return res
+
+
+@dataclass
+class _Run:
+    """One :func:`foundation` run: its data, settings and rows; one method per figure."""
+
+    df: pd.DataFrame
+    X: np.ndarray  # (n, d) unit rows: cosine == inner product
+    Xv: np.ndarray  # the zero-copy view of the frame's column a user's search runs on
+    Qb: np.ndarray  # (queries, d) batched queries
+    Qs: np.ndarray  # (single, d) queries timed one by one
+    k: int
+    repeats: int
+    budget_s: float
+    seed: int
+    machine: dict[str, Any]
+    ctx: dict[str, Any]
+    out: list[dict[str, Any]] = field(default_factory=list)
+    faiss_index: Any = None
+
+    def add(self, figure: str, system: str, **kw: Any) -> None:
+        row = {"figure": figure, "system": system, "status": "ok", "reason": "", **self.ctx,
+               "load_avg_1m": os.getloadavg()[0]}
+        row.update(kw)
+        self.out.append(row)
+
+    def _rate(self, fig: str, system: str, fn: Callable[[], Any], **kw: Any) -> None:
+        nq = len(self.Qb)
+        t, _, _ = time_calls(fn, repeats=self.repeats, budget_s=self.budget_s)
+        self.add(fig, system, value=nq / t, unit="queries/s", better="higher", seconds=t, queries=nq, **kw)
+
+    def _latency(self, fig: str, system: str, fn: Callable[[int], Any], n: int, *, warmup: int = 10,
+                 **kw: Any) -> None:
+        stats, _ = latencies(fn, n, repeats=self.repeats, warmup=warmup, budget_s=self.budget_s)
+        self.add(fig, system, value=stats["p50_ms"], unit="ms (p50)", better="lower",
+                 seconds=stats["p50_ms"] / 1e3, p50_ms=stats["p50_ms"], p95_ms=stats["p95_ms"],
+                 p99_ms=stats["p99_ms"], **kw)
+
+    def batch(self) -> None:
+        """Exact batched search: df.vec.search and its kernel vs faiss IndexFlatIP and numpy."""
+        from vecnb._core.metrics import topk
+
+        X, Qb, k, nq = self.X, self.Qb, self.k, len(self.Qb)
+        fig = f"exact batched search ({nq} queries, k={k})"
+        faiss = _import_faiss()
+        if faiss is not None:
+            self.faiss_index = faiss.IndexFlatIP(X.shape[1])
+            self.faiss_index.add(X)
+            self._rate(fig, "faiss IndexFlatIP", lambda: self.faiss_index.search(Qb, k),
+                       threads=int(faiss.omp_get_max_threads()))
+        else:
+            self.add(fig, "faiss IndexFlatIP", status="skipped", reason="faiss is not installed", queries=nq)
+        self._rate(fig, "vecnb df.vec.search", lambda: self.df.vec.search(Qb, k=k, column="emb"),
+                   threads=self.machine["blas"]["num_threads"] if self.machine.get("blas") else None,
+                   notes="end to end: validation, exact top-k, result DataFrame of nq*k rows")
+        self._rate(fig, "vecnb metrics.topk (kernel)", lambda: topk(self.Xv, Qb, k, "cosine"),
+                   notes="the exact top-k kernel alone")
+        self._rate(fig, "numpy matmul + argpartition", lambda: _argpartition_topk(Qb @ X.T, k))
+        self._rate(fig, "numpy matmul only (lower bound)", lambda: Qb @ X.T,
+                   notes="the arithmetic alone, no top-k selection")
+
+    def single(self) -> None:
+        """Exact single-query latency: df.vec.search vs raw ``X @ q`` + argpartition (and faiss)."""
+        from vecnb._core.metrics import topk
+
+        X, Qs, k = self.X, self.Qs, self.k
+        fig = f"exact single query (k={k})"
+
+        def one(fn: Callable[[int], Any], system: str, **kw: Any) -> None:
+            self._latency(fig, system, fn, len(Qs), warmup=min(10, len(Qs)), queries=len(Qs), **kw)
+
+        def raw_numpy(i: int) -> np.ndarray:
+            s = X @ Qs[i]
+            p = np.argpartition(-s, k - 1)[:k]
+            return p[np.argsort(-s[p])]
+
+        one(raw_numpy, "numpy X @ q + argpartition")
+        one(lambda i: self.df.vec.search(Qs[i], k=k, column="emb"), "vecnb df.vec.search",
+            notes="end to end, result DataFrame included")
+        one(lambda i: topk(self.Xv, Qs[i:i + 1], k, "cosine"), "vecnb metrics.topk (kernel)")
+        fidx = self.faiss_index
+        if fidx is not None:
+            threads = int(_import_faiss().omp_get_max_threads())
+            with faiss_threads(1):
+                one(lambda i: fidx.search(Qs[i:i + 1], k), "faiss IndexFlatIP, 1 thread", threads=1)
+            one(lambda i: fidx.search(Qs[i:i + 1], k), f"faiss IndexFlatIP, {threads} threads",
+                threads=threads, notes="faiss's slow path when queries < threads")
+
+    def matrix(self) -> None:
+        """The (n, d) matrix of a fixed-size-list column vs ``np.stack`` over an object column."""
+        rows, dim = self.X.shape
+        fig = f"matrix of an embedding column ({rows} x {dim})"
+        objects = pd.Series(list(self.X), dtype=object).to_numpy()  # a column of per-row arrays (naive)
+        t, _, _ = time_calls(lambda: np.stack(objects), repeats=self.repeats, budget_s=self.budget_s)
+        self.add(fig, "np.stack over an object column", value=t * 1e3, unit="ms", better="lower", seconds=t)
+        t, _, M = time_calls(lambda: self.df.vec.matrix("emb"), repeats=max(self.repeats, 20),
+                             budget_s=self.budget_s)
+        zero = (not M.flags.owndata) and (not M.flags.writeable)
+        self.add(fig, "df.vec.matrix (fixed-size-list column)", value=t * 1e3, unit="ms", better="lower",
+                 seconds=t, notes=f"zero copy: {zero} (a read-only view of the Arrow buffer)")
+
+    def result(self) -> None:
+        """A 10-row result frame from positions vs ``df.iloc[pos].assign(score=, rank=)``."""
+        from vecnb.frame.results import build_hits
+
+        rows = len(self.X)
+        fig = f"10-row result frame from positions ({rows}-row frame)"
+        meta = pd.DataFrame({"title": [f"doc {i}" for i in range(rows)], "year": np.arange(rows) % 50 + 1970,
+                             "label": np.array(["a", "b", "c", "d"])[np.arange(rows) % 4]})
+        pos = np.sort(np.random.default_rng(self.seed).choice(rows, size=(len(self.Qs), 10), replace=True), axis=1)
+        sc = np.linspace(1, 0.5, 10)
+        self._latency(fig, "df.iloc[pos].assign(score=, rank=)",
+                      lambda i: meta.iloc[pos[i]].assign(score=sc, rank=np.arange(1, 11)), len(pos))
+        self._latency(fig, "vecnb results.build_hits", lambda i: build_hits(meta, pos[i:i + 1], sc[None, :]),
+                      len(pos))
+
+    def embed(self, embed: bool, sentences: int) -> None:
+        """MiniLM sentences/s on the numpy path, and through torch when it is installed."""
+        fig = "MiniLM embedding rate"
+        if not embed:
+            self.add(fig, "minilm (numpy)", status="skipped", reason="embed=False")
+            return
+        texts, source = _first_sentences(sentences)
+        words = float(np.mean([len(t.split()) for t in texts]))
+        for backend in ("numpy", "torch"):
+            _embed_rate(self.add, fig, backend, texts, repeats=max(1, min(self.repeats, 3)),
+                        budget_s=self.budget_s, note=f"{len(texts)} {source}, {words:.0f} words on average")
 
 
 #: the baseline of each figure (by the start of its name)
