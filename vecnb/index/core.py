@@ -297,6 +297,13 @@ class VectorIndex:
         return load("vecnb.integrations.langchain:VecnbRetriever").over(self, query=query, embeddings=embeddings,
                                                                           **options)
 
+    def as_llamaindex(self, embed_model: Any = None) -> Any:
+        """This index as a LlamaIndex ``BasePydanticVectorStore`` (``pip install "vecnb[llamaindex]"``;
+        see :mod:`vecnb.integrations.llamaindex`)."""
+        from vecnb._core.lazy import load
+
+        return load("vecnb.integrations.llamaindex:VecnbLlamaStore").over(self, embed_model=embed_model)
+
     # ------------------------------------------------------------------ mapping
     @property
     def frame(self) -> pd.DataFrame:

@@ -15,8 +15,9 @@ adapter always agree, on every store (numpy, faiss, chroma, sqlite, pgvector, el
 Documents
 ---------
 ``page_content`` is the row's text (the index's ``text`` column; ``""`` when it has none),
-``metadata`` its other scalar columns (str / int / float / bool / dates; missing values are
-left out; numpy scalars become Python ones), and ``id`` the row's index label as a string
+``metadata`` its other columns (not vector columns, nor the columns a search adds such as ``score``
+and ``rank``; missing values are left out; numpy scalars become Python ones), and ``id`` the row's
+index label as a string
 (LangChain ids are strings: a label ``3`` is id ``"3"``; ``get_by_ids(["3"])`` finds it).
 New documents get a uuid4 id unless they carry one. Adding a document whose id the index
 holds replaces that row (an upsert), as LangChain's standard tests require.
@@ -55,6 +56,7 @@ import numpy as np
 import pandas as pd
 
 from vecnb._core.lazy import load
+from vecnb.integrations._rows import row_records
 from vecnb.errors import DimensionMismatchError, InvalidInputError, MissingDependencyError
 
 try:
@@ -75,53 +77,20 @@ DEFAULT_EMBEDDING_COLUMN = "embedding"
 
 
 # --------------------------------------------------------------------------------- helpers
-def _plain(v: Any) -> Any:
-    """A metadata value as a plain Python value; ``None`` for a missing one."""
-    if isinstance(v, np.generic):
-        v = v.item()
-    if v is None or v is pd.NaT or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
-        return None
-    if isinstance(v, pd.Timestamp):
-        return v.to_pydatetime()
-    return v
-
-
-_RESULT_COLUMNS = ("score", "rank", "query", "rerank_score", "keyword_rank", "keyword_score", "vector_rank",
-                   "vector_score")
-
-
-def _meta_columns(hits: pd.DataFrame, text: str | None, frame_columns: Any) -> list:
-    """Columns of ``hits`` that are document metadata: the rows' own columns except the text and vectors."""
-    from vecnb._core.arrow import is_vector_dtype
-
-    return [c for c in hits.columns if c != text and not is_vector_dtype(hits[c].dtype)
-            and (c not in _RESULT_COLUMNS or c in frame_columns)]
-
-
-def documents_from_hits(hits: pd.DataFrame, text: str | None, frame_columns: Any = (), *,
+def documents_from_hits(hits: pd.DataFrame, text: str | None, *, results: bool = True,
                         score_key: str | None = None, score_column: str = "score") -> list[Document]:
-    """LangChain ``Document`` s of result / frame rows.
+    """LangChain ``Document`` s of search results (``results=True``) or of an index's rows.
 
-    ``page_content`` is column ``text``, ``metadata`` the other columns (result columns such as
-    ``score`` / ``rank`` only when the rows themselves have them, i.e. are in ``frame_columns``),
-    missing values left out, ``id`` the label as a string; ``score_key`` adds ``score_column``.
+    ``page_content`` is column ``text``, ``metadata`` the other columns (without vector columns and the
+    columns a search adds: ``score``, ``rank``, ``query``, ``rerank_score`` and the hybrid ones),
+    missing values left out, ``id`` the label as a string; ``score_key`` adds ``score_column`` under that key.
     """
-    meta = _meta_columns(hits, text, frame_columns)
-    contents = hits[text].tolist() if text is not None and text in hits.columns else [""] * len(hits)
-    cols = {c: hits[c].tolist() for c in meta}
-    scores = hits[score_column].tolist() if score_key and score_column in hits.columns else None
-    out = []
-    for i, label in enumerate(hits.index):
-        md = {}
-        for c in meta:
-            v = _plain(cols[c][i])
-            if v is not None:
-                md[c if isinstance(c, str) else str(c)] = v.tolist() if isinstance(v, np.ndarray) else v
-        if scores is not None:
-            md[score_key] = float(scores[i])
-        content = _plain(contents[i])
-        out.append(Document(page_content="" if content is None else str(content), metadata=md, id=str(label)))
-    return out
+    texts, metas = row_records(hits, text, results=results)
+    if score_key:
+        for md, s in zip(metas, hits[score_column].tolist()):
+            md[score_key] = float(s)
+    return [Document(page_content=t, metadata=md, id=str(label))
+            for t, md, label in zip(texts, metas, hits.index.tolist())]
 
 
 class VecnbEmbeddings(Embeddings):
@@ -306,7 +275,7 @@ class VecnbVectorStore(VectorStore):
             return []
         pos = frame.index.get_indexer(pd.Index(labels, dtype=frame.index.dtype if len(frame) else object,
                                                tupleize_cols=False))
-        return documents_from_hits(frame.iloc[pos[pos >= 0]], self.index.text, frame.columns)
+        return documents_from_hits(frame.iloc[pos[pos >= 0]], self.index.text, results=False)
 
     # ------------------------------------------------------------------ search
     def _search(self, vector: np.ndarray, k: int, filter: dict | None, **kwargs: Any) -> pd.DataFrame:
@@ -315,11 +284,11 @@ class VecnbVectorStore(VectorStore):
             raise InvalidInputError(f"unknown search options {sorted(unknown)} (vecnb takes filter= and threshold=).")
         threshold = kwargs.get("threshold", kwargs.get("score_threshold"))
         if not len(self.index):
-            return self.index.frame.iloc[:0].assign(score=pd.Series([], dtype=float))
+            return pd.DataFrame({"score": pd.Series([], dtype=float)})
         return self.index.search(vector, k=k, where=filter, threshold=threshold)
 
     def _docs(self, hits: pd.DataFrame) -> list[Document]:
-        return documents_from_hits(hits, self.index.text, self.index.frame.columns)
+        return documents_from_hits(hits, self.index.text)
 
     def similarity_search_with_score_by_vector(self, embedding: list[float], k: int = 4,
                                                filter: dict | None = None, **kwargs: Any) -> list[tuple[Document, float]]:
@@ -450,5 +419,4 @@ class VecnbRetriever(BaseRetriever):
             return []
         hits = self.index.run(self.query_for(query))
         column = "rerank_score" if "rerank_score" in hits.columns else "score"
-        return documents_from_hits(hits, self.index.text, self.index.frame.columns, score_key=self.score_key,
-                                   score_column=column)
+        return documents_from_hits(hits, self.index.text, score_key=self.score_key, score_column=column)
