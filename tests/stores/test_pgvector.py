@@ -566,3 +566,37 @@ def test_filtered_hnsw_widens_ef_by_selectivity_and_keeps_recall(make):
     assert store.search_params()["ef_search"] == 64 and store.search_params()["iterative_scan"] == "strict_order"
     with pytest.raises(InvalidInputError, match="iterative_scan"):
         store.set_search_params(iterative_scan="sideways")
+
+
+def _gin_indexes(conn, table):
+    return sorted(conn.execute(
+        "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = %s::regclass AND a.amname = 'gin'", [table]).fetchall())
+
+
+def test_bulk_load_into_an_empty_table_keeps_its_gin_indexes(make, admin):
+    """A load into an empty table drops the keyword / metadata GIN indexes and builds them once
+    after the COPY, in the same transaction: afterwards they are there, identical, and used."""
+    store = make(dim=8, kind="exact")
+    rng = np.random.default_rng(0)
+    store.upsert(np.arange(2), rng.normal(size=(2, 8)).astype(np.float32))  # makes the table
+    store.delete(np.arange(2))
+    before = _gin_indexes(admin, store.table)
+    assert len(before) == 2
+    n = 500
+    meta = pd.DataFrame({"colour": np.where(np.arange(n) % 5 == 0, "red", "blue")})
+    texts = [f"row {i} " + ("zebra" if i == 7 else "plain") for i in range(n)]
+    store.upsert(np.arange(n), rng.normal(size=(n, 8)).astype(np.float32), meta, texts)
+    assert _gin_indexes(admin, store.table) == before
+    ids, _ = store.keyword(["zebra"], k=5)
+    assert ids[0][ids[0] >= 0].tolist() == [7]
+    got, _ = store.search(rng.normal(size=(1, 8)).astype(np.float32), k=n, where=filters.parse({"colour": "red"}))
+    assert sorted(got[0][got[0] >= 0].tolist()) == list(range(0, n, 5))
+    # a load that fails half way (a lone surrogate cannot be encoded, found while writing the
+    # COPY stream) rolls the drop back with it: the indexes and the old rows are still there
+    other = make(dim=8, kind="exact")
+    other.upsert(np.arange(2), rng.normal(size=(2, 8)).astype(np.float32))
+    other.delete(np.arange(2))
+    with pytest.raises(Exception):
+        other.upsert(np.arange(3), rng.normal(size=(3, 8)).astype(np.float32), None, ["a", "b\ud800", "c"])
+    assert len(_gin_indexes(admin, other.table)) == 2 and len(other) == 0
