@@ -184,6 +184,25 @@ def test_attrs_survive_filter_copy_parquet(frame, tmp_path):
     assert back.attrs["vecnb"]["columns"]["emb"]["dim"] == X.shape[1]
 
 
+def test_column_info_keeps_the_attrs_layout(tmp_path):
+    """ColumnInfo is stored as the documented plain dict, and reads back (with keys it does not
+    know) from what parquet returns."""
+    from vecnb.frame.columns import ColumnInfo
+
+    df = pd.DataFrame({"text": ["a b", "c d", "e f"]}).vec.embed("text", model="hashing", cache=False)
+    stored = df.attrs["vecnb"]["columns"]["text_vec"]
+    assert list(stored)[:5] == ["model", "model_id", "dim", "source", "normalized"]
+    assert stored["source"] == "text" and stored["dim"] == df.vec.matrix().shape[1]
+    assert stored["model"]["name"] == "hashing" and isinstance(stored["hashes"], dict)
+    df.to_parquet(tmp_path / "f.parquet")
+    back = pd.read_parquet(tmp_path / "f.parquet").attrs["vecnb"]["columns"]["text_vec"]
+    info = ColumnInfo.from_dict({**back, "dask_run": {"base": 7}})
+    assert info.dim == stored["dim"] and info.model_id == stored["model_id"] and info.extra == {"dask_run": {"base": 7}}
+    assert info.to_dict() == {**stored, "dask_run": {"base": 7}}
+    bare = pd.DataFrame({"x": [1, 2]}).vec.attach(np.ones((2, 3)), name="emb").attrs["vecnb"]["columns"]["emb"]
+    assert bare == {"model": None, "model_id": None, "dim": 3, "source": None, "normalized": False}
+
+
 def test_error_tree():
     assert issubclass(errors.DimensionMismatchError, ValueError)
     assert issubclass(errors.ColumnNotFoundError, KeyError)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from vecnb._core import metrics
 from vecnb._core.arrow import column_matrix, vector_array
-from vecnb.frame.columns import embedding_columns, get_info, resolve_column, set_info, text_values
+from vecnb.frame.columns import ColumnInfo, embedding_columns, get_info, resolve_column, set_info, text_values
 from vecnb.errors import InvalidInputError
 from vecnb.search.inputs import remember_embedder
 
@@ -169,15 +169,8 @@ class VecAccessor:
         remember_embedder(emb)
         out = df.copy(deep=False)
         out[name] = vector_array(X)
-        info = {
-            "model": emb.spec(),
-            "model_id": emb.model_id,
-            "dim": int(X.shape[1]),
-            "source": column,
-            "normalized": bool(getattr(emb, "normalized", False)),
-            "hashes": sync.hash_texts_encoded(out.index, texts),
-        }
-        set_info(out, name, info)
+        set_info(out, name, ColumnInfo.for_model(emb, X.shape[1], column,
+                                                 hashes=sync.hash_texts_encoded(out.index, texts)))
         return out
 
     def attach(
@@ -230,8 +223,7 @@ class VecAccessor:
         if M.shape[1] == 0:
             raise InvalidInputError("attach got vectors of dimension 0.")
         metrics.check_vectors(M, "dot", what="attached vectors")
-        info: dict[str, Any] = {"model": None, "model_id": None, "dim": int(M.shape[1]),
-                                "source": source, "normalized": False}
+        info = ColumnInfo(dim=int(M.shape[1]), source=source)
         if model is not None:
             from vecnb.embed import get_embedder
 
@@ -241,11 +233,11 @@ class VecAccessor:
                     f"model {emb.model_id!r} makes {emb.dim}-d vectors but X is {M.shape[1]}-d."
                 )
             remember_embedder(emb)
-            info.update(model=emb.spec(), model_id=emb.model_id, normalized=bool(getattr(emb, "normalized", False)))
+            info.with_model(emb)
         if source is not None:
             from vecnb.frame import hashing as sync
 
-            info["hashes"] = sync.hash_texts_encoded(df.index, text_values(df, source, missing="empty"))
+            info.hashes = sync.hash_texts_encoded(df.index, text_values(df, source, missing="empty"))
         out = df.copy(deep=False)
         out[name] = vector_array(M)
         set_info(out, name, info)

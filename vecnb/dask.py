@@ -54,7 +54,7 @@ import pandas as pd
 
 from vecnb._core.arrow import vector_array
 from vecnb.errors import InvalidInputError, StoreError, TextColumnError, VecnbError
-from vecnb.frame.columns import get_info, resolve_column, set_info
+from vecnb.frame.columns import ColumnInfo, get_info, resolve_column, set_info
 
 __all__ = ["DaskVecAccessor", "IngestReport", "register", "STRIDE"]
 
@@ -473,8 +473,7 @@ class DaskVecAccessor:
             raise InvalidInputError(f"model {emb.name!r} must be fitted before it is used per partition "
                                     "(each partition would fit its own); fit it on a sample, then pass it.")
         dim = emb.dim or int(np.asarray(emb.embed(["dimension probe"])).shape[1])
-        info = {"model": emb.spec(), "model_id": emb.model_id, "dim": int(dim), "source": column,
-                "normalized": bool(getattr(emb, "normalized", False))}
+        info = ColumnInfo.for_model(emb, dim, column).to_dict()
         out_meta = meta.copy()
         out_meta[name] = vector_array(np.empty((0, int(dim)), np.float32))
         set_info(out_meta, name, info)

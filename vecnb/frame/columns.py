@@ -17,6 +17,7 @@ column is recognised as an embedding column, just without a model to embed text 
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,9 +26,71 @@ import pandas as pd
 from vecnb._core.arrow import is_vector_dtype
 from vecnb.errors import ColumnNotFoundError, InvalidInputError, NoEmbeddingColumnError, TextColumnError
 
-__all__ = ["ATTR", "get_info", "set_info", "embedding_columns", "resolve_column", "text_values"]
+__all__ = ["ATTR", "ColumnInfo", "get_info", "set_info", "embedding_columns", "resolve_column", "text_values"]
 
 ATTR = "vecnb"
+
+_FIELDS = ("model", "model_id", "dim", "source", "normalized", "hashes")
+
+
+@dataclass
+class ColumnInfo:
+    """What vecnb knows about one embedding column: the model that made it, its width, its source.
+
+    In ``df.attrs`` (and so in parquet files and saved indexes) it is stored as the plain dict
+    drawn in the module docstring (:meth:`to_dict`); :meth:`from_dict` reads such a dict back,
+    keeping keys it does not know (e.g. a Dask run's ``dask_run``) in ``extra``.
+
+    Attributes
+    ----------
+    dim : int
+        Vector width d.
+    source : str or None
+        The text column the vectors embed (``None`` for vectors brought by the user).
+    model : dict or None
+        The embedder's spec (``Embedder.spec()``), enough to embed a query again.
+    model_id : str or None
+        The exact model / weights identity.
+    normalized : bool
+        Whether the model makes unit-length vectors.
+    hashes : dict or None
+        Per-row content hashes (:mod:`vecnb.frame.hashing`), left out of the dict when None.
+    """
+
+    dim: int
+    source: str | None = None
+    model: dict[str, Any] | None = None
+    model_id: str | None = None
+    normalized: bool = False
+    hashes: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def for_model(cls, emb: Any, dim: int, source: str | None, *, hashes: Any = None) -> ColumnInfo:
+        """The info of a column ``emb`` (an :class:`vecnb.embed.Embedder`) made from ``source``."""
+        return cls(dim=int(dim), source=source, hashes=hashes).with_model(emb)
+
+    def with_model(self, emb: Any) -> ColumnInfo:
+        """This info with ``emb``'s spec, id and normalisation (the width is checked by the caller)."""
+        self.model, self.model_id = emb.spec(), emb.model_id
+        self.normalized = bool(getattr(emb, "normalized", False))
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The dict kept in ``df.attrs`` (keys in the documented order, then ``extra``)."""
+        out: dict[str, Any] = {"model": self.model, "model_id": self.model_id, "dim": int(self.dim),
+                               "source": self.source, "normalized": bool(self.normalized)}
+        if self.hashes is not None:
+            out["hashes"] = self.hashes
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_dict(cls, info: dict[str, Any]) -> ColumnInfo:
+        """Read back what :meth:`to_dict` (or an older vecnb) wrote."""
+        return cls(dim=int(info["dim"]), source=info.get("source"), model=info.get("model"),
+                   model_id=info.get("model_id"), normalized=bool(info.get("normalized", False)),
+                   hashes=info.get("hashes"), extra={k: v for k, v in info.items() if k not in _FIELDS})
 
 
 def _columns(df: pd.DataFrame) -> dict:
@@ -43,11 +106,14 @@ def get_info(df: pd.DataFrame, column: str) -> dict[str, Any]:
     return dict(_columns(df).get(column, {}))
 
 
-def set_info(df: pd.DataFrame, column: str, info: dict[str, Any] | None) -> None:
+def set_info(df: pd.DataFrame, column: str, info: ColumnInfo | dict[str, Any] | None) -> None:
     """Set (or with ``None`` drop) the metadata of ``column`` on ``df`` (a frame vecnb just made).
 
-    The attrs dict is copied first so frames derived from the same parent never share it.
+    The attrs dict is copied first so frames derived from the same parent never share it; a
+    :class:`ColumnInfo` is stored as its plain dict (what parquet and saved indexes read back).
     """
+    if isinstance(info, ColumnInfo):
+        info = info.to_dict()
     meta = copy.deepcopy(df.attrs.get(ATTR)) if isinstance(df.attrs.get(ATTR), dict) else {}
     cols = dict(meta.get("columns", {}))
     if info is None:

@@ -257,12 +257,12 @@ class VectorIndex:
         """
         from vecnb._core.arrow import vector_array
         from vecnb._core.validation import positive_int
-        from vecnb.frame.columns import set_info
+        from vecnb.frame.columns import ColumnInfo, set_info
 
         dim = positive_int(dim, "dim")
         if not isinstance(column, str) or (text is not None and (not isinstance(text, str) or text == column)):
             raise InvalidInputError(f"column and text must be two different column names, got {column!r} and {text!r}.")
-        info: dict[str, Any] = {"model": None, "model_id": None, "dim": dim, "source": text, "normalized": False}
+        info = ColumnInfo(dim=dim, source=text)
         if model is not None:
             from vecnb.embed import get_embedder
             from vecnb.search.inputs import remember_embedder
@@ -271,7 +271,7 @@ class VectorIndex:
             if emb.dim is not None and emb.dim != dim:
                 raise DimensionMismatchError(f"model {emb.model_id!r} makes {emb.dim}-d vectors, not dim={dim}.")
             remember_embedder(emb)
-            info.update(model=emb.spec(), model_id=emb.model_id, normalized=bool(getattr(emb, "normalized", False)))
+            info.with_model(emb)
         df = pd.DataFrame({} if text is None else {text: pd.Series([], dtype=object)})
         df[column] = vector_array(np.empty((0, dim), dtype=np.float32))
         set_info(df, column, info)

@@ -1104,7 +1104,7 @@ class IncrementalVectorizer:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        from vecnb.frame.columns import set_info
+        from vecnb.frame.columns import ColumnInfo, set_info
 
         if self.sink.kind != "parquet":
             raise InvalidInputError("read() is for a parquet out; the vectors are in the store you passed.")
@@ -1126,12 +1126,11 @@ class IncrementalVectorizer:
         from vecnb.frame.hashing import _encode_labels
 
         dim = meta.get("dim") or vec.dtype.pyarrow_dtype.list_size
-        set_info(df, name, {"model": meta.get("model"), "model_id": meta.get("model_id"), "dim": int(dim),
-                            "source": self.text_column, "normalized": bool(getattr(self._embedder(), "normalized",
-                                                                                   False)),
-                            "hashes": {"algo": "blake2b-64", "labels": _encode_labels(ids),
-                                       "data": base64.b64encode(np.ascontiguousarray(hashes, np.uint64)
-                                                                .tobytes()).decode()}})
+        set_info(df, name, ColumnInfo(
+            dim=int(dim), source=self.text_column, model=meta.get("model"), model_id=meta.get("model_id"),
+            normalized=bool(getattr(self._embedder(), "normalized", False)),
+            hashes={"algo": "blake2b-64", "labels": _encode_labels(ids),
+                    "data": base64.b64encode(np.ascontiguousarray(hashes, np.uint64).tobytes()).decode()}))
         return df
 
     def attach(self, df: pd.DataFrame, generation: int | None = None) -> pd.DataFrame:
