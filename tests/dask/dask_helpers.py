@@ -58,3 +58,11 @@ def flaky(part, marker: str, label, failures: int):
             Path(marker, f"fail-{uuid.uuid4().hex}").write_text("x")
             raise RuntimeError(f"injected failure {seen + 1} of {failures}")
     return part
+
+
+def die_once(part, marker: str, label):
+    """Kill this worker process (no cleanup) the first time the partition holding ``label`` is computed."""
+    if label in part.index and not Path(marker, "died").exists():
+        Path(marker, "died").write_text(str(os.getpid()))
+        os._exit(1)
+    return part

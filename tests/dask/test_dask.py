@@ -98,14 +98,14 @@ def test_embed_once_per_worker_each_text_once(client, tmp_path):
 
 
 def test_search_equals_pandas_and_parquet_roundtrip(client, tmp_path):
-    df = frame(2000, seed=1)
-    ddf = dd.from_pandas(df, npartitions=5).vec.embed("text", model="hashing", cache=False)
+    df = frame(1200, seed=1)
+    ddf = dd.from_pandas(df, npartitions=4).vec.embed("text", model="hashing", cache=False)
     ddf.to_parquet(tmp_path / "pq")
     back = dd.read_parquet(tmp_path / "pq")
     assert back.vec.columns() == ["text_vec"]
     full = back.compute()
     assert full.vec.info()["model"] == {"name": "hashing"}
-    for q, opts in [("apple pie river", {}), (["blue sky", "dark garden music"], {"metric": "dot"}),
+    for q, opts in [(["blue sky", "dark garden music"], {"metric": "dot"}),
                     ("paper window", {"where": {"year": {"$gte": 2005}, "group": "a"}, "k": 25})]:
         k = opts.pop("k", 10)
         a = back.vec.search(q, k=k, **opts)
@@ -183,12 +183,12 @@ def _check_table(pg_url: str, table: str, emb: pd.DataFrame, exact: bool = True)
 
 
 def test_to_store_pgvector_retries_and_equals_frame(client, pg_url, tmp_path):
-    df = frame(8000, seed=3)
+    df = frame(5000, seed=3)
     emb = df.vec.embed("text", model="hashing", cache=False, progress=False)
     marker = tmp_path / "marker"
     marker.mkdir()
     ddf = dd.from_pandas(df, npartitions=8).vec.embed("text", model="hashing", cache=False)
-    ddf = ddf.map_partitions(H.flaky, str(marker), int(df.index[4500]), 2)
+    ddf = ddf.map_partitions(H.flaky, str(marker), int(df.index[2800]), 2)
     table = f"dask_{uuid.uuid4().hex[:8]}"
     idx = ddf.vec.to_store("pgvector", url=pg_url, table=table, kind="hnsw", retries=2, progress=False)
     rep = idx.ingest_report
@@ -224,3 +224,19 @@ def test_to_store_failed_run_resumes_without_duplicates(client, pg_url, tmp_path
     idx = ddf.vec.to_store("pgvector", url=pg_url, table=table, mode="replace", progress=False)
     idx.close()
     _check_table(pg_url, table, emb)
+
+
+def test_to_store_survives_a_killed_worker(client, pg_url, tmp_path):
+    df = frame(3000, seed=5)
+    emb = df.vec.embed("text", model="hashing", cache=False, progress=False)
+    marker = tmp_path / "marker"
+    marker.mkdir()
+    ddf = dd.from_pandas(df, npartitions=4).vec.embed("text", model="hashing", cache=False)
+    ddf = ddf.map_partitions(H.die_once, str(marker), int(df.index[1600]))
+    table = f"dask_{uuid.uuid4().hex[:8]}"
+    idx = ddf.vec.to_store("pgvector", url=pg_url, table=table, progress=False)
+    assert (marker / "died").exists()  # a worker process really died mid-run
+    assert idx.ingest_report.rows == len(df)
+    idx.close()
+    _check_table(pg_url, table, emb)
+    client.wait_for_workers(2, timeout=60)  # the nanny restarted it: later tests keep 2 workers
