@@ -241,3 +241,17 @@ def test_repeated_text_queries_hit_the_in_memory_cache():
     df2.vec.search("same", k=1)
     df2.vec.search("same", k=1)
     assert calls[-2:] == [["same"], ["same"]]
+
+
+def test_vector_columns_found_by_dtype_in_column_order_without_attrs():
+    """Columns vecnb knows nothing about (no attrs) are found by their dtype, in frame order,
+    among columns of many blocks (ints, strings, floats, arrow vectors)."""
+    X = np.arange(12, dtype=np.float32).reshape(3, 4)
+    df = pd.DataFrame({"a": [1, 2, 3], "s": ["x", "y", "z"]}).vec.attach(X, name="v2")
+    df = df.vec.attach(X * 2, name="v1")
+    df.insert(1, "f", [0.5, 1.5, 2.5])
+    plain = pd.DataFrame({c: df[c] for c in df.columns})  # same columns, no vecnb attrs
+    plain.attrs = {}
+    assert plain.vec.columns() == ["v2", "v1"]
+    assert plain[["v1", "a"]].vec.columns() == ["v1"]
+    assert pd.DataFrame({"a": [1]}).vec.columns() == []

@@ -127,8 +127,22 @@ def set_info(df: pd.DataFrame, column: str, info: ColumnInfo | dict[str, Any] | 
 def embedding_columns(df: pd.DataFrame) -> list[str]:
     """Names of the columns that hold vectors, known ones first."""
     known = [c for c in _columns(df) if c in df.columns]
-    extra = [c for c, dt in df.dtypes.items() if c not in known and is_vector_dtype(dt)]
+    extra = [c for c, dt in zip(df.columns, _dtypes(df)) if c not in known and is_vector_dtype(dt)]
     return known + extra
+
+
+def _dtypes(df: pd.DataFrame) -> Any:
+    """The column dtypes in order, without building ``df.dtypes`` (a Series: ~0.1-0.4 ms per
+    call, paid on every single-query search)."""
+    get = getattr(getattr(df, "_mgr", None), "get_dtypes", None)
+    if get is not None:
+        try:
+            out = get()
+            if len(out) == len(df.columns):
+                return out
+        except Exception:  # noqa: BLE001 - a pandas without this internal: the public way
+            pass
+    return df.dtypes.to_numpy()
 
 
 def resolve_column(df: pd.DataFrame, column: str | None) -> str:
