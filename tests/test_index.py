@@ -242,7 +242,7 @@ def test_info_and_html(frame):
     assert info["store"] == "faiss" and info["kind"] == "auto" and info["chosen_kind"] == "flat"
     assert info["rows"] == len(df) and info["dim"] == 16 and info["metric"] == "cosine" and info["exact"]
     html = idx._repr_html_()
-    assert "faiss" in html and "auto &rarr; flat" in html and f"{len(df):,}" in html
+    assert "faiss" in html and "auto \u2192 flat" in html and f"{len(df):,}" in html
     tuned = df.vec.index(store="faiss", kind="hnsw", target_recall=0.9)
     assert tuned.info()["recall"] >= 0.9 and "recall" in tuned._repr_html_()
     assert "hnsw" in repr(tuned)

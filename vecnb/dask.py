@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from vecnb._core.arrow import vector_array
+from vecnb._core.html import kv_table
 from vecnb.errors import InvalidInputError, StoreError, TextColumnError, VecnbError
 from vecnb.frame.columns import ColumnInfo, get_info, resolve_column, set_info
 
@@ -202,9 +203,8 @@ class IngestReport:
         return asdict(self)
 
     def _repr_html_(self) -> str:
-        cells = "".join(f"<tr><th>{k}</th><td>{v:,.2f}</td></tr>" if isinstance(v, float)
-                        else f"<tr><th>{k}</th><td>{v:,}</td></tr>" for k, v in self.to_dict().items())
-        return f"<table><caption>vecnb ingest</caption>{cells}</table>"
+        return kv_table("vecnb ingest", [(k, f"{v:,.2f}" if isinstance(v, float) else f"{v:,}")
+                                         for k, v in self.to_dict().items()])
 
 
 def _write_partition(part: pd.DataFrame, number: int, job: dict) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:

@@ -45,7 +45,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import inspect
-import html
 import json
 import os
 import shutil
@@ -58,6 +57,7 @@ import pandas as pd
 
 from vecnb._core import filters, metrics, storage
 from vecnb._core.arrow import column_matrix, is_vector_dtype
+from vecnb._core.html import kv_table
 from vecnb._core.progress import progress_bar
 from vecnb._core.validation import json_default_str as _json_default
 from vecnb.frame.columns import get_info, resolve_column
@@ -775,22 +775,20 @@ class VectorIndex:
 
     def _repr_html_(self) -> str:
         i = self.info()
-        kind = i["kind"] if i["kind"] == i["chosen_kind"] else f"{i['kind']} &rarr; {html.escape(str(i['chosen_kind']))}"
-        rows = [("store", html.escape(str(i["store"]))), ("kind", kind if "&rarr;" in kind else html.escape(kind)),
+        kind = i["kind"] if i["kind"] == i["chosen_kind"] else f"{i['kind']} \u2192 {i['chosen_kind']}"
+        rows = [("store", i["store"]), ("kind", kind),
                 ("search", "exact" if i["exact"] else ("approximate" if i["exact"] is False else "?")),
-                ("metric", i["metric"]), ("model", html.escape(f"{i['model']} ({i['model_id']})")),
-                ("dim", i["dim"]), ("rows", f"{i['rows']:,}"), ("column", html.escape(str(i["column"])))]
+                ("metric", i["metric"]), ("model", f"{i['model']} ({i['model_id']})"),
+                ("dim", i["dim"]), ("rows", f"{i['rows']:,}"), ("column", i["column"])]
         if i["text"]:
-            rows.append(("text", html.escape(i["text"])))
+            rows.append(("text", i["text"]))
         if i["params"]:
-            rows.append(("params", html.escape(", ".join(f"{k}={v}" for k, v in i["params"].items()))))
+            rows.append(("params", ", ".join(f"{k}={v}" for k, v in i["params"].items())))
         if "recall" in i:
             rows.append(("recall@10 (tuned)", f"{i['recall']:.3f}" if isinstance(i["recall"], float) else i["recall"]))
         if self._closed:
             rows.append(("state", "closed"))
-        body = "".join(f"<tr><th style='text-align:left'>{k}</th><td style='text-align:left'>{v}</td></tr>"
-                       for k, v in rows)
-        return f"<div><b>vecnb.VectorIndex</b><table>{body}</table></div>"
+        return kv_table("vecnb.VectorIndex", rows)
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:

@@ -22,6 +22,7 @@ import pandas as pd
 from vecnb._core.validation import positive_int  # noqa: F401 - the server stores import it from here
 from vecnb.errors import FilterError, InvalidInputError
 from vecnb._core.filters import encode_frame
+from vecnb._core.html import kv_table
 
 __all__ = ["redact_url", "value_kind", "field_kind", "merge_kinds", "metadata_rows", "check_ordering",
            "positive_int", "html_table"]
@@ -162,9 +163,5 @@ def check_ordering(field: str, op: str, value: Any, kind: str | None) -> str:
 
 
 def html_table(caption: str, rows: list[tuple[str, Any]]) -> str:
-    """A small two-column HTML table (escaped) for a store's ``_repr_html_``."""
-    import html
-
-    body = "".join(f"<tr><th style='text-align:left'>{html.escape(str(a))}</th><td>{html.escape(str(b))}</td></tr>"
-                   for a, b in rows)
-    return f"<table><caption>{html.escape(caption)}</caption>{body}</table>"
+    """A small two-column HTML table (escaped) for a store's ``_repr_html_``: :func:`vecnb._core.html.kv_table`."""
+    return kv_table(caption, rows)

@@ -75,6 +75,7 @@ from vecnb.errors import (
 )
 from vecnb._core.filters import And, Cmp, Node, Or, encode_node, equal_forms, parse
 from vecnb._core.metrics import resolve_metric
+from vecnb._core.progress import progress_bar
 from vecnb.stores._server import (
     check_ordering,
     html_table,
@@ -485,11 +486,7 @@ class ElasticsearchStore(BaseStore):
 
     def _bar(self, n: int, desc: str):
         show = self.progress if self.progress is not None else n >= 20_000
-        if not show:
-            return None
-        from tqdm.auto import tqdm
-
-        return tqdm(total=n, desc=desc, unit="rows")
+        return progress_bar(n, desc) if show else None
 
     def _bulk(self, es: Any, actions: Iterable[dict], n: int, desc: str, operation: str) -> None:
         bar = self._bar(n, desc)

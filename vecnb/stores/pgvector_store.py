@@ -108,6 +108,7 @@ from vecnb.errors import (
 )
 from vecnb._core.filters import ORDERING, And, Cmp, Node, Or, encode_node, equal_forms, parse
 from vecnb._core.metrics import scores_from_distances
+from vecnb._core.progress import progress_bar
 from vecnb.stores._server import (
     check_ordering,
     field_kind,
@@ -863,11 +864,7 @@ class PgVectorStore(BaseStore):
                 "CREATE TEMP TABLE vecnb_stage (id bigint, embedding {}({}), metadata jsonb, text text) ON COMMIT DROP"
             ).format(sql.SQL(self._vtype), sql.Literal(self.dim)))
         deferred = self._drop_gin_indexes(conn) if direct else []
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(ids), desc=f"pgvector COPY -> {self.table}", unit="rows")
+        bar = progress_bar(len(ids), f"pgvector COPY -> {self.table}") if progress else None
         try:
             with conn.cursor() as cur:
                 with cur.copy(sql.SQL("COPY {} {} FROM STDIN (FORMAT BINARY)").format(target, cols),

@@ -102,6 +102,7 @@ from vecnb.errors import (
 )
 from vecnb._core.filters import And, Cmp, Node, Or, encode_frame, encode_node, parse
 from vecnb._core.metrics import exact_scores, resolve_metric, scores_from_distances, topk
+from vecnb._core.progress import progress_bar
 from vecnb.stores.base import BaseStore, pad_results, records_frame
 
 try:  # the extra: pip install "vecnb[sqlite]"
@@ -1119,10 +1120,5 @@ def _node_sql(node: Node, fields: dict[str, tuple[str, str]], params: list) -> s
 
 
 def _progress(n: int, desc: str):
-    if n < 50_000:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover
-        return None
-    return tqdm(total=n, desc=desc, unit="rows", leave=False)
+    """A bar for writes of 50,000 rows or more, else None."""
+    return progress_bar(n, desc, leave=False) if n >= 50_000 else None
