@@ -37,10 +37,12 @@ def meta_columns(rows: pd.DataFrame, text: str | None, results: bool) -> list:
     return [c for c, dt in rows.dtypes.items() if c != text and c not in skip and not is_vector_dtype(dt)]
 
 
-def row_records(rows: pd.DataFrame, text: str | None, *, results: bool) -> tuple[list[str], list[dict[str, Any]]]:
+def row_records(rows: pd.DataFrame, text: str | None, *, results: bool, meta: list | None = None
+                ) -> tuple[list[str], list[dict[str, Any]]]:
     """``(texts, metadatas)`` of ``rows``: column ``text`` as str (``""`` when missing), the metadata
-    columns as dicts with missing values left out and non-str keys as str."""
-    meta = set(meta_columns(rows, text, results))
+    columns (``meta``, default :func:`meta_columns`) as dicts with missing values left out and non-str
+    keys as str."""
+    meta = set(meta_columns(rows, text, results) if meta is None else meta)
     cols = {c: s.tolist() for c, s in rows.items() if c in meta}
     contents = rows[text].tolist() if text is not None and text in rows.columns else [None] * len(rows)
     texts, metas = [], []

@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 
 from vecnb._core.lazy import load
-from vecnb.integrations._rows import row_records
+from vecnb.integrations._rows import meta_columns, row_records
 from vecnb.errors import DimensionMismatchError, InvalidInputError, MissingDependencyError
 
 try:
@@ -78,14 +78,15 @@ DEFAULT_EMBEDDING_COLUMN = "embedding"
 
 # --------------------------------------------------------------------------------- helpers
 def documents_from_hits(hits: pd.DataFrame, text: str | None, *, results: bool = True,
-                        score_key: str | None = None, score_column: str = "score") -> list[Document]:
+                        score_key: str | None = None, score_column: str = "score",
+                        meta: list | None = None) -> list[Document]:
     """LangChain ``Document`` s of search results (``results=True``) or of an index's rows.
 
     ``page_content`` is column ``text``, ``metadata`` the other columns (without vector columns and the
     columns a search adds: ``score``, ``rank``, ``query``, ``rerank_score`` and the hybrid ones),
     missing values left out, ``id`` the label as a string; ``score_key`` adds ``score_column`` under that key.
     """
-    texts, metas = row_records(hits, text, results=results)
+    texts, metas = row_records(hits, text, results=results, meta=meta)
     if score_key:
         for md, s in zip(metas, hits[score_column].tolist()):
             md[score_key] = float(s)
@@ -148,6 +149,7 @@ class VecnbVectorStore(VectorStore):
         self.index = index
         self._embeddings = _embeddings_for(index, embeddings)
         self._own_model = embeddings is None and self._embeddings is not None
+        self._meta_cache: dict[tuple, list] = {}
 
     # ------------------------------------------------------------------ properties
     @property
@@ -288,7 +290,13 @@ class VecnbVectorStore(VectorStore):
         return self.index.search(vector, k=k, where=filter, threshold=threshold)
 
     def _docs(self, hits: pd.DataFrame) -> list[Document]:
-        return documents_from_hits(hits, self.index.text)
+        # the metadata columns of this index's results, found once per column set (dtypes of a
+        # column of one index do not change between searches; a write may add columns: new key)
+        key = tuple(hits.columns)
+        meta = self._meta_cache.get(key)
+        if meta is None:
+            meta = self._meta_cache[key] = meta_columns(hits, self.index.text, True)
+        return documents_from_hits(hits, self.index.text, meta=meta)
 
     def similarity_search_with_score_by_vector(self, embedding: list[float], k: int = 4,
                                                filter: dict | None = None, **kwargs: Any) -> list[tuple[Document, float]]:
