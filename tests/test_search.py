@@ -255,3 +255,20 @@ def test_vector_columns_found_by_dtype_in_column_order_without_attrs():
     assert plain.vec.columns() == ["v2", "v1"]
     assert plain[["v1", "a"]].vec.columns() == ["v1"]
     assert pd.DataFrame({"a": [1]}).vec.columns() == []
+
+
+def test_a_held_frame_target_sees_a_replaced_column():
+    """The target checks its column once per search, but a frame changed between two searches
+    through the same target (column replaced, or a column added) is read again."""
+    from vecnb.search.targets import as_target
+
+    X = np.eye(4, dtype=np.float32)
+    df = pd.DataFrame({"a": range(4)}).vec.attach(X, name="emb")
+    target = as_target(df)
+    q = np.array([[1, 0, 0, 0]], dtype=np.float32)
+    assert target.vector(target.query_vectors(None, vector=q), 1, None)[0][0].tolist() == [0]
+    df["emb"] = pd.DataFrame({"a": range(4)}).vec.attach(X[::-1].copy(), name="emb")["emb"]
+    assert target.vector(target.query_vectors(None, vector=q), 1, None)[0][0].tolist() == [3]
+    df["emb2"] = df["emb"]
+    with pytest.raises(errors.InvalidInputError, match="several embedding columns"):
+        target.query_vectors(None, vector=q)
