@@ -41,6 +41,7 @@ Decisions
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import sys
@@ -246,6 +247,13 @@ def _announce(client: Any) -> None:
         print(f"Dask dashboard: {link}")
 
 
+def _cluster_gone(exc: BaseException, job: dict) -> StoreError:
+    return StoreError(
+        f"the Dask cluster stopped answering during to_store ({type(exc).__name__}: {exc}). Partitions finished "
+        "before that are written and recorded: connect a Client to a running cluster and run the same "
+        "to_store(..., mode='resume') to write only the rest.", store=job["store"], operation="to_store")
+
+
 def _retry(client: Any, fut: Any) -> None:
     """Re-run an erred future and the erred tasks it depends on.
 
@@ -287,6 +295,9 @@ def _run_partitions(parts: list, todo: list[int], job: dict, *, retries: int, pr
                 bar.update(1)
             return n_retries, failed
         from distributed import as_completed
+        from distributed.client import ClosedClientError
+
+        gone = (OSError, TimeoutError, asyncio.CancelledError, ClosedClientError)
 
         _announce(client)
         def submit(i: int) -> Any:
@@ -294,11 +305,16 @@ def _run_partitions(parts: list, todo: list[int], job: dict, *, retries: int, pr
             fut.vecnb_partition = i
             return fut
 
-        pending = as_completed([submit(i) for i in todo])
+        try:
+            pending = as_completed([submit(i) for i in todo])
+        except gone as exc:
+            raise _cluster_gone(exc, job) from exc
         for fut in pending:
             i = fut.vecnb_partition
             try:
                 on_done(i, fut.result())
+            except gone as exc:
+                raise _cluster_gone(exc, job) from exc
             except Exception as exc:  # noqa: BLE001 - retried, then reported
                 attempts[i] += 1
                 if attempts[i] <= retries and not isinstance(exc, VecnbError):

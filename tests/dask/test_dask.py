@@ -240,3 +240,18 @@ def test_to_store_survives_a_killed_worker(client, pg_url, tmp_path):
     idx.close()
     _check_table(pg_url, table, emb)
     client.wait_for_workers(2, timeout=60)  # the nanny restarted it: later tests keep 2 workers
+
+
+def test_cluster_that_died_clear_error(pg_url):
+    """A client whose cluster is gone: a StoreError that says what happened and how to resume."""
+    ddf = dd.from_pandas(frame(100), npartitions=2).vec.embed("text", model="hashing", cache=False)
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       dashboard_address=None, silence_logs=40)
+    c = distributed.Client(cluster, set_as_default=False)
+    cluster.close()
+    try:
+        with c.as_current(), pytest.raises(StoreError, match="cluster stopped answering.*mode='resume'"):
+            ddf.vec.to_store("pgvector", url=pg_url, table=f"dask_{uuid.uuid4().hex[:8]}", retries=0,
+                             progress=False)
+    finally:
+        c.close()
