@@ -13,14 +13,14 @@ Instances that still have to be fitted (an unfitted ``tfidf``) are never shared.
 
 from __future__ import annotations
 
-import importlib
 import json
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from vecnb.embed.base import CallableEmbedder, Embedder
-from vecnb.errors import InvalidInputError, MissingDependencyError, ModelMismatchError, UnknownModelError
+from vecnb._core.lazy import load
+from vecnb.errors import InvalidInputError, ModelMismatchError, UnknownModelError
 
 __all__ = ["ENTRY_POINT_GROUP", "EmbedderLike", "clear_instances", "get_embedder", "names", "register", "registration"]
 
@@ -41,18 +41,7 @@ class _Entry:
     def factory(self, name: str) -> Callable[..., Any]:
         if self._factory is None:
             assert isinstance(self.target, str)
-            module, _, attr = self.target.partition(":")
-            try:
-                mod = importlib.import_module(module)
-            except ImportError as exc:
-                if self.extra and not module.startswith("vecnb."):
-                    raise MissingDependencyError.for_extra(
-                        f"the {name!r} embedder", self.extra, module=exc.name or module) from exc
-                raise
-            obj: Any = mod
-            for part in attr.split(".") if attr else []:
-                obj = getattr(obj, part)
-            self._factory = obj
+            self._factory = load(self.target, feature=f"the {name!r} embedder", extra=self.extra)
         return self._factory
 
 
@@ -290,11 +279,7 @@ def _callable_from_spec(spec: dict[str, Any]) -> Embedder:
         raise InvalidInputError(
             "this embedder wrapped a plain callable that cannot be rebuilt from its spec "
             f"({spec.get('model_id')!r}); pass the function itself instead")
-    module, _, attr = target.partition(":")
-    obj: Any = importlib.import_module(module)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return CallableEmbedder(obj)
+    return CallableEmbedder(load(target))
 
 
 def registration(name: str) -> tuple[str | Callable[..., Any], str | None] | None:

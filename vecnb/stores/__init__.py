@@ -15,10 +15,10 @@ Third-party stores register with :func:`register` or the ``vecnb.stores`` entry-
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
 
-from vecnb.errors import MissingDependencyError, UnknownStoreError
+from vecnb._core.lazy import load
+from vecnb.errors import UnknownStoreError
 from vecnb.stores.base import BaseStore, VectorStore
 
 __all__ = ["names", "register", "get", "create", "BaseStore", "VectorStore"]
@@ -87,14 +87,7 @@ def get(name: str) -> type:
     target, extra = _registry[key]
     if not isinstance(target, str):
         return target
-    mod, _, attr = target.partition(":")
-    try:
-        module = import_module(mod)
-    except ImportError as exc:
-        if extra and (exc.name or "").split(".")[0] != "vecnb":
-            raise MissingDependencyError.for_extra(f"The {key!r} store", extra, exc.name) from exc
-        raise
-    return getattr(module, attr)
+    return load(target, feature=f"The {key!r} store", extra=extra)
 
 
 def create(name: str, **params: Any) -> Any:

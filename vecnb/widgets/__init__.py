@@ -24,8 +24,9 @@ Needs the ``viz`` extra (ipywidgets, matplotlib, jupyter-scatter; umap-learn for
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
+
+from vecnb._core.lazy import load
 
 __all__ = ["BenchmarkPanel", "CompareMetrics", "Explorer", "compare_metrics", "explore"]
 
@@ -42,8 +43,7 @@ def __getattr__(name: str) -> Any:
     target = _LAZY.get(name)
     if target is None:
         raise AttributeError(f"module 'vecnb.widgets' has no attribute {name!r}")
-    mod, _, attr = target.partition(":")
-    value = getattr(import_module(mod), attr)
+    value = load(target)
     globals()[name] = value
     return value
 
