@@ -1240,7 +1240,7 @@ def _assemble(folder: str, meta: dict[str, Any], url: str, server_url: str | Non
         st = cls.load(os.path.join(folder, "store"), mmap=True) if mmap else cls.load(os.path.join(folder, "store"))
     else:
         st = _open_reference(cls, meta, url, server_url)
-        if hasattr(st, "home_read"):  # the server keeps the index record: it, not the saved copy, is the truth
+        if supports(st, "home"):  # the server keeps the index record: it, not the saved copy, is the truth
             from vecnb.index.opening import open_from
 
             try:

@@ -47,6 +47,7 @@ from vecnb.errors import (
     InvalidInputError,
 )
 from vecnb.index.home import Home, can_home, head_of, replay
+from vecnb.stores.base import supports
 
 __all__ = ["MODES", "open_index", "build_owned", "reference_manifest", "open_reference"]
 
@@ -62,7 +63,7 @@ def check_mode(mode: Any) -> str:
 
 def describe(store: Any) -> str:
     """``pgvector table='cisi' (host=... user=...)``: where an index lives, without secrets."""
-    loc = store.locator() if hasattr(store, "locator") else {}
+    loc = store.locator() if supports(store, "home") else {}
     parts = ", ".join(f"{k}={v!r}" for k, v in loc.items() if v not in (None, "") and k != "url")
     return f"{getattr(store, 'name', type(store).__name__)} {parts}".strip()
 
@@ -258,7 +259,7 @@ def start_home(idx: Any) -> None:
 def reference_manifest(idx: Any) -> dict | None:
     """Manifest fields for saving ``idx`` by reference (a server store with an index record), else None."""
     st = idx.store
-    if getattr(idx, "_home", None) is None or hasattr(st, "save") or not hasattr(st, "locator"):
+    if getattr(idx, "_home", None) is None or supports(st, "persist") or not supports(st, "home"):
         return None
     loc = dict(st.locator())
     return {"by_reference": True, "store": idx.store_name, "locator": loc, "rows": len(idx), "dim": idx.dim,

@@ -46,7 +46,7 @@ from vecnb.errors import (
     StoreConnectionError,
     StoreError,
 )
-from vecnb.stores.base import supports
+from vecnb.stores.base import VectorStore, supports
 from vecnb.ops._common import (
     _NOT_RETRYABLE,
     Checkpoint,
@@ -611,7 +611,7 @@ class IncrementalVectorizer:
                     "out= takes a folder or a store, not a VectorIndex (whose rows are labelled DataFrame rows). "
                     "Vectorize into a folder and build the index from vz.read(), or pass the index's store.")
             store = out
-            if not hasattr(store, "upsert"):
+            if not isinstance(store, VectorStore):  # the core protocol: upsert, delete, search, len, close
                 raise InvalidInputError(f"out must be a folder path or a vecnb store, got {type(out).__name__}.")
             if checkpoint is None:
                 raise InvalidInputError(
