@@ -36,6 +36,7 @@ is fitted on a sample (see :func:`vecnb.viz.project`).
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from collections import deque
@@ -289,7 +290,8 @@ class Explorer(ipw.VBox, WidgetBase):
         self._pts = self._points_frame()
         self.scatters = [self._make_scatter(f, size, opacity, height) for f in self.frames]
         self.scatter = self.scatters[0]
-        self.widgets_ = [s.widget for s in self.scatters]
+        with _tooltip_hook(self._static_tooltips):  # the widget opens with the hook: no code reload later
+            self.widgets_ = [s.widget for s in self.scatters]
         self.widget = self.widgets_[0]
         for i, w in enumerate(self.widgets_):
             self._setup_tooltip(w, i)
@@ -354,16 +356,13 @@ class Explorer(ipw.VBox, WidgetBase):
             w.tooltip_preview_type = "text"
             w.tooltip_preview_text_lines = 4
         w._handle_tooltip = lambda event, _w=w: _w.send(self.tooltip_record(event))
-        if self._static_tooltips:
-            esm = _esm_with_tooltip_hook(w._esm)
-            if esm is not None:
-                import traitlets
+        if self._static_tooltips and _TOOLTIP_HOOK in w._esm:
+            import traitlets
 
-                if self._tooltip_table is None:
-                    self._tooltip_table = self.tooltip_table(props)
-                w.add_traits(vecnb_tooltips=traitlets.Dict().tag(sync=True))
-                w.vecnb_tooltips = self._tooltip_table
-                w._esm = esm
+            if self._tooltip_table is None:
+                self._tooltip_table = self.tooltip_table(props)
+            w.add_traits(vecnb_tooltips=traitlets.Dict().tag(sync=True))
+            w.vecnb_tooltips = self._tooltip_table
 
     def tooltip_table(self, properties: Sequence[str] | None = None) -> dict:
         """Every row's tooltip fields, as stored in the widget for kernel-free hovering.
@@ -704,6 +703,28 @@ def _esm_with_tooltip_hook(esm: str) -> str | None:
     if key not in _patched_esm:
         _patched_esm[key] = esm.replace(_TOOLTIP_ASK, _TOOLTIP_HOOK, 1) if esm.count(_TOOLTIP_ASK) == 1 else None
     return _patched_esm[key]
+
+
+@contextlib.contextmanager
+def _tooltip_hook(enabled: bool):
+    """While jscatter widgets are created, their class serves the front-end code with the hook.
+
+    anywidget reads ``_esm`` from the class when a widget is constructed; setting it on the
+    instance afterwards would make the front end reload the code under a live view. The hook
+    does nothing for widgets without a ``vecnb_tooltips`` trait, so other maps are unaffected.
+    """
+    from jscatter.widget import JupyterScatter
+
+    original = JupyterScatter.__dict__.get("_esm")
+    esm = _esm_with_tooltip_hook(str(original)) if enabled and original is not None else None
+    if esm is None:
+        yield
+        return
+    JupyterScatter._esm = esm
+    try:
+        yield
+    finally:
+        JupyterScatter._esm = original
 
 
 def _check_frame(df: Any) -> None:
