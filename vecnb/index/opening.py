@@ -216,13 +216,13 @@ def build_owned(cls: Any, df: pd.DataFrame, *, build: Any, dim: int, metric: str
         first = 0
     new = existing.staging(dim=dim, metric=metric or "cosine", kind=kind, options=options)
     try:
-        with (new.replacing() if hasattr(new, "replacing") else contextlib.nullcontext()):
+        with new.replacing():
             idx = build(new, metric or "cosine", first)
         new.take_place_of(existing)
     except BaseException:
         with contextlib.suppress(Exception):
-            if hasattr(new, "discard"):
-                new.discard()
+            new.discard()
+        with contextlib.suppress(Exception):
             new.close()
         existing.close()
         raise

@@ -70,6 +70,7 @@ Constructors only store parameters; connections open on first use.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, ClassVar, Iterator, Protocol, runtime_checkable
 
 import numpy as np
@@ -200,8 +201,9 @@ class KeepsIndexRecord(Protocol):
 
     ``open_existing(**options)`` binds to an existing target (or returns None); the ledger
     methods are described in :mod:`vecnb.index.home`; ``staging`` / ``take_place_of`` build a
-    replacement beside the target and swap it in (``mode="replace"``); ``locator()`` says where
-    the target is, without secrets. Instances may still keep no record (``keeps_home`` False:
+    replacement beside the target and swap it in (``mode="replace"``): the staging store is filled
+    inside its ``replacing()`` context and ``discard()``-ed when that fails (:class:`BaseStore`
+    gives both as no-ops); ``locator()`` says where the target is, without secrets. Instances may still keep no record (``keeps_home`` False:
     a temporary file, an in-memory collection).
     """
 
@@ -400,6 +402,15 @@ class BaseStore:
     def close(self) -> None:
         """Release resources; further use raises :class:`StoreError`."""
         self._closed = True
+
+    @contextlib.contextmanager
+    def replacing(self) -> Iterator[None]:
+        """The context a staging store (:meth:`KeepsIndexRecord.staging`) is filled in before it takes
+        its target's place (sqlite: one write transaction); by default nothing to hold."""
+        yield
+
+    def discard(self) -> None:
+        """Drop what this staging store created, after a failed replace; by default nothing to drop."""
 
     def __enter__(self):
         return self
