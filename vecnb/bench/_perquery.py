@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vecnb._core.progress import progress_bar
+
 __all__ = ["PER_QUERY_COLUMNS", "per_query", "profile_search"]
 
 PER_QUERY_COLUMNS = ["call", "n", "dim", "vecnb", "vecnb_ms", "baseline", "baseline_ms", "gap_ms", "ratio",
@@ -374,11 +376,7 @@ def per_query(
     out: list[dict[str, Any]] = []
     profiles: list[str] = []
     steps = [s for s in ("numpy", "faiss", "chroma", "sqlite", "pgvector") if s in stores] + (["text"] if text else [])
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(steps), desc="vecnb.bench.per_query", unit="call")
+    bar = progress_bar(len(steps), "vecnb.bench.per_query", enabled=progress, unit="call")
     small, Xs, Qs = _data(rows, queries, dim, seed)
     truth_s, _ = topk(Xs, Qs, k, "cosine")
     big = Xb = Qb = truth_b = None
@@ -392,8 +390,7 @@ def per_query(
             out.extend(got if isinstance(got, list) else [got])
         except Exception as exc:  # noqa: BLE001 - a missing extra or server is recorded, never silent
             out.append(_skipped(call, rows, dim, vecnb, base, goal, exc))
-        if bar is not None:
-            bar.update(1)
+        bar.update(1)
 
     try:
         if "numpy" in stores:
@@ -432,8 +429,7 @@ def per_query(
             attempt("df.vec.search, one new text", "df.vec.search(text)", "model + numpy", "<= raw + 1 ms",
                     lambda: _text_rows(small, Xs, k, repeats, budget_s, min(queries, 24)))
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     res = pd.DataFrame(out)
     for c in PER_QUERY_COLUMNS:
         if c not in res.columns:
