@@ -196,6 +196,12 @@ class KeyMap:
                 if self._dict.pop(k, None) is not None:
                     self._n -= 1
 
+    def reset(self, keys: np.ndarray) -> None:
+        """Start again with ``keys[i] -> i`` for every key (any int64, negative ones too)."""
+        keys = np.asarray(keys, dtype=np.int64).reshape(-1)
+        self._arr, self._dict, self._n = np.empty(0, dtype=np.int64), None, 0
+        self.assign(keys, np.arange(len(keys), dtype=np.int64))
+
     def rebuild(self, slot_keys: np.ndarray) -> None:
         """Start again from each slot's key (-1: a dead slot)."""
         slot_keys = np.asarray(slot_keys, dtype=np.int64)

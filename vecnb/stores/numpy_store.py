@@ -127,7 +127,7 @@ class NumpyStore(InProcessStore):
         self._meta.take(kept)
         self._texts = [self._texts[i] for i in kept.tolist()]
         self._n = len(kept)
-        self._slot.rebuild(self._keys)
+        self._slot.reset(self._keys)  # every key is live (negative keys too: rebuild reads -1 as dead)
 
     # ------------------------------------------------------------------ reads
     def _matrix(self) -> np.ndarray:
@@ -213,17 +213,26 @@ class NumpyStore(InProcessStore):
             texts = pd.read_parquet(os.path.join(path, "texts.parquet"))["text"].tolist()
             if len(texts) != len(X):
                 raise IndexFormatError(f"{where}: texts.parquet holds {len(texts)} rows for {len(X)} vectors.")
-        if not mmap:
-            store.upsert(as_ids(keys), X, meta if len(meta.columns) else None, texts)
-            return store
-        if X.dtype != np.float32:
+        if mmap and X.dtype != np.float32:
             raise IndexFormatError(f"{where}: vectors.npy holds {X.dtype}, not float32; it cannot be mapped. "
                                    "Load it without mmap.")
-        keys = as_ids(keys)
-        store._buf = X  # read-only map: never written (rows are replaced by building new buffers)
-        store._keys = keys
-        store._n = len(keys)
-        store._slot.rebuild(keys)
-        store._meta.append(meta if len(meta.columns) else None, store._n)
-        store._texts = list(texts) if texts is not None else [None] * store._n
+        store._restore(keys, X, meta if len(meta.columns) else None, texts, check=not mmap)
         return store
+
+    def _restore(self, keys: np.ndarray, X: np.ndarray, meta: pd.DataFrame | None,
+                 texts: list[str | None] | None, *, check: bool) -> None:
+        """Take saved arrays as the store's state in one step (no upsert: no copies, no per-row work).
+
+        ``check`` runs the write checks (unique keys, finite / non-zero vectors, one metadata row
+        and one text per vector); a memory map skips the vector scan, which would page it all in.
+        """
+        if check:
+            keys, X = self._check_write(keys, X, meta, texts)
+        else:
+            keys = as_ids(keys)
+        self._buf = X  # a map is read-only and a loaded array is ours: rows are replaced by new buffers
+        self._keys = keys
+        self._n = len(keys)
+        self._slot.reset(keys)  # vectorised: a dense array for keys 0..n-1
+        self._meta.append(meta, self._n)
+        self._texts = list(texts) if texts is not None else [None] * self._n
