@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Any
 
 from vecnb import errors
 from vecnb._core import filters, metrics
 from vecnb._core.arrow import install_parquet_support as _install_parquet_support
+from vecnb._core.lazy import lazy_attributes as _lazy_attributes
 from vecnb._core.lazy import load as _load
 from vecnb._version import __version__
 from vecnb.accessor import VecAccessor
@@ -103,14 +103,4 @@ _LAZY = {
 __all__ = ["VecAccessor", "__version__", "errors", "filters", "metrics", *_LAZY, *_errors_all]
 
 
-def __getattr__(name: str) -> Any:
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'vecnb' has no attribute {name!r}")
-    value = _load(target)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = _lazy_attributes(__name__, _LAZY, globals())

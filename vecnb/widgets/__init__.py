@@ -24,9 +24,8 @@ Needs the ``viz`` extra (ipywidgets, matplotlib, jupyter-scatter; umap-learn for
 
 from __future__ import annotations
 
-from typing import Any
 
-from vecnb._core.lazy import load
+from vecnb._core.lazy import lazy_attributes
 
 __all__ = ["BenchmarkPanel", "CompareMetrics", "Explorer", "compare_metrics", "explore"]
 
@@ -39,14 +38,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'vecnb.widgets' has no attribute {name!r}")
-    value = load(target)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())
