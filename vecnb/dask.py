@@ -129,9 +129,46 @@ def worker_model(payload: tuple[str, Any]) -> Any:
 
 
 # --------------------------------------------------------------------------- embed
-def _embed_partition(part: pd.DataFrame, column: str, name: str, payload: Any, info: dict, options: dict,
-                     partition_info: dict | None = None) -> pd.DataFrame:
+def _with_hashes(previous: pd.DataFrame | None, column: str, name: str) -> pd.DataFrame | None:
+    """``previous`` with per-row text hashes for ``name``: a Dask-embedded frame carries none (partitions
+    share one ``attrs``, so a concat keeps it), its text column is what its vectors were made from."""
+    from vecnb.frame.hashing import hash_texts_encoded
+
+    if previous is None or not isinstance(previous, pd.DataFrame) or name not in previous.columns:
+        return previous
+    info = get_info(previous, name)
+    if info.get("hashes") or info.get("source") != column or column not in previous.columns:
+        return previous
+    texts = previous[column].tolist()
+    if not all(isinstance(t, str) for t in texts):
+        return previous
+    out = previous.copy(deep=False)
+    out.attrs = {**previous.attrs}
+    set_info(out, name, {**info, "hashes": hash_texts_encoded(previous.index, texts)})
+    return out
+
+
+def _embed_reusing(emb: Any, texts: list, previous: pd.DataFrame | None, part: pd.DataFrame, column: str,
+                   name: str, options: dict) -> np.ndarray:
+    """Vectors for ``texts``: rows whose text and model are unchanged in ``previous`` reuse its vectors."""
     from vecnb.embed import embed_texts
+    from vecnb.frame.hashing import reusable_rows
+
+    reuse = reusable_rows(part, texts, _with_hashes(previous, column, name), emb.model_id, source=column, name=name)
+    if reuse is None:
+        return embed_texts(emb, texts, batch_size=options["batch_size"], progress=False, cache=options["cache"])
+    have, vectors = reuse
+    todo = np.flatnonzero(~have)
+    X = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+    X[have] = vectors
+    if len(todo):
+        X[todo] = embed_texts(emb, [texts[i] for i in todo], batch_size=options["batch_size"], progress=False,
+                              cache=options["cache"])
+    return X
+
+
+def _embed_partition(part: pd.DataFrame, column: str, name: str, payload: Any, info: dict, options: dict,
+                     previous: pd.DataFrame | None = None, partition_info: dict | None = None) -> pd.DataFrame:
     from vecnb.frame.columns import text_values
 
     number = (partition_info or {}).get("number", "?")
@@ -144,8 +181,7 @@ def _embed_partition(part: pd.DataFrame, column: str, name: str, payload: Any, i
                 raise TextColumnError(
                     f"Text column {column!r} holds non-text values (first at rows {[part.index[i] for i in bad[:5]]}: "
                     f"{type(texts[bad[0]]).__name__}). Convert them (ddf[{column!r}].astype(str)) or drop them.")
-            X = embed_texts(worker_model(payload), texts, batch_size=options["batch_size"], progress=False,
-                            cache=options["cache"])
+            X = _embed_reusing(worker_model(payload), texts, previous, part, column, name, options)
         except TextColumnError as exc:
             raise TextColumnError(f"partition {number}: {exc}") from None
         if X.shape[1] != info["dim"]:
@@ -252,6 +288,12 @@ def _cluster_gone(exc: BaseException, job: dict) -> StoreError:
         f"the Dask cluster stopped answering during to_store ({type(exc).__name__}: {exc}). Partitions finished "
         "before that are written and recorded: connect a Client to a running cluster and run the same "
         "to_store(..., mode='resume') to write only the rest.", store=job["store"], operation="to_store")
+
+
+def _target(store: Any) -> dict[str, str]:
+    """Where the workers write: the table (pgvector, sqlite) or index (elasticsearch) this run fills,
+    which for ``mode="replace"`` is the staging one swapped in at the end."""
+    return {k: v for k in ("table", "index") if isinstance(v := getattr(store, k, None), str)}
 
 
 def _retry(client: Any, fut: Any) -> None:
@@ -362,8 +404,7 @@ def to_store(ddf: Any, store: str = "pgvector", *, column: str | None = None, te
     def run(idx: Any, base: int, done: set[int]) -> Any:
         job = {"store": store, "dim": int(dim), "metric": idx.metric, "kind": kind, "column": col, "text": text,
                "info": idx._info, "base": base, "batch": batch_size,
-               "options": {**options, "table": idx.store.table} if "table" in options or hasattr(idx.store, "table")
-               else dict(options)}
+               "options": {**options, **_target(idx.store)}}
         job["options"].pop("recreate", None)
         got: list[tuple[pd.DataFrame, np.ndarray, np.ndarray]] = []
 
@@ -456,7 +497,7 @@ class DaskVecAccessor:
         return embedding_columns(self._ddf._meta)
 
     def embed(self, column: str, model: Any = "minilm", *, name: str | None = None, batch_size: int = 64,
-              cache: Any = True, missing: str = "raise") -> Any:
+              cache: Any = True, missing: str = "raise", previous: Any = None) -> Any:
         """Embed a text column per partition (lazy): a NEW Dask DataFrame with the vectors in ``name``.
 
         Parameters
@@ -465,6 +506,12 @@ class DaskVecAccessor:
             As :meth:`vecnb.VecAccessor.embed`. The model is built once per worker process; each
             partition reads and feeds the on-disk cache (use an fsspec URL all workers reach on a
             multi-machine cluster).
+        previous : DataFrame or Dask DataFrame, optional
+            An earlier embedded version of this frame: rows whose text and model are unchanged
+            reuse its vectors, so only new or edited rows are embedded (as ``df.vec.embed``). A
+            pandas frame is sent whole to every partition; a Dask frame must have the same number
+            of partitions, and partition ``i`` reuses from its partition ``i`` (rows that moved
+            to another partition are embedded again -- or found in the on-disk cache).
 
         Returns
         -------
@@ -494,8 +541,17 @@ class DaskVecAccessor:
         out_meta[name] = vector_array(np.empty((0, int(dim)), np.float32))
         set_info(out_meta, name, info)
         options = {"batch_size": batch_size, "cache": cache, "missing": missing}
-        return self._ddf.map_partitions(_embed_partition, column, name, payload, info, options, meta=out_meta,
-                                        align_dataframes=False)
+        if previous is not None and not isinstance(previous, pd.DataFrame):
+            if not hasattr(previous, "npartitions") or not hasattr(previous, "_meta"):
+                raise InvalidInputError(f"previous must be a pandas or Dask DataFrame embedded by vecnb, "
+                                        f"got {type(previous).__name__}.")
+            if previous.npartitions != self._ddf.npartitions:
+                raise InvalidInputError(
+                    f"previous has {previous.npartitions} partitions, this frame {self._ddf.npartitions}: "
+                    "previous= pairs partitions one to one. Repartition one like the other, or pass "
+                    "previous.compute() (a pandas frame, sent to every partition).")
+        return self._ddf.map_partitions(_embed_partition, column, name, payload, info, options, previous,
+                                        meta=out_meta, align_dataframes=False)
 
     def search(self, query: Any, k: int = 10, *, metric: str | None = None, where: dict | None = None,
                threshold: float | None = None, column: str | None = None) -> pd.DataFrame:

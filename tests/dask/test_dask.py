@@ -97,6 +97,37 @@ def test_embed_once_per_worker_each_text_once(client, tmp_path):
     assert sorted(H.embedded(str(log))) == sorted(f"edited text {i}" for i in range(5))
 
 
+def test_embed_previous_reuses_unchanged_rows(client, tmp_path):
+    """previous= (a Dask frame paired by partition, or a pandas frame): only edited/new texts are embedded."""
+    log = tmp_path / "log"
+    log.mkdir()
+    vecnb.embed.register("dask-counting", H.CountingEmbedder, overwrite=True)
+    spec = {"name": "dask-counting", "log": str(log)}
+    df = frame(600, seed=3)
+    old = dd.from_pandas(df, npartitions=3).vec.embed("text", model=spec, cache=False).persist()
+    distributed.wait(old)
+    assert sorted(H.embedded(str(log))) == sorted(df["text"])
+    df2 = df.copy()
+    edited = [0, 250, 599]
+    df2.iloc[edited, 0] = [f"edited text {i}" for i in edited]
+    ref = df2.vec.embed("text", model=H.CountingEmbedder(str(log)), cache=False, progress=False)
+    for previous in (old, old.compute()):
+        for p in log.glob("embed-*"):
+            p.unlink()
+        new = dd.from_pandas(df2, npartitions=3).vec.embed("text", model=spec, cache=False,
+                                                           previous=previous).compute()
+        assert sorted(H.embedded(str(log))) == sorted(f"edited text {i}" for i in edited)
+        np.testing.assert_array_equal(new.vec.matrix("text_vec"), ref.vec.matrix("text_vec"))
+    # a re-run from the re-embedded frame embeds nothing; a mismatched partitioning is refused clearly
+    for p in log.glob("embed-*"):
+        p.unlink()
+    again = dd.from_pandas(df2, npartitions=3).vec.embed("text", model=spec, cache=False, previous=new).compute()
+    assert H.embedded(str(log)) == []
+    np.testing.assert_array_equal(again.vec.matrix("text_vec"), ref.vec.matrix("text_vec"))
+    with pytest.raises(InvalidInputError, match="partitions"):
+        dd.from_pandas(df2, npartitions=2).vec.embed("text", model=spec, previous=old)
+
+
 def test_search_equals_pandas_and_parquet_roundtrip(client, tmp_path):
     df = frame(1200, seed=1)
     ddf = dd.from_pandas(df, npartitions=4).vec.embed("text", model="hashing", cache=False)
@@ -255,3 +286,49 @@ def test_cluster_that_died_clear_error(pg_url):
                              progress=False)
     finally:
         c.close()
+
+
+@pytest.fixture(scope="module")
+def es_url():
+    """The Elasticsearch EMULATOR (tests/stores/es_emulator.py, not Elasticsearch), or $VECNB_ES_URL."""
+    pytest.importorskip("elasticsearch")
+    if os.environ.get("VECNB_ES_URL"):
+        yield os.environ["VECNB_ES_URL"]
+        return
+    sys.path.insert(0, str(Path(__file__).parents[1] / "stores"))
+    import es_emulator
+
+    url, stop = es_emulator.start()
+    try:
+        yield url
+    finally:
+        stop()
+
+
+def test_to_store_elasticsearch_on_es_emulator(client, es_url):
+    """to_store("elasticsearch") from 2 workers into the ES EMULATOR: every row once, exact vectors and
+    search; mode="replace" writes the workers' rows into the staging index swapped in at the end."""
+    df = frame(1500, seed=5)
+    emb = df.vec.embed("text", model="hashing", cache=False, progress=False)
+    ddf = dd.from_pandas(df, npartitions=4).vec.embed("text", model="hashing", cache=False)
+    name = f"dask_{uuid.uuid4().hex[:8]}"
+    for mode, src in (("error", ddf), ("replace", ddf.partitions[:2])):
+        idx = ddf.vec.to_store("elasticsearch", url=es_url, index=name, kind="exact", progress=False,
+                               mode=mode) if src is ddf else src.vec.to_store(
+            "elasticsearch", url=es_url, index=name, kind="exact", progress=False, mode=mode)
+        assert idx.ingest_report.rows == len(src) and idx.ingest_report.workers == 2
+        idx.close()
+        want = emb.loc[src.index.compute()]
+        back = vecnb.open_index("elasticsearch", url=es_url, index=name)
+        try:
+            assert len(back) == len(want) and sorted(back.frame.index) == sorted(want.index)
+            vecs, found = back.store.fetch(back.keys_for(want.index))
+            assert found.all()
+            np.testing.assert_allclose(vecs, want.vec.matrix("text_vec"), atol=1e-6)
+            a, b = back.search("apple pie river", k=10), want.vec.search("apple pie river", k=10)
+            np.testing.assert_allclose(a["score"].to_numpy(), b["score"].to_numpy(), atol=1e-4)
+            assert set(a.index) <= set(want.index)
+        finally:
+            back.close()
+    with pytest.raises(vecnb.errors.IndexExistsError):
+        ddf.vec.to_store("elasticsearch", url=es_url, index=name, progress=False)
