@@ -382,8 +382,11 @@ def to_store(ddf: Any, store: str = "pgvector", *, column: str | None = None, te
     from vecnb.stores.base import supports
 
     resume = mode == "resume"
-    if not resume:
-        check_mode(mode)
+    if not resume and check_mode(mode) == "sync":  # build_owned would sync the empty meta: a silent no-op
+        raise InvalidInputError(
+            f"to_store does not support mode={mode!r} yet (upserting a Dask frame's rows by label into an existing "
+            "index). Use mode='replace' to rebuild the index from this frame, or upsert partition by partition: "
+            "idx = vecnb.open_index(store, ...); for p in ddf.partitions: idx.upsert(p.compute()).")
     cls = stores.get(store)
     if not supports(cls, "home"):
         raise InvalidInputError(f"to_store needs a store that keeps its index (pgvector, sqlite, chroma, elasticsearch), "
@@ -583,6 +586,7 @@ class DaskVecAccessor:
         store : str
             ``"pgvector"`` (also any store that keeps an index record: sqlite, chroma, elasticsearch).
         mode : {"error", "replace", "resume"}
+            (``"sync"`` / ``"append"`` are refused with a clear error: not supported on Dask yet.)
             ``"error"`` refuses an existing index; ``"replace"`` builds beside it and swaps it in at
             the end; ``"resume"`` continues a run that failed or was killed (same frame and
             partitioning): only partitions not yet recorded are written.

@@ -332,3 +332,8 @@ def test_to_store_elasticsearch_on_es_emulator(client, es_url):
             back.close()
     with pytest.raises(vecnb.errors.IndexExistsError):
         ddf.vec.to_store("elasticsearch", url=es_url, index=name, progress=False)
+    with pytest.raises(InvalidInputError, match="mode='sync'.*upsert"):  # refused, not a silent no-op
+        ddf.vec.to_store("elasticsearch", url=es_url, index=name, mode="sync", progress=False)
+    back = vecnb.open_index("elasticsearch", url=es_url, index=name)
+    assert len(back) == 750  # the replaced index, untouched
+    back.close()
