@@ -37,6 +37,9 @@ Decisions
   failed or was killed continues with ``mode="resume"``, writing only unrecorded partitions. The
   ANN index is built once at the end. ``mode="replace"`` builds into a staging table swapped in
   at the end (readers see the old index or the new one); ``mode="error"`` refuses an existing one.
+  ``mode="sync"`` sends the existing index's (label, key, row hash) once to the workers: rows
+  with a known label and unchanged content are skipped, changed ones rewritten under their key,
+  new labels get fresh keys past the index's; a failed sync is finished by running it again.
 """
 
 from __future__ import annotations
@@ -258,14 +261,29 @@ def _write_partition(part: pd.DataFrame, number: int, job: dict) -> tuple[pd.Dat
         except VecnbError as exc:
             raise type(exc)(f"partition {number}: {exc}") from None
         keys = job["base"] + number * STRIDE + np.arange(len(rows), dtype=np.int64)
+        hashes = _row_hash(rows, X)
+        if job.get("existing") is not None:  # mode="sync": known labels keep their key, unchanged rows are skipped
+            rows, X, keys, hashes = _sync_rows(job["existing"], rows, X, keys, hashes)
         meta, texts = _metadata(rows), idx._texts(rows)
         step = job["batch"]
         for s in range(0, len(rows), step):
             st.upsert(keys[s:s + step], X[s:s + step], None if meta is None else meta.iloc[s:s + step],
                       None if texts is None else texts[s:s + step])
-        return rows, keys, _row_hash(rows, X)
+        return rows, keys, hashes
     finally:
         st.close()
+
+
+def _sync_rows(existing: tuple, rows: pd.DataFrame, X: np.ndarray, keys: np.ndarray, hashes: np.ndarray) -> tuple:
+    """The rows to write for a sync: new labels (their fresh keys) and changed rows (under their old key)."""
+    labels, old_keys, old_hash = existing
+    pos = labels.get_indexer(rows.index) if len(labels) else np.full(len(rows), -1, np.int64)
+    old = pos >= 0
+    keys = keys.copy()
+    keys[old] = old_keys[pos[old]]
+    changed = ~old
+    changed[old] = old_hash[pos[old]] != hashes[old]
+    return rows[changed], X[changed], keys[changed], hashes[changed]
 
 
 def _client() -> Any:
@@ -382,11 +400,7 @@ def to_store(ddf: Any, store: str = "pgvector", *, column: str | None = None, te
     from vecnb.stores.base import supports
 
     resume = mode == "resume"
-    if not resume and check_mode(mode) == "sync":  # build_owned would sync the empty meta: a silent no-op
-        raise InvalidInputError(
-            f"to_store does not support mode={mode!r} yet (upserting a Dask frame's rows by label into an existing "
-            "index). Use mode='replace' to rebuild the index from this frame, or upsert partition by partition: "
-            "idx = vecnb.open_index(store, ...); for p in ddf.partitions: idx.upsert(p.compute()).")
+    sync = not resume and check_mode(mode) == "sync"
     cls = stores.get(store)
     if not supports(cls, "home"):
         raise InvalidInputError(f"to_store needs a store that keeps its index (pgvector, sqlite, chroma, elasticsearch), "
@@ -404,11 +418,15 @@ def to_store(ddf: Any, store: str = "pgvector", *, column: str | None = None, te
     t0 = time.perf_counter()
     state: dict[str, Any] = {"rows": [], "skipped": 0, "retries": 0}
 
-    def run(idx: Any, base: int, done: set[int]) -> Any:
+    def run(idx: Any, base: int, done: set[int], existing: Any = None) -> Any:
         job = {"store": store, "dim": int(dim), "metric": idx.metric, "kind": kind, "column": col, "text": text,
                "info": idx._info, "base": base, "batch": batch_size,
                "options": {**options, **_target(idx.store)}}
         job["options"].pop("recreate", None)
+        if existing is not None:
+            import dask
+
+            job["existing"] = dask.delayed(existing, pure=True)  # one copy in the graph, shared by the partitions
         got: list[tuple[pd.DataFrame, np.ndarray, np.ndarray]] = []
 
         def on_done(i: int, res: tuple) -> None:
@@ -424,16 +442,21 @@ def to_store(ddf: Any, store: str = "pgvector", *, column: str | None = None, te
         state["retries"], failed = _run_partitions(parts, todo, job, retries=retries, progress=progress,
                                                    on_done=on_done)
         if got:
-            frames = [idx._frame, *(g[0] for g in got)] if len(idx._frame) else [g[0] for g in got]
-            idx._set_rows(pd.concat(frames, sort=False), np.concatenate([idx._keys, *(g[1] for g in got)]),
-                          np.concatenate([idx._row_hash, *(g[2] for g in got)]))
+            keep = np.ones(len(idx._frame), bool)
+            if existing is not None and len(idx._frame):  # sync: rows rewritten under their label replace the old
+                keep = ~idx._frame.index.isin(pd.Index(np.concatenate([g[0].index.to_numpy() for g in got])))
+            old = idx._frame[keep] if not keep.all() else idx._frame
+            frames = [old, *(g[0] for g in got)] if len(old) else [g[0] for g in got]
+            idx._set_rows(pd.concat(frames, sort=False), np.concatenate([idx._keys[keep], *(g[1] for g in got)]),
+                          np.concatenate([idx._row_hash[keep], *(g[2] for g in got)]))
             idx._next_key = max(idx._next_key, int(idx._keys.max()) + 1)
         if failed:
             first = next(iter(failed.values()))
             raise StoreError(
                 f"{len(failed)} of {n_parts} partitions failed (partitions {sorted(failed)[:10]}; first error: "
                 f"{type(first).__name__}: {first}). The {n_parts - len(failed)} other partitions are written and "
-                "recorded; fix the cause and run the same to_store(..., mode='resume') to write only the rest.",
+                "recorded; fix the cause and run the same to_store(..., mode='resume') to write only the rest "
+                "(after a mode='sync' run: the same sync again).",
                 store=store, operation="to_store") from first
         if not idx._frame.index.is_unique:
             raise StoreError("the Dask frame's index labels are not unique across partitions; the index identifies "
@@ -459,8 +482,17 @@ def to_store(ddf: Any, store: str = "pgvector", *, column: str | None = None, te
                 idx.close()
             raise
 
-    existing = cls.open_existing(**options) if resume else None
-    if existing is not None:
+    existing = cls.open_existing(**options) if resume or sync else None
+    if existing is not None and sync and (len(existing) or existing.home_read()):
+        idx = open_from(existing, VectorIndex)
+        if int(dim) != idx.dim:
+            idx.close()
+            raise InvalidInputError(f"mode='sync': the index in {store} holds {idx.dim}-d vectors, this frame's are "
+                                    f"{dim}-d; embed with its model ({idx._info.get('model_id')!r}) or use "
+                                    "mode='replace'.")
+        base = -(-idx._next_key // STRIDE) * STRIDE
+        idx = run(idx, base, set(), (idx._frame.index, idx._keys.copy(), idx._row_hash.copy()))
+    elif existing is not None and resume:
         idx = open_from(existing, VectorIndex)
         runinfo = idx._info.get("dask_run") or {}
         if runinfo.get("partitions") != n_parts:
@@ -472,6 +504,8 @@ def to_store(ddf: Any, store: str = "pgvector", *, column: str | None = None, te
         done = set(((idx._keys - base) // STRIDE).tolist())
         idx = run(idx, base, done)
     else:
+        if existing is not None:
+            existing.close()
         empty = meta.iloc[:0]
         idx = build_owned(cls, empty, build=fresh, dim=int(dim), metric=metric, kind=kind,
                           mode="error" if resume else mode, options=dict(options), index_cls=VectorIndex)
@@ -585,11 +619,13 @@ class DaskVecAccessor:
         ----------
         store : str
             ``"pgvector"`` (also any store that keeps an index record: sqlite, chroma, elasticsearch).
-        mode : {"error", "replace", "resume"}
-            (``"sync"`` / ``"append"`` are refused with a clear error: not supported on Dask yet.)
+        mode : {"error", "replace", "resume", "sync"}
             ``"error"`` refuses an existing index; ``"replace"`` builds beside it and swaps it in at
             the end; ``"resume"`` continues a run that failed or was killed (same frame and
-            partitioning): only partitions not yet recorded are written.
+            partitioning): only partitions not yet recorded are written. ``"sync"`` (alias
+            ``"append"``) upserts this frame's rows by label into an existing index: new labels
+            are added, changed rows rewritten under their key, unchanged rows skipped; rows
+            the frame lacks stay.
         column, text, kind, metric
             As ``df.vec.index``.
         retries : int

@@ -230,6 +230,12 @@ def test_to_store_pgvector_retries_and_equals_frame(client, pg_url, tmp_path):
     _check_table(pg_url, table, emb, exact=False)
     with pytest.raises(vecnb.errors.IndexExistsError):
         ddf.vec.to_store("pgvector", url=pg_url, table=table, progress=False)
+    # mode="sync" of the same frame with 2 rows edited: the table equals the edited frame, every row once
+    df2 = df.copy()
+    df2.iloc[[5, 4000], 0] = ["edited five", "edited four thousand"]
+    ddf2 = dd.from_pandas(df2, npartitions=8).vec.embed("text", model="hashing", cache=False)
+    ddf2.vec.to_store("pgvector", url=pg_url, table=table, mode="sync", progress=False).close()
+    _check_table(pg_url, table, df2.vec.embed("text", model="hashing", cache=False, progress=False), exact=False)
 
 
 def test_to_store_failed_run_resumes_without_duplicates(client, pg_url, tmp_path):
@@ -332,8 +338,22 @@ def test_to_store_elasticsearch_on_es_emulator(client, es_url):
             back.close()
     with pytest.raises(vecnb.errors.IndexExistsError):
         ddf.vec.to_store("elasticsearch", url=es_url, index=name, progress=False)
-    with pytest.raises(InvalidInputError, match="mode='sync'.*upsert"):  # refused, not a silent no-op
-        ddf.vec.to_store("elasticsearch", url=es_url, index=name, mode="sync", progress=False)
-    back = vecnb.open_index("elasticsearch", url=es_url, index=name)
-    assert len(back) == 750  # the replaced index, untouched
-    back.close()
+    # mode="sync" into the 750-row index: 750 new labels added, 3 edited rows rewritten under their label;
+    # twice (the second is a no-op), then the index equals the edited frame, every row once
+    df2 = df.copy()
+    df2.iloc[[0, 10, 400], 0] = ["edited one", "edited two", "edited three"]
+    emb2 = df2.vec.embed("text", model="hashing", cache=False, progress=False)
+    ddf2 = dd.from_pandas(df2, npartitions=4).vec.embed("text", model="hashing", cache=False)
+    for _ in range(2):
+        ddf2.vec.to_store("elasticsearch", url=es_url, index=name, mode="sync", progress=False).close()
+        back = vecnb.open_index("elasticsearch", url=es_url, index=name)
+        try:
+            assert len(back) == len(df2) and len(back.store) == len(df2) and back.frame.index.is_unique
+            assert sorted(back.frame.index) == sorted(df2.index)
+            assert (back.frame.loc[df2.index, "text"] == df2["text"]).all()
+            vecs, found = back.store.fetch(back.keys_for(emb2.index))
+            assert found.all()
+            np.testing.assert_allclose(vecs, emb2.vec.matrix("text_vec"), atol=1e-6)
+            assert back.search("edited two", k=1).index[0] == df2.index[10]
+        finally:
+            back.close()
