@@ -405,7 +405,7 @@ class BaseStore:
 
     @contextlib.contextmanager
     def replacing(self) -> Iterator[None]:
-        """The context a staging store (:meth:`KeepsIndexRecord.staging`) is filled in before it takes
+        """The context a staging store (``KeepsIndexRecord.staging``) is filled in before it takes
         its target's place (sqlite: one write transaction); by default nothing to hold."""
         yield
 
