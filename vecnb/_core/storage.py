@@ -378,13 +378,16 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _file_sha256(path: str) -> tuple[int, str]:
+def _file_sha256(path: str, *, fsync: bool = False) -> tuple[int, str]:
+    """Size and SHA-256 of a file, read in 1 MiB blocks; ``fsync=True`` also flushes it to disk."""
     h = hashlib.sha256()
     size = 0
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
             size += len(block)
+        if fsync:
+            os.fsync(fh.fileno())
     return size, h.hexdigest()
 
 
@@ -538,14 +541,7 @@ def _walk_written(folder: str) -> dict[str, tuple[int, str]]:
                 raise StoreError(f"the saved data contain a symbolic link ({rel}); vecnb saves plain files only.",
                                  store="storage", operation="save")
             _check_name(rel)
-            h = hashlib.sha256()
-            size = 0
-            with open(full, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-                    size += len(block)
-                os.fsync(fh.fileno())
-            out[rel] = (size, h.hexdigest())
+            out[rel] = _file_sha256(full, fsync=True)
         _fsync_dir(dirpath)
     return out
 
