@@ -77,6 +77,22 @@ def _is_categorical(values: pd.Series) -> bool:
     return values.nunique(dropna=False) <= 12
 
 
+def _check_arguments(df: pd.DataFrame, color: str | None, text: str | None, method: str,
+                     max_points: int) -> None:
+    """Refuse what :class:`StaticExplorer` cannot draw, naming the fix."""
+    if len(df) < 2:
+        raise InvalidInputError("explore needs at least 2 rows to draw a map.")
+    if color is not None and color not in df.columns:
+        raise ColumnNotFoundError(f"color column {color!r} is not in the DataFrame. "
+                                  f"Columns that can colour the map: {_color_columns(df)}.")
+    if text is not None and text not in df.columns:
+        raise ColumnNotFoundError(f"text column {text!r} is not in the DataFrame.")
+    if method not in ("auto", "umap", "pca"):
+        raise InvalidInputError(f"method must be 'auto', 'umap' or 'pca', got {method!r}.")
+    if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)) or max_points < 2:
+        raise InvalidInputError(f"max_points must be an integer >= 2, got {max_points!r}.")
+
+
 class StaticExplorer(ipw.VBox, WidgetBase):
     """A 2-D map of an embedding column, coloured by a column, with search and selection.
 
@@ -133,17 +149,21 @@ class StaticExplorer(ipw.VBox, WidgetBase):
                  progress: bool = True, cache: bool | str = "disk"):
         self._df = df
         self._column = resolve_column(df, column)
-        if len(df) < 2:
-            raise InvalidInputError("explore needs at least 2 rows to draw a map.")
-        if color is not None and color not in df.columns:
-            raise ColumnNotFoundError(f"color column {color!r} is not in the DataFrame. "
-                                      f"Columns that can colour the map: {_color_columns(df)}.")
-        if text is not None and text not in df.columns:
-            raise ColumnNotFoundError(f"text column {text!r} is not in the DataFrame.")
-        if method not in ("auto", "umap", "pca"):
-            raise InvalidInputError(f"method must be 'auto', 'umap' or 'pca', got {method!r}.")
-        if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)) or max_points < 2:
-            raise InvalidInputError(f"max_points must be an integer >= 2, got {max_points!r}.")
+        _check_arguments(df, color, text, method, max_points)
+        self._init_state(model, metric, seed, max_points, progress, cache, text)
+        self._building = True
+        self._make_controls(color, method, query, k)
+        super().__init__(children=self._layout())
+        self._wire()
+        self._building = False
+        self._guarded(self._rebuild)
+        if query:
+            self.search(query)
+
+    def _init_state(self, model: Any, metric: str, seed: int, max_points: int, progress: bool,
+                    cache: bool | str, text: str | None) -> None:
+        """The matrix, the settings, and an empty selection / search (no widget yet)."""
+        df = self._df
         self._X = column_matrix(df[self._column], name=self._column)
         self._info = get_info(df, self._column)
         self._model = model
@@ -162,15 +182,17 @@ class StaticExplorer(ipw.VBox, WidgetBase):
         self.query_xy = None
         self._last_query: Any = None
         self.figure = None
-        self._building = True
 
+    def _make_controls(self, color: str | None, method: str, query: str | None, k: int) -> None:
+        """Create the child widgets (dropdowns, search box, range sliders, buttons, outputs)."""
+        df = self._df
         methods = ["pca"] + (["umap"] if viz.umap_available() else [])
         chosen = ("umap" if "umap" in methods else "pca") if method == "auto" else method
         if chosen == "umap" and "umap" not in methods:
             viz.project(np.zeros((4, 2), np.float32), "umap")  # raises MissingDependencyError
-        self.color_select = ipw.Dropdown(options=[("(none)", None)] + [(str(c), c) for c in _color_columns(df)]
-                                         + ([(str(color), color)] if color is not None and color not in
-                                            _color_columns(df) else []),
+        colours = _color_columns(df)
+        extra = [(str(color), color)] if color is not None and color not in colours else []
+        self.color_select = ipw.Dropdown(options=[("(none)", None)] + [(str(c), c) for c in colours] + extra,
                                          value=color, description="Colour")
         self.method_select = ipw.Dropdown(options=methods, value=chosen, description="Map")
         self.query_box = ipw.Text(value=query or "", placeholder="search text, then Enter", description="Search",
@@ -192,14 +214,20 @@ class StaticExplorer(ipw.VBox, WidgetBase):
         self.selection_html = ipw.HTML()
         self.details_html = ipw.HTML()
         self.progress_out = ipw.Output()
-        super().__init__(children=[
+
+    def _layout(self) -> list:
+        """The widget's children, top to bottom."""
+        return [
             ipw.HBox([self.color_select, self.method_select]),
             ipw.HBox([self.query_box, self.k_slider, self.search_button]),
             self.progress_out, self.status, self.note, self.image,
             ipw.HBox([ipw.VBox([self.x_range, self.y_range, self.box_button]),
                       ipw.VBox([self.value_select, ipw.HBox([self.values_button, self.clear_button])])]),
             self.row_box, self.details_html, self.neighbours_html, self.selection_html,
-        ])
+        ]
+
+    def _wire(self) -> None:
+        """Connect the controls to the map, the search and the selection."""
         self.color_select.observe(self._on_color, names="value")
         self.method_select.observe(self._on_method, names="value")
         self.query_box.observe(lambda _c: self.search(), names="value")
@@ -209,10 +237,6 @@ class StaticExplorer(ipw.VBox, WidgetBase):
         self.values_button.on_click(lambda _b: self.select_values(self.value_select.value))
         self.clear_button.on_click(lambda _b: self.clear_selection())
         self.row_box.observe(lambda c: self.details(c["new"]) if c["new"] else None, names="value")
-        self._building = False
-        self._guarded(self._rebuild)
-        if query:
-            self.search(query)
 
     # ----------------------------------------------------------------- helpers
     @property
