@@ -297,3 +297,39 @@ def test_a_re_embedded_index_is_built_beside_and_swapped_in(cache_dir):
         old_store.search(np.ones((1, 16), np.float32), 1)
     with pytest.raises(errors.StoreError):
         new.search("library", k=1)
+
+
+def test_swap_exchanges_the_declared_index_state_and_nothing_is_left_behind(cache_dir, tmp_path):
+    """``swap`` exchanges the attributes listed in ``INDEX_STATE``: an index that has been built,
+    searched (vector, keyword, hybrid), written to, synced, saved, loaded and reopened holds no
+    attribute outside that list, so a new one cannot be left with the old rows."""
+    from vecnb.index.core import INDEX_STATE
+
+    a = Counter("counter-a", 16)
+    df = corpus(120).vec.embed("text", model=a, cache=False, progress=False)
+    made = [df.vec.index(store="numpy", text="text"),
+            df.vec.index(store="sqlite", path=str(tmp_path / "a.db"), text="text")]
+    for idx in made:
+        idx.search("library search", k=3)
+        idx.keyword("library", k=3)
+        idx.hybrid("library search", k=3)
+        idx.upsert(df.iloc[:5])
+        idx.delete(df.index[:2])
+        idx.sync(edit(df, 0.1)[0].vec.embed("text", model=a, cache=False, progress=False))
+    made[0].save(tmp_path / "saved")
+    made.append(vecnb.load_index(tmp_path / "saved"))
+    made[1].close()
+    made.append(vecnb.open_index("sqlite", path=str(tmp_path / "a.db")))
+    for idx in made:
+        assert set(vars(idx)) <= set(INDEX_STATE), set(vars(idx)) - set(INDEX_STATE)
+
+    old, new = made[2], made[3]
+    before_old, before_new = dict(vars(old)), dict(vars(new))
+    want = new.search(np.ones(16, np.float32), k=4)
+    new.ingest_report = "only on new"      # an attribute only one of the two has moves with its rows
+    old.swap(new, close_old=False)
+    assert old.ingest_report == "only on new" and "ingest_report" not in vars(new)
+    assert all(vars(old)[k] is v for k, v in before_new.items())
+    assert all(vars(new)[k] is v for k, v in before_old.items())
+    assert old.store is before_new["store"] and new.store is before_old["store"] and old.store is not new.store
+    pd.testing.assert_frame_equal(old.search(np.ones(16, np.float32), k=4), want)

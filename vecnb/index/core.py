@@ -923,10 +923,41 @@ def swap_index(current: Any, replacement: Any, *, close_old: bool = True) -> Any
     if current is replacement:
         return current
     replacement._check_open()
-    current.__dict__, replacement.__dict__ = replacement.__dict__, current.__dict__
+    _exchange_state(current, replacement)
     if close_old:
         replacement.close()
     return current
+
+
+#: What a :class:`VectorIndex` is, attribute by attribute: everything :func:`swap_index`
+#: exchanges. The store and how it was built (``store``, ``store_name``, ``kind``, ``metric``,
+#: ``dim``, ``column``, ``text``, ``_info``: model, source column, ...); the rows it holds
+#: (``_frame``: labels and metadata, ``_keys``, ``_row_hash``, the key -> position maps
+#: ``_pos_of_key`` / ``_sorted_keys`` / ``_sorted_pos``, ``_next_key``); the resources that
+#: belong to that store (``_tmpdirs``: folders of a loaded copy, ``_home``: the durable index
+#: record, ``_closed``); and ``ingest_report``, set by ``ddf.vec.to_store``. A test checks that
+#: an index, built, searched, saved, loaded, synced and reopened, holds no attribute outside
+#: this list: a new one must be added here (or swap would leave it behind).
+INDEX_STATE = ("store", "store_name", "kind", "metric", "dim", "column", "text", "_info",
+               "_frame", "_keys", "_row_hash", "_pos_of_key", "_sorted_keys", "_sorted_pos", "_next_key",
+               "_tmpdirs", "_home", "_closed", "ingest_report")
+_ABSENT = object()
+
+
+def _exchange_state(a: VectorIndex, b: VectorIndex) -> None:
+    """Exchange the :data:`INDEX_STATE` of two indexes (an attribute one lacks, the other loses).
+
+    Attributes outside the list (set on an index by user code) are exchanged too, after it,
+    so nothing is left behind with the wrong rows.
+    """
+    extra = sorted((set(vars(a)) | set(vars(b))) - set(INDEX_STATE))
+    for name in (*INDEX_STATE, *extra):
+        va, vb = vars(a).get(name, _ABSENT), vars(b).get(name, _ABSENT)
+        for obj, value in ((a, vb), (b, va)):
+            if value is _ABSENT:
+                vars(obj).pop(name, None)
+            else:
+                vars(obj)[name] = value
 
 
 def _vecnb_version() -> str:
