@@ -545,13 +545,13 @@ def test_filtered_hnsw_widens_ef_by_selectivity_and_keeps_recall(make):
     store = make(kind="hnsw", ef_search=20)
     store.upsert(np.arange(n), X, meta)
     seen = []
-    real = store._set_gucs
+    real = store._guc_pairs
 
     def spy(conn, k, *, exact=False, selectivity=None):
         seen.append((exact, selectivity, store._filter_ef(k, selectivity)))
         return real(conn, k, exact=exact, selectivity=selectivity)
 
-    store._set_gucs = spy
+    store._guc_pairs = spy
     node = filters.parse({"size": {"$lt": 20}})  # ~20% of rows
     mask = filters.to_mask(node, meta)
     got, _ = store.search(X[:30], 10, where=node)
@@ -600,3 +600,26 @@ def test_bulk_load_into_an_empty_table_keeps_its_gin_indexes(make, admin):
     with pytest.raises(Exception):
         other.upsert(np.arange(3), rng.normal(size=(3, 8)).astype(np.float32), None, ["a", "b\ud800", "c"])
     assert len(_gin_indexes(admin, other.table)) == 2 and len(other) == 0
+
+
+def test_search_settings_never_leak_into_a_callers_session(make, pg_url):
+    """On a connection the caller passed in, search settings are SET LOCAL (gone after the search);
+    on the store's own connection they are kept at session level and follow every search's needs."""
+    n = 3000
+    X = clustered(n, 16, seed=12)
+    with psycopg.connect(pg_url, autocommit=True) as theirs:
+        store = make(kind="hnsw", connection=theirs)
+        store.upsert(np.arange(n), X)
+        got, _ = store.search(X[:3], 300)
+        assert (got >= 0).all()
+        assert theirs.execute("SHOW hnsw.ef_search").fetchone()[0] == "40"  # the server default
+        assert theirs.execute("SHOW hnsw.iterative_scan").fetchone()[0] == "off"
+        own = make(kind="hnsw", table=store.table, ef_search=24)
+        for k, ef in ((300, "300"), (10, "24"), (500, "500")):
+            got, _ = own.search(X[:2], k)
+            assert (got >= 0).all()
+            assert own._conn_obj.execute("SHOW hnsw.ef_search").fetchone()[0] == ef
+        # an exact store on the same table: no setting needed, the index is never used
+        exact = make(kind="exact", table=store.table)
+        got, _ = exact.search(X[:5] + 0.01, 10)
+        np.testing.assert_array_equal(got, brute(X, X[:5] + 0.01, 10, "cosine")[0])

@@ -39,6 +39,7 @@ __all__ = [
     "topk",
     "exact_scores",
     "scores_from_distances",
+    "checked_queries",
     "check_k",
     "MAX_K",
 ]
@@ -180,6 +181,29 @@ def check_vectors(x: np.ndarray, metric: str, what: str = "vectors") -> None:
                 f"{len(bad)} of {len(x)} {what} are all zeros (first at positions {bad[:5].tolist()}); "
                 "cosine similarity is undefined for them. Drop those rows, or use metric='dot' or 'l2'."
             )
+
+
+def checked_queries(q: np.ndarray, metric: str, what: str = "query vectors") -> np.ndarray:
+    """:func:`check_vectors` then, for cosine, :func:`unit_queries`: the same result, in one pass.
+
+    The squared norms (float64: a float32 component squared never overflows it) are finite
+    exactly when every component is; for cosine, norms in the moderate range mean neither a
+    zero row nor a rescale. Only a query failing that goes through the two checks above (and
+    their messages). ~5 us for one query instead of ~25.
+    """
+    if q.size == 0:
+        return q
+    sq = np.einsum("ij,ij->i", q, q, dtype=np.float64)
+    lo, hi = (_SAFE_NORM[0] ** 2, _SAFE_NORM[1] ** 2) if metric == "cosine" else (0.0, np.inf)
+    if len(sq) == 1:
+        s0 = float(sq[0])
+        ok = lo <= s0 <= hi and s0 != np.inf
+    else:
+        ok = bool(((sq >= lo) & (sq < np.inf) & (sq <= hi)).all())
+    if ok:
+        return q
+    check_vectors(q, metric, what)
+    return unit_queries(q) if metric == "cosine" else q
 
 
 def check_matrix(x: np.ndarray, metric: str, what: str = "vectors", *, cache: bool = True) -> None:

@@ -79,7 +79,7 @@ import pandas as pd
 from vecnb._core.validation import positive_int
 from vecnb.errors import DimensionMismatchError, DuplicateIdError, InvalidInputError, StoreError
 from vecnb._core.filters import Node
-from vecnb._core.metrics import as_matrix, check_k, check_vectors, resolve_metric, unit_queries
+from vecnb._core.metrics import as_matrix, check_k, check_vectors, checked_queries, resolve_metric
 
 __all__ = ["CAPABILITIES", "VectorStore", "BaseStore", "KeywordSearch", "Fetch", "IterIds", "FetchTexts",
            "KeepsIndexRecord", "FetchMetadata", "Persist", "Configurable", "Reference", "Describe", "Build",
@@ -383,10 +383,10 @@ class BaseStore:
                 f"Query vectors are {q.shape[1]}-d but store {self.name!r} holds {self.dim}-d vectors. "
                 "Embed queries with the model the store was built with."
             )
-        check_vectors(q, self.metric, what="query vectors")
-        # cosine: every backend gets the same unit query, normalised in float64 (a query with
-        # components of 1e30 overflows float32 arithmetic and ranked differently per store)
-        return unit_queries(q) if self.metric == "cosine" else q
+        # NaN / inf / zero rows refused; cosine: every backend gets the same unit query, normalised in
+        # float64 (a query with components of 1e30 overflows float32 arithmetic and ranked differently
+        # per store), and a moderate query passes through untouched
+        return checked_queries(q, self.metric, what="query vectors")
 
     def _width(self, k: int, rows: int | None = None) -> int:
         """Columns of a search / keyword result: ``k``, or ``min(k, rows stored)`` beyond :data:`PAD_LIMIT`.

@@ -79,6 +79,7 @@ import json
 import math
 import os
 import re
+import threading
 import time
 from contextlib import contextmanager
 from typing import Any, ClassVar, Iterable, Iterator
@@ -92,7 +93,7 @@ try:
     from psycopg import sql
     from psycopg.adapt import Dumper
     from psycopg.copy import QueuedLibpqWriter
-    from psycopg.pq import Format
+    from psycopg.pq import Format, TransactionStatus
     from psycopg.types.json import Jsonb
 except ImportError as _exc:  # pragma: no cover - exercised only without the extra
     from vecnb.errors import MissingDependencyError
@@ -569,6 +570,10 @@ class PgVectorStore(BaseStore):
         self._planned_exact = 0  # filtered searches sent to the exact scan (selective filter)
         self.filter_exact_below = float(filter_exact_below)
         self._stats_fields: set[str] = set()
+        self._session: dict[str, str] = {}  # search settings in force on our own connection (session level)
+        self._session_conn: Any = None      # ... the connection they were set on
+        self._session_lock = threading.Lock()  # settings + statement of one search stay together across threads
+        self._sql_cache: dict[tuple, sql.Composed] = {}
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -993,7 +998,9 @@ class PgVectorStore(BaseStore):
     def _filter(self, where: Any) -> Node | None:
         return encode_node(parse(where))
 
-    def _set_gucs(self, conn: Any, k: int, *, exact: bool = False, selectivity: float | None = None) -> None:
+    def _guc_pairs(self, conn: Any, k: int, *, exact: bool = False,
+                   selectivity: float | None = None) -> list[tuple[str, str]]:
+        """The pgvector settings one search needs (none for an exact scan: its SQL avoids the index)."""
         kind = "exact" if exact else self._index_kind
         pairs: list[tuple[str, str]] = []
         if kind == "hnsw":
@@ -1011,24 +1018,59 @@ class PgVectorStore(BaseStore):
                 pairs.append(("ivfflat.iterative_scan", "off" if self.iterative_scan == "off" else "relaxed_order"))
                 if self.max_scan_tuples:
                     pairs.append(("ivfflat.max_probes", str(self.max_scan_tuples)))
-        else:
-            pairs.append(("enable_indexscan", "off"))
+        return pairs
+
+    def _set_gucs(self, conn: Any, k: int, *, exact: bool = False, selectivity: float | None = None,
+                  local: bool = True) -> None:
+        """Apply :meth:`_guc_pairs`: ``SET LOCAL`` (inside the caller's transaction), or at session level
+        on the store's own connection (``local=False``), where only changed values are sent."""
+        pairs = self._guc_pairs(conn, k, exact=exact, selectivity=selectivity)
+        if not local:
+            if self._session_conn is not conn:  # a new connection starts from the server defaults
+                self._session, self._session_conn = {}, conn
+            pairs = [(n, v) for n, v in pairs if self._session.get(n) != v]
         if pairs:
             stmt = sql.SQL("SELECT ") + sql.SQL(", ").join(
-                [sql.SQL("set_config(%s, %s, true)")] * len(pairs))
+                [sql.SQL("set_config(%s, %s, {})").format(sql.SQL("true" if local else "false"))] * len(pairs))
             conn.execute(stmt, [x for p in pairs for x in p])
+            if not local:
+                self._session.update(pairs)
 
-    def _queries_sql(self, cond: sql.Composable, exact: bool) -> sql.Composed:
+    def _bare(self, conn: Any) -> bool:
+        """Whether a search may run as bare statements: the store's own autocommit connection with no
+        transaction open. Its search settings then live at session level (only this store uses the
+        connection) and one query is one round trip, as a hand-written psycopg call. A connection the
+        caller passed in (or an open :meth:`atomic` block) gets ``SET LOCAL`` in a transaction instead,
+        so nothing leaks into the caller's session."""
+        return (self._owns_conn and conn.autocommit
+                and conn.pgconn.transaction_status == TransactionStatus.IDLE)
+
+    def _queries_sql(self, cond: sql.Composable | None, exact: bool) -> sql.Composed:
+        """One query's statement (``None`` cond: no filter; that statement is built once and kept).
+
+        Exact: the distances come from a subquery behind ``OFFSET 0`` (an optimisation fence), so
+        the planner cannot serve ``ORDER BY d`` from an ANN index on the table: a sequential scan
+        (or the metadata index) and a top-k sort, every time, without changing any setting.
+        """
+        key = (exact, self.schema, self.table, self.metric, self.halfvec) if cond is None else None
+        if key is not None and key in self._sql_cache:
+            return self._sql_cache[key]
         op = sql.SQL(_OPS[self.metric])
         qv = sql.SQL("%(q)b::halfvec") if self.halfvec else sql.SQL("%(q)b")
+        c = sql.SQL("TRUE") if cond is None else cond
         if exact:
-            return sql.SQL(
-                "SELECT id, embedding {op} {qv} AS d FROM {t} WHERE {c} ORDER BY d, id LIMIT %(k)s"
-            ).format(op=op, qv=qv, t=self._t, c=cond)
-        return sql.SQL(
-            "WITH c AS MATERIALIZED (SELECT id, embedding {op} {qv} AS d FROM {t} WHERE {c} "
-            "ORDER BY embedding {op} {qv} LIMIT %(k)s) SELECT id, d FROM c ORDER BY d, id"
-        ).format(op=op, qv=qv, t=self._t, c=cond)
+            stmt = sql.SQL(
+                "SELECT id, d FROM (SELECT id, embedding {op} {qv} AS d FROM {t} WHERE {c} OFFSET 0) s "
+                "ORDER BY d, id LIMIT %(k)s"
+            ).format(op=op, qv=qv, t=self._t, c=c)
+        else:
+            stmt = sql.SQL(
+                "WITH c AS MATERIALIZED (SELECT id, embedding {op} {qv} AS d FROM {t} WHERE {c} "
+                "ORDER BY embedding {op} {qv} LIMIT %(k)s) SELECT id, d FROM c ORDER BY d, id"
+            ).format(op=op, qv=qv, t=self._t, c=c)
+        if key is not None:
+            self._sql_cache[key] = stmt
+        return stmt
 
     def search(self, vectors: Any, k: int, where: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` keys and scores per query.
@@ -1063,29 +1105,39 @@ class PgVectorStore(BaseStore):
                     exact = True
                     self._planned_exact += 1
             params = [{"q": _Vec(q[i]), "k": int(k), **named} for i in range(len(q))]
-            results = self._run_queries(conn, self._queries_sql(cond, exact), params, k, exact=exact,
-                                        selectivity=sel)
+            filt = None if node is None else cond
+            results = self._run_queries(conn, self._queries_sql(filt, exact), params, k, exact=exact,
+                                        selectivity=sel, prepare=node is None)
             short = [] if exact else [i for i, rows in enumerate(results) if len(rows) < k]
             if short:  # the index came back short (selective filter, tiny table): exact scan for those
                 self._fallbacks += len(short)
-                redo = self._run_queries(conn, self._queries_sql(cond, True), [params[i] for i in short], k,
-                                         exact=True)
+                redo = self._run_queries(conn, self._queries_sql(filt, True), [params[i] for i in short], k,
+                                         exact=True, prepare=node is None)
                 for i, rows in zip(short, redo):
                     results[i] = rows
-        id_rows = [[r[0] for r in rows] for rows in results]
-        score_rows = [scores_from_distances(np.array([r[1] for r in rows], dtype=np.float64), self.metric)
-                      for rows in results]
-        return pad_results(id_rows, score_rows, int(k))
+        ids = np.full((len(results), k), -1, dtype=np.int64)
+        dist = np.full((len(results), k), np.inf, dtype=np.float64)
+        for i, rows in enumerate(results):
+            if rows:
+                ids[i, :len(rows)] = [r[0] for r in rows]
+                dist[i, :len(rows)] = [r[1] for r in rows]
+        scores = scores_from_distances(dist, self.metric)
+        scores[ids < 0] = -np.inf
+        return ids, scores
 
     def _selectivity(self, conn: Any, cond: sql.Composable, named: dict) -> float:
-        """The planner's estimate of the fraction of rows ``cond`` keeps (1.0 when unknown)."""
-        with conn.pipeline():
-            with conn.transaction():
-                plan = conn.cursor().execute(
-                    sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE {}").format(self._t, cond), named)
-                total = conn.cursor().execute(
-                    "SELECT reltuples FROM pg_class WHERE oid = %s::regclass",
-                    [self._t.as_string(conn)])
+        """The planner's estimate of the fraction of rows ``cond`` keeps (1.0 when unknown); one round trip."""
+        explain = sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE {}").format(self._t, cond)
+        total_sql = "SELECT reltuples FROM pg_class WHERE oid = %s::regclass"
+        name = [self._t.as_string(conn)]
+        if self._bare(conn):
+            with self._session_lock, conn.pipeline():
+                plan = conn.cursor().execute(explain, named)
+                total = conn.cursor().execute(total_sql, name)
+        else:
+            with conn.pipeline(), conn.transaction():
+                plan = conn.cursor().execute(explain, named)
+                total = conn.cursor().execute(total_sql, name)
         rows = plan.fetchone()[0][0]["Plan"]["Plan Rows"]
         n = total.fetchone()[0]
         return 1.0 if n is None or n <= 0 else min(1.0, float(rows) / float(n))
@@ -1141,21 +1193,35 @@ class PgVectorStore(BaseStore):
         return min(1000, ef)
 
     def _run_queries(self, conn: Any, stmt: sql.Composed, params: list[dict], k: int, *, exact: bool,
-                     settings: bool = True, selectivity: float | None = None) -> list:
-        """Run one statement per parameter set in one transaction, pipelined (one network round trip).
+                     settings: bool = True, selectivity: float | None = None, prepare: bool = False) -> list:
+        """Run one statement per parameter set; the rows of each (binary results).
 
-        The search settings are ``SET LOCAL`` (``set_config(..., true)``): they end with the
-        transaction and never leak into the session.
+        On the store's own connection (:meth:`_bare`) the search settings are kept at session level
+        and sent only when they change; one query is then one round trip, several are pipelined
+        (one round trip in all). Otherwise the settings are ``SET LOCAL`` in one pipelined
+        transaction and never leak into the caller's session. ``prepare``: a server-side prepared
+        statement from the first call (the fixed statement of an unfiltered search).
         """
+        prep = True if prepare else None
         cursors = []
+        if self._bare(conn):
+            with self._session_lock:
+                if settings:
+                    self._set_gucs(conn, k, exact=exact, selectivity=selectivity, local=False)
+                if len(params) == 1:
+                    cur = conn.cursor(binary=True)
+                    cur.execute(stmt, params[0], prepare=prep)
+                    return [cur.fetchall()]
+                with conn.pipeline():
+                    for p in params:
+                        cursors.append(conn.cursor(binary=True).execute(stmt, p, prepare=prep))
+                return [cur.fetchall() for cur in cursors]
         with conn.pipeline():
             with conn.transaction():
                 if settings:
                     self._set_gucs(conn, k, exact=exact, selectivity=selectivity)
                 for p in params:
-                    cur = conn.cursor()
-                    cur.execute(stmt, p)
-                    cursors.append(cur)
+                    cursors.append(conn.cursor(binary=True).execute(stmt, p, prepare=prep))
         return [cur.fetchall() for cur in cursors]
 
     def keyword(self, texts: Any, k: int, where: Any = None, *, mode: str = "any") -> tuple[np.ndarray, np.ndarray]:

@@ -520,7 +520,7 @@ class SqliteStore(BaseStore):
 
     def _filter_sql(self, conn: apsw.Connection, where: Node | None) -> tuple[str, list]:
         """``rowid IN (...)`` clause and parameters for a parsed filter ('' for none)."""
-        where = encode_node(parse(where))
+        where = encode_node(parse(where))  # idempotent on an encoded tree
         if where is None:
             return "", []
         fields = self._fields(conn)
@@ -648,30 +648,25 @@ class SqliteStore(BaseStore):
         """
         Q = self._check_queries(vectors, k)
         k = self._width(k)
+        ids = np.full((len(Q), k), -1, dtype=np.int64)
+        scores = np.full((len(Q), k), -np.inf, dtype=np.float64)
         if k == 0:
-            return pad_results([[] for _ in Q], [[] for _ in Q], 0)
-        fetch = k + max(k, 10)
-        id_rows, score_rows = [], []
+            return ids, scores
+        node = encode_node(parse(where))
+        if node is None and len(Q) == 1 and k + max(k, 10) <= KNN_MAX_K:
+            # one unfiltered KNN statement: atomic on its own (a read snapshot of its own), so no
+            # BEGIN / COMMIT around it -- the same single statement a hand-written query runs
+            conn = self._connect()
+            with self._lock:
+                try:
+                    self._knn(conn, Q, k, "", [], ids, scores)
+                except apsw.Error as exc:
+                    raise self._wrap(exc, "search") from None
+            return ids, scores
         with self._txn("search", write=False) as conn:
-            clause, params = self._filter_sql(conn, where)
-            if fetch <= KNN_MAX_K:
-                # cosine / l2: sqlite-vec's float32 distance converts to the score (within ~1e-6), so
-                # only (rowid, distance) is read; dot searches an augmented L2 space, so its hits'
-                # vectors are read back and scored in float64
-                col = "embedding" if self.metric == "dot" else "distance"
-                sql = (f"SELECT rowid, {col} FROM vecnb_vec WHERE embedding MATCH ? AND k = ?"
-                       + (f" AND {clause}" if clause else ""))
-                for q in Q:
-                    qv = np.concatenate([q, [0.0]]) if self.metric == "dot" else q
-                    rows = conn.execute(sql, (_blob(qv), fetch, *params)).fetchall()
-                    if self.metric == "dot":
-                        ids, sc = self._rescore(rows, q, k)
-                    else:
-                        ids, sc = self._from_distances(rows, k)
-                        if ids is None:  # float32 near-ties among the hits: order them in float64
-                            ids, sc = self._rescore(self._vectors_of(conn, [r[0] for r in rows]), q, k)
-                    id_rows.append(ids)
-                    score_rows.append(sc)
+            clause, params = self._filter_sql(conn, node)
+            if k + max(k, 10) <= KNN_MAX_K:
+                self._knn(conn, Q, k, clause, params, ids, scores)
             else:
                 sql = "SELECT rowid, embedding FROM vecnb_vec" + (f" WHERE {clause}" if clause else "")
                 rows = conn.execute(sql, params).fetchall()
@@ -680,9 +675,34 @@ class SqliteStore(BaseStore):
                 keys, X = keys[order], X[order]
                 pos, sc = topk(X, Q, k, self.metric)
                 for i in range(len(Q)):
-                    id_rows.append(keys[pos[i]])
-                    score_rows.append(sc[i])
-        return pad_results(id_rows, score_rows, k)
+                    m = min(k, len(keys))
+                    ids[i, :m] = keys[pos[i, :m]]
+                    scores[i, :m] = sc[i, :m]
+        return ids, scores
+
+    def _knn(self, conn: apsw.Connection, Q: np.ndarray, k: int, clause: str, params: list,
+             ids: np.ndarray, scores: np.ndarray) -> None:
+        """vec0 KNN for each query into rows of ``ids`` / ``scores`` (filled in place).
+
+        ``k + max(k, 10)`` candidates are read. cosine / l2: sqlite-vec's float32 distance converts
+        to the score (within ~1e-6), so only (rowid, distance) is read; dot searches an augmented
+        L2 space, so its hits' vectors are read back and scored in float64.
+        """
+        fetch = k + max(k, 10)
+        dot = self.metric == "dot"
+        sql = (f"SELECT rowid, {'embedding' if dot else 'distance'} FROM vecnb_vec WHERE embedding MATCH ? AND k = ?"
+               + (f" AND {clause}" if clause else ""))
+        for i, q in enumerate(Q):
+            qv = np.concatenate([q, [0.0]]) if dot else q
+            rows = conn.execute(sql, (_blob(qv), fetch, *params)).fetchall()
+            if dot:
+                got, sc = self._rescore(rows, q, k)
+            else:
+                got, sc = self._from_distances(rows, k)
+                if got is None:  # float32 near-ties among the hits: order them in float64
+                    got, sc = self._rescore(self._vectors_of(conn, [r[0] for r in rows]), q, k)
+            ids[i, :len(got)] = got
+            scores[i, :len(got)] = sc
 
     def _unpack(self, rows: list) -> tuple[np.ndarray, np.ndarray]:
         keys = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -695,18 +715,17 @@ class SqliteStore(BaseStore):
         """Keys and scores from ``(rowid, distance)`` rows: best ``k``, ties by key.
 
         ``(None, None)`` when two of the first ``k + 1`` distances are within float32 noise of
-        each other (1e-5): their order in float64 may differ, so the caller re-scores exactly.
+        each other (1e-5), or out of order: their order in float64 may differ, so the caller
+        re-scores exactly. Otherwise the KNN order (ascending distance) is the answer as it is.
         """
         if not rows:
             return np.empty(0, np.int64), np.empty(0, np.float64)
-        keys = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        dist = np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows))
-        head = np.sort(dist)[: k + 1]
-        if len(head) > 1 and np.diff(head).min() < _NEAR_TIE:
+        dist = np.array([r[1] for r in rows], dtype=np.float64)
+        head = dist[: k + 1]
+        if len(head) > 1 and ((head[1:] - head[:-1]) < _NEAR_TIE).any():
             return None, None
-        s = scores_from_distances(dist, self.metric)
-        order = np.lexsort((keys, -s))[:k]
-        return keys[order], s[order]
+        keys = np.array([r[0] for r in rows[:k]], dtype=np.int64)
+        return keys, scores_from_distances(dist[:k], self.metric)
 
     def _vectors_of(self, conn: apsw.Connection, keys: list[int]) -> list:
         """``(rowid, embedding)`` rows of ``keys`` (bound parameters, one statement)."""

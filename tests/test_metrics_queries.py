@@ -1,0 +1,44 @@
+"""``checked_queries``: the one-pass query check every store runs gives exactly what
+``check_vectors`` + ``unit_queries`` give (same arrays, same errors), on the edge cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vecnb._core.metrics import check_vectors, checked_queries, unit_queries
+from vecnb.errors import InvalidVectorError
+
+_RNG = np.random.default_rng(0)
+CASES = {
+    "one": _RNG.standard_normal((1, 8)).astype(np.float32),
+    "three": _RNG.standard_normal((3, 8)).astype(np.float32),
+    "huge": np.full((1, 8), 1e30, np.float32),               # squared norm overflows float32
+    "tiny": np.full((2, 8), 1e-20, np.float32),              # underflows float32
+    "max": np.full((1, 8), 3e38, np.float32),
+    "zero": np.zeros((1, 8), np.float32),
+    "zero_in_batch": np.vstack([_RNG.standard_normal((2, 8)), np.zeros((1, 8))]).astype(np.float32),
+    "nan": np.array([[np.nan] + [1.0] * 7], np.float32),
+    "inf_in_batch": np.array([[1.0] * 8, [np.inf] + [1.0] * 7], np.float32),
+}
+
+
+def _reference(q, metric):
+    check_vectors(q, metric, "query vectors")
+    return unit_queries(q) if metric == "cosine" else q
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_checked_queries_same_as_the_two_checks(case, metric):
+    q = CASES[case]
+    try:
+        want = _reference(q, metric)
+    except InvalidVectorError as exc:
+        with pytest.raises(InvalidVectorError, match=str(exc).split("(")[0]):
+            checked_queries(q, metric)
+        return
+    got = checked_queries(q, metric)
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+    if case in ("one", "three"):
+        assert got is q  # moderate queries pass through untouched
