@@ -6,6 +6,7 @@
     import vecnb                       # registers ddf.vec when dask.dataframe is (or later gets) imported
     ddf = dd.read_parquet("abstracts/")
     ddf = ddf.vec.embed("text", model="minilm")                   # lazy; one model per worker process
+    ddf = ddf.vec.persist()                                       # run it now, with a progress bar
     hits = ddf.vec.search("query text", k=10)                     # pandas frame == df.vec.search(...)
     idx = ddf.vec.to_store("pgvector", url=URL, table="big")      # parallel, idempotent, resumable
     idx.ingest_report                                             # rows, seconds, rows/s, retries
@@ -39,17 +40,27 @@ Decisions
   at the end (readers see the old index or the new one); ``mode="error"`` refuses an existing one.
   ``mode="sync"`` sends the existing index's (label, key, row hash) once to the workers: rows
   with a known label and unchanged content are skipped, changed ones rewritten under their key,
-  new labels get fresh keys past the index's; a failed sync is finished by running it again.
+  new labels get fresh keys past the index's, and once every partition is written the labels no
+  partition has are deleted: the index equals the frame. A failed sync deletes nothing and is
+  finished by running it again.
+* **Threads.** Each embedding task caps its model's native thread pools at ``threads=1`` (see
+  :func:`task_threads`): a worker thread is one core, as Dask's nanny assumes for BLAS.
+* **Progress.** ``ddf.vec.persist()`` and ``to_store`` show Dask's progress widget in a Jupyter
+  kernel and a ``tqdm`` bar of partitions elsewhere, and print the dashboard link when the
+  cluster serves one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
+import os
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -131,6 +142,52 @@ def worker_model(payload: tuple[str, Any]) -> Any:
         return emb
 
 
+# --------------------------------------------------------------------------- threads per task
+@contextlib.contextmanager
+def task_threads(emb: Any, threads: int | None) -> Iterator[None]:
+    """Run the block with the model's native thread pools capped at ``threads`` (None: leave them).
+
+    A Dask worker runs one task per worker thread, so a model that also spreads over every core
+    (OpenBLAS / MKL / OpenMP, torch's intra-op pool, Hugging Face tokenizers' Rayon pool, MiniLM's
+    batch threads) oversubscribes the machine: 2 workers x 2 cores each on 2 cores. Capped here:
+    BLAS and OpenMP through ``threadpoolctl``, torch with ``set_num_threads`` (when the worker has
+    imported it), tokenizers with ``TOKENIZERS_PARALLELISM=false`` at 1 thread, and an embedder's
+    own ``threads`` attribute (MiniLM's numpy backend). Everything is restored afterwards. An ONNX
+    Runtime session fixes its thread count when it is created: build it with
+    ``intra_op_num_threads`` in your embedder.
+    """
+    if threads is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    n = int(threads)
+    saved_env = os.environ.get("TOKENIZERS_PARALLELISM")
+    torch = sys.modules.get("torch")
+    saved_torch = torch.get_num_threads() if torch is not None else None
+    owners = [o for o in (emb, getattr(emb, "_impl", None)) if type(getattr(o, "threads", None)) is int]
+    saved_own = [o.threads for o in owners]
+    try:
+        if n == 1:
+            os.environ["TOKENIZERS_PARALLELISM"] = "false"
+        if torch is not None and saved_torch != n:
+            torch.set_num_threads(n)
+        for o in owners:
+            o.threads = min(o.threads, n)
+        with threadpool_limits(limits=n):
+            yield
+    finally:
+        for o, t in zip(owners, saved_own):
+            o.threads = t
+        if torch is not None and saved_torch != n:
+            torch.set_num_threads(saved_torch)
+        if n == 1:
+            if saved_env is None:
+                os.environ.pop("TOKENIZERS_PARALLELISM", None)
+            else:
+                os.environ["TOKENIZERS_PARALLELISM"] = saved_env
+
+
 # --------------------------------------------------------------------------- embed
 def _with_hashes(previous: pd.DataFrame | None, column: str, name: str) -> pd.DataFrame | None:
     """``previous`` with per-row text hashes for ``name``: a Dask-embedded frame carries none (partitions
@@ -184,7 +241,9 @@ def _embed_partition(part: pd.DataFrame, column: str, name: str, payload: Any, i
                 raise TextColumnError(
                     f"Text column {column!r} holds non-text values (first at rows {[part.index[i] for i in bad[:5]]}: "
                     f"{type(texts[bad[0]]).__name__}). Convert them (ddf[{column!r}].astype(str)) or drop them.")
-            X = _embed_reusing(worker_model(payload), texts, previous, part, column, name, options)
+            emb = worker_model(payload)
+            with task_threads(emb, options.get("threads")):
+                X = _embed_reusing(emb, texts, previous, part, column, name, options)
         except TextColumnError as exc:
             raise TextColumnError(f"partition {number}: {exc}") from None
         if X.shape[1] != info["dim"]:
@@ -225,6 +284,131 @@ def _merge_hits(parts: list[pd.DataFrame], k: int) -> pd.DataFrame:
     return hits.drop(columns=[c for c in ("__order", "__q") if c in hits.columns])
 
 
+# --------------------------------------------------------------------------- progress and the dashboard
+def _client() -> Any:
+    """The distributed Client that Dask computes on now, or None (no client, or a local scheduler chosen
+    with ``dask.config.set(scheduler=...)``)."""
+    try:
+        from distributed import get_client
+
+        client = get_client()
+    except (ImportError, ValueError):
+        return None
+    import dask.base
+
+    return client if getattr(dask.base.get_scheduler(), "__self__", None) is client else None
+
+
+def _announce(client: Any) -> None:
+    """Print the Dask dashboard's link when the cluster serves one (it needs ``bokeh`` on the scheduler)."""
+    try:
+        served = "dashboard" in client.scheduler_info().get("services", {})
+    except Exception:  # noqa: BLE001 - a cosmetic line: never fail the job for it
+        served = False
+    if served:
+        print(f"Dask dashboard: {client.dashboard_link}")
+
+
+def _in_kernel() -> bool:
+    from distributed.utils import is_kernel
+
+    try:
+        import ipywidgets  # noqa: F401 - distributed's widget needs it
+    except ImportError:
+        return False
+    return bool(is_kernel())
+
+
+class _WidgetProgress:
+    """Dask's own progress widget (``distributed.progress``) over a job's futures, displayed in the
+    notebook: one bar per kind of task (e.g. the embedding and the writing of each partition), updated
+    from the scheduler. :meth:`update` is a no-op: the widget follows the tasks by itself."""
+
+    def __init__(self, client: Any, futures: list):
+        from distributed.diagnostics.progressbar import MultiProgressWidget
+
+        self.bar = MultiProgressWidget(futures, scheduler=client.scheduler.address, complete=True)
+        # listen on the client's event loop (its own thread), not the kernel's: the cell blocks while the
+        # job runs, and distributed.progress() listening on the kernel's loop would only draw it at the end
+        client.loop.add_callback(self.bar.listen)
+        try:
+            from IPython.display import display
+
+            display(self.bar.widget)
+        except ImportError:  # pragma: no cover - ipywidgets without IPython
+            pass
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> _WidgetProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def progress_display(client: Any, futures: list | None, desc: str, progress: bool, *,
+                     total: int | None = None) -> Any:
+    """What shows a job's progress: in a Jupyter kernel Dask's widget over ``futures``; elsewhere (or
+    without futures: no client) a ``tqdm`` bar of ``total`` (default ``len(futures)``) partitions that
+    the caller updates as each finishes; a silent stand-in when ``progress`` is false."""
+    from vecnb._core.progress import progress_bar
+
+    if progress and client is not None and futures is not None and _in_kernel():
+        return _WidgetProgress(client, futures)
+    return progress_bar(len(futures) if total is None else total, desc, enabled=bool(progress),
+                        unit="partitions")
+
+
+def _local_progress(desc: str, enabled: bool) -> Any:
+    """A Dask callback showing a ``tqdm`` bar of tasks while the local (non-distributed) scheduler runs."""
+    from dask.callbacks import Callback
+
+    from vecnb._core.progress import NoBar, progress_bar
+
+    class TqdmCallback(Callback):
+        bar: Any = NoBar()
+
+        def _start_state(self, dsk: Any, state: dict) -> None:
+            done = len(state["finished"])
+            total = sum(len(state[k]) for k in ("ready", "waiting", "running")) + done
+            self.bar = progress_bar(total, desc, enabled=enabled, unit="tasks", initial=done)
+
+        def _posttask(self, key: Any, result: Any, dsk: Any, state: dict, worker_id: Any) -> None:
+            self.bar.update(1)
+
+        def _finish(self, dsk: Any, state: dict, errored: bool) -> None:
+            self.bar.close()
+
+    return TqdmCallback()
+
+
+def persist(ddf: Any, progress: bool = True) -> Any:
+    """Compute ``ddf``'s partitions and keep them (in the workers' memory), showing progress; see
+    :meth:`DaskVecAccessor.persist`."""
+    client = _client()
+    if client is None:
+        with _local_progress("ddf.vec.persist", progress):
+            return ddf.persist()
+    from distributed import as_completed, futures_of
+
+    if progress:
+        _announce(client)
+    out = client.persist(ddf)
+    futures = futures_of(out)
+    with progress_display(client, futures, "ddf.vec.persist", progress) as bar:
+        for fut in as_completed(futures):
+            if fut.status == "error":
+                client.cancel(futures)
+                fut.result()  # raises the partition's error
+            bar.update(1)
+    return out
+
+
 # --------------------------------------------------------------------------- to_store
 @dataclass
 class IngestReport:
@@ -238,6 +422,7 @@ class IngestReport:
     retries: int
     build_seconds: float
     workers: int
+    deleted: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -247,8 +432,12 @@ class IngestReport:
                                          for k, v in self.to_dict().items()])
 
 
-def _write_partition(part: pd.DataFrame, number: int, job: dict) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Worker side: upsert one partition's rows under keys fixed by (partition, position)."""
+def _write_partition(part: pd.DataFrame, number: int, job: dict) -> tuple:
+    """Worker side: upsert one partition's rows under keys fixed by (partition, position).
+
+    Returns ``(rows written, their keys, their row hashes, the partition's labels)``; the labels
+    only for a sync (``None`` otherwise), so the client can delete the labels no partition has.
+    """
     from vecnb import stores
     from vecnb.index.core import VectorIndex, _metadata, _row_hash
 
@@ -262,14 +451,16 @@ def _write_partition(part: pd.DataFrame, number: int, job: dict) -> tuple[pd.Dat
             raise type(exc)(f"partition {number}: {exc}") from None
         keys = job["base"] + number * STRIDE + np.arange(len(rows), dtype=np.int64)
         hashes = _row_hash(rows, X)
+        seen = None
         if job.get("existing") is not None:  # mode="sync": known labels keep their key, unchanged rows are skipped
+            seen = rows.index
             rows, X, keys, hashes = _sync_rows(job["existing"], rows, X, keys, hashes)
         meta, texts = _metadata(rows), idx._texts(rows)
         step = job["batch"]
         for s in range(0, len(rows), step):
             st.upsert(keys[s:s + step], X[s:s + step], None if meta is None else meta.iloc[s:s + step],
                       None if texts is None else texts[s:s + step])
-        return rows, keys, hashes
+        return rows, keys, hashes, seen
     finally:
         st.close()
 
@@ -284,21 +475,6 @@ def _sync_rows(existing: tuple, rows: pd.DataFrame, X: np.ndarray, keys: np.ndar
     changed = ~old
     changed[old] = old_hash[pos[old]] != hashes[old]
     return rows[changed], X[changed], keys[changed], hashes[changed]
-
-
-def _client() -> Any:
-    try:
-        from distributed import get_client
-
-        return get_client()
-    except (ImportError, ValueError):
-        return None
-
-
-def _announce(client: Any) -> None:
-    link = getattr(client, "dashboard_link", None)
-    if link:
-        print(f"Dask dashboard: {link}")
 
 
 def _cluster_gone(exc: BaseException, job: dict) -> StoreError:
@@ -327,48 +503,62 @@ def _retry(client: Any, fut: Any) -> None:
             st.retry()
 
 
-def _run_partitions(parts: list, todo: list[int], job: dict, *, retries: int, progress: bool,
-                    on_done: Any) -> tuple[int, dict[int, BaseException]]:
-    """Write partitions ``todo`` (on the cluster when a client is active); ``on_done(i, result)`` in the client."""
+class _Attempts:
+    """Failures per partition: which to run again, which gave up, and how many re-runs there were."""
+
+    def __init__(self, todo: list[int], retries: int):
+        self.count = dict.fromkeys(todo, 0)
+        self.retries = retries
+        self.retried = 0
+        self.failed: dict[int, BaseException] = {}
+
+    def again(self, i: int, exc: BaseException) -> bool:
+        """Record a failure of partition ``i``: True if it is to be run again."""
+        self.count[i] += 1
+        if self.count[i] <= self.retries and not isinstance(exc, VecnbError):  # bad input fails the same way
+            self.retried += 1
+            return True
+        self.failed[i] = exc
+        return False
+
+
+def _run_local(parts: list, todo: list[int], job: dict, attempts: _Attempts, bar: Any, on_done: Any) -> None:
+    """Write partitions ``todo`` one after the other with Dask's local scheduler (no client)."""
     import dask
 
-    from vecnb._core.progress import progress_bar
+    for i in todo:
+        while True:
+            try:
+                on_done(i, dask.compute(dask.delayed(_write_partition)(parts[i], i, job))[0])
+                break
+            except Exception as exc:  # noqa: BLE001 - retried, then reported
+                if not attempts.again(i, exc):
+                    break
+        bar.update(1)
 
-    client = _client()
-    bar = progress_bar(len(todo), f"to_store -> {job['store']}", enabled=progress, unit="partitions")
-    failed: dict[int, BaseException] = {}
-    attempts = dict.fromkeys(todo, 0)
-    n_retries = 0
+
+def _run_on_cluster(client: Any, parts: list, todo: list[int], job: dict, attempts: _Attempts, progress: Any,
+                    on_done: Any) -> None:
+    """Write partitions ``todo`` on the cluster, all submitted at once; ``on_done`` runs in the client
+    as each finishes (the checkpoint), failed ones are re-run in place."""
+    import dask
+    from distributed import as_completed
+    from distributed.client import ClosedClientError
+
+    gone = (OSError, TimeoutError, asyncio.CancelledError, ClosedClientError)
+
+    def submit(i: int) -> Any:
+        fut = client.compute(dask.delayed(_write_partition, pure=False)(parts[i], i, job))
+        fut.vecnb_partition = i
+        return fut
+
     try:
-        if client is None:
-            for i in todo:
-                while True:
-                    try:
-                        on_done(i, dask.compute(dask.delayed(_write_partition)(parts[i], i, job))[0])
-                        break
-                    except Exception as exc:  # noqa: BLE001 - retried, then reported
-                        attempts[i] += 1
-                        if attempts[i] > retries:
-                            failed[i] = exc
-                            break
-                        n_retries += 1
-                bar.update(1)
-            return n_retries, failed
-        from distributed import as_completed
-        from distributed.client import ClosedClientError
-
-        gone = (OSError, TimeoutError, asyncio.CancelledError, ClosedClientError)
-
-        _announce(client)
-        def submit(i: int) -> Any:
-            fut = client.compute(dask.delayed(_write_partition, pure=False)(parts[i], i, job))
-            fut.vecnb_partition = i
-            return fut
-
-        try:
-            pending = as_completed([submit(i) for i in todo])
-        except gone as exc:
-            raise _cluster_gone(exc, job) from exc
+        futures = [submit(i) for i in todo]
+    except gone as exc:
+        raise _cluster_gone(exc, job) from exc
+    bar = progress_display(client, futures, f"to_store -> {job['store']}", progress)
+    try:
+        pending = as_completed(futures)
         for fut in pending:
             i = fut.vecnb_partition
             try:
@@ -376,147 +566,241 @@ def _run_partitions(parts: list, todo: list[int], job: dict, *, retries: int, pr
             except gone as exc:
                 raise _cluster_gone(exc, job) from exc
             except Exception as exc:  # noqa: BLE001 - retried, then reported
-                attempts[i] += 1
-                if attempts[i] <= retries and not isinstance(exc, VecnbError):
-                    n_retries += 1
+                if attempts.again(i, exc):
                     _retry(client, fut)
                     pending.add(fut)
                     continue
-                failed[i] = exc
             fut.release()  # forget the partition's tasks: a later run computes them afresh
             bar.update(1)
-        return n_retries, failed
     finally:
         bar.close()
 
 
-def to_store(ddf: Any, store: str = "pgvector", *, column: str | None = None, text: str | None = None,
-             kind: str = "auto", metric: str | None = None, mode: str = "error", retries: int = 2,
-             batch_size: int = 20_000, progress: bool = True, **options: Any) -> Any:
-    """Write a Dask DataFrame's embedding column into a durable store; see :meth:`DaskVecAccessor.to_store`."""
-    from vecnb import stores
-    from vecnb.index.core import VectorIndex
-    from vecnb.index.opening import build_owned, check_mode, open_from, start_home
-    from vecnb.stores.base import supports
+def _run_partitions(parts: list, todo: list[int], job: dict, *, retries: int, progress: Any,
+                    on_done: Any) -> _Attempts:
+    """Write partitions ``todo`` (on the cluster when a client is active); ``on_done(i, result)`` in the client."""
+    attempts = _Attempts(todo, retries)
+    client = _client()
+    if client is not None:
+        if progress:
+            _announce(client)
+        _run_on_cluster(client, parts, todo, job, attempts, progress, on_done)
+        return attempts
+    with progress_display(None, None, f"to_store -> {job['store']}", progress, total=len(todo)) as bar:
+        _run_local(parts, todo, job, attempts, bar, on_done)
+    return attempts
 
-    resume = mode == "resume"
-    sync = not resume and check_mode(mode) == "sync"
-    cls = stores.get(store)
-    if not supports(cls, "home"):
-        raise InvalidInputError(f"to_store needs a store that keeps its index (pgvector, sqlite, chroma, elasticsearch), "
-                                f"not {store!r}; for an in-memory index use ddf.compute().vec.index(...).")
-    meta = ddf._meta
+
+def _concat_index(indexes: list[pd.Index]) -> pd.Index:
+    return indexes[0].append(indexes[1:]) if len(indexes) > 1 else indexes[0]
+
+
+def _merge_written(idx: Any, results: list[tuple], *, replace_labels: bool) -> None:
+    """Add the rows the partitions wrote to the index's row map; with ``replace_labels`` (a sync) a
+    row rewritten under a label the index held replaces the old one."""
+    results = [r for r in results if len(r[0])]
+    if not results:
+        return
+    keep = np.ones(len(idx._frame), bool)
+    if replace_labels and len(idx._frame):
+        keep = ~idx._frame.index.isin(_concat_index([r[0].index for r in results]))
+    old = idx._frame[keep] if not keep.all() else idx._frame
+    frames = [old, *(r[0] for r in results)] if len(old) else [r[0] for r in results]
+    idx._set_rows(pd.concat(frames, sort=False), np.concatenate([idx._keys[keep], *(r[1] for r in results)]),
+                  np.concatenate([idx._row_hash[keep], *(r[2] for r in results)]))
+    idx._next_key = max(idx._next_key, int(idx._keys.max()) + 1)
+
+
+def _delete_missing(idx: Any, results: list[tuple]) -> int:
+    """After a complete sync: delete the labels the index holds that no partition has (so it equals the frame)."""
+    seen = [r[3] for r in results if r[3] is not None]
+    held = idx._frame.index
+    gone = held[~held.isin(_concat_index(seen))] if seen else held
+    return idx.delete(gone) if len(gone) else 0
+
+
+def _vector_column(meta: pd.DataFrame, column: str | None) -> tuple[str, int, dict]:
+    """The embedding column to write, its width and its metadata, from the Dask frame's meta."""
     col = resolve_column(meta, column)
     dtype = meta[col].dtype
     dim = getattr(getattr(dtype, "pyarrow_dtype", None), "list_size", None) or get_info(meta, col).get("dim")
     if not dim:
         raise InvalidInputError(f"column {col!r} of the Dask frame is not a fixed-size vector column; "
                                 "make it with ddf.vec.embed(...).")
-    info = {k: v for k, v in get_info(meta, col).items() if k != "hashes"}
-    parts = ddf.to_delayed()
-    n_parts = len(parts)
-    t0 = time.perf_counter()
-    state: dict[str, Any] = {"rows": [], "skipped": 0, "retries": 0}
+    return col, int(dim), {k: v for k, v in get_info(meta, col).items() if k != "hashes"}
 
-    def run(idx: Any, base: int, done: set[int], existing: Any = None) -> Any:
-        job = {"store": store, "dim": int(dim), "metric": idx.metric, "kind": kind, "column": col, "text": text,
-               "info": idx._info, "base": base, "batch": batch_size,
-               "options": {**options, **_target(idx.store)}}
-        job["options"].pop("recreate", None)
-        if existing is not None:
-            import dask
 
-            job["existing"] = dask.delayed(existing, pure=True)  # one copy in the graph, shared by the partitions
-        got: list[tuple[pd.DataFrame, np.ndarray, np.ndarray]] = []
+class _Ingest:
+    """One ``to_store`` run: the frame's partitions, the store they go to, and what the run did.
 
-        def on_done(i: int, res: tuple) -> None:
-            from vecnb.index.home import encode_rows
+    The three ways in -- :meth:`fresh` (a new index, also the staging one of ``mode="replace"``),
+    :meth:`sync` and :meth:`resume` -- all end in :meth:`write`: one pass over the partitions.
+    """
 
-            rows, keys, hashes = res
-            if len(rows):
-                idx._home.append(encode_rows(rows, keys, hashes))  # the partition's checkpoint
-            got.append(res)
+    def __init__(self, ddf: Any, store: str, *, column: str | None, text: str | None, kind: str,
+                 retries: int, batch_size: int, progress: Any, options: dict):
+        from vecnb import stores
+        from vecnb.stores.base import supports
 
-        todo = [i for i in range(n_parts) if i not in done]
-        state["skipped"] = n_parts - len(todo)
-        state["retries"], failed = _run_partitions(parts, todo, job, retries=retries, progress=progress,
-                                                   on_done=on_done)
-        if got:
-            keep = np.ones(len(idx._frame), bool)
-            if existing is not None and len(idx._frame):  # sync: rows rewritten under their label replace the old
-                keep = ~idx._frame.index.isin(pd.Index(np.concatenate([g[0].index.to_numpy() for g in got])))
-            old = idx._frame[keep] if not keep.all() else idx._frame
-            frames = [old, *(g[0] for g in got)] if len(old) else [g[0] for g in got]
-            idx._set_rows(pd.concat(frames, sort=False), np.concatenate([idx._keys[keep], *(g[1] for g in got)]),
-                          np.concatenate([idx._row_hash[keep], *(g[2] for g in got)]))
-            idx._next_key = max(idx._next_key, int(idx._keys.max()) + 1)
-        if failed:
-            first = next(iter(failed.values()))
-            raise StoreError(
-                f"{len(failed)} of {n_parts} partitions failed (partitions {sorted(failed)[:10]}; first error: "
-                f"{type(first).__name__}: {first}). The {n_parts - len(failed)} other partitions are written and "
-                "recorded; fix the cause and run the same to_store(..., mode='resume') to write only the rest "
-                "(after a mode='sync' run: the same sync again).",
-                store=store, operation="to_store") from first
-        if not idx._frame.index.is_unique:
-            raise StoreError("the Dask frame's index labels are not unique across partitions; the index identifies "
-                             "rows by label (ddf = ddf.reset_index())", store=store, operation="to_store")
-        tb = time.perf_counter()
-        if supports(idx.store, "build"):
-            idx.store.build()
-        state["build"] = time.perf_counter() - tb
-        if idx._home is not None:
-            idx._home.maybe_compact(idx)
-        return idx
+        self.cls = stores.get(store)
+        if not supports(self.cls, "home"):
+            raise InvalidInputError(f"to_store needs a store that keeps its index (pgvector, sqlite, chroma, "
+                                    f"elasticsearch), not {store!r}; for an in-memory index use "
+                                    "ddf.compute().vec.index(...).")
+        self.store, self.text, self.kind, self.options = store, text, kind, options
+        self.meta = ddf._meta
+        self.col, self.dim, self.info = _vector_column(self.meta, column)
+        self.parts = ddf.to_delayed()
+        self.retries, self.batch_size, self.progress = retries, batch_size, progress
+        self.skipped = self.retried = self.deleted = 0
+        self.build_seconds = 0.0
+        self.t0 = time.perf_counter()
 
-    def fresh(st: Any, m: str, first: int = 0) -> Any:
+    # -- the ways in
+    def fresh(self, st: Any, metric: str, first: int = 0) -> Any:
+        """Fill the empty store ``st`` (``build_owned``'s callback); keys start at a partition stride past ``first``."""
+        from vecnb.index.core import VectorIndex
+        from vecnb.index.opening import start_home
+
         base = -(-first // STRIDE) * STRIDE
-        idx = VectorIndex(st, column=col, info={**info, "dim": int(dim), "dask_run": {"base": base,
-                          "partitions": n_parts}}, text=text, kind=kind, store_name=getattr(cls, "name", store))
+        idx = VectorIndex(st, column=self.col, info={**self.info, "dim": self.dim, "dask_run": {
+            "base": base, "partitions": len(self.parts)}}, text=self.text, kind=self.kind,
+            store_name=getattr(self.cls, "name", self.store))
         idx._next_key = base
         try:
             start_home(idx)
-            return run(idx, base, set())
+            return self.write(idx, base)
         except BaseException:
             if idx._home is None or not len(idx._frame):
                 idx.close()
             raise
 
-    existing = cls.open_existing(**options) if resume or sync else None
-    if existing is not None and sync and (len(existing) or existing.home_read()):
+    def sync(self, existing: Any) -> Any:
+        """Make the existing index equal the frame: changed and new rows written, missing labels deleted."""
+        from vecnb.index.core import VectorIndex
+        from vecnb.index.opening import open_from
+
         idx = open_from(existing, VectorIndex)
-        if int(dim) != idx.dim:
+        if self.dim != idx.dim:
             idx.close()
-            raise InvalidInputError(f"mode='sync': the index in {store} holds {idx.dim}-d vectors, this frame's are "
-                                    f"{dim}-d; embed with its model ({idx._info.get('model_id')!r}) or use "
-                                    "mode='replace'.")
+            raise InvalidInputError(f"mode='sync': the index in {self.store} holds {idx.dim}-d vectors, this "
+                                    f"frame's are {self.dim}-d; embed with its model "
+                                    f"({idx._info.get('model_id')!r}) or use mode='replace'.")
         base = -(-idx._next_key // STRIDE) * STRIDE
-        idx = run(idx, base, set(), (idx._frame.index, idx._keys.copy(), idx._row_hash.copy()))
-    elif existing is not None and resume:
+        return self.write(idx, base, existing=(idx._frame.index, idx._keys.copy(), idx._row_hash.copy()))
+
+    def resume(self, existing: Any) -> Any:
+        """Continue the run that started the existing index: write only the partitions it has not recorded."""
+        from vecnb.index.core import VectorIndex
+        from vecnb.index.opening import open_from
+
         idx = open_from(existing, VectorIndex)
         runinfo = idx._info.get("dask_run") or {}
-        if runinfo.get("partitions") != n_parts:
+        if runinfo.get("partitions") != len(self.parts):
+            idx.close()
             raise InvalidInputError(
-                f"mode='resume': the index in {store} was started by a to_store run over "
-                f"{runinfo.get('partitions')!r} partitions, this frame has {n_parts}; resume needs the same frame "
-                "and partitioning (or use mode='replace').")
+                f"mode='resume': the index in {self.store} was started by a to_store run over "
+                f"{runinfo.get('partitions')!r} partitions, this frame has {len(self.parts)}; resume needs the "
+                "same frame and partitioning (or use mode='replace').")
         base = int(runinfo["base"])
-        done = set(((idx._keys - base) // STRIDE).tolist())
-        idx = run(idx, base, done)
+        return self.write(idx, base, done=set(((idx._keys - base) // STRIDE).tolist()))
+
+    # -- one pass
+    def _job(self, idx: Any, base: int, existing: tuple | None) -> dict:
+        """What every partition's task needs: the store to open, the column, the keys' base."""
+        options = {k: v for k, v in {**self.options, **_target(idx.store)}.items() if k != "recreate"}
+        job = {"store": self.store, "dim": self.dim, "metric": idx.metric, "kind": self.kind, "column": self.col,
+               "text": self.text, "info": idx._info, "base": base, "batch": self.batch_size, "options": options}
+        if existing is not None:
+            import dask
+
+            job["existing"] = dask.delayed(existing, pure=True)  # one copy in the graph, shared by the partitions
+        return job
+
+    def write(self, idx: Any, base: int, *, done: set[int] = frozenset(), existing: tuple | None = None) -> Any:
+        """Write every partition not in ``done``, record each as it finishes, then finish the index."""
+        from vecnb.index.home import encode_rows
+
+        results: list[tuple] = []
+
+        def on_done(i: int, res: tuple) -> None:
+            rows, keys, hashes, _ = res
+            if len(rows):
+                idx._home.append(encode_rows(rows, keys, hashes))  # the partition's checkpoint
+            results.append(res)
+
+        todo = [i for i in range(len(self.parts)) if i not in done]
+        self.skipped = len(self.parts) - len(todo)
+        attempts = _run_partitions(self.parts, todo, self._job(idx, base, existing), retries=self.retries,
+                                   progress=self.progress, on_done=on_done)
+        self.retried = attempts.retried
+        _merge_written(idx, results, replace_labels=existing is not None)
+        if attempts.failed:
+            raise self._failed(attempts.failed)
+        if not idx._frame.index.is_unique:
+            raise StoreError("the Dask frame's index labels are not unique across partitions; the index identifies "
+                             "rows by label (ddf = ddf.reset_index())", store=self.store, operation="to_store")
+        if existing is not None:
+            self.deleted = _delete_missing(idx, results)
+        self._finish(idx)
+        return idx
+
+    def _failed(self, failed: dict[int, BaseException]) -> StoreError:
+        first = next(iter(failed.values()))
+        n = len(self.parts)
+        err = StoreError(
+            f"{len(failed)} of {n} partitions failed (partitions {sorted(failed)[:10]}; first error: "
+            f"{type(first).__name__}: {first}). The {n - len(failed)} other partitions are written and "
+            "recorded; fix the cause and run the same to_store(..., mode='resume') to write only the rest "
+            "(after a mode='sync' run: the same sync again).", store=self.store, operation="to_store")
+        err.__cause__ = first
+        return err
+
+    def _finish(self, idx: Any) -> None:
+        """Build the ANN index once, for all partitions; compact the index record."""
+        from vecnb.stores.base import supports
+
+        t = time.perf_counter()
+        if supports(idx.store, "build"):
+            idx.store.build()
+        self.build_seconds = time.perf_counter() - t
+        if idx._home is not None:
+            idx._home.maybe_compact(idx)
+
+    def report(self, idx: Any) -> IngestReport:
+        seconds = time.perf_counter() - self.t0
+        client = _client()
+        rows = int(len(idx))
+        return IngestReport(
+            rows=rows, partitions=len(self.parts), partitions_skipped=self.skipped, seconds=round(seconds, 3),
+            rows_per_second=round(rows / seconds, 1) if seconds else 0.0, retries=self.retried,
+            build_seconds=round(self.build_seconds, 3),
+            workers=len(client.scheduler_info().get("workers", {})) if client is not None else 1,
+            deleted=self.deleted)
+
+
+def to_store(ddf: Any, store: str = "pgvector", *, column: str | None = None, text: str | None = None,
+             kind: str = "auto", metric: str | None = None, mode: str = "error", retries: int = 2,
+             batch_size: int = 20_000, progress: Any = True, **options: Any) -> Any:
+    """Write a Dask DataFrame's embedding column into a durable store; see :meth:`DaskVecAccessor.to_store`."""
+    from vecnb.index.core import VectorIndex
+    from vecnb.index.opening import build_owned, check_mode
+
+    resume = mode == "resume"
+    sync = not resume and check_mode(mode) == "sync"
+    run = _Ingest(ddf, store, column=column, text=text, kind=kind, retries=retries, batch_size=batch_size,
+                  progress=progress, options=options)
+    existing = run.cls.open_existing(**options) if resume or sync else None
+    if existing is not None and sync and (len(existing) or existing.home_read()):
+        idx = run.sync(existing)
+    elif existing is not None and resume:
+        idx = run.resume(existing)
     else:
         if existing is not None:
             existing.close()
-        empty = meta.iloc[:0]
-        idx = build_owned(cls, empty, build=fresh, dim=int(dim), metric=metric, kind=kind,
+        idx = build_owned(run.cls, run.meta.iloc[:0], build=run.fresh, dim=run.dim, metric=metric, kind=kind,
                           mode="error" if resume else mode, options=dict(options), index_cls=VectorIndex)
-    seconds = time.perf_counter() - t0
-    client = _client()
-    rows = int(len(idx))
-    idx.ingest_report = IngestReport(
-        rows=rows, partitions=n_parts, partitions_skipped=state["skipped"], seconds=round(seconds, 3),
-        rows_per_second=round(rows / seconds, 1) if seconds else 0.0, retries=state["retries"],
-        build_seconds=round(state.get("build", 0.0), 3),
-        workers=len(client.scheduler_info().get("workers", {})) if client is not None else 1)
+    idx.ingest_report = run.report(idx)
     return idx
 
 
@@ -534,8 +818,11 @@ class DaskVecAccessor:
         return embedding_columns(self._ddf._meta)
 
     def embed(self, column: str, model: Any = "minilm", *, name: str | None = None, batch_size: int = 64,
-              cache: Any = True, missing: str = "raise", previous: Any = None) -> Any:
+              cache: Any = True, missing: str = "raise", previous: Any = None, threads: int | None = 1) -> Any:
         """Embed a text column per partition (lazy): a NEW Dask DataFrame with the vectors in ``name``.
+
+        Nothing runs until the frame is computed: ``ddf.vec.persist()`` runs it on the cluster with a
+        progress bar (and prints the dashboard link), ``ddf.vec.to_store(...)`` embeds and writes.
 
         Parameters
         ----------
@@ -549,6 +836,11 @@ class DaskVecAccessor:
             pandas frame is sent whole to every partition; a Dask frame must have the same number
             of partitions, and partition ``i`` reuses from its partition ``i`` (rows that moved
             to another partition are embedded again -- or found in the on-disk cache).
+        threads : int or None, default 1
+            Threads each task's model may use (BLAS / OpenMP, torch, tokenizers, MiniLM's batch
+            threads; see :func:`task_threads`). Dask runs one task per worker thread, so 1 keeps
+            ``n_workers x threads_per_worker`` tasks on as many cores; ``None`` leaves the
+            libraries' defaults (each task may spread over every core).
 
         Returns
         -------
@@ -577,7 +869,9 @@ class DaskVecAccessor:
         out_meta = meta.copy()
         out_meta[name] = vector_array(np.empty((0, int(dim)), np.float32))
         set_info(out_meta, name, info)
-        options = {"batch_size": batch_size, "cache": cache, "missing": missing}
+        if threads is not None and (not isinstance(threads, (int, np.integer)) or threads < 1):
+            raise InvalidInputError(f"threads must be a positive integer or None, got {threads!r}")
+        options = {"batch_size": batch_size, "cache": cache, "missing": missing, "threads": threads}
         if previous is not None and not isinstance(previous, pd.DataFrame):
             if not hasattr(previous, "npartitions") or not hasattr(previous, "_meta"):
                 raise InvalidInputError(f"previous must be a pandas or Dask DataFrame embedded by vecnb, "
@@ -603,9 +897,6 @@ class DaskVecAccessor:
             raise InvalidInputError(f"k must be a positive integer, got {k!r}")
         opts = {"k": int(k), "metric": metric, "where": where, "threshold": threshold, "column": column}
         opts = {a: b for a, b in opts.items() if b is not None}
-        client = _client()
-        if client is not None:
-            _announce(client)
         tasks = [dask.delayed(_search_partition)(p, query, opts) for p in self._ddf.to_delayed()]
         hits = _merge_hits(list(dask.compute(*tasks)), int(k))
         if hits is None:  # nothing anywhere: the empty result shape from the meta
@@ -623,15 +914,19 @@ class DaskVecAccessor:
             ``"error"`` refuses an existing index; ``"replace"`` builds beside it and swaps it in at
             the end; ``"resume"`` continues a run that failed or was killed (same frame and
             partitioning): only partitions not yet recorded are written. ``"sync"`` (alias
-            ``"append"``) upserts this frame's rows by label into an existing index: new labels
-            are added, changed rows rewritten under their key, unchanged rows skipped; rows
-            the frame lacks stay.
+            ``"append"``) makes an existing index equal this frame, by label: new labels are
+            added, changed rows rewritten under their key, unchanged rows skipped, and labels
+            the frame no longer has deleted (once every partition is written).
         column, text, kind, metric
             As ``df.vec.index``.
         retries : int
             Times a failed partition is re-run before the run gives up (default 2).
         batch_size : int
             Rows per store upsert inside a partition.
+        progress : bool
+            Show progress (default): in a Jupyter kernel Dask's widget (one bar per kind of task:
+            embedding, writing), elsewhere a ``tqdm`` bar of partitions; the Dask dashboard's link
+            is printed when the cluster serves one.
         **options
             Store options (``url=``, ``table=``, ``m=`` ...).
 
@@ -639,9 +934,28 @@ class DaskVecAccessor:
         -------
         VectorIndex
             Reopenable later with ``vecnb.open_index``; ``idx.ingest_report`` is an
-            :class:`IngestReport` (rows, seconds, rows/s, retries, partitions skipped on resume).
+            :class:`IngestReport` (rows, seconds, rows/s, retries, partitions skipped on resume,
+            rows deleted by a sync).
         """
         return to_store(self._ddf, store, **options)
+
+    def persist(self, *, progress: bool = True) -> Any:
+        """Compute the frame (e.g. a lazy ``ddf.vec.embed``) and keep its partitions in the workers'
+        memory, showing progress; waits until every partition is done.
+
+        Parameters
+        ----------
+        progress : bool
+            In a Jupyter kernel Dask's progress widget (one bar per kind of task), elsewhere a
+            ``tqdm`` bar of partitions (of tasks on a local scheduler); the dashboard's link is
+            printed when the cluster serves one.
+
+        Returns
+        -------
+        dask.dataframe.DataFrame
+            The persisted frame (as ``ddf.persist()``); a partition's error is raised here.
+        """
+        return persist(self._ddf, progress=progress)
 
 
 def register() -> None:

@@ -66,3 +66,42 @@ def die_once(part, marker: str, label):
         Path(marker, "died").write_text(str(os.getpid()))
         os._exit(1)
     return part
+
+
+class ThreadProbe(Embedder):
+    """Records, for every call, the thread limits its task runs under (BLAS, tokenizers, its own ``threads``)."""
+
+    name = "dask-threads"
+
+    def __init__(self, log: str, dim: int = 8):
+        self.log, self._dim, self.threads = log, dim, 4
+
+    @property
+    def model_id(self) -> str:
+        return f"dask-threads-{self._dim}"
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def spec(self) -> dict:
+        return {"name": self.name, "log": self.log, "dim": self._dim}
+
+    def embed(self, texts):
+        import json
+
+        Path(self.log, f"probe-{os.getpid()}-{uuid.uuid4().hex}").write_text(json.dumps(thread_state(self.threads)))
+        return np.ones((len(list(texts)), self._dim), np.float32)
+
+
+def thread_state(own=None) -> dict:
+    from threadpoolctl import threadpool_info
+
+    return {"blas": sorted({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}),
+            "tokenizers": os.environ.get("TOKENIZERS_PARALLELISM"), "own": own}
+
+
+def probes(log: str) -> list[dict]:
+    import json
+
+    return [json.loads(p.read_text()) for p in Path(log).glob("probe-*")]

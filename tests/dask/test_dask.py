@@ -213,7 +213,7 @@ def _check_table(pg_url: str, table: str, emb: pd.DataFrame, exact: bool = True)
         idx.close()
 
 
-def test_to_store_pgvector_retries_and_equals_frame(client, pg_url, tmp_path):
+def test_to_store_pgvector_retries_and_equals_frame(client, pg_url, tmp_path, capsys):
     df = frame(5000, seed=3)
     emb = df.vec.embed("text", model="hashing", cache=False, progress=False)
     marker = tmp_path / "marker"
@@ -230,11 +230,18 @@ def test_to_store_pgvector_retries_and_equals_frame(client, pg_url, tmp_path):
     _check_table(pg_url, table, emb, exact=False)
     with pytest.raises(vecnb.errors.IndexExistsError):
         ddf.vec.to_store("pgvector", url=pg_url, table=table, progress=False)
-    # mode="sync" of the same frame with 2 rows edited: the table equals the edited frame, every row once
+    # mode="sync" of the frame with 2 rows edited, 3 deleted and 2 added: the table equals the new frame,
+    # every row once; the progress bar counts the partitions
     df2 = df.copy()
     df2.iloc[[5, 4000], 0] = ["edited five", "edited four thousand"]
+    df2 = pd.concat([df2.drop(df.index[[10, 11, 2500]]), frame(2, seed=30).set_axis(pd.Index([1, 2], name="doc"))])
     ddf2 = dd.from_pandas(df2, npartitions=8).vec.embed("text", model="hashing", cache=False)
-    ddf2.vec.to_store("pgvector", url=pg_url, table=table, mode="sync", progress=False).close()
+    capsys.readouterr()
+    idx = ddf2.vec.to_store("pgvector", url=pg_url, table=table, mode="sync")
+    err = capsys.readouterr().err
+    assert "to_store -> pgvector" in err and "8/8" in err, err[-500:]
+    assert idx.ingest_report.deleted == 3 and len(idx) == len(df2)
+    idx.close()
     _check_table(pg_url, table, df2.vec.embed("text", model="hashing", cache=False, progress=False), exact=False)
 
 
@@ -338,14 +345,17 @@ def test_to_store_elasticsearch_on_es_emulator(client, es_url):
             back.close()
     with pytest.raises(vecnb.errors.IndexExistsError):
         ddf.vec.to_store("elasticsearch", url=es_url, index=name, progress=False)
-    # mode="sync" into the 750-row index: 750 new labels added, 3 edited rows rewritten under their label;
-    # twice (the second is a no-op), then the index equals the edited frame, every row once
+    # mode="sync" into the 750-row index: new labels added, 3 edited rows rewritten under their label, 2
+    # labels the frame no longer has deleted; twice (the second is a no-op): the index equals the frame
     df2 = df.copy()
     df2.iloc[[0, 10, 400], 0] = ["edited one", "edited two", "edited three"]
+    df2 = df2.drop(df.index[[3, 500]])
     emb2 = df2.vec.embed("text", model="hashing", cache=False, progress=False)
     ddf2 = dd.from_pandas(df2, npartitions=4).vec.embed("text", model="hashing", cache=False)
-    for _ in range(2):
-        ddf2.vec.to_store("elasticsearch", url=es_url, index=name, mode="sync", progress=False).close()
+    for deleted in (2, 0):
+        idx = ddf2.vec.to_store("elasticsearch", url=es_url, index=name, mode="sync", progress=False)
+        assert idx.ingest_report.deleted == deleted
+        idx.close()
         back = vecnb.open_index("elasticsearch", url=es_url, index=name)
         try:
             assert len(back) == len(df2) and len(back.store) == len(df2) and back.frame.index.is_unique
@@ -354,6 +364,65 @@ def test_to_store_elasticsearch_on_es_emulator(client, es_url):
             vecs, found = back.store.fetch(back.keys_for(emb2.index))
             assert found.all()
             np.testing.assert_allclose(vecs, emb2.vec.matrix("text_vec"), atol=1e-6)
-            assert back.search("edited two", k=1).index[0] == df2.index[10]
+            assert back.search("edited two", k=1).index[0] == df.index[10]
         finally:
             back.close()
+
+
+def test_task_threads_capped_and_restored(client, tmp_path):
+    """Each embedding task runs with the model's thread pools capped at threads= (BLAS via threadpoolctl,
+    tokenizers' parallelism, the embedder's own threads); the worker's settings come back afterwards."""
+    vecnb.embed.register("dask-threads", H.ThreadProbe, overwrite=True)
+    before = client.run(H.thread_state)
+    for threads, want in ((1, {"blas": [1], "tokenizers": "false", "own": 1}),
+                          (2, {"blas": [2], "tokenizers": None, "own": 2}),
+                          (None, None)):
+        log = tmp_path / f"log{threads}"
+        log.mkdir()
+        ddf = dd.from_pandas(frame(400, seed=9), npartitions=4)
+        ddf.vec.embed("text", model={"name": "dask-threads", "log": str(log)}, cache=False, threads=threads).compute()
+        got = H.probes(str(log))
+        assert len(got) >= 4  # a call per batch of every partition
+        if want is None:  # left alone: the worker's own settings, the embedder's 4 threads
+            assert all(g["own"] == 4 and g["tokenizers"] is None for g in got), got
+        else:
+            assert all(g == want for g in got), got
+    assert client.run(H.thread_state) == before
+    with pytest.raises(InvalidInputError, match="threads"):
+        dd.from_pandas(frame(10), npartitions=1).vec.embed("text", model="hashing", threads=0)
+
+
+def test_persist_shows_progress(client, capsys):
+    """ddf.vec.persist runs the lazy embedding now and reports it: a tqdm bar of partitions on a cluster,
+    of tasks on the local scheduler; in a notebook Dask's widget, whose bars reach n / n."""
+    import dask
+    from distributed import futures_of, wait
+
+    df = frame(800, seed=6)
+    ref = df.vec.embed("text", model="hashing", cache=False, progress=False)
+    ddf = dd.from_pandas(df, npartitions=4).vec.embed("text", model="hashing", cache=False)
+    out = ddf.vec.persist()
+    err = capsys.readouterr().err
+    assert "ddf.vec.persist" in err and "4/4" in err, err[-500:]
+    assert all(f.status == "finished" for f in futures_of(out))
+    np.testing.assert_array_equal(out.compute().vec.matrix("text_vec"), ref.vec.matrix("text_vec"))
+    with dask.config.set(scheduler="sync"):
+        ddf.vec.persist()
+    err = capsys.readouterr().err
+    assert "ddf.vec.persist" in err and "tasks" in err and "100%" in err, err[-500:]
+    ddf.vec.persist(progress=False)
+    assert capsys.readouterr().err == ""
+    # the notebook widget (built here outside a kernel) follows the tasks from the scheduler
+    again = dd.from_pandas(df, npartitions=4).vec.embed("text", model="hashing", cache=False, name="v2")
+    futures = futures_of(client.persist(again))
+    w = vecnb.dask._WidgetProgress(client, futures)
+    wait(futures)
+    import time
+
+    deadline = time.monotonic() + 20
+    while not hasattr(w.bar, "elapsed_time") or "Finished" not in w.bar.elapsed_time.value:
+        assert time.monotonic() < deadline, "the progress widget never reported the end"
+        time.sleep(0.1)
+    texts = {str(k): t.value for k, t in w.bar.bar_texts.items()}
+    assert "embed_partition" in texts and ">4 / 4<" in texts["embed_partition"], texts
+    assert all(b.value == 1.0 for b in w.bar.bars.values())
