@@ -362,7 +362,7 @@ def _cmp_mask(col: pd.Series, op: str, value: Any) -> np.ndarray:
             res = col.isin(list(value))
         else:  # $nin
             res = ~col.isin(list(value))
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:  # ValueError: cells holding arrays compare element-wise
         raise FilterError(
             f"where: cannot compare field {col.name!r} (dtype {col.dtype}) {op} {value!r}: {exc}. "
             "Compare numbers with numbers and text with text."
@@ -376,11 +376,12 @@ def to_mask(node: Node | None, df: pd.DataFrame) -> np.ndarray:
     if node is None:
         return np.ones(len(df), dtype=bool)
     if isinstance(node, Cmp):
-        if node.field not in df.columns:
-            from vecnb._core.arrow import is_vector_dtype
+        from vecnb._core.arrow import is_vector_dtype
 
+        if node.field not in df.columns or is_vector_dtype(df[node.field].dtype):
             check_fields(node, [c for c in df.columns if isinstance(c, str) and not is_vector_dtype(df[c].dtype)],
-                         "the DataFrame's columns")
+                         "the DataFrame's columns (an embedding column holds vectors, which filters cannot compare)"
+                         if node.field in df.columns else "the DataFrame's columns")
         return _cmp_mask(df[node.field], node.op, node.value)
     masks = [to_mask(c, df) for c in node.children]
     return np.logical_and.reduce(masks) if isinstance(node, And) else np.logical_or.reduce(masks)
