@@ -98,6 +98,41 @@ def _in_list(field: str, op: str, values: tuple) -> dict:
     return {"$or": parts} if op == "$in" else {"$and": parts}
 
 
+def _fractional(v: Any) -> bool:
+    """A float with a fractional part (chroma truncates it toward zero when the field holds ints)."""
+    return isinstance(v, float) and np.isfinite(v) and abs(v) < 2.0 ** 62 and v != int(v)
+
+
+def _fraction_safe(f: str, op: str, v: float) -> dict:
+    """``f op v`` for a fractional ``v``, right whether ``f`` stores ints or floats in chroma.
+
+    Chroma compares an int field with a float by casting the float to int (toward zero):
+    ``{"n": {"$gte": 2.5}}`` matched ``n == 2``, ``{"n": 2.5}`` matched ``n == 2``. The one
+    int ``t = int(v)`` that the cast gets wrong is excluded (or added) explicitly; a float
+    field equal to ``t`` is on the same side of ``v`` anyway, so float fields are unchanged.
+    """
+    t = int(v)
+    base = {f: {op: v}}
+    if op in ("$eq", "$gte" if v > 0 else "$lte"):  # the cast adds t: take it out
+        return {"$and": [base, {f: {"$ne": t}}]}
+    if op in ("$ne", "$lt" if v > 0 else "$gt"):  # the cast drops t: put it back
+        return {"$or": [base, {f: {"$eq": t}}]}
+    return base
+
+
+def _eq_list(f: str, op: str, forms: tuple) -> dict:
+    """``$in`` / ``$nin`` (``op``) of ``forms`` with fractional floats made cast-safe."""
+    odd = [v for v in forms if _fractional(v)]
+    rest = tuple(v for v in forms if not _fractional(v))
+    one = "$eq" if op == "$in" else "$ne"
+    parts = [_fraction_safe(f, one, v) for v in odd]
+    if rest:
+        parts.insert(0, _in_list(f, op, rest))
+    if len(parts) == 1:
+        return parts[0]
+    return {"$or": parts} if op == "$in" else {"$and": parts}
+
+
 def to_chroma_where(node: filters.Node | None) -> dict | None:
     """Translate a parsed filter tree into chroma's ``where`` dict (``None`` for no filter).
 
@@ -120,10 +155,12 @@ def to_chroma_where(node: filters.Node | None) -> dict | None:
         if op in ("$eq", "$ne", "$in", "$nin"):  # True equals 1 and False 0 (pandas' rule)
             vals = node.value if isinstance(node.value, tuple) else (node.value,)
             forms = tuple(x for v in vals for x in filters.equal_forms(_value(v)))
-            if len(forms) == 1 and op in ("$eq", "$ne"):
+            if len(forms) == 1 and op in ("$eq", "$ne") and not _fractional(forms[0]):
                 cond = {f: {op: forms[0]}}
             else:
-                cond = _in_list(f, "$in" if op in ("$eq", "$in") else "$nin", forms)
+                cond = _eq_list(f, "$in" if op in ("$eq", "$in") else "$nin", forms)
+        elif _fractional(_value(node.value)):
+            cond = _fraction_safe(f, op, _value(node.value))
         else:
             cond = {f: {op: _value(node.value)}}
         if op in ("$ne", "$nin"):  # chroma would match rows without the field: require it
@@ -328,11 +365,19 @@ class ChromaStore(BaseStore):
         scores = np.full((nq, k), -np.inf, dtype=np.float64)
         if k == 0:
             return ids, scores
+        allowed: list = []  # the rows the filter allows, read once if chroma's HNSW comes back short
         for s in range(0, nq, self._batch):
             qb = q[s:s + self._batch]
             res = self._call("search", col.query, query_embeddings=qb, n_results=k, where=cw, include=include)
             embs = res["embeddings"] if rescore else [None] * len(qb)
             for i, (rid, dist, emb) in enumerate(zip(res["ids"], res["distances"], embs)):
+                if len(rid) < k:  # fewer than k: the filter allows fewer rows, or the graph did not reach them
+                    if not allowed:
+                        allowed.append(self._allowed(col, cw))
+                    if len(allowed[0][0]) > len(rid):
+                        keys, sc = self._exact_over(allowed[0], qb[i], k)
+                        ids[s + i, :len(keys)], scores[s + i, :len(keys)] = keys, sc
+                        continue
                 if not rid:
                     continue
                 keys = np.array(rid, dtype=np.int64)
@@ -345,6 +390,21 @@ class ChromaStore(BaseStore):
                 ids[s + i, :len(order)] = keys[order]
                 scores[s + i, :len(order)] = sc[order]
         return ids, scores
+
+    def _allowed(self, col: Any, cw: dict | None) -> tuple[np.ndarray, np.ndarray]:
+        """Keys (m,) and vectors (m, dim) of every row ``cw`` allows."""
+        got = self._call("search", col.get, where=cw, include=["embeddings"])
+        keys = np.array([int(x) for x in got["ids"]], dtype=np.int64)
+        E = np.asarray(got["embeddings"], dtype=np.float32).reshape(len(keys), self.dim)
+        return keys, E
+
+    def _exact_over(self, allowed: tuple[np.ndarray, np.ndarray], q: np.ndarray, k: int) -> tuple:
+        """Exact top-``k`` of one query over ``allowed`` rows (chroma's HNSW answered short:
+        it returns fewer rows than exist when its graph does not reach them)."""
+        keys, E = allowed
+        sc = _exact_block(E, np.arange(len(keys))[None, :], q[None, :], self.metric)[0]
+        order = np.lexsort((keys, -sc))[:k]
+        return keys[order], sc[order]
 
     def __len__(self) -> int:
         if self._closed:
