@@ -1,18 +1,35 @@
-"""The docstrings' examples run, and the core public API has them.
+"""The docstrings' examples run, and every public function and class has one.
 
-Every public object (``vecnb.__all__``, the ``__all__`` of each public module, and the public
-methods of the public classes) is searched for doctest examples, which are run in a fresh
-folder with a fresh embedding cache: an example that no longer matches what the code does
-fails here. The API named in DESIGN.md must carry a numpydoc ``Examples`` section.
+Public means: no leading underscore, in a module whose dotted path has no part with a leading
+underscore (plus the modules ``vecnb.__all__`` re-exports, e.g. ``vecnb.metrics``), reached
+through the module's ``__all__`` (or, without one, the functions and classes it defines), and
+the public methods and properties of those classes. Every such object is searched for doctest
+examples, which are run in a fresh folder with a fresh embedding cache: an example that no
+longer matches what the code does fails here.
+
+Every public function, class and method must carry a numpydoc ``Examples`` section, except:
+
+* a property (an attribute: it needs a docstring, its example is its class's);
+* a method that overrides one of a base class (LangChain's, pydantic's, a vecnb base): the
+  base documents it;
+* a method that implements a member of a vecnb ``Protocol`` the class satisfies (a store's
+  ``upsert`` / ``search`` / ``fetch``...): the protocol's member carries the example;
+* a method called as ``.name(`` in its class's own ``Examples`` section.
+
+``KNOWN_MISSING`` lists the objects still without one; it may only shrink (an object that gains
+an example must leave the list, and a new public object without one fails).
 
 Run alone with ``pytest tests/docs/test_docstrings.py``; it takes a few seconds (the examples
-use the ``hashing`` embedder and tiny frames).
+use the ``hashing`` embedder and tiny frames; nothing downloads, nothing needs a server).
 """
 
 from __future__ import annotations
 
 import doctest
+import importlib
 import inspect
+import pkgutil
+import re
 import types
 import typing
 
@@ -33,8 +50,30 @@ CORE = [
 ]
 
 
+def public_modules() -> dict[str, types.ModuleType]:
+    """Dotted name -> module: those ``vecnb.__all__`` names, then every module without a ``_`` part."""
+    out: dict[str, types.ModuleType] = {}
+    for name in vecnb.__all__:
+        obj = getattr(vecnb, name)
+        if isinstance(obj, types.ModuleType):
+            out[f"vecnb.{name}"] = obj
+    for info in sorted(pkgutil.walk_packages(vecnb.__path__, "vecnb."), key=lambda i: i.name):
+        if any(part.startswith("_") for part in info.name.split(".")[1:]):
+            continue
+        out.setdefault(info.name, importlib.import_module(info.name))
+    return out
+
+
+def _module_members(module: types.ModuleType) -> list[str]:
+    names = getattr(module, "__all__", None)
+    if names is None:
+        names = [n for n, v in vars(module).items()
+                 if (inspect.isclass(v) or inspect.isfunction(v)) and v.__module__ == module.__name__]
+    return [n for n in names if not n.startswith("_")]
+
+
 def public_objects() -> dict[str, object]:
-    """Name -> object for everything the API reference documents as public."""
+    """Name -> object for everything the API reference documents as public (first name wins)."""
     out: dict[str, object] = {}
     seen: set[int] = set()
 
@@ -44,16 +83,14 @@ def public_objects() -> dict[str, object]:
             out[name] = obj
 
     for name in vecnb.__all__:
-        if name.startswith("__"):
-            continue
         obj = getattr(vecnb, name)
-        if isinstance(obj, types.ModuleType):
-            for member in getattr(obj, "__all__", []):
-                value = getattr(obj, member)
-                if callable(value):
-                    add(f"vecnb.{name}.{member}", value)
-        else:
+        if not name.startswith("__") and not isinstance(obj, types.ModuleType):
             add(f"vecnb.{name}", obj)
+    for modname, module in public_modules().items():
+        for member in _module_members(module):
+            value = getattr(module, member)
+            if callable(value) and not isinstance(value, types.ModuleType):
+                add(f"{modname}.{member}", value)
     for name, obj in list(out.items()):
         if inspect.isclass(obj) and not issubclass(obj, BaseException):
             for attr, raw in vars(obj).items():
@@ -95,21 +132,565 @@ def test_core_api_has_examples():
     assert not missing, f"no Examples section: {missing}"
 
 
-# classes whose every public method is API a user calls (others' methods may be plumbing,
-# e.g. vecnb.storage.LocalFS mirrors fsspec's file-system methods)
-API_CLASSES = ("vecnb.VecAccessor", "vecnb.VectorIndex", "vecnb.Query", "vecnb.stores.VectorStore",
-               "vecnb.stores.BaseStore", "vecnb.IncrementalVectorizer")
-
-
-def test_every_public_function_and_class_has_a_docstring():
+def _is_typing_alias(obj: object) -> bool:
     # type aliases (``filters.Node = Union[...]``) carry no docstring of their own
-    undocumented = [name for name, obj in public_objects().items()
-                    if not (inspect.getdoc(obj) or "").strip() and typing.get_origin(obj) is None
-                    and (name.count(".") == 1 or name.rsplit(".", 1)[0] in API_CLASSES
-                         or (inspect.isclass(obj) or inspect.isfunction(obj)) and name.count(".") == 2)]
-    assert not undocumented, f"no docstring: {undocumented}"
+    return typing.get_origin(obj) is not None
+
+
+def undocumented() -> list[str]:
+    return [name for name, obj in public_objects().items()
+            if not (inspect.getdoc(obj) or "").strip() and not _is_typing_alias(obj)]
+
+
+def _protocols(objects: dict[str, object]) -> list[type]:
+    return [o for o in objects.values() if inspect.isclass(o) and getattr(o, "_is_protocol", False)
+            and o is not typing.Protocol]
+
+
+def _members(proto: type) -> set[str]:
+    return {a for a in vars(proto) if not a.startswith("_")}
+
+
+def _class_example_source(cls: type) -> str:
+    doc = inspect.getdoc(cls) or ""
+    return doc[doc.index("Examples"):] if "Examples" in doc else ""
+
+
+def without_examples() -> list[str]:
+    """Public functions, classes and methods with no ``Examples`` section (see the module docstring)."""
+    objects = public_objects()
+    protocols = _protocols(objects)
+    owner = {}
+    for name, obj in objects.items():
+        if inspect.isclass(obj):
+            for attr in vars(obj):
+                owner[f"{name}.{attr}"] = obj
+    out = []
+    for name, obj in objects.items():
+        if isinstance(obj, property) or _is_typing_alias(obj) or "Examples" in (inspect.getdoc(obj) or ""):
+            continue
+        cls = owner.get(name)
+        if cls is not None:
+            attr = name.rsplit(".", 1)[1]
+            if any(attr in vars(base) for base in cls.__mro__[1:] if base is not object):
+                continue
+            if any(attr in _members(p) and all(hasattr(cls, m) for m in _members(p)) and cls is not p
+                   for p in protocols):
+                continue
+            if re.search(rf"\.{re.escape(attr)}\b", _class_example_source(cls)):
+                continue
+        out.append(name)
+    return out
+
+
+def test_every_public_object_has_a_docstring():
+    missing = sorted(set(undocumented()) - KNOWN_UNDOCUMENTED)
+    assert not missing, f"no docstring: {missing}"
+    fixed = sorted(KNOWN_UNDOCUMENTED - set(undocumented()))
+    assert not fixed, f"these have a docstring now: remove them from KNOWN_UNDOCUMENTED: {fixed}"
+
+
+def test_every_public_function_and_class_has_an_example():
+    got = set(without_examples())
+    missing = sorted(got - KNOWN_MISSING)
+    assert not missing, f"no numpydoc Examples section (add one that runs offline in ~ms): {missing}"
+    fixed = sorted(KNOWN_MISSING - got)
+    assert not fixed, f"these have an example now: remove them from KNOWN_MISSING: {fixed}"
 
 
 @pytest.mark.parametrize("name", CORE)
 def test_core_names_exist(name):
     assert name in public_objects(), f"{name} is not a public object any more: update CORE"
+
+
+# ------------------------------------------------------------------ the list that may only shrink
+KNOWN_UNDOCUMENTED: frozenset[str] = frozenset({
+    "vecnb.bench.dask_scale.main",
+    "vecnb.bench.dask_scale.run",
+    "vecnb.dask.IngestReport.to_dict",
+    "vecnb.demo.main",
+    "vecnb.index.home.Home.append",
+    "vecnb.index.home.Home.atomic",
+    "vecnb.index.home.Home.create",
+    "vecnb.index.home.encode_dels",
+    "vecnb.index.home.encode_head",
+    "vecnb.search.query.Rerank.to_dict",
+    "vecnb.search.targets.FrameTarget.finish",
+    "vecnb.search.targets.FrameTarget.keyword",
+    "vecnb.search.targets.FrameTarget.parse_where",
+    "vecnb.search.targets.FrameTarget.text_column",
+    "vecnb.search.targets.FrameTarget.vector",
+    "vecnb.search.targets.IndexTarget.check_searchable",
+    "vecnb.search.targets.IndexTarget.parse_where",
+    "vecnb.search.targets.IndexTarget.query_vectors",
+    "vecnb.search.targets.IndexTarget.text_column",
+    "vecnb.search.targets.IndexTarget.vector",
+    "vecnb.storage.LocalFS.cat_file",
+    "vecnb.storage.LocalFS.exists",
+    "vecnb.storage.LocalFS.find",
+    "vecnb.storage.LocalFS.get_file",
+    "vecnb.storage.LocalFS.invalidate_cache",
+    "vecnb.storage.LocalFS.isdir",
+    "vecnb.storage.LocalFS.isfile",
+    "vecnb.storage.LocalFS.ls",
+    "vecnb.storage.LocalFS.makedirs",
+    "vecnb.storage.LocalFS.pipe_file",
+    "vecnb.storage.LocalFS.put_file",
+    "vecnb.storage.LocalFS.rm",
+    "vecnb.stores.base.Build.build",
+    "vecnb.stores.base.Configurable.config",
+    "vecnb.stores.base.Describe.info",
+    "vecnb.stores.base.Fetch.fetch",
+    "vecnb.stores.base.FetchMetadata.fetch_metadata",
+    "vecnb.stores.base.FetchTexts.fetch_texts",
+    "vecnb.stores.base.IterIds.iter_ids",
+    "vecnb.stores.base.KeepsIndexRecord.home_append",
+    "vecnb.stores.base.KeepsIndexRecord.home_read",
+    "vecnb.stores.base.KeepsIndexRecord.home_reset",
+    "vecnb.stores.base.KeepsIndexRecord.locator",
+    "vecnb.stores.base.KeepsIndexRecord.open_existing",
+    "vecnb.stores.base.KeepsIndexRecord.staging",
+    "vecnb.stores.base.KeepsIndexRecord.take_place_of",
+    "vecnb.stores.base.KeywordSearch.keyword",
+    "vecnb.stores.base.Persist.load",
+    "vecnb.stores.base.Persist.save",
+    "vecnb.stores.base.Reference.open_reference",
+    "vecnb.stores.base.Reference.reference",
+    "vecnb.stores.chroma_store.ChromaStore.home_append",
+    "vecnb.stores.chroma_store.ChromaStore.home_read",
+    "vecnb.stores.chroma_store.ChromaStore.home_reset",
+    "vecnb.stores.chroma_store.ChromaStore.locator",
+    "vecnb.stores.elasticsearch_store.ElasticsearchStore.locator",
+    "vecnb.stores.elasticsearch_store.ElasticsearchStore.where_url",
+    "vecnb.stores.numpy_store.MetaTable.columns",
+    "vecnb.stores.numpy_store.MetaTable.rows",
+    "vecnb.stores.sqlite_store.SqliteStore.locator",
+    "vecnb.stores.sqlite_store.SqliteStore.take_place_of",
+    "vecnb.widgets.Explorer.clear_selection",
+    "vecnb.widgets.Explorer.color",
+    "vecnb.widgets.Explorer.method",
+    "vecnb.widgets.Explorer.search_column",
+    "vecnb.widgets.Explorer.selected_positions",
+    "vecnb.widgets.Explorer.unobserve_selection",
+})
+KNOWN_MISSING: frozenset[str] = frozenset({
+    "vecnb.ColumnNotFoundError",
+    "vecnb.DimensionMismatchError",
+    "vecnb.DuplicateIdError",
+    "vecnb.FilterError",
+    "vecnb.IncrementalVectorizer",
+    "vecnb.IncrementalVectorizer.attach",
+    "vecnb.IncrementalVectorizer.close",
+    "vecnb.IncrementalVectorizer.commit",
+    "vecnb.IncrementalVectorizer.failures",
+    "vecnb.IncrementalVectorizer.read",
+    "vecnb.IncrementalVectorizer.rollback",
+    "vecnb.IncrementalVectorizer.run",
+    "vecnb.IndexExistsError",
+    "vecnb.IndexFormatError",
+    "vecnb.IndexNotFoundError",
+    "vecnb.InvalidInputError",
+    "vecnb.InvalidVectorError",
+    "vecnb.MissingDependencyError",
+    "vecnb.ModelMismatchError",
+    "vecnb.NoEmbeddingColumnError",
+    "vecnb.Query.from_dict",
+    "vecnb.Query.near_text",
+    "vecnb.Query.similar_to",
+    "vecnb.StoreBusyError",
+    "vecnb.StoreConnectionError",
+    "vecnb.StoreError",
+    "vecnb.TextColumnError",
+    "vecnb.UnknownMetricError",
+    "vecnb.UnknownModelError",
+    "vecnb.UnknownStoreError",
+    "vecnb.VecAccessor.compare_metrics",
+    "vecnb.VecAccessor.explore",
+    "vecnb.VecAccessor.stale",
+    "vecnb.VecnbError",
+    "vecnb.VectorIndex",
+    "vecnb.VectorIndex.as_langchain",
+    "vecnb.VectorIndex.as_llamaindex",
+    "vecnb.VectorIndex.as_retriever",
+    "vecnb.VectorIndex.clone_over",
+    "vecnb.VectorIndex.filter_fields",
+    "vecnb.VectorIndex.hybrid",
+    "vecnb.VectorIndex.keys_for",
+    "vecnb.VectorIndex.labels_for",
+    "vecnb.VectorIndex.positions_for",
+    "vecnb.VectorIndex.read_rows",
+    "vecnb.VectorIndex.search_params",
+    "vecnb.VectorIndex.set_params",
+    "vecnb.VectorIndex.stored_keys",
+    "vecnb.VectorIndex.swap",
+    "vecnb.VectorIndex.sync",
+    "vecnb.VectorIndex.write_rows",
+    "vecnb.accessor.text_values",
+    "vecnb.bench.clustered",
+    "vecnb.bench.clustered_matrix",
+    "vecnb.bench.dask_scale.main",
+    "vecnb.bench.dask_scale.run",
+    "vecnb.bench.foundation",
+    "vecnb.bench.ingest.run",
+    "vecnb.bench.langchain.compare",
+    "vecnb.bench.load",
+    "vecnb.bench.machine_info",
+    "vecnb.bench.memory",
+    "vecnb.bench.mmap_open",
+    "vecnb.bench.overhead",
+    "vecnb.bench.per_query",
+    "vecnb.bench.plot",
+    "vecnb.bench.profile_search",
+    "vecnb.bench.recall_at_k",
+    "vecnb.bench.reopen.frame",
+    "vecnb.bench.reopen.run",
+    "vecnb.bench.run",
+    "vecnb.bench.save",
+    "vecnb.bench.scorecard",
+    "vecnb.bench.sweep",
+    "vecnb.bench.widgets.compare_metrics_update",
+    "vecnb.bench.widgets.explore_ready",
+    "vecnb.bench.widgets.widget_bytes",
+    "vecnb.dask.DaskVecAccessor",
+    "vecnb.dask.DaskVecAccessor.columns",
+    "vecnb.dask.DaskVecAccessor.embed",
+    "vecnb.dask.DaskVecAccessor.search",
+    "vecnb.dask.DaskVecAccessor.to_store",
+    "vecnb.dask.IngestReport",
+    "vecnb.dask.IngestReport.to_dict",
+    "vecnb.dask.register",
+    "vecnb.datasets.data_dir",
+    "vecnb.datasets.info",
+    "vecnb.datasets.names",
+    "vecnb.demo.main",
+    "vecnb.demo.summarize",
+    "vecnb.embed.CallableEmbedder",
+    "vecnb.embed.Embedder",
+    "vecnb.embed.Embedder.embed",
+    "vecnb.embed.Embedder.fit",
+    "vecnb.embed.Embedder.spec",
+    "vecnb.embed.EmbeddingCache.clear",
+    "vecnb.embed.EmbeddingCache.compact",
+    "vecnb.embed.EmbeddingCache.put",
+    "vecnb.embed.EmbeddingCache.refresh",
+    "vecnb.embed.base.as_text_list",
+    "vecnb.embed.base.check_output",
+    "vecnb.embed.base.sha8",
+    "vecnb.embed.cache.text_keys",
+    "vecnb.embed.clear_instances",
+    "vecnb.embed.default_cache_dir",
+    "vecnb.embed.lexical.HashingEmbedder",
+    "vecnb.embed.lexical.TfidfEmbedder",
+    "vecnb.embed.lexical.TfidfEmbedder.kwargs_from_model_id",
+    "vecnb.embed.minilm.MiniLM.kwargs_from_model_id",
+    "vecnb.embed.minilm.MiniLM.load",
+    "vecnb.embed.names",
+    "vecnb.embed.register",
+    "vecnb.embed.registry.registration",
+    "vecnb.embed.static.WordLlamaEmbedder",
+    "vecnb.embed.static.WordLlamaEmbedder.kwargs_from_model_id",
+    "vecnb.embed.static.WordLlamaEmbedder.load",
+    "vecnb.embed.static.import_wordllama",
+    "vecnb.filters.And",
+    "vecnb.filters.Cmp",
+    "vecnb.filters.Or",
+    "vecnb.filters.check_fields",
+    "vecnb.filters.encode_frame",
+    "vecnb.filters.encode_node",
+    "vecnb.filters.equal_forms",
+    "vecnb.filters.fields",
+    "vecnb.filters.instant_ns",
+    "vecnb.filters.parse",
+    "vecnb.filters.prepare",
+    "vecnb.filters.to_dict",
+    "vecnb.filters.to_mask",
+    "vecnb.frame.columns.ColumnInfo",
+    "vecnb.frame.columns.ColumnInfo.for_model",
+    "vecnb.frame.columns.ColumnInfo.from_dict",
+    "vecnb.frame.columns.ColumnInfo.to_dict",
+    "vecnb.frame.columns.ColumnInfo.with_model",
+    "vecnb.frame.columns.embedding_columns",
+    "vecnb.frame.columns.get_info",
+    "vecnb.frame.columns.resolve_column",
+    "vecnb.frame.columns.set_info",
+    "vecnb.frame.results.build_hits",
+    "vecnb.frame.results.empty_hits",
+    "vecnb.index.build_index",
+    "vecnb.index.home.Home",
+    "vecnb.index.home.Home.append",
+    "vecnb.index.home.Home.atomic",
+    "vecnb.index.home.Home.create",
+    "vecnb.index.home.Home.maybe_compact",
+    "vecnb.index.home.can_home",
+    "vecnb.index.home.encode_dels",
+    "vecnb.index.home.encode_head",
+    "vecnb.index.home.encode_rows",
+    "vecnb.index.home.replay",
+    "vecnb.index.opening.build_owned",
+    "vecnb.index.opening.open_index",
+    "vecnb.index.opening.open_reference",
+    "vecnb.index.opening.reference_manifest",
+    "vecnb.index.swap_index",
+    "vecnb.integrations.langchain.VecnbEmbeddings",
+    "vecnb.integrations.langchain.VecnbRetriever",
+    "vecnb.integrations.langchain.VecnbRetriever.over",
+    "vecnb.integrations.langchain.VecnbRetriever.query_for",
+    "vecnb.integrations.langchain.VecnbVectorStore",
+    "vecnb.integrations.langchain.VecnbVectorStore.similarity_search_with_score_by_vector",
+    "vecnb.integrations.langchain.documents_from_hits",
+    "vecnb.integrations.llamaindex.VecnbLlamaStore",
+    "vecnb.integrations.llamaindex.VecnbLlamaStore.over",
+    "vecnb.integrations.llamaindex.where_from_filters",
+    "vecnb.keyword.Analyzer",
+    "vecnb.keyword.Analyzer.describe",
+    "vecnb.keyword.Analyzer.key",
+    "vecnb.keyword.Analyzer.make",
+    "vecnb.keyword.Analyzer.terms",
+    "vecnb.keyword.Analyzer.tokenize",
+    "vecnb.keyword.BM25",
+    "vecnb.keyword.BM25.scores",
+    "vecnb.keyword.BM25.term_ids",
+    "vecnb.keyword.BM25.top",
+    "vecnb.keyword.BM25Options",
+    "vecnb.keyword.BM25Options.analyzer",
+    "vecnb.keyword.BM25Options.make",
+    "vecnb.keyword.BM25Options.params",
+    "vecnb.keyword.BM25Options.to_dict",
+    "vecnb.keyword.CrossEncoder",
+    "vecnb.keyword.CrossEncoder.rerank",
+    "vecnb.keyword.MMR",
+    "vecnb.keyword.MMR.rerank",
+    "vecnb.keyword.RRF",
+    "vecnb.keyword.RRF.combine",
+    "vecnb.keyword.RRF.fuse",
+    "vecnb.keyword.Weighted",
+    "vecnb.keyword.Weighted.combine",
+    "vecnb.keyword.Weighted.fuse",
+    "vecnb.keyword.bm25_index",
+    "vecnb.keyword.cache_info",
+    "vecnb.keyword.clear_cache",
+    "vecnb.keyword.fuse",
+    "vecnb.keyword.hybrid",
+    "vecnb.keyword.hybrid_search",
+    "vecnb.keyword.hybrid_search_index",
+    "vecnb.keyword.keyword",
+    "vecnb.keyword.keyword_search",
+    "vecnb.keyword.keyword_search_index",
+    "vecnb.keyword.make_fusion",
+    "vecnb.keyword.make_reranker",
+    "vecnb.keyword.mmr",
+    "vecnb.keyword.rerank_hits",
+    "vecnb.metrics.as_matrix",
+    "vecnb.metrics.check_k",
+    "vecnb.metrics.check_matrix",
+    "vecnb.metrics.check_vectors",
+    "vecnb.metrics.exact_scores",
+    "vecnb.metrics.normalize",
+    "vecnb.metrics.resolve_metric",
+    "vecnb.metrics.scores_from_distances",
+    "vecnb.metrics.topk",
+    "vecnb.metrics.unit_queries",
+    "vecnb.open_index",
+    "vecnb.ops.migrate.MigrationReport",
+    "vecnb.ops.migration.Checkpoint",
+    "vecnb.ops.migration.Checkpoint.clear",
+    "vecnb.ops.migration.VectorizeReport",
+    "vecnb.ops.migration.call_with_retries",
+    "vecnb.search.bm25.text_column",
+    "vecnb.search.fusion.check_fetch_k",
+    "vecnb.search.inputs.check_k",
+    "vecnb.search.inputs.check_threshold",
+    "vecnb.search.inputs.embedder_for",
+    "vecnb.search.inputs.query_matrix",
+    "vecnb.search.inputs.query_texts",
+    "vecnb.search.inputs.remember_embedder",
+    "vecnb.search.query.Rerank",
+    "vecnb.search.query.Rerank.reranker",
+    "vecnb.search.query.Rerank.to_dict",
+    "vecnb.search.rerank.check_diversity",
+    "vecnb.search.targets.FrameTarget",
+    "vecnb.search.targets.FrameTarget.check_searchable",
+    "vecnb.search.targets.FrameTarget.finish",
+    "vecnb.search.targets.FrameTarget.hit_vectors",
+    "vecnb.search.targets.FrameTarget.parse_where",
+    "vecnb.search.targets.FrameTarget.query_vectors",
+    "vecnb.search.targets.FrameTarget.search",
+    "vecnb.search.targets.FrameTarget.text_column",
+    "vecnb.search.targets.FrameTarget.vector",
+    "vecnb.search.targets.IndexTarget",
+    "vecnb.search.targets.IndexTarget.check_searchable",
+    "vecnb.search.targets.IndexTarget.finish",
+    "vecnb.search.targets.IndexTarget.hit_vectors",
+    "vecnb.search.targets.IndexTarget.parse_where",
+    "vecnb.search.targets.IndexTarget.query_vectors",
+    "vecnb.search.targets.IndexTarget.search",
+    "vecnb.search.targets.IndexTarget.text_column",
+    "vecnb.search.targets.IndexTarget.vector",
+    "vecnb.search.targets.as_target",
+    "vecnb.servers.PostgresServer",
+    "vecnb.servers.PostgresServer.stop",
+    "vecnb.servers.find_pginstall",
+    "vecnb.servers.postgres",
+    "vecnb.servers.start",
+    "vecnb.storage.LocalFS",
+    "vecnb.storage.LocalFS.cat_file",
+    "vecnb.storage.LocalFS.exists",
+    "vecnb.storage.LocalFS.find",
+    "vecnb.storage.LocalFS.get_file",
+    "vecnb.storage.LocalFS.invalidate_cache",
+    "vecnb.storage.LocalFS.isdir",
+    "vecnb.storage.LocalFS.isfile",
+    "vecnb.storage.LocalFS.ls",
+    "vecnb.storage.LocalFS.makedirs",
+    "vecnb.storage.LocalFS.pipe_file",
+    "vecnb.storage.LocalFS.put_file",
+    "vecnb.storage.LocalFS.rm",
+    "vecnb.storage.Location",
+    "vecnb.storage.Location.errors",
+    "vecnb.storage.Location.path",
+    "vecnb.storage.Location.redact",
+    "vecnb.storage.VersionGoneError",
+    "vecnb.storage.download",
+    "vecnb.storage.local_folder",
+    "vecnb.storage.location",
+    "vecnb.storage.read_file",
+    "vecnb.storage.read_frame",
+    "vecnb.storage.read_manifest",
+    "vecnb.storage.redact",
+    "vecnb.storage.write_files",
+    "vecnb.storage.write_folder",
+    "vecnb.storage.write_frame",
+    "vecnb.stores.BaseStore",
+    "vecnb.stores.BaseStore.close",
+    "vecnb.stores.BaseStore.discard",
+    "vecnb.stores.BaseStore.replacing",
+    "vecnb.stores.VectorStore",
+    "vecnb.stores.VectorStore.close",
+    "vecnb.stores.VectorStore.delete",
+    "vecnb.stores.VectorStore.search",
+    "vecnb.stores.VectorStore.upsert",
+    "vecnb.stores.base.Build",
+    "vecnb.stores.base.Build.build",
+    "vecnb.stores.base.Configurable",
+    "vecnb.stores.base.Configurable.config",
+    "vecnb.stores.base.Describe",
+    "vecnb.stores.base.Describe.info",
+    "vecnb.stores.base.Fetch",
+    "vecnb.stores.base.Fetch.fetch",
+    "vecnb.stores.base.FetchMetadata",
+    "vecnb.stores.base.FetchMetadata.fetch_metadata",
+    "vecnb.stores.base.FetchTexts",
+    "vecnb.stores.base.FetchTexts.fetch_texts",
+    "vecnb.stores.base.IterIds",
+    "vecnb.stores.base.IterIds.iter_ids",
+    "vecnb.stores.base.KeepsIndexRecord",
+    "vecnb.stores.base.KeepsIndexRecord.home_append",
+    "vecnb.stores.base.KeepsIndexRecord.home_read",
+    "vecnb.stores.base.KeepsIndexRecord.home_reset",
+    "vecnb.stores.base.KeepsIndexRecord.locator",
+    "vecnb.stores.base.KeepsIndexRecord.open_existing",
+    "vecnb.stores.base.KeepsIndexRecord.staging",
+    "vecnb.stores.base.KeepsIndexRecord.take_place_of",
+    "vecnb.stores.base.KeywordSearch",
+    "vecnb.stores.base.KeywordSearch.keyword",
+    "vecnb.stores.base.Persist",
+    "vecnb.stores.base.Persist.load",
+    "vecnb.stores.base.Persist.save",
+    "vecnb.stores.base.Reference",
+    "vecnb.stores.base.Reference.open_reference",
+    "vecnb.stores.base.Reference.reference",
+    "vecnb.stores.base.as_ids",
+    "vecnb.stores.base.capabilities",
+    "vecnb.stores.base.normalize_kind",
+    "vecnb.stores.base.pad_results",
+    "vecnb.stores.base.provided",
+    "vecnb.stores.base.records_frame",
+    "vecnb.stores.base.reference_config",
+    "vecnb.stores.base.supports",
+    "vecnb.stores.chroma_store.ChromaStore",
+    "vecnb.stores.chroma_store.to_chroma_metadata",
+    "vecnb.stores.chroma_store.to_chroma_where",
+    "vecnb.stores.elasticsearch_store.ElasticsearchStore",
+    "vecnb.stores.elasticsearch_store.ElasticsearchStore.drop",
+    "vecnb.stores.elasticsearch_store.ElasticsearchStore.refresh_now",
+    "vecnb.stores.elasticsearch_store.bulk_actions",
+    "vecnb.stores.elasticsearch_store.es_scores",
+    "vecnb.stores.elasticsearch_store.index_body",
+    "vecnb.stores.elasticsearch_store.keyword_body",
+    "vecnb.stores.elasticsearch_store.knn_body",
+    "vecnb.stores.elasticsearch_store.similarity_for",
+    "vecnb.stores.elasticsearch_store.vecnb_scores",
+    "vecnb.stores.elasticsearch_store.where_to_query",
+    "vecnb.stores.faiss_store.FaissStore",
+    "vecnb.stores.faiss_store.FaissStore.memory_bytes",
+    "vecnb.stores.faiss_store.FaissStore.search_params",
+    "vecnb.stores.faiss_store.FaissStore.set_search_params",
+    "vecnb.stores.faiss_store.choose_kind",
+    "vecnb.stores.get",
+    "vecnb.stores.numpy_store.MetaTable",
+    "vecnb.stores.numpy_store.MetaTable.append",
+    "vecnb.stores.numpy_store.MetaTable.mask",
+    "vecnb.stores.numpy_store.MetaTable.replace",
+    "vecnb.stores.numpy_store.MetaTable.rows",
+    "vecnb.stores.numpy_store.MetaTable.take",
+    "vecnb.stores.numpy_store.NumpyStore",
+    "vecnb.stores.pgvector_store.PgVectorStore.atomic",
+    "vecnb.stores.pgvector_store.PgVectorStore.build_index",
+    "vecnb.stores.pgvector_store.PgVectorStore.drop",
+    "vecnb.stores.pgvector_store.PgVectorStore.search_params",
+    "vecnb.stores.pgvector_store.PgVectorStore.set_search_params",
+    "vecnb.stores.pgvector_store.PgVectorStore.settings",
+    "vecnb.stores.pgvector_store.compile_where",
+    "vecnb.stores.pgvector_store.redact_url",
+    "vecnb.stores.register",
+    "vecnb.stores.sqlite_store.SqliteStore",
+    "vecnb.stores.sqlite_store.SqliteStore.atomic",
+    "vecnb.stores.sqlite_store.SqliteStore.fields",
+    "vecnb.stores.sqlite_store.SqliteStore.open",
+    "vecnb.sync.decode_hashes",
+    "vecnb.sync.hash_texts",
+    "vecnb.sync.hash_texts_encoded",
+    "vecnb.sync.reusable_rows",
+    "vecnb.sync.stale",
+    "vecnb.viz.Projection",
+    "vecnb.viz.Projection.transform",
+    "vecnb.viz.bench_points",
+    "vecnb.viz.bench_summary",
+    "vecnb.viz.clear_projection_cache",
+    "vecnb.viz.compare_table",
+    "vecnb.viz.content_key",
+    "vecnb.viz.latency_table",
+    "vecnb.viz.map_frame",
+    "vecnb.viz.metric_ranks",
+    "vecnb.viz.metric_scores",
+    "vecnb.viz.neighbours",
+    "vecnb.viz.norm_spread",
+    "vecnb.viz.overlap",
+    "vecnb.viz.pca",
+    "vecnb.viz.place_query",
+    "vecnb.viz.points_in_polygon",
+    "vecnb.viz.project",
+    "vecnb.viz.score_histograms",
+    "vecnb.viz.select_box",
+    "vecnb.viz.select_polygon",
+    "vecnb.viz.select_values",
+    "vecnb.viz.side_by_side",
+    "vecnb.viz.stratified_sample",
+    "vecnb.viz.umap_available",
+    "vecnb.widgets.BenchmarkPanel",
+    "vecnb.widgets.BenchmarkPanel.run",
+    "vecnb.widgets.CompareMetrics",
+    "vecnb.widgets.CompareMetrics.update",
+    "vecnb.widgets.Explorer",
+    "vecnb.widgets.Explorer.clear",
+    "vecnb.widgets.Explorer.clear_selection",
+    "vecnb.widgets.Explorer.figure",
+    "vecnb.widgets.Explorer.observe_selection",
+    "vecnb.widgets.Explorer.search",
+    "vecnb.widgets.Explorer.select",
+    "vecnb.widgets.Explorer.tooltip_record",
+    "vecnb.widgets.Explorer.tooltip_table",
+    "vecnb.widgets.Explorer.unobserve_selection",
+    "vecnb.widgets.compare_metrics",
+    "vecnb.widgets.explore",
+})
