@@ -355,6 +355,7 @@ KNOWN_MISSING: frozenset[str] = frozenset({
     "vecnb.dask.DaskVecAccessor",
     "vecnb.dask.DaskVecAccessor.columns",
     "vecnb.dask.DaskVecAccessor.embed",
+    "vecnb.dask.DaskVecAccessor.persist",
     "vecnb.dask.DaskVecAccessor.search",
     "vecnb.dask.DaskVecAccessor.to_store",
     "vecnb.dask.IngestReport",
