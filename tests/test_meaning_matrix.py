@@ -185,6 +185,11 @@ def test_search_means_the_same(frame, built, store, metric):
         assert_same(want, idx.search(qs, k=k), approx=approx, frame=frame, what=f"{store} {metric} k={k}")
     want = frame.vec.search("schools and teachers", k=5, metric=metric)
     assert_same(want, idx.search("schools and teachers", k=5), approx=store in APPROX, frame=frame, what="text")
+    if metric == "cosine":  # two queries sharing every hit: the vectors read back for each
+        hits = idx.search(np.stack([qs.iloc[0], qs.iloc[0]]), k=5, with_vectors=True)
+        assert len(hits) == 10
+        np.testing.assert_allclose(hits.vec.matrix("emb"),  # cosine stores may keep unit vectors + norms
+                                   frame.vec.matrix("emb")[frame.index.get_indexer(hits.index)], rtol=1e-5, atol=1e-7)
     thr = {"cosine": 0.35, "dot": 0.5, "l2": -2.0}[metric]
     want = frame.vec.search(qs, k=10**9, metric=metric, threshold=thr)
     assert 0 < len(want) < 3 * N

@@ -412,19 +412,25 @@ class ChromaStore(BaseStore):
         return int(self._call("count", self._collection().count))
 
     def fetch(self, ids: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Vectors of ``ids`` (n, dim) float32 and a (n,) bool mask of which were found."""
+        """Vectors of ``ids`` (n, dim) float32 and a (n,) bool mask of which were found.
+
+        ``ids`` may repeat (two queries sharing a hit): chroma refuses repeated ids, so each is
+        asked for once and copied to every position holding it.
+        """
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         col = self._collection()
         out = np.zeros((len(ids), self.dim), dtype=np.float32)
         found = np.zeros(len(ids), dtype=bool)
-        where = {int(k): i for i, k in enumerate(ids.tolist())}
-        sids = [str(k) for k in ids.tolist()]
+        where: dict[int, list[int]] = {}
+        for i, k in enumerate(ids.tolist()):
+            where.setdefault(int(k), []).append(i)
+        sids = [str(k) for k in where]
         for s in range(0, len(sids), self._batch):
             got = self._call("fetch", col.get, ids=sids[s:s + self._batch], include=["embeddings"])
             for sid, emb in zip(got["ids"], got["embeddings"]):
-                i = where[int(sid)]
-                out[i] = np.asarray(emb, dtype=np.float32)
-                found[i] = True
+                at = where[int(sid)]
+                out[at] = np.asarray(emb, dtype=np.float32)
+                found[at] = True
         return out, found
 
     def fetch_metadata(self, ids: Any) -> pd.DataFrame:
