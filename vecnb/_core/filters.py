@@ -62,7 +62,13 @@ MAX_DEPTH = 64
 
 @dataclass(frozen=True)
 class Cmp:
-    """``field op value``."""
+    """``field op value``.
+
+    Examples
+    --------
+    >>> vecnb.filters.parse({"year": {"$gte": 1990}})
+    Cmp(field='year', op='$gte', value=1990)
+    """
 
     field: str
     op: str
@@ -71,14 +77,26 @@ class Cmp:
 
 @dataclass(frozen=True)
 class And:
-    """All children hold."""
+    """All children hold.
+
+    Examples
+    --------
+    >>> vecnb.filters.parse({"year": {"$gte": 1990}, "lang": "en"})
+    And(children=(Cmp(field='year', op='$gte', value=1990), Cmp(field='lang', op='$eq', value='en')))
+    """
 
     children: tuple
 
 
 @dataclass(frozen=True)
 class Or:
-    """At least one child holds."""
+    """At least one child holds.
+
+    Examples
+    --------
+    >>> vecnb.filters.parse({"$or": [{"lang": "en"}, {"year": {"$lt": 1950}}]})
+    Or(children=(Cmp(field='lang', op='$eq', value='en'), Cmp(field='year', op='$lt', value=1950)))
+    """
 
     children: tuple
 
@@ -125,6 +143,17 @@ def parse(where: Any) -> Node | None:
     FilterError
         On an unknown operator, a wrong value type, an empty ``$and`` / ``$or`` / ``$in``, or
         nesting deeper than :data:`MAX_DEPTH`.
+
+    Examples
+    --------
+    >>> vecnb.filters.parse({"year": {"$gte": 1990, "$lt": 2000}})
+    And(children=(Cmp(field='year', op='$gte', value=1990), Cmp(field='year', op='$lt', value=2000)))
+    >>> vecnb.filters.parse(None) is None
+    True
+    >>> vecnb.filters.parse({"year": {"$in": []}})
+    Traceback (most recent call last):
+    ...
+    vecnb.errors.FilterError: ...
     """
     if where is None:
         return None
@@ -227,7 +256,13 @@ def _parse(where: Any, depth: int) -> Node | None:
 
 
 def fields(node: Node | None) -> set[str]:
-    """Every field name a filter tree refers to."""
+    """Every field name a filter tree refers to.
+
+    Examples
+    --------
+    >>> sorted(vecnb.filters.fields(vecnb.filters.parse({"year": {"$gte": 1990}, "lang": "en"})))
+    ['lang', 'year']
+    """
     if node is None:
         return set()
     if isinstance(node, Cmp):
@@ -239,7 +274,16 @@ def fields(node: Node | None) -> set[str]:
 
 
 def check_fields(node: Node | None, available: Iterable[str], where_from: str = "the data") -> None:
-    """Raise :class:`FilterError` when the filter names a field not in ``available``."""
+    """Raise :class:`FilterError` when the filter names a field not in ``available``.
+
+    Examples
+    --------
+    >>> tree = vecnb.filters.parse({"yaer": 1990})
+    >>> vecnb.filters.check_fields(tree, ["year", "lang"])
+    Traceback (most recent call last):
+    ...
+    vecnb.errors.FilterError: where: field(s) 'yaer' not found in the data. Filterable fields: lang, year.
+    """
     avail = set(available)
     missing = sorted(fields(node) - avail)
     if missing:
@@ -251,7 +295,16 @@ def check_fields(node: Node | None, available: Iterable[str], where_from: str = 
 
 
 def to_dict(node: Node | None) -> dict | None:
-    """Canonical JSON-able form of a tree (``parse(to_dict(t)) == t``)."""
+    """Canonical JSON-able form of a tree (``parse(to_dict(t)) == t``).
+
+    Examples
+    --------
+    >>> tree = vecnb.filters.parse({"year": {"$gte": 1990}, "lang": {"$in": ["en", "fr"]}})
+    >>> vecnb.filters.to_dict(tree)
+    {'$and': [{'year': {'$gte': 1990}}, {'lang': {'$in': ['en', 'fr']}}]}
+    >>> vecnb.filters.parse(vecnb.filters.to_dict(tree)) == tree
+    True
+    """
     if node is None:
         return None
     if isinstance(node, Cmp):
@@ -284,7 +337,15 @@ def _col_class(col: pd.Series) -> str:
 
 
 def instant_ns(value: Any) -> int:
-    """A datetime value as int nanoseconds since 1970-01-01 UTC (naive values taken as UTC)."""
+    """A datetime value as int nanoseconds since 1970-01-01 UTC (naive values taken as UTC).
+
+    Examples
+    --------
+    >>> vecnb.filters.instant_ns("1970-01-01 00:00:01")
+    1000000000
+    >>> vecnb.filters.instant_ns(pd.Timestamp("1970-01-01 01:00:01", tz="Europe/Paris"))
+    1000000000
+    """
     ts = pd.Timestamp(value)
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     return int(ts.as_unit("ns").value)
@@ -372,7 +433,14 @@ def _cmp_mask(col: pd.Series, op: str, value: Any) -> np.ndarray:
 
 
 def to_mask(node: Node | None, df: pd.DataFrame) -> np.ndarray:
-    """Boolean mask (n,) of the rows of ``df`` that satisfy the filter."""
+    """Boolean mask (n,) of the rows of ``df`` that satisfy the filter.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"year": [1985, 1995, 2005], "lang": ["en", "fr", "en"]})
+    >>> vecnb.filters.to_mask(vecnb.filters.parse({"year": {"$gte": 1990}, "lang": "en"}), df)
+    array([False, False,  True])
+    """
     if node is None:
         return np.ones(len(df), dtype=bool)
     if isinstance(node, Cmp):
@@ -395,6 +463,12 @@ def prepare(node: Node | None, frame: pd.DataFrame) -> Node | None:
     refuses exactly what ``df.vec.search`` refuses), and turns ISO strings compared with a
     datetime column into ``pd.Timestamp`` values (which stores receive as instants).
     Fields ``frame`` lacks are left alone (they match nothing).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"when": pd.to_datetime(["2020-01-01", "2021-06-01"])})
+    >>> vecnb.filters.prepare(vecnb.filters.parse({"when": {"$gte": "2021-01-01"}}), df)
+    Cmp(field='when', op='$gte', value=Timestamp('2021-01-01 00:00:00'))
     """
     if node is None:
         return None
@@ -418,7 +492,14 @@ def prepare(node: Node | None, frame: pd.DataFrame) -> Node | None:
 
 
 def encode_node(node: Node | None) -> Node | None:
-    """``node`` with every ``pd.Timestamp`` value replaced by its int nanoseconds since the epoch (UTC)."""
+    """``node`` with every ``pd.Timestamp`` value replaced by its int nanoseconds since the epoch (UTC).
+
+    Examples
+    --------
+    >>> tree = vecnb.filters.parse({"when": {"$gte": pd.Timestamp("1970-01-01 00:00:01")}})
+    >>> vecnb.filters.encode_node(tree)
+    Cmp(field='when', op='$gte', value=1000000000)
+    """
     if node is None:
         return None
     if isinstance(node, Cmp):
@@ -437,6 +518,14 @@ def encode_frame(metadata: pd.DataFrame | None) -> pd.DataFrame | None:
     The form in which stores keep datetimes, so that :func:`encode_node`'s values compare
     with them exactly in every backend. Other columns are untouched; no copy when there is
     nothing to convert.
+
+    Examples
+    --------
+    >>> meta = pd.DataFrame({"when": pd.to_datetime(["1970-01-01 00:00:01", None]), "n": [1, 2]})
+    >>> vecnb.filters.encode_frame(meta)
+             when  n
+    0  1000000000  1
+    1        <NA>  2
     """
     if metadata is None or not isinstance(metadata, pd.DataFrame):
         return metadata
@@ -454,6 +543,13 @@ def equal_forms(value: Any) -> tuple:
     """The stored values equal to ``value`` under vecnb's rule: ``True`` is 1, ``False`` is 0.
 
     For backends whose own equality keeps booleans and numbers apart (JSON, chroma).
+
+    Examples
+    --------
+    >>> vecnb.filters.equal_forms(True)
+    (True, 1)
+    >>> vecnb.filters.equal_forms("en")
+    ('en',)
     """
     if isinstance(value, bool):
         return (value, int(value))
