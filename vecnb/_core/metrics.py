@@ -53,6 +53,15 @@ def check_k(k: object, name: str = "k") -> int:
 
     A huge ``k`` is fine (``k=10**9`` on 40 rows returns 40 hits): searches clamp it to the rows
     that can qualify before allocating anything.
+
+    Examples
+    --------
+    >>> vecnb.metrics.check_k(np.int64(5))
+    5
+    >>> vecnb.metrics.check_k(0)
+    Traceback (most recent call last):
+    ...
+    vecnb.errors.InvalidInputError: k must be a positive integer, got 0.
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
         raise InvalidInputError(f"{name} must be a positive integer, got {k!r}.")
@@ -78,6 +87,13 @@ def resolve_metric(metric: str) -> str:
     ------
     UnknownMetricError
         If the name is not known.
+
+    Examples
+    --------
+    >>> vecnb.metrics.resolve_metric("Inner-Product")
+    'dot'
+    >>> vecnb.metrics.resolve_metric("euclidean")
+    'l2'
     """
     if not isinstance(metric, str):
         raise UnknownMetricError(f"metric must be a string such as 'cosine', 'dot' or 'l2', got {metric!r}")
@@ -96,6 +112,18 @@ def as_matrix(x, *, dim: int | None = None, what: str = "vectors") -> np.ndarray
 
     Accepts a 2-D array, a 1-D array (one vector), a list of lists, or a sequence of 1-D
     arrays. Does not copy when ``x`` already is a C-contiguous float32 matrix.
+
+    Examples
+    --------
+    >>> vecnb.metrics.as_matrix([1, 2, 3])
+    array([[1., 2., 3.]], dtype=float32)
+    >>> X = np.zeros((2, 3), np.float32)
+    >>> vecnb.metrics.as_matrix(X) is X
+    True
+    >>> vecnb.metrics.as_matrix(X, dim=4)
+    Traceback (most recent call last):
+    ...
+    vecnb.errors.DimensionMismatchError: vectors have dimension 3 but 4 was expected. ...
     """
     if isinstance(x, np.ndarray) and x.dtype == np.float32 and x.ndim == 2 and x.flags.c_contiguous:
         arr = x
@@ -152,6 +180,15 @@ def unit_queries(q: np.ndarray) -> np.ndarray:
     1e30 has a squared norm that overflows float32 (tiny components underflow), and each
     store then ranked it differently; normalised in float64 first, every store sees the same
     unit vector. Moderate queries are passed through untouched (bit for bit).
+
+    Examples
+    --------
+    >>> q = np.array([[1e30, 0.0]], np.float32)
+    >>> vecnb.metrics.unit_queries(q)
+    array([[1., 0.]], dtype=float32)
+    >>> q = np.array([[3.0, 4.0]], np.float32)
+    >>> vecnb.metrics.unit_queries(q) is q
+    True
     """
     q64 = q.astype(np.float64)
     n = np.linalg.norm(q64, axis=1, keepdims=True)
@@ -163,7 +200,16 @@ def unit_queries(q: np.ndarray) -> np.ndarray:
 
 
 def check_vectors(x: np.ndarray, metric: str, what: str = "vectors") -> None:
-    """Raise :class:`InvalidVectorError` for NaN / inf rows, or zero rows under cosine."""
+    """Raise :class:`InvalidVectorError` for NaN / inf rows, or zero rows under cosine.
+
+    Examples
+    --------
+    >>> vecnb.metrics.check_vectors(np.array([[1.0, 0.0]], np.float32), "cosine")
+    >>> vecnb.metrics.check_vectors(np.zeros((1, 2), np.float32), "cosine")
+    Traceback (most recent call last):
+    ...
+    vecnb.errors.InvalidVectorError: 1 of 1 vectors are all zeros (first at positions [0]); ...
+    """
     if x.size == 0:
         return
     finite = np.isfinite(x).all(axis=1)
@@ -190,6 +236,15 @@ def checked_queries(q: np.ndarray, metric: str, what: str = "query vectors") -> 
     exactly when every component is; for cosine, norms in the moderate range mean neither a
     zero row nor a rescale. Only a query failing that goes through the two checks above (and
     their messages). ~5 us for one query instead of ~25.
+
+    Examples
+    --------
+    >>> vecnb.metrics.checked_queries(np.array([[3e30, 4e30]], np.float32), "cosine").round(4)
+    array([[0.6, 0.8]], dtype=float32)
+    >>> vecnb.metrics.checked_queries(np.array([[np.nan, 1.0]], np.float32), "dot")
+    Traceback (most recent call last):
+    ...
+    vecnb.errors.InvalidVectorError: 1 of 1 query vectors contain NaN or infinite values ...
     """
     if q.size == 0:
         return q
@@ -212,6 +267,15 @@ def check_matrix(x: np.ndarray, metric: str, what: str = "vectors", *, cache: bo
     A NaN / inf component makes the squared norm NaN / inf; a zero row has norm 0.
     ``cache=False`` computes the norms without entering ``x`` in the norm cache (which holds
     a reference to the matrix: an index build must not keep its frame's column alive).
+
+    Examples
+    --------
+    >>> X = np.array([[1.0, 0.0], [0.0, 0.0]], np.float32)
+    >>> vecnb.metrics.check_matrix(X, "dot")
+    >>> vecnb.metrics.check_matrix(X, "cosine", cache=False)
+    Traceback (most recent call last):
+    ...
+    vecnb.errors.InvalidVectorError: 1 of 2 vectors are all zeros (first at positions [1]); ...
     """
     if x.size == 0:
         return
@@ -227,7 +291,14 @@ def check_matrix(x: np.ndarray, metric: str, what: str = "vectors", *, cache: bo
 
 
 def normalize(x: np.ndarray) -> np.ndarray:
-    """Return a row-normalised float32 copy of ``x`` (zero rows stay zero)."""
+    """Return a row-normalised float32 copy of ``x`` (zero rows stay zero).
+
+    Examples
+    --------
+    >>> vecnb.metrics.normalize(np.array([[3.0, 4.0], [0.0, 0.0]], np.float32))
+    array([[0.6, 0.8],
+           [0. , 0. ]], dtype=float32)
+    """
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return (x / norms).astype(np.float32, copy=False)
@@ -331,7 +402,14 @@ def _select_rows(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def exact_scores(x: np.ndarray, q: np.ndarray, metric: str) -> np.ndarray:
-    """Scores (float64) of rows ``x`` (m, d) against one query ``q`` (d,), in vecnb's convention."""
+    """Scores (float64) of rows ``x`` (m, d) against one query ``q`` (d,), in vecnb's convention.
+
+    Examples
+    --------
+    >>> X = np.array([[1.0, 0.0], [1.0, 1.0]], np.float32)
+    >>> vecnb.metrics.exact_scores(X, np.array([2.0, 0.0], np.float32), "l2")
+    array([-1.        , -1.41421356])
+    """
     x64 = x.astype(np.float64)
     q64 = q.astype(np.float64)
     if metric == "dot":
@@ -413,6 +491,17 @@ def topk(
         Row positions into ``x``, best first (ties: lower position first).
     scores : ndarray, shape (nq, k'), float64
         Scores in vecnb's convention (higher is closer), computed exactly in float64.
+
+    Examples
+    --------
+    >>> X = np.array([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]], np.float32)
+    >>> pos, scores = vecnb.metrics.topk(X, np.array([[1.0, 0.1]], np.float32), k=2)
+    >>> pos
+    array([[0, 2]])
+    >>> scores.round(3)
+    array([[0.995, 0.774]])
+    >>> vecnb.metrics.topk(X, X[:1], k=5, rows=np.array([1, 2]))[0]
+    array([[2, 1]])
     """
     metric = resolve_metric(metric)
     k = check_k(k)
@@ -501,6 +590,13 @@ def scores_from_distances(dist: np.ndarray, metric: str, *, squared: bool = Fals
 
     ``cosine`` expects cosine *distance* (1 - similarity), ``dot`` expects the negative
     inner product (pgvector's ``<#>``), ``l2`` expects the (optionally squared) distance.
+
+    Examples
+    --------
+    >>> vecnb.metrics.scores_from_distances(np.array([[0.0, 0.5]]), "cosine")
+    array([[1. , 0.5]])
+    >>> vecnb.metrics.scores_from_distances(np.array([[4.0]]), "l2", squared=True)
+    array([[-2.]])
     """
     dist = np.asarray(dist, dtype=np.float64)
     if metric == "cosine":
