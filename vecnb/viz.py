@@ -163,6 +163,15 @@ def metric_scores(
     ------
     InvalidVectorError
         NaN / inf rows, or zero rows / a zero query under ``cosine``.
+
+    Examples
+    --------
+    >>> X = np.array([[1.0, 0.0], [3.0, 0.5], [0.0, 1.0]], np.float32)
+    >>> vecnb.viz.metric_scores(X, np.array([1.0, 0.2], np.float32), index=["a", "b", "c"]).round(3)
+       pos  cosine  dot     l2   norm
+    a    0   0.981  1.0 -0.200  1.000
+    b    1   0.999  3.1 -2.022  3.041
+    c    2   0.196  0.2 -1.281  1.000
     """
     mets = _check_metrics(metrics)
     X = _metrics.as_matrix(X, what="vectors")
@@ -215,6 +224,16 @@ def metric_ranks(scores: pd.DataFrame, metrics: Iterable[str] | None = None) -> 
     -------
     DataFrame, shape (m, len(metrics))
         Same index as ``scores``; int64 ranks.
+
+    Examples
+    --------
+    >>> X = np.array([[1.0, 0.0], [3.0, 0.5], [0.0, 1.0]], np.float32)
+    >>> scores = vecnb.viz.metric_scores(X, np.array([1.0, 0.2], np.float32), index=["a", "b", "c"])
+    >>> vecnb.viz.metric_ranks(scores)
+       cosine  dot  l2
+    a       2    2   1
+    b       1    1   3
+    c       3    3   2
     """
     mets = _present_metrics(scores, metrics)
     pos = scores["pos"].to_numpy()
@@ -259,6 +278,15 @@ def compare_table(scores: pd.DataFrame, k: int, metrics: Iterable[str] | None = 
         ``n_top`` (how many top-k lists hold the row); ``agree`` (all of them);
         ``move_<m>`` for each non-reference metric (``rank_<m> - rank_<ref>``: positive
         means the row sits lower under ``m``); ``rank_spread`` (max - min rank); ``norm``.
+
+    Examples
+    --------
+    >>> X = np.array([[1.0, 0.0], [3.0, 0.5], [0.0, 1.0]], np.float32)
+    >>> scores = vecnb.viz.metric_scores(X, np.array([1.0, 0.2], np.float32), index=["a", "b", "c"])
+    >>> vecnb.viz.compare_table(scores, k=1)[["pos", "rank_cosine", "rank_dot", "rank_l2", "n_top", "agree"]]
+       pos  rank_cosine  rank_dot  rank_l2  n_top  agree
+    b    1            1         1        3      2  False
+    a    0            2         2        1      1  False
     """
     k = _check_k(k)
     mets = _present_metrics(scores, metrics)
@@ -317,6 +345,17 @@ def side_by_side(
         ``<m>_score``, ``<m>_n_top`` (how many metrics' top-k hold that row: all = agreement),
         ``<m>_move`` (its rank under the reference metric minus this rank; 0 under the
         reference itself; positive = this metric lifts it).
+
+    Examples
+    --------
+    >>> X = np.array([[1.0, 0.0], [3.0, 0.5], [0.0, 1.0]], np.float32)
+    >>> scores = vecnb.viz.metric_scores(X, np.array([1.0, 0.2], np.float32), index=["a", "b", "c"])
+    >>> table = vecnb.viz.compare_table(scores, k=2)
+    >>> vecnb.viz.side_by_side(table, k=2)[["cosine", "dot", "l2", "l2_score"]]
+         cosine dot l2  l2_score
+    rank
+    1         b   b  a -0.200000
+    2         a   a  c -1.280625
     """
     k = _check_k(k)
     mets = _table_metrics(table) if metrics is None else _check_metrics(metrics)
@@ -353,6 +392,17 @@ def overlap(table: pd.DataFrame, metrics: Iterable[str] | None = None) -> pd.Dat
     DataFrame, shape (m, m)
         ``out.loc[a, b]`` = number of rows in both ``a``'s and ``b``'s top-k (the diagonal is
         each list's length).
+
+    Examples
+    --------
+    >>> X = np.array([[1.0, 0.0], [3.0, 0.5], [0.0, 1.0]], np.float32)
+    >>> scores = vecnb.viz.metric_scores(X, np.array([1.0, 0.2], np.float32), index=["a", "b", "c"])
+    >>> vecnb.viz.overlap(vecnb.viz.compare_table(scores, k=1))
+            cosine  dot  l2
+    metric                 
+    cosine       1    1   0
+    dot          1    1   0
+    l2           0    0   1
     """
     mets = _table_metrics(table) if metrics is None else _check_metrics(metrics)
     T = np.stack([table[f"top_{m}"].to_numpy(bool) for m in mets], axis=1).astype(np.int64)
@@ -383,6 +433,16 @@ def score_histograms(
     DataFrame, shape (len(metrics) * bins, 5 or 6)
         Columns ``metric``, ``bin`` (0-based), ``left``, ``right``, ``count`` and, with
         ``table``, ``top_count``. Counts follow :func:`numpy.histogram` (last bin closed).
+
+    Examples
+    --------
+    >>> X = np.array([[1.0, 0.0], [3.0, 0.5], [0.0, 1.0]], np.float32)
+    >>> scores = vecnb.viz.metric_scores(X, np.array([1.0, 0.2], np.float32))
+    >>> hist = vecnb.viz.score_histograms(scores, bins=4)
+    >>> list(hist.columns)
+    ['metric', 'bin', 'left', 'right', 'count']
+    >>> int(hist.loc[hist["metric"] == "cosine", "count"].sum())
+    3
     """
     if not isinstance(bins, (int, np.integer)) or bins < 1:
         raise InvalidInputError(f"bins must be a positive integer, got {bins!r}.")
@@ -423,6 +483,18 @@ def norm_spread(scores: pd.DataFrame, table: pd.DataFrame | None = None,
         ``count, mean, std, min, 25%, 50%, 75%, max`` (pandas ``describe`` semantics, ``std``
         with ddof=1) and ``cv`` (std / mean: 0 means every vector has the same length, and
         then cosine, dot and l2 rank identically).
+
+    Examples
+    --------
+    >>> X = np.array([[1.0, 0.0], [3.0, 0.5], [0.0, 1.0]], np.float32)
+    >>> scores = vecnb.viz.metric_scores(X, np.array([1.0, 0.2], np.float32))
+    >>> vecnb.viz.norm_spread(scores, vecnb.viz.compare_table(scores, k=1)).round(2)
+                  count  mean   std   min   25%   50%   75%   max   cv
+    rows                                                              
+    all rows          3  1.68  1.18  1.00  1.00  1.00  2.02  3.04  0.7
+    top-k cosine      1  3.04   NaN  3.04  3.04  3.04  3.04  3.04  NaN
+    top-k dot         1  3.04   NaN  3.04  3.04  3.04  3.04  3.04  NaN
+    top-k l2          1  1.00   NaN  1.00  1.00  1.00  1.00  1.00  NaN
     """
     rows = {"all rows": scores["norm"]}
     if table is not None:
@@ -469,6 +541,15 @@ class Projection:
     note : str
         What a reader of the map should know (e.g. "UMAP fitted on a sample of 20,000 rows,
         the other 80,000 placed with its transform"; "PCA: 100,000 rows is above ...").
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)
+    >>> p = vecnb.viz.project(X, "pca", cache=False)
+    >>> p.method, p.coords.shape
+    ('pca', (50, 2))
+    >>> p.transform(X[:2]).round(3).tolist() == p.coords[:2].round(3).tolist()
+    True
     """
 
     coords: np.ndarray
@@ -503,6 +584,13 @@ def content_key(X: np.ndarray) -> str:
 
     Read-only matrices (the zero-copy view of an embedding column) are hashed once per
     buffer; writable ones every call (~10 ms for 5k x 384).
+
+    Examples
+    --------
+    >>> X = np.ones((3, 4), np.float32)
+    >>> key = vecnb.viz.content_key(X)
+    >>> len(key), key == vecnb.viz.content_key(X.copy()), key == vecnb.viz.content_key(2 * X)
+    (32, True, False)
     """
     X = np.ascontiguousarray(X)
     addr = None
@@ -558,6 +646,13 @@ def pca(X: np.ndarray, n_components: int = 2, *, fit_rows: int | None = None,
         Unit rows, signs fixed so each row's largest-magnitude entry is positive.
     explained : ndarray, shape (n_components,)
         Explained-variance ratio.
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).normal(size=(100, 5)).astype(np.float32) * [5, 1, 1, 1, 1]
+    >>> coords, mean, components, explained = vecnb.viz.pca(X)
+    >>> coords.shape, components.shape, bool(explained[0] > 0.8)
+    ((100, 2), (2, 5), True)
     """
     X = _metrics.as_matrix(X, what="vectors")
     n, d = X.shape
@@ -610,7 +705,13 @@ def _one_blas_thread():
 
 
 def umap_available() -> bool:
-    """Whether ``umap-learn`` can be imported (without importing it)."""
+    """Whether ``umap-learn`` can be imported (without importing it).
+
+    Examples
+    --------
+    >>> isinstance(vecnb.viz.umap_available(), bool)
+    True
+    """
     import importlib.util
 
     return importlib.util.find_spec("umap") is not None
@@ -626,7 +727,19 @@ def _disk_dir() -> Path | None:
 
 
 def clear_projection_cache(*, disk: bool = False) -> None:
-    """Forget memoised projections (and with ``disk=True`` delete the on-disk ones)."""
+    """Forget memoised projections (and with ``disk=True`` delete the on-disk ones).
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
+    >>> vecnb.viz.project(X, "pca", cache=True).source
+    'computed'
+    >>> vecnb.viz.project(X, "pca", cache=True).source
+    'memory'
+    >>> vecnb.viz.clear_projection_cache()
+    >>> vecnb.viz.project(X, "pca", cache=True).source
+    'computed'
+    """
     with _MEMO_LOCK:
         _MEMO.clear()
         _HASHES.clear()
@@ -706,6 +819,13 @@ def project(
     ------
     MissingDependencyError
         ``method="umap"`` without ``umap-learn``.
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).normal(size=(200, 16)).astype(np.float32)
+    >>> p = vecnb.viz.project(X, "pca", cache=False)
+    >>> p.coords.shape, p.method, p.source
+    ((200, 2), 'pca', 'computed')
     """
     X = _metrics.as_matrix(X, what="vectors")
     n = X.shape[0]
@@ -914,6 +1034,13 @@ def stratified_sample(n: int, size: int, labels: Sequence[Any] | pd.Series | Non
     -------
     ndarray of int64, shape (min(size, n),)
         Sorted positions.
+
+    Examples
+    --------
+    >>> labels = ["a"] * 90 + ["b"] * 10
+    >>> pos = vecnb.viz.stratified_sample(100, 20, labels, seed=0)
+    >>> len(pos), sorted({labels[i] for i in pos})
+    (20, ['a', 'b'])
     """
     n = int(n)
     size = int(size)
@@ -977,6 +1104,15 @@ def map_frame(df: pd.DataFrame, coords: np.ndarray, positions: np.ndarray | None
     DataFrame, shape (m, 3 or 4)
         Indexed by the rows' labels; columns ``pos`` (position in ``df``), ``x``, ``y`` and,
         with ``color``, ``color`` (the column's values).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"label": ["x", "y", "x"]}, index=["r1", "r2", "r3"])
+    >>> vecnb.viz.map_frame(df, np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]), color="label")
+        pos    x    y color
+    r1    0  0.0  1.0     x
+    r2    1  2.0  3.0     y
+    r3    2  4.0  5.0     x
     """
     pos = np.arange(len(df), dtype=np.int64) if positions is None else np.asarray(positions, dtype=np.int64)
     coords = np.asarray(coords)
@@ -1000,6 +1136,14 @@ def neighbours(X: np.ndarray, q: np.ndarray, k: int, metric: str = "cosine", *,
     DataFrame, shape (k', 3)
         Indexed by the hits' labels (``index``; default positions); columns ``pos``, ``score``
         (vecnb convention), ``rank`` (1-based).
+
+    Examples
+    --------
+    >>> X = np.array([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]], np.float32)
+    >>> vecnb.viz.neighbours(X, np.array([1.0, 0.1], np.float32), k=2, index=["a", "b", "c"]).round(3)
+       pos  score  rank
+    a    0  0.995     1
+    c    2  0.774     2
     """
     k = _check_k(k)
     metric = _metrics.resolve_metric(metric)
@@ -1022,6 +1166,14 @@ def place_query(projection: Projection, q: np.ndarray, nbr_coords: np.ndarray | 
     Returns
     -------
     ndarray, shape (2,)
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)
+    >>> p = vecnb.viz.project(X, "pca", cache=False)
+    >>> xy = vecnb.viz.place_query(p, X[3])
+    >>> xy.shape, bool(np.allclose(xy, p.coords[3], atol=1e-4))
+    ((2,), True)
     """
     if projection.components is not None:
         return projection.transform(np.asarray(q, dtype=np.float32).reshape(1, -1))[0, :2]
@@ -1048,6 +1200,12 @@ def points_in_polygon(xy: np.ndarray, polygon: Sequence[Sequence[float]]) -> np.
     Returns
     -------
     ndarray of bool, shape (n,)
+
+    Examples
+    --------
+    >>> xy = np.array([[0.5, 0.5], [2.0, 2.0]])
+    >>> vecnb.viz.points_in_polygon(xy, [(0, 0), (1, 0), (1, 1), (0, 1)])
+    array([ True, False])
     """
     P = np.asarray(polygon, dtype=np.float64)
     if P.ndim != 2 or P.shape[1] != 2 or len(P) < 3:
@@ -1065,7 +1223,16 @@ def points_in_polygon(xy: np.ndarray, polygon: Sequence[Sequence[float]]) -> np.
 
 def select_box(frame: pd.DataFrame, x: tuple[float, float] | None = None,
                y: tuple[float, float] | None = None) -> pd.DataFrame:
-    """Rows of a :func:`map_frame` inside the closed box ``x[0] <= x <= x[1]``, same for ``y``."""
+    """Rows of a :func:`map_frame` inside the closed box ``x[0] <= x <= x[1]``, same for ``y``.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"label": ["x", "y", "x"]}, index=["r1", "r2", "r3"])
+    >>> frame = vecnb.viz.map_frame(df, np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]), color="label")
+    >>> vecnb.viz.select_box(frame, x=(1, 5), y=(0, 4))
+        pos    x    y color
+    r2    1  2.0  3.0     y
+    """
     m = np.ones(len(frame), bool)
     for col, rng in (("x", x), ("y", y)):
         if rng is not None:
@@ -1076,12 +1243,32 @@ def select_box(frame: pd.DataFrame, x: tuple[float, float] | None = None,
 
 
 def select_polygon(frame: pd.DataFrame, polygon: Sequence[Sequence[float]]) -> pd.DataFrame:
-    """Rows of a :func:`map_frame` inside a lasso polygon."""
+    """Rows of a :func:`map_frame` inside a lasso polygon.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"label": ["x", "y", "x"]}, index=["r1", "r2", "r3"])
+    >>> frame = vecnb.viz.map_frame(df, np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]), color="label")
+    >>> vecnb.viz.select_polygon(frame, [(-1, 0), (3, 0), (3, 4), (-1, 4)])
+        pos    x    y color
+    r1    0  0.0  1.0     x
+    r2    1  2.0  3.0     y
+    """
     return frame[points_in_polygon(frame[["x", "y"]].to_numpy(), polygon)]
 
 
 def select_values(frame: pd.DataFrame, values: Iterable[Any], column: str = "color") -> pd.DataFrame:
-    """Rows of a :func:`map_frame` whose ``column`` is one of ``values``."""
+    """Rows of a :func:`map_frame` whose ``column`` is one of ``values``.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"label": ["x", "y", "x"]}, index=["r1", "r2", "r3"])
+    >>> frame = vecnb.viz.map_frame(df, np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]), color="label")
+    >>> vecnb.viz.select_values(frame, ["x"])
+        pos    x    y color
+    r1    0  0.0  1.0     x
+    r3    2  4.0  5.0     x
+    """
     if column not in frame.columns:
         raise ColumnNotFoundError(f"No column {column!r} to select on; pass color=... to the explorer.")
     return frame[frame[column].isin(list(values))]
@@ -1113,6 +1300,16 @@ def bench_summary(res: pd.DataFrame) -> pd.DataFrame:
         Columns (those present) ``system, impl, store, kind, filter, status, recall, qps,
         p50_ms, p95_ms, p99_ms, build_s, memory_ratio, p50_overhead_ms, reason``; successful
         rows first, then by filter and descending QPS.
+
+    Examples
+    --------
+    >>> res = pd.DataFrame({"system": ["numpy", "faiss-hnsw"], "status": ["ok", "ok"], "filter": ["none", "none"],
+    ...                     "recall": [1.0, 0.98], "qps": [900.0, 5000.0], "p50_ms": [1.1, 0.2],
+    ...                     "p95_ms": [1.5, 0.3], "p99_ms": [2.0, 0.4]})
+    >>> vecnb.viz.bench_summary(res)
+           system filter status  recall     qps  p50_ms  p95_ms  p99_ms
+    0  faiss-hnsw   none     ok    0.98  5000.0     0.2     0.3     0.4
+    1       numpy   none     ok    1.00   900.0     1.1     1.5     2.0
     """
     res = _check_bench(res)
     cols = [c for c in _SUMMARY_COLS if c in res.columns]
@@ -1130,6 +1327,16 @@ def bench_points(res: pd.DataFrame, filter: str = "none") -> pd.DataFrame:
     -------
     DataFrame
         Columns ``system``, ``impl`` (vecnb / raw / peer, when present), ``recall``, ``qps``.
+
+    Examples
+    --------
+    >>> res = pd.DataFrame({"system": ["numpy", "faiss-hnsw"], "status": ["ok", "ok"], "filter": ["none", "none"],
+    ...                     "recall": [1.0, 0.98], "qps": [900.0, 5000.0], "p50_ms": [1.1, 0.2],
+    ...                     "p95_ms": [1.5, 0.3], "p99_ms": [2.0, 0.4]})
+    >>> vecnb.viz.bench_points(res)
+           system  recall     qps
+    0       numpy    1.00   900.0
+    1  faiss-hnsw    0.98  5000.0
     """
     res = _check_bench(res)
     ok = res[(res["status"] == "ok") & (res["filter"].astype(str) == filter)]
@@ -1147,6 +1354,17 @@ def latency_table(res: pd.DataFrame, filter: str = "none") -> pd.DataFrame:
     -------
     DataFrame
         Index ``system``; columns ``p50``, ``p95``, ``p99``; sorted by ``p50``.
+
+    Examples
+    --------
+    >>> res = pd.DataFrame({"system": ["numpy", "faiss-hnsw"], "status": ["ok", "ok"], "filter": ["none", "none"],
+    ...                     "recall": [1.0, 0.98], "qps": [900.0, 5000.0], "p50_ms": [1.1, 0.2],
+    ...                     "p95_ms": [1.5, 0.3], "p99_ms": [2.0, 0.4]})
+    >>> vecnb.viz.latency_table(res)
+                p50  p95  p99
+    system                   
+    faiss-hnsw  0.2  0.3  0.4
+    numpy       1.1  1.5  2.0
     """
     res = _check_bench(res)
     ok = res[(res["status"] == "ok") & (res["filter"].astype(str) == filter)]
