@@ -506,3 +506,22 @@ def test_scorecard_reads_the_figures(tiny_run, tiny_foundation):
     # the dict from load() works too
     doc = {"results": tiny_run, "foundation": tiny_foundation}
     pd.testing.assert_frame_equal(bench.scorecard(doc), sc.reset_index())
+
+
+@pytest.mark.parametrize("store", ["sqlite", "pgvector"])
+def test_per_query_server_store_rows_like_for_like(store, request):
+    """Each server / embedded store gives two rows: store.search beside the bare library call (keys +
+    scores both sides) and idx.search beside that call plus a hand-built frame; both exact here."""
+    pytest.importorskip("apsw" if store == "sqlite" else "psycopg")
+    url = request.getfixturevalue("pg_url") if store == "pgvector" else None
+    res = bench.per_query(rows=300, big_rows=0, dim=16, queries=8, repeats=2, k=5, stores=(store,), text=False,
+                          progress=False, budget_s=2.0, profile=False, pg_url=url)
+    assert (res["status"] == "ok").all(), res["reason"].tolist()
+    name = "sqlite-vec" if store == "sqlite" else "pgvector"
+    ok = res.set_index("call")
+    bare, frame = ok.loc[f"store.search, {name}, one vector"], ok.loc[f"idx.search, {name}, one vector"]
+    assert bare["recall"] == 1.0 and bare["baseline_recall"] == 1.0  # both exact, the same rows
+    assert bare["vecnb_ms"] == bare["store_ms"] and frame["vecnb_ms"] > 0 and frame["baseline_ms"] > 0
+    assert "df.iloc[pos]" in frame["baseline"] and "frame" in frame["notes"]
+    for r in (bare, frame):
+        assert np.isfinite(r["ratio"]) and r["met"] in (True, False) and r["goal"].startswith("<= 1.2x")

@@ -183,7 +183,7 @@ def test_iterative_scan_fills_k_for_selective_filters(make, iterative):
     n = 5000
     X = clustered(n, 16, seed=3)
     meta = make_meta(n)
-    store = make(kind="hnsw", iterative_scan=iterative, filter_exact_below=0)
+    store = make(kind="hnsw", iterative_scan=iterative, filter_exact_below=0, filter_exact_rows=0)
     store.upsert(np.arange(n), X, meta)
     node = filters.parse({"size": {"$lt": 10}})  # ~10% of rows; ef_search 40 alone would find ~4
     mask = filters.to_mask(node, meta)
@@ -200,7 +200,7 @@ def test_without_iterative_scan_the_exact_fallback_fills_k(make):
     n = 5000
     X = clustered(n, 16, seed=3)
     meta = make_meta(n)
-    store = make(kind="hnsw", iterative_scan="off", filter_exact_below=0)
+    store = make(kind="hnsw", iterative_scan="off", filter_exact_below=0, filter_exact_rows=0)
     store.upsert(np.arange(n), X, meta)
     node = filters.parse({"size": {"$lt": 10}})  # ~10%: ef_search 40 alone yields ~4 rows
     mask = filters.to_mask(node, meta)
@@ -214,7 +214,7 @@ def test_selective_filters_are_planned_as_exact_scans(make):
     n = 5000
     X = clustered(n, 16, seed=3)
     meta = make_meta(n)
-    store = make(kind="hnsw")
+    store = make(kind="hnsw", filter_exact_rows=0)
     store.upsert(np.arange(n), X, meta)
     # ~0.5% of rows: the planner's estimate (from the per-field statistics) sends it to the exact scan
     node = filters.parse({"$and": [{"size": {"$lt": 5}}, {"color": "red"}]})
@@ -231,6 +231,31 @@ def test_selective_filters_are_planned_as_exact_scans(make):
     # a broad filter (~40% of rows) stays on the index
     store.search(X[:10], 10, where={"flag": True})
     assert store.info()["planned_exact_searches"] == 1
+
+
+def test_filters_matching_few_rows_are_searched_exactly(make):
+    """filter_exact_rows: at most that many matching rows (planner's estimate) -> the exact scan, whatever
+    the fraction; above it the index (with the widened beam). Exact means the brute-force answer."""
+    n = 5000
+    X = clustered(n, 16, seed=13)
+    meta = make_meta(n)
+    store = make(kind="hnsw", m=4, ef_construction=8, ef_search=4, filter_exact_below=0, filter_exact_rows=3000)
+    store.upsert(np.arange(n), X, meta)
+    node = filters.parse({"size": {"$lt": 20}})  # ~20% of rows: ~1000 of them
+    mask = filters.to_mask(node, meta)
+    Qs = X[:20] + 0.01
+    got, sc = store.search(Qs, 10, where=node)
+    pos, want = brute(X, Qs, 10, "cosine", mask)
+    np.testing.assert_array_equal(got, pos)
+    np.testing.assert_allclose(sc, want, atol=1e-5)
+    assert store.info()["planned_exact_searches"] == 1 and store.search_params()["filter_exact_rows"] == 3000
+    store.set_search_params(filter_exact_rows=500)  # now ~1000 matching rows is "many": the (tiny) index
+    store.search(Qs, 10, where=node)
+    assert store.info()["planned_exact_searches"] == 1
+    with pytest.raises(InvalidInputError, match="filter_exact_rows"):
+        store.set_search_params(filter_exact_rows=-1)
+    with pytest.raises(InvalidInputError, match="filter_exact_rows"):
+        make(filter_exact_rows=1.5)
 
 
 def test_filtered_hnsw_query_uses_the_index(make):
@@ -542,7 +567,7 @@ def test_filtered_hnsw_widens_ef_by_selectivity_and_keeps_recall(make):
     n = 5000
     X = clustered(n, 16, seed=4)
     meta = make_meta(n)
-    store = make(kind="hnsw", ef_search=20)
+    store = make(kind="hnsw", ef_search=20, filter_exact_rows=0)
     store.upsert(np.arange(n), X, meta)
     seen = []
     real = store._guc_pairs
