@@ -471,6 +471,7 @@ def _bad_calls(v):
         "unknown operator": lambda t: t.search(v, k=3, where={"year": {"$regex": "x"}}),
         "order a boolean": lambda t: t.search(v, k=3, where={"chair": {"$gt": 0}}),
         "number vs datetime": lambda t: t.search(v, k=3, where={"when": {"$gt": 5}}),
+        "a missing query text": lambda t: t.search(pd.Series(["schools", None]), k=3),
         "unknown metric": lambda t: t.vec.search(v, k=3, metric="hamming") if isinstance(t, pd.DataFrame) else
         vecnb.Query.similar_to(v, metric="hamming").run(t),
     }
@@ -487,6 +488,8 @@ def test_bad_input_gives_the_same_clear_error_and_loses_nothing(frame, built, st
         with pytest.raises(type(want.value)) as got:
             call(idx)
         assert len(str(got.value)) > 20, name
+        if name == "a missing query text":
+            assert "not text" in str(got.value) and "positions [1]" in str(got.value)
     assert_same(before, idx.search(v, k=N))
     assert len(idx) == N
     with pytest.raises(VecnbError, match="Unknown store"):

@@ -18,6 +18,8 @@ not: its name does not identify the model) use it.
 
 from __future__ import annotations
 
+import reprlib
+
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -213,13 +215,18 @@ def query_matrix(query: Any, info: dict, dim: int | None, *, model: Any = None) 
         return q, labels, batch
     if query is None or (isinstance(query, (list, tuple, pd.Series)) and len(query) == 0):
         raise InvalidInputError("The query is empty; pass text, a list of texts, a vector or a 2-D array of vectors.")
+    if (isinstance(query, (list, tuple, pd.Series, pd.Index)) or isinstance(query, np.ndarray) and query.dtype == object
+            and query.ndim == 1) and any(isinstance(x, str) for x in query):  # some texts, some not
+        odd = [i for i, x in enumerate(query) if not isinstance(x, str)]
+        raise InvalidInputError(
+            f"The query texts include {len(odd)} value(s) that are not text (positions {odd[:5]}, e.g. "
+            f"{reprlib.repr(list(query)[odd[0]])}); pass only strings (drop or fill missing ones, e.g. queries.dropna())."
+        )
     if isinstance(query, pd.Series):  # a Series of vectors (e.g. an embedding column): its labels name the queries
         from vecnb._core.arrow import column_matrix
 
         q = _as_query_matrix(column_matrix(query, name=str(query.name or "query")), dim, info)
         return q, list(query.index), True
-    if isinstance(query, (list, tuple)) and any(isinstance(x, str) for x in query):
-        raise InvalidInputError("A query list mixes text and other values; pass all texts or all vectors.")
     arr = np.asarray(query, dtype=object) if isinstance(query, (list, tuple)) else query
     batch = getattr(arr, "ndim", 1) == 2 or (
         isinstance(query, (list, tuple)) and len(query) > 0 and hasattr(query[0], "__len__")
