@@ -97,6 +97,14 @@ class BM25Options:
     k1, b : float
     method : str
         One of :data:`BM25_METHODS`.
+
+    Examples
+    --------
+    >>> opts = vecnb.keyword.BM25Options.make(k1=1.2, stemmer=None)
+    >>> opts.to_dict()
+    {'stemmer': None, 'k1': 1.2}
+    >>> opts.params()
+    (1.2, 0.75, 'lucene')
     """
 
     lower: bool = True
@@ -114,6 +122,15 @@ class BM25Options:
         ------
         InvalidInputError
             An unknown option or a value out of range.
+
+        Examples
+        --------
+        >>> vecnb.keyword.BM25Options.make({"k1": 1.2}, b=0.5).to_dict()
+        {'k1': 1.2, 'b': 0.5}
+        >>> vecnb.keyword.BM25Options.make(k1=-1)
+        Traceback (most recent call last):
+        ...
+        vecnb.errors.InvalidInputError: BM25 k1 must be a finite number >= 0, got -1.
         """
         base: dict[str, Any] = {}
         if isinstance(options, BM25Options):
@@ -147,15 +164,35 @@ class BM25Options:
         return out
 
     def analyzer(self) -> Analyzer:
-        """The :class:`Analyzer` these options tokenise with."""
+        """The :class:`Analyzer` these options tokenise with.
+
+        Examples
+        --------
+        >>> vecnb.keyword.BM25Options.make(stopwords=None).analyzer().terms("The apples")
+        ['the', 'appl']
+        """
         return Analyzer.make(lower=self.lower, stopwords=self.stopwords, stemmer=self.stemmer)
 
     def params(self) -> tuple[float, float, str]:
-        """``(k1, b, method)``."""
+        """``(k1, b, method)``.
+
+        Examples
+        --------
+        >>> vecnb.keyword.BM25Options.make(b=0.5).params()
+        (1.5, 0.5, 'lucene')
+        """
         return (self.k1, self.b, self.method)
 
     def to_dict(self, *, defaults: bool = False) -> dict[str, Any]:
-        """The options as a dict; without ``defaults`` only those that differ from the defaults."""
+        """The options as a dict; without ``defaults`` only those that differ from the defaults.
+
+        Examples
+        --------
+        >>> vecnb.keyword.BM25Options.make(k1=2.0).to_dict()
+        {'k1': 2.0}
+        >>> sorted(vecnb.keyword.BM25Options.make().to_dict(defaults=True))
+        ['b', 'k1', 'lower', 'method', 'stemmer', 'stopwords']
+        """
         out = {}
         for f in fields(self):
             v = getattr(self, f.name)
@@ -181,6 +218,14 @@ class Analyzer:
         The stop words removed (empty: none).
     stemmer : str, callable or None
         Snowball language name, a callable ``list[str] -> list[str]``, or None.
+
+    Examples
+    --------
+    >>> an = vecnb.keyword.Analyzer.make()
+    >>> an.terms("The Apples and the pears")
+    ['appl', 'pear']
+    >>> vecnb.keyword.Analyzer.make(stemmer=None, stopwords=None).terms("The Apples")
+    ['the', 'apples']
     """
 
     lower: bool = True
@@ -189,7 +234,13 @@ class Analyzer:
 
     @classmethod
     def make(cls, *, lower: bool = True, stopwords: Any = "english", stemmer: Any = "english") -> Analyzer:
-        """Validate tokenisation settings (see the module docstring)."""
+        """Validate tokenisation settings (see the module docstring).
+
+        Examples
+        --------
+        >>> vecnb.keyword.Analyzer.make(lower=False, stemmer=None).terms("Apple apple")
+        ['Apple', 'apple']
+        """
         if not isinstance(lower, (bool, np.bool_)):
             raise InvalidInputError(f"lower must be True or False, got {lower!r}.")
         sw = _stopword_tuple(stopwords, bool(lower))
@@ -227,14 +278,27 @@ class Analyzer:
         return _snowball(self.stemmer)
 
     def tokenize(self, texts: Sequence[str], *, progress: bool = False) -> Any:
-        """``bm25s.tokenization.Tokenized`` (ids per text + vocabulary) of a corpus."""
+        """``bm25s.tokenization.Tokenized`` (ids per text + vocabulary) of a corpus.
+
+        Examples
+        --------
+        >>> tok = vecnb.keyword.Analyzer.make().tokenize(["red apples", "green apple"])
+        >>> len(tok.ids), sorted(tok.vocab)
+        (2, ['appl', 'green', 'red'])
+        """
         bm25s = _import_bm25s()
         return bm25s.tokenize(list(texts), lower=self.lower, token_pattern=_TOKEN_PATTERN,
                               stopwords=list(self.stopwords), stemmer=self._stem_fn(), return_ids=True,
                               show_progress=progress)
 
     def terms(self, text: str) -> list[str]:
-        """The terms of one query text (stemmed, stop words removed), in order, with repeats."""
+        """The terms of one query text (stemmed, stop words removed), in order, with repeats.
+
+        Examples
+        --------
+        >>> vecnb.keyword.Analyzer.make().terms("searching the searches")
+        ['search', 'search']
+        """
         bm25s = _import_bm25s()
         out = bm25s.tokenize([text], lower=self.lower, token_pattern=_TOKEN_PATTERN,
                              stopwords=list(self.stopwords), stemmer=self._stem_fn(), return_ids=False,
@@ -242,11 +306,23 @@ class Analyzer:
         return list(out[0]) if out else []
 
     def key(self) -> tuple:
-        """Hashable identity for the cache."""
+        """Hashable identity for the cache.
+
+        Examples
+        --------
+        >>> vecnb.keyword.Analyzer.make().key() == vecnb.keyword.Analyzer.make().key()
+        True
+        """
         return (self.lower, self.stopwords, self.stemmer)
 
     def describe(self) -> dict[str, Any]:
-        """JSON-able summary (a callable stemmer shows as its name)."""
+        """JSON-able summary (a callable stemmer shows as its name).
+
+        Examples
+        --------
+        >>> vecnb.keyword.Analyzer.make().describe()
+        {'lower': True, 'stopwords': 33, 'stemmer': 'english'}
+        """
         st = self.stemmer if (self.stemmer is None or isinstance(self.stemmer, str)) else (
             f"<callable {getattr(self.stemmer, '__name__', type(self.stemmer).__name__)}>")
         return {"lower": self.lower, "stopwords": len(self.stopwords), "stemmer": st}
@@ -308,6 +384,12 @@ class BM25:
         Tokenisation and BM25 parameters (default: :class:`BM25Options` defaults).
     progress : bool
         Show bm25s's progress bars while building.
+
+    Examples
+    --------
+    >>> bm = vecnb.keyword.BM25(["red apple pie", "green pear tart", "apple crumble"])
+    >>> bm.top("apple", k=2)
+    (array([2, 0]), array([0.21183263, 0.17798954]))
     """
 
     def __init__(self, texts: Sequence[str], options: BM25Options | None = None, *, progress: bool = False):
@@ -329,7 +411,14 @@ class BM25:
         self._ret = ret
 
     def term_ids(self, text: str) -> np.ndarray:
-        """Vocabulary ids of the query's terms that occur in the corpus (repeats kept)."""
+        """Vocabulary ids of the query's terms that occur in the corpus (repeats kept).
+
+        Examples
+        --------
+        >>> bm = vecnb.keyword.BM25(["red apple pie", "green pear tart"])
+        >>> len(bm.term_ids("apple pie banana"))
+        2
+        """
         if not self.n or self.note is not None:
             return np.empty(0, dtype=np.int32)
         ids = self._ret.get_tokens_ids(self.analyzer.terms(text))
@@ -338,7 +427,14 @@ class BM25:
         return np.asarray([i for i in ids if i != empty], dtype=np.int32)
 
     def scores(self, text: str) -> np.ndarray:
-        """BM25 score of every document for ``text``, shape (n,), float32 (0: no term matches)."""
+        """BM25 score of every document for ``text``, shape (n,), float32 (0: no term matches).
+
+        Examples
+        --------
+        >>> bm = vecnb.keyword.BM25(["red apple pie", "green pear tart", "apple crumble"])
+        >>> bm.scores("apple").round(3)
+        array([0.178, 0.   , 0.212], dtype=float32)
+        """
         ids = self.term_ids(text)
         if len(ids) == 0:
             return np.zeros(self.n, dtype=np.float32)
@@ -357,6 +453,13 @@ class BM25:
         pos : ndarray (m,) int64, m <= k
             Positions, best first (ties: lower position first); only documents scoring > 0.
         scores : ndarray (m,) float64
+
+        Examples
+        --------
+        >>> bm = vecnb.keyword.BM25(["red apple pie", "green pear tart", "apple crumble"])
+        >>> pos, scores = bm.top("apple", k=5, mask=np.array([False, True, True]))
+        >>> pos
+        array([2])
         """
         s = self.scores(text)
         if mask is not None:
@@ -383,7 +486,16 @@ _STATS = {"hits": 0, "misses": 0}
 
 
 def clear_cache() -> None:
-    """Forget every cached BM25 index."""
+    """Forget every cached BM25 index.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart"]})
+    >>> _ = vecnb.keyword.bm25_index(df, "text")
+    >>> vecnb.keyword.clear_cache()
+    >>> vecnb.keyword.cache_info()["size"]
+    0
+    """
     with _LOCK:
         _CACHE.clear()
         _IDENTITY.clear()
@@ -391,7 +503,17 @@ def clear_cache() -> None:
 
 
 def cache_info() -> dict[str, Any]:
-    """``{"size", "max_size", "hits", "misses", "entries": [(n_docs, analyzer, params)]}``."""
+    """``{"size", "max_size", "hits", "misses", "entries": [(n_docs, analyzer, params)]}``.
+
+    Examples
+    --------
+    >>> vecnb.keyword.clear_cache()
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart"]})
+    >>> _ = vecnb.keyword.bm25_index(df, "text"); _ = vecnb.keyword.bm25_index(df, "text")
+    >>> info = vecnb.keyword.cache_info()
+    >>> info["size"], info["hits"], info["misses"]
+    (1, 1, 1)
+    """
     with _LOCK:
         return {"size": len(_CACHE), "max_size": CACHE_SIZE, **_STATS,
                 "entries": [(m.n, m.analyzer.describe(), dict(zip(("k1", "b", "method"), m.options.params())))
@@ -424,7 +546,18 @@ def _content_key(texts: list[str]) -> tuple:
 
 
 def text_column(df: pd.DataFrame, text: str) -> pd.Series:
-    """``df[text]``, checked to be one column of text (not vectors, not a duplicate name)."""
+    """``df[text]``, checked to be one column of text (not vectors, not a duplicate name).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple pie"], "n": [3]})
+    >>> text_column(df, "text").tolist()
+    ['red apple pie']
+    >>> text_column(df, "title")
+    Traceback (most recent call last):
+    ...
+    vecnb.errors.ColumnNotFoundError: Text column 'title' is not in the DataFrame. Columns: ['text', 'n']. ...
+    """
     from vecnb._core.arrow import is_vector_dtype
 
     if not isinstance(text, str):
@@ -447,6 +580,15 @@ def bm25_index(df: pd.DataFrame, text: str = "text", options: BM25Options | dict
 
     ``options`` / keywords: :class:`BM25Options` (``lower``, ``stopwords``, ``stemmer``, ``k1``,
     ``b``, ``method``). See the module docstring for the cache.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "apple crumble"]})
+    >>> bm = vecnb.keyword.bm25_index(df, "text", k1=1.2)
+    >>> bm.top("pear", k=1)[0]
+    array([1])
+    >>> vecnb.keyword.bm25_index(df, "text", k1=1.2) is bm
+    True
     """
     opts = options if isinstance(options, BM25Options) and not kw else BM25Options.make(options, **kw)
     return _cached_bm25(text_column(df, text), text, opts)

@@ -84,7 +84,17 @@ class _Sides:
 
 @dataclass(frozen=True)
 class RRF:
-    """Reciprocal rank fusion: ``2*alpha / (rrf_k + vector_rank) + 2*(1-alpha) / (rrf_k + keyword_rank)``."""
+    """Reciprocal rank fusion: ``2*alpha / (rrf_k + vector_rank) + 2*(1-alpha) / (rrf_k + keyword_rank)``.
+
+    Examples
+    --------
+    >>> rrf = vecnb.keyword.RRF(alpha=0.5, rrf_k=60)
+    >>> kw = (np.array([2, 0]), np.array([3.1, 1.2]))
+    >>> vec = (np.array([0, 1]), np.array([0.9, 0.8]))
+    >>> out = rrf.fuse(kw, vec, k=3)
+    >>> out["pos"]
+    array([0, 2, 1])
+    """
 
     alpha: float = 0.5
     rrf_k: float = DEFAULT_RRF_K
@@ -106,13 +116,30 @@ class RRF:
 
     def fuse(self, keyword: tuple[np.ndarray, np.ndarray], vector: tuple[np.ndarray, np.ndarray],
              k: int) -> dict[str, np.ndarray]:
-        """See :func:`fuse`."""
+        """See :func:`fuse`.
+
+        Examples
+        --------
+        >>> kw = (np.array([2, 0]), np.array([3.1, 1.2]))
+        >>> vec = (np.array([0, 1]), np.array([0.9, 0.8]))
+        >>> sorted(vecnb.keyword.RRF().fuse(kw, vec, k=2))
+        ['keyword_rank', 'keyword_score', 'pos', 'score', 'vector_rank', 'vector_score']
+        """
         return _fuse(self, keyword, vector, k)
 
 
 @dataclass(frozen=True)
 class Weighted:
-    """``alpha * norm(vector_score) + (1 - alpha) * norm(keyword_score)`` (module docstring)."""
+    """``alpha * norm(vector_score) + (1 - alpha) * norm(keyword_score)`` (module docstring).
+
+    Examples
+    --------
+    >>> w = vecnb.keyword.Weighted(alpha=0.8)
+    >>> kw = (np.array([2, 0]), np.array([3.1, 1.2]))
+    >>> vec = (np.array([0, 1]), np.array([0.9, 0.8]))
+    >>> w.fuse(kw, vec, k=3)["pos"]
+    array([0, 2, 1])
+    """
 
     alpha: float = 0.5
     normalization: str = "minmax"
@@ -135,7 +162,15 @@ class Weighted:
 
     def fuse(self, keyword: tuple[np.ndarray, np.ndarray], vector: tuple[np.ndarray, np.ndarray],
              k: int) -> dict[str, np.ndarray]:
-        """See :func:`fuse`."""
+        """See :func:`fuse`.
+
+        Examples
+        --------
+        >>> kw = (np.array([2, 0]), np.array([3.1, 1.2]))
+        >>> vec = (np.array([0, 1]), np.array([0.9, 0.8]))
+        >>> vecnb.keyword.Weighted(alpha=0.0).fuse(kw, vec, k=1)["pos"]
+        array([2])
+        """
         return _fuse(self, keyword, vector, k)
 
 
@@ -144,6 +179,17 @@ def make_fusion(fusion: Any = "rrf", alpha: Any = 0.5, rrf_k: Any = DEFAULT_RRF_
     """The fusion object for ``fusion`` (a name, case-insensitive, or an :class:`RRF` / :class:`Weighted`).
 
     Every argument is validated, also those the chosen fusion does not use.
+
+    Examples
+    --------
+    >>> vecnb.keyword.make_fusion("RRF", alpha=0.7)
+    RRF(alpha=0.7, rrf_k=60.0)
+    >>> vecnb.keyword.make_fusion("weighted", normalization="zscore")
+    Weighted(alpha=0.5, normalization='zscore')
+    >>> vecnb.keyword.make_fusion("borda")
+    Traceback (most recent call last):
+    ...
+    vecnb.errors.InvalidInputError: fusion must be one of 'rrf', 'weighted', got 'borda'.
     """
     if isinstance(fusion, (RRF, Weighted)):
         return fusion
@@ -154,7 +200,17 @@ def make_fusion(fusion: Any = "rrf", alpha: Any = 0.5, rrf_k: Any = DEFAULT_RRF_
 
 
 def check_fetch_k(fetch_k: Any, k: int) -> int:
-    """Candidates per side: ``max(k, fetch_k)``; ``fetch_k`` must be a positive integer."""
+    """Candidates per side: ``max(k, fetch_k)``; ``fetch_k`` must be a positive integer.
+
+    Examples
+    --------
+    >>> check_fetch_k(20, k=50)
+    50
+    >>> check_fetch_k(0, k=5)
+    Traceback (most recent call last):
+    ...
+    vecnb.errors.InvalidInputError: fetch_k must be a positive integer (candidates per side), got 0.
+    """
     return max(int(k), positive_int(fetch_k, "fetch_k", what="candidates per side"))
 
 
@@ -240,5 +296,13 @@ def fuse(
     dict of 1-D arrays, length <= k, best first
         ``pos``, ``score`` (fused), ``keyword_rank``, ``keyword_score``, ``vector_rank``,
         ``vector_score`` (NaN where a side did not return the row).
+
+    Examples
+    --------
+    >>> kw = (np.array([2, 0]), np.array([3.1, 1.2]))
+    >>> vec = (np.array([0, 1]), np.array([0.9, 0.8]))
+    >>> out = vecnb.keyword.fuse(kw, vec, k=3, fusion="rrf")
+    >>> out["pos"], out["score"].round(4)
+    (array([0, 2, 1]), array([0.0325, 0.0164, 0.0161]))
     """
     return make_fusion(fusion, alpha, rrf_k, normalization).fuse(keyword, vector, k)

@@ -137,6 +137,14 @@ def keyword(target: Any, query: Any, k: int = 10, *, text: str | None = None, wh
     DataFrame
         Hit rows with ``score`` (BM25) and ``rank`` (+ ``query`` for a batch), sorted by
         query then rank; ties in score go to the earlier row.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "apple crumble"]})
+    >>> vecnb.keyword.keyword(df, "apple", k=2, text="text")
+                text     score  rank
+    2  apple crumble  0.211833     1
+    0  red apple pie  0.177990     2
     """
     target = as_target(target, with_vectors=with_vectors)
     k = check_k(k)
@@ -197,6 +205,15 @@ def hybrid(target: Any, query: Any, k: int = 10, *, text: str | None = None, fus
     DataFrame
         Hit rows with ``score`` (fused), ``keyword_rank``, ``keyword_score``, ``vector_rank``,
         ``vector_score``, ``rank`` (+ ``query`` for a batch).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "apple crumble"]})
+    >>> df = df.vec.embed("text", model="hashing", progress=False)
+    >>> vecnb.keyword.hybrid(df, "apple pie", k=2, text="text")[["text", "rank"]]
+                text  rank
+    0  red apple pie     1
+    2  apple crumble     2
     """
     target = as_target(target, with_vectors=with_vectors)
     k = check_k(k)
@@ -225,6 +242,13 @@ def keyword_search(df: pd.DataFrame, query: Any, text: str = "text", k: int = 10
     """BM25 keyword search over a DataFrame's text column (what ``df.vec.keyword`` calls); see :func:`keyword`.
 
     ``bm25``: ``lower``, ``stopwords``, ``stemmer``, ``k1``, ``b``, ``method``.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "apple crumble"]})
+    >>> vecnb.keyword.keyword_search(df, "pear", k=1)
+                  text     score  rank
+    1  green pear tart  0.371438     1
     """
     return keyword(FrameTarget(df, what="keyword search"), query, k, text=text, where=where, threshold=threshold, bm25=bm25)
 
@@ -237,6 +261,14 @@ def hybrid_search(df: pd.DataFrame, query: Any, text: str = "text", k: int = 10,
     ``metric`` and ``column`` choose the vector side; ``options`` are :func:`hybrid`'s
     (``rrf_k``, ``normalization``, ``fetch_k``, ``where``, ``threshold``, ``model``,
     ``vector``) and the BM25 options (``lower``, ``stopwords``, ``stemmer``, ``k1``, ``b``, ``method``).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "apple crumble"]})
+    >>> df = df.vec.embed("text", model="hashing", progress=False)
+    >>> vecnb.keyword.hybrid_search(df, "pear tart", k=1, fusion="weighted", alpha=0.3)[["text", "rank"]]
+                  text  rank
+    1  green pear tart     1
     """
     target = FrameTarget(df, column=column, metric=metric, what="hybrid search")
     return hybrid(target, query, k, text=text, fusion=fusion, alpha=alpha, bm25=_bm25_kw(options),
@@ -245,7 +277,17 @@ def hybrid_search(df: pd.DataFrame, query: Any, text: str = "text", k: int = 10,
 
 def keyword_search_index(index: Any, query: Any, text: str | None = None, k: int = 10,
                          **options: Any) -> pd.DataFrame:
-    """Keyword search over a :class:`vecnb.VectorIndex`'s rows (what ``idx.keyword`` calls); see :func:`keyword`."""
+    """Keyword search over a :class:`vecnb.VectorIndex`'s rows (what ``idx.keyword`` calls); see :func:`keyword`.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "apple crumble"]})
+    >>> idx = df.vec.embed("text", model="hashing", progress=False).vec.index(text="text")
+    >>> vecnb.keyword.keyword_search_index(idx, "apple", k=2)[["text", "rank"]]
+                text  rank
+    2  apple crumble     1
+    0  red apple pie     2
+    """
     return keyword(IndexTarget(index), query, k, text=text, bm25=_bm25_kw(options), **_rest(options))
 
 
@@ -254,6 +296,15 @@ def hybrid_search_index(index: Any, query: Any, text: str | None = None, k: int 
     """Hybrid search over a :class:`vecnb.VectorIndex` (what ``idx.hybrid`` calls); see :func:`hybrid`.
 
     The metric is the index's.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "apple crumble"]})
+    >>> idx = df.vec.embed("text", model="hashing", progress=False).vec.index(text="text")
+    >>> vecnb.keyword.hybrid_search_index(idx, "apple pie", k=2)[["text", "rank"]]
+                text  rank
+    0  red apple pie     1
+    2  apple crumble     2
     """
     return hybrid(IndexTarget(index), query, k, text=text, fusion=fusion, alpha=alpha, bm25=_bm25_kw(options),
                   **_rest(options))

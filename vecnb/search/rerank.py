@@ -36,7 +36,17 @@ __all__ = ["MMR", "CrossEncoder", "check_diversity", "make_reranker", "mmr", "re
 
 
 def check_diversity(diversity: Any) -> float:
-    """Validate MMR's ``diversity``: a number in [0, 1]."""
+    """Validate MMR's ``diversity``: a number in [0, 1].
+
+    Examples
+    --------
+    >>> check_diversity(0.3)
+    0.3
+    >>> check_diversity(1.5)
+    Traceback (most recent call last):
+    ...
+    vecnb.errors.InvalidInputError: diversity must be a number in [0, 1] (0 = keep the relevance order, 1 ...
+    """
     if (isinstance(diversity, bool) or not isinstance(diversity, (int, float, np.number))
             or not (0.0 <= float(diversity) <= 1.0)):
         raise InvalidInputError(
@@ -93,6 +103,13 @@ def mmr(
         Candidate positions in MMR order.
     values : ndarray (k',) float64
         The MMR objective of each pick when it was picked.
+
+    Examples
+    --------
+    >>> V = np.array([[1.0, 0.0], [0.99, 0.14], [0.0, 1.0]], np.float32)
+    >>> order, scores = vecnb.keyword.mmr(V, 2, diversity=0.7, relevance=np.array([0.9, 0.89, 0.5]))
+    >>> order
+    array([0, 2])
     """
     k = check_k(k)
     lam = 1.0 - check_diversity(diversity)
@@ -153,6 +170,22 @@ class MMR:
 
     ``query_vectors`` (``{query label: vector}``) switches relevance to cosine with the
     query, for callers who want that; by default relevance is the first-stage score.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple pie", "red apple pie!", "apple crumble", "pear tart"]})
+    >>> df = df.vec.embed("text", model="hashing", progress=False)
+    >>> hits = df.vec.search("apple pie", k=3)
+    >>> hits[["text", "rank"]]
+                 text  rank
+    0   red apple pie     1
+    1  red apple pie!     2
+    2   apple crumble     3
+    >>> V = df.vec.matrix()[[df.index.get_loc(i) for i in hits.index]]
+    >>> vecnb.keyword.MMR(diversity=0.9).rerank(hits, 2, vectors=V)[["text", "rank"]]
+                text  rank
+    0  red apple pie     1
+    2  apple crumble     2
     """
 
     diversity: float = 0.3
@@ -213,6 +246,17 @@ class CrossEncoder:
         ``predict([(query, text), ...]) -> scores``.
     text : str, optional
         The text column of the hits handed to it.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "apple crumble"]})
+    >>> df = df.vec.embed("text", model="hashing", progress=False)
+    >>> shortest_first = vecnb.keyword.CrossEncoder(lambda query, texts: [-len(t) for t in texts], text="text")
+    >>> hits = df.vec.search("apple", k=3)
+    >>> shortest_first.rerank(hits, 2, queries={None: "apple"})[["text", "rank"]]
+                text  rank
+    2  apple crumble     1
+    0  red apple pie     2
     """
 
     model: Any
@@ -250,7 +294,15 @@ class CrossEncoder:
 
 
 def make_reranker(method: Any, *, diversity: float | None = None, text: str | None = None) -> MMR | CrossEncoder:
-    """``"mmr"`` (any case) -> :class:`MMR`; a callable or a model with ``predict`` -> :class:`CrossEncoder`."""
+    """``"mmr"`` (any case) -> :class:`MMR`; a callable or a model with ``predict`` -> :class:`CrossEncoder`.
+
+    Examples
+    --------
+    >>> vecnb.keyword.make_reranker("MMR", diversity=0.5)
+    MMR(diversity=0.5)
+    >>> type(vecnb.keyword.make_reranker(lambda query, texts: [0.0] * len(texts), text="text")).__name__
+    'CrossEncoder'
+    """
     if isinstance(method, (MMR, CrossEncoder)):
         return method
     if isinstance(method, str):
@@ -300,6 +352,17 @@ def rerank_hits(
     DataFrame
         The same columns plus ``rerank_score``; ``score`` keeps the retrieval score and
         ``rank`` is renumbered in the new order.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple pie", "red apple pie!", "apple crumble", "pear tart"]})
+    >>> df = df.vec.embed("text", model="hashing", progress=False)
+    >>> hits = df.vec.search("apple pie", k=3)
+    >>> V = df.vec.matrix()[[df.index.get_loc(i) for i in hits.index]]
+    >>> vecnb.keyword.rerank_hits(hits, "mmr", 2, diversity=0.9, vectors=V)[["text", "rank"]]
+                text  rank
+    0  red apple pie     1
+    2  apple crumble     2
     """
     if isinstance(method, str) or isinstance(method, MMR):
         step = make_reranker(method, diversity=diversity)
