@@ -74,7 +74,15 @@ def _embed_queries(emb: Any, texts: list[str]) -> np.ndarray:
 
 
 def remember_embedder(emb: Any) -> None:
-    """Keep ``emb`` so later text queries on its columns use the very same object."""
+    """Keep ``emb`` so later text queries on its columns use the very same object.
+
+    Examples
+    --------
+    >>> emb = vecnb.embed.get_embedder("hashing")
+    >>> remember_embedder(emb)
+    >>> embedder_for({"model_id": emb.model_id}) is emb
+    True
+    """
     mid = getattr(emb, "model_id", None)
     if mid:
         _LIVE[mid] = emb
@@ -89,6 +97,17 @@ def embedder_for(info: dict, model: Any = None) -> Any:
         ``model`` is not the model that made the vectors.
     InvalidInputError
         No model is known for these vectors.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple pie"]}).vec.embed("text", model="hashing", progress=False)
+    >>> info = vecnb.frame.columns.get_info(df, "text_vec")
+    >>> embedder_for(info).model_id == info["model_id"]
+    True
+    >>> embedder_for({})
+    Traceback (most recent call last):
+    ...
+    vecnb.errors.InvalidInputError: vecnb has no record of how these vectors were made: the column's ...
     """
     from vecnb.embed import get_embedder
 
@@ -162,6 +181,13 @@ def query_texts(query: Any, what: str = "keyword search") -> tuple[list[str], li
     ------
     InvalidInputError
         Not text (a vector cannot be matched against words), or an empty text.
+
+    Examples
+    --------
+    >>> query_texts("apple")
+    (['apple'], ['apple'], False)
+    >>> query_texts(pd.Series(["apple", "pear"], index=["q1", "q2"]))
+    (['apple', 'pear'], ['q1', 'q2'], True)
     """
     if isinstance(query, str):
         texts, labels, batch = [query], [query], False
@@ -206,6 +232,16 @@ def query_matrix(query: Any, info: dict, dim: int | None, *, model: Any = None) 
         What the ``query`` column shows for each query.
     batch : bool
         Whether the caller asked a batch (list / 2-D input).
+
+    Examples
+    --------
+    >>> Q, labels, many = query_matrix(np.ones(4), {}, 4)
+    >>> Q.shape, labels, many
+    ((1, 4), [0], False)
+    >>> query_matrix(np.ones(3), {}, 4)
+    Traceback (most recent call last):
+    ...
+    vecnb.errors.DimensionMismatchError: The query is 3-d but these vectors are 4-d (made by an unrecorded ...
     """
     if isinstance(query, str) or _is_text_list(query):
         texts, labels, batch = query_texts(query, "text search")
@@ -237,12 +273,32 @@ def query_matrix(query: Any, info: dict, dim: int | None, *, model: Any = None) 
 
 
 def check_k(k: Any) -> int:
-    """Validate ``k``: a positive int, at most 2**63 - 1 (see :func:`vecnb._core.metrics.check_k`)."""
+    """Validate ``k``: a positive int, at most 2**63 - 1 (see :func:`vecnb._core.metrics.check_k`).
+
+    Examples
+    --------
+    >>> check_k(10)
+    10
+    >>> check_k(2.5)
+    Traceback (most recent call last):
+    ...
+    vecnb.errors.InvalidInputError: k must be a positive integer, got 2.5.
+    """
     return _check_k(k)
 
 
 def check_threshold(threshold: Any) -> float | None:
-    """Validate ``threshold``: None or a finite number (minimum score kept)."""
+    """Validate ``threshold``: None or a finite number (minimum score kept).
+
+    Examples
+    --------
+    >>> check_threshold(None), check_threshold(0.25)
+    (None, 0.25)
+    >>> check_threshold(float("nan"))
+    Traceback (most recent call last):
+    ...
+    vecnb.errors.InvalidInputError: threshold must be a finite number (the minimum score kept), got nan.
+    """
     if threshold is None:
         return None
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)) or not np.isfinite(threshold):

@@ -152,6 +152,16 @@ class Rerank:
         The cross-encoder ``(query, texts) -> scores``.
     text : str or None
         The text column a cross-encoder reads (default: the query's / index's text column).
+
+    Examples
+    --------
+    >>> q = vecnb.Query.near_text("apple pie", k=3).rerank("mmr", diversity=0.4)
+    >>> q.reranks
+    (Rerank(method='mmr', diversity=0.4, fetch_k=None, fn=None, text=None),)
+    >>> q.reranks[0].to_dict()
+    {'method': 'mmr', 'diversity': 0.4}
+    >>> q.reranks[0].reranker("text")
+    MMR(diversity=0.4)
     """
 
     method: str
@@ -314,7 +324,18 @@ class Query:
     @classmethod
     def similar_to(cls, vec_or_text: Any, k: int = 10, metric: str | None = None, where: dict | None = None,
                    threshold: float | None = None, *, column: str | None = None, model: Any = None) -> Query:
-        """Vector search for a text (embedded with the vectors' model) or a vector (d,)."""
+        """Vector search for a text (embedded with the vectors' model) or a vector (d,).
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart"]}).vec.embed("text", model="hashing", progress=False)
+        >>> vecnb.Query.similar_to("apple", k=1).run(df)[["text", "rank"]]
+                    text  rank
+        0  red apple pie     1
+        >>> vecnb.Query.similar_to(df.vec.matrix()[1], k=1).run(df)[["text", "rank"]]
+                      text  rank
+        1  green pear tart     1
+        """
         if isinstance(vec_or_text, str):
             return cls("similar_to", text=vec_or_text, k=k, metric=metric, where=where, threshold=threshold,
                        column=column, model=model)
@@ -326,7 +347,14 @@ class Query:
     @classmethod
     def near_text(cls, text: str, model: Any = None, k: int = 10, metric: str | None = None,
                   where: dict | None = None, threshold: float | None = None, *, column: str | None = None) -> Query:
-        """Vector search for ``text`` embedded with ``model`` (default: the vectors' own model)."""
+        """Vector search for ``text`` embedded with ``model`` (default: the vectors' own model).
+
+        Examples
+        --------
+        >>> q = vecnb.Query.near_text("apple pie", model="hashing", k=3, where={"year": {"$gte": 2000}})
+        >>> q.to_dict()
+        {'vecnb_query': 1, 'kind': 'near_text', 'text': 'apple pie', 'k': 3, 'where': {'year': {'$gte': 2000}}, 'model': 'hashing'}
+        """
         return cls("near_text", text=_text(text, "Query.near_text"), k=k, metric=metric, where=where,
                    threshold=threshold, column=column, model=model)
 
@@ -446,7 +474,17 @@ class Query:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Query:
-        """Rebuild a Query from :meth:`to_dict`'s output (validated)."""
+        """Rebuild a Query from :meth:`to_dict`'s output (validated).
+
+        Examples
+        --------
+        >>> vecnb.Query.from_dict({"vecnb_query": 1, "kind": "keyword", "text": "apple", "k": 3})
+        Query.keyword('apple', k=3)
+        >>> vecnb.Query.from_dict({"kind": "nearest"})
+        Traceback (most recent call last):
+        ...
+        vecnb.errors.InvalidInputError: This dict is not a vecnb query (no 'vecnb_query' key); make it with ...
+        """
         if not isinstance(d, dict):
             raise InvalidInputError(f"Query.from_dict takes a dict, got {type(d).__name__}.")
         version = d.get("vecnb_query")

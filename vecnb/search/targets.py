@@ -69,6 +69,28 @@ class FrameTarget:
     column : str, optional
         The embedding column (needed only for the vector side, and when there are several).
     metric : {"cosine", "dot", "l2"}
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "apple crumble"], "year": [1990, 2000, 2010]})
+    >>> df = df.vec.embed("text", model="hashing", progress=False)
+    >>> t = vecnb.search.targets.as_target(df)
+    >>> t.check_searchable()
+    >>> t.text_column(None)
+    'text'
+    >>> node = t.parse_where({"year": {"$gte": 2000}})
+    >>> Q = t.query_vectors(["apple"])
+    >>> Q.shape
+    (1, 512)
+    >>> t.vector(Q, 2, node)
+    [(array([2, 1]), array([0.70710678, 0.        ]))]
+    >>> t.keyword(["apple"], 2, None, "text", vecnb.keyword.BM25Options.make())
+    [(array([2, 0]), array([0.21183263, 0.17798954]))]
+    >>> hits = t.search("apple", 2)
+    >>> t.hit_vectors(hits).shape
+    (2, 512)
+    >>> list(t.finish(hits).columns)
+    ['text', 'year', 'score', 'rank']
     """
 
     kind = "frame"
@@ -183,7 +205,31 @@ class FrameTarget:
 
 
 class IndexTarget:
-    """Search over a :class:`vecnb.VectorIndex`'s rows through its store."""
+    """Search over a :class:`vecnb.VectorIndex`'s rows through its store.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "apple crumble"], "year": [1990, 2000, 2010]})
+    >>> idx = df.vec.embed("text", model="hashing", progress=False).vec.index(text="text")
+    >>> t = vecnb.search.targets.as_target(idx, with_vectors=True)
+    >>> t.check_searchable()
+    >>> t.text_column(None)
+    'text'
+    >>> where = {"year": {"$gte": 2000}}
+    >>> node = t.parse_where(where)
+    >>> Q = t.query_vectors(["apple"])
+    >>> t.vector(Q, 2, node, where=where)   # the index's store filters: it takes ``where`` itself
+    [(array([2, 1]), array([0.70710678, 0.        ]))]
+    >>> t.keyword(["apple"], 2, None, "text", vecnb.keyword.BM25Options.make())
+    [(array([2, 0]), array([0.21183263, 0.17798954]))]
+    >>> hits = idx.search("apple", k=2)
+    >>> t.hit_vectors(hits).shape
+    (2, 512)
+    >>> list(t.finish(hits).columns)
+    ['text', 'year', 'text_vec', 'score', 'rank']
+    >>> list(t.search("apple", 2).columns)
+    ['text', 'year', 'text_vec', 'score', 'rank']
+    """
 
     kind = "index"
 
@@ -316,7 +362,16 @@ def add_vectors(index: Any, hits: pd.DataFrame) -> pd.DataFrame:
 
 def as_target(obj: Any, *, column: str | None = None, metric: str | None = None,
               with_vectors: bool = False) -> FrameTarget | IndexTarget:
-    """A search target for a DataFrame or a VectorIndex (anything with ``search``, ``store`` and ``frame``)."""
+    """A search target for a DataFrame or a VectorIndex (anything with ``search``, ``store`` and ``frame``).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart"]}).vec.embed("text", model="hashing", progress=False)
+    >>> type(vecnb.search.targets.as_target(df)).__name__
+    'FrameTarget'
+    >>> type(vecnb.search.targets.as_target(df.vec.index())).__name__
+    'IndexTarget'
+    """
     if isinstance(obj, (FrameTarget, IndexTarget)):
         if _check_flag(with_vectors) and not obj.with_vectors:
             obj = copy.copy(obj)
