@@ -148,6 +148,11 @@ def names() -> list[str]:
     -------
     list of str
         Sorted names accepted by :func:`load` and :func:`info`, e.g. ``["cisi", "hansard"]``.
+
+    Examples
+    --------
+    >>> "cisi" in vecnb.datasets.names()
+    True
     """
     return sorted(_REGISTRY)
 
@@ -174,6 +179,11 @@ def data_dir(name: str) -> Path:
         ``name`` is not a known data set.
     FileNotFoundError
         No candidate folder has the files; the message lists every place tried.
+
+    Examples
+    --------
+    >>> sorted(p.name for p in vecnb.datasets.data_dir("cisi").iterdir())[:3]
+    ['CISI.ALL', 'CISI.QRY', 'CISI.REL']
     """
     entry = _entry(name)
     tried: list[str] = []
@@ -271,6 +281,12 @@ def info(name: str) -> dict[str, Any]:
         ``name`` is not a known data set.
     FileNotFoundError
         The data files could not be found (row counts need them).
+
+    Examples
+    --------
+    >>> meta = vecnb.datasets.info("cisi")
+    >>> sorted(meta)
+    ['columns', 'description', 'files', 'licence', 'name', 'parts', 'path', 'rows', 'source']
     """
     entry = _entry(name)
     folder = data_dir(name)

@@ -55,6 +55,15 @@ class ColumnInfo:
         Whether the model makes unit-length vectors.
     hashes : dict or None
         Per-row content hashes (:mod:`vecnb.frame.hashing`), left out of the dict when None.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple pie"]}).vec.embed("text", model="hashing", progress=False)
+    >>> info = ColumnInfo.from_dict(get_info(df, "text_vec"))
+    >>> info.dim, info.source, info.model
+    (512, 'text', {'name': 'hashing'})
+    >>> ColumnInfo.from_dict(info.to_dict()) == info
+    True
     """
 
     dim: int
@@ -67,17 +76,39 @@ class ColumnInfo:
 
     @classmethod
     def for_model(cls, emb: Any, dim: int, source: str | None, *, hashes: Any = None) -> ColumnInfo:
-        """The info of a column ``emb`` (an :class:`vecnb.embed.Embedder`) made from ``source``."""
+        """The info of a column ``emb`` (an :class:`vecnb.embed.Embedder`) made from ``source``.
+
+        Examples
+        --------
+        >>> emb = vecnb.embed.get_embedder("hashing")
+        >>> info = ColumnInfo.for_model(emb, emb.dim, "text")
+        >>> info.model_id == emb.model_id, info.dim, info.source
+        (True, 512, 'text')
+        """
         return cls(dim=int(dim), source=source, hashes=hashes).with_model(emb)
 
     def with_model(self, emb: Any) -> ColumnInfo:
-        """This info with ``emb``'s spec, id and normalisation (the width is checked by the caller)."""
+        """This info with ``emb``'s spec, id and normalisation (the width is checked by the caller).
+
+        Examples
+        --------
+        >>> info = ColumnInfo.from_dict({"dim": 512, "source": "text"})
+        >>> info.with_model(vecnb.embed.get_embedder("hashing")).model
+        {'name': 'hashing'}
+        """
         self.model, self.model_id = emb.spec(), emb.model_id
         self.normalized = bool(getattr(emb, "normalized", False))
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        """The dict kept in ``df.attrs`` (keys in the documented order, then ``extra``)."""
+        """The dict kept in ``df.attrs`` (keys in the documented order, then ``extra``).
+
+        Examples
+        --------
+        >>> info = ColumnInfo.from_dict({"dim": 3, "source": "text", "model": "mine"})
+        >>> info.to_dict()
+        {'model': 'mine', 'model_id': None, 'dim': 3, 'source': 'text', 'normalized': False}
+        """
         out: dict[str, Any] = {"model": self.model, "model_id": self.model_id, "dim": int(self.dim),
                                "source": self.source, "normalized": bool(self.normalized)}
         if self.hashes is not None:
@@ -87,7 +118,13 @@ class ColumnInfo:
 
     @classmethod
     def from_dict(cls, info: dict[str, Any]) -> ColumnInfo:
-        """Read back what :meth:`to_dict` (or an older vecnb) wrote."""
+        """Read back what :meth:`to_dict` (or an older vecnb) wrote.
+
+        Examples
+        --------
+        >>> ColumnInfo.from_dict({"dim": 3, "source": "text", "my_note": "kept"}).extra
+        {'my_note': 'kept'}
+        """
         return cls(dim=int(info["dim"]), source=info.get("source"), model=info.get("model"),
                    model_id=info.get("model_id"), normalized=bool(info.get("normalized", False)),
                    hashes=info.get("hashes"), extra={k: v for k, v in info.items() if k not in _FIELDS})
@@ -102,7 +139,14 @@ def _columns(df: pd.DataFrame) -> dict:
 
 
 def get_info(df: pd.DataFrame, column: str) -> dict[str, Any]:
-    """Metadata of ``column`` (an empty dict when vecnb knows nothing about it)."""
+    """Metadata of ``column`` (an empty dict when vecnb knows nothing about it).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple pie"]}).vec.embed("text", model="hashing", progress=False)
+    >>> get_info(df, "text_vec")["dim"], get_info(df, "text")
+    (512, {})
+    """
     return dict(_columns(df).get(column, {}))
 
 
@@ -111,6 +155,16 @@ def set_info(df: pd.DataFrame, column: str, info: ColumnInfo | dict[str, Any] | 
 
     The attrs dict is copied first so frames derived from the same parent never share it; a
     :class:`ColumnInfo` is stored as its plain dict (what parquet and saved indexes read back).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple"]}).vec.attach(np.ones((1, 3)), name="v")
+    >>> set_info(df, "v", {"dim": 3, "source": "text", "model": "my-model"})
+    >>> get_info(df, "v")["model"]
+    'my-model'
+    >>> set_info(df, "v", None)
+    >>> get_info(df, "v")
+    {}
     """
     if isinstance(info, ColumnInfo):
         info = info.to_dict()
@@ -125,7 +179,14 @@ def set_info(df: pd.DataFrame, column: str, info: ColumnInfo | dict[str, Any] | 
 
 
 def embedding_columns(df: pd.DataFrame) -> list[str]:
-    """Names of the columns that hold vectors, known ones first."""
+    """Names of the columns that hold vectors, known ones first.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple"]}).vec.attach(np.ones((1, 3)), name="v")
+    >>> embedding_columns(df)
+    ['v']
+    """
     known = [c for c in _columns(df) if c in df.columns]
     extra = [c for c, dt in zip(df.columns, _dtypes(df)) if c not in known and is_vector_dtype(dt)]
     return known + extra
@@ -156,6 +217,16 @@ def resolve_column(df: pd.DataFrame, column: str | None) -> str:
         The frame has no embedding column.
     InvalidInputError
         Several embedding columns and no ``column=`` to choose.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple"]}).vec.attach(np.ones((1, 3)), name="v")
+    >>> resolve_column(df, None)
+    'v'
+    >>> resolve_column(df.vec.attach(np.ones((1, 2)), name="w"), None)
+    Traceback (most recent call last):
+    ...
+    vecnb.errors.InvalidInputError: This DataFrame has several embedding columns ['v', 'w']; pass ...
     """
     if column is not None:
         if column not in df.columns:
@@ -186,6 +257,16 @@ def text_values(df: pd.DataFrame, column: str, *, missing: str = "raise") -> lis
     Raises
     ------
     ColumnNotFoundError, TextColumnError
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple", None]})
+    >>> text_values(df, "text", missing="empty")
+    ['red apple', '']
+    >>> text_values(df, "text")
+    Traceback (most recent call last):
+    ...
+    vecnb.errors.TextColumnError: Text column 'text' has 1 missing values (first at rows [1]). Drop ...
     """
     if column not in df.columns:
         raise ColumnNotFoundError(

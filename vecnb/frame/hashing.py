@@ -39,7 +39,14 @@ __all__ = ["hash_texts", "hash_texts_encoded", "decode_hashes", "reusable_rows",
 
 
 def hash_texts(texts: Sequence[str]) -> np.ndarray:
-    """64-bit content hash of each text, shape (n,), uint64."""
+    """64-bit content hash of each text, shape (n,), uint64.
+
+    Examples
+    --------
+    >>> h = vecnb.sync.hash_texts(["red apple", "red apple", "pear"])
+    >>> h.dtype, bool(h[0] == h[1]), bool(h[0] == h[2])
+    (dtype('uint64'), True, False)
+    """
     out = np.empty(len(texts), dtype=np.uint64)
     for i, t in enumerate(texts):
         out[i] = int.from_bytes(hashlib.blake2b(t.encode("utf-8"), digest_size=8).digest(), "little")
@@ -65,13 +72,28 @@ def _decode_labels(enc: dict) -> pd.Index:
 
 
 def hash_texts_encoded(index: pd.Index, texts: Sequence[str]) -> dict:
-    """Per-row hashes of ``texts`` with their labels, packed for ``df.attrs``."""
+    """Per-row hashes of ``texts`` with their labels, packed for ``df.attrs``.
+
+    Examples
+    --------
+    >>> enc = vecnb.sync.hash_texts_encoded(pd.Index(["a", "b"]), ["red apple", "pear"])
+    >>> vecnb.sync.decode_hashes(enc).index.tolist()
+    ['a', 'b']
+    """
     h = hash_texts(texts)
     return {"algo": "blake2b-64", "labels": _encode_labels(index), "data": base64.b64encode(h.tobytes()).decode()}
 
 
 def decode_hashes(enc: dict | None) -> pd.Series | None:
-    """The stored hashes as a Series indexed by label (None if absent)."""
+    """The stored hashes as a Series indexed by label (None if absent).
+
+    Examples
+    --------
+    >>> enc = vecnb.sync.hash_texts_encoded(pd.Index(["a", "b"]), ["red apple", "pear"])
+    >>> s = vecnb.sync.decode_hashes(enc)
+    >>> bool((s.to_numpy() == vecnb.sync.hash_texts(["red apple", "pear"])).all()), vecnb.sync.decode_hashes(None)
+    (True, None)
+    """
     if not enc or "data" not in enc:
         return None
     h = np.frombuffer(base64.b64decode(enc["data"]), dtype=np.uint64)
@@ -113,6 +135,16 @@ def reusable_rows(
     -------
     (have, vectors) or None
         ``have`` (n,) bool; ``vectors`` (have.sum(), d) float32 for those rows.
+
+    Examples
+    --------
+    >>> old = pd.DataFrame({"text": ["red apple", "pear"]}).vec.embed("text", model="hashing", progress=False)
+    >>> new = pd.DataFrame({"text": ["red apple", "plum"]})
+    >>> model_id = vecnb.frame.columns.get_info(old, "text_vec")["model_id"]
+    >>> reuse, vectors = vecnb.sync.reusable_rows(new, new["text"].tolist(), old, model_id, source="text",
+    ...                                             name="text_vec")
+    >>> reuse, vectors.shape
+    (array([ True, False]), (1, 512))
     """
     if previous is None:
         return None
@@ -180,6 +212,14 @@ def stale(df: pd.DataFrame, column: str, *, model: Any = None) -> pd.DataFrame:
     ``assign``, ``loc`` edits and parquet, but drops in ``pd.concat`` / ``merge`` when the
     inputs' attrs differ: concatenate onto the embedded frame's attrs
     (``new.attrs = df.attrs``) or simply re-embed with ``previous=df``.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple", "pear"]}).vec.embed("text", model="hashing", progress=False)
+    >>> df.loc[1, "text"] = "plum"
+    >>> vecnb.sync.stale(df, "text_vec")[["text"]]
+       text
+    1  plum
     """
     from vecnb.errors import InvalidInputError
 
@@ -221,6 +261,13 @@ def edited_since_embedding(df: pd.DataFrame, column: str) -> int:
 
     The cheap question behind :func:`stale` (``"text changed"`` rows only), asked by
     :meth:`vecnb.VectorIndex.sync` to warn before it stores old vectors for edited text.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple", "pear"]}).vec.embed("text", model="hashing", progress=False)
+    >>> df.loc[1, "text"] = "plum"
+    >>> vecnb.frame.hashing.edited_since_embedding(df, "text_vec")
+    1
     """
     info = get_info(df, column)
     source = info.get("source")
