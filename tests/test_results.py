@@ -130,3 +130,120 @@ def test_single_query_path_matches_batched_topk(metric):
     pos3, _ = topk(X, q, 5, metric, rows=rows)
     sub = rows[np.lexsort((rows, -want[rows]))[:5]]
     assert pos3[0].tolist() == sub.tolist()
+
+
+def _frames() -> dict[str, pd.DataFrame]:
+    """Frames of every kind of column and index the planned path must reproduce."""
+    rng = np.random.default_rng(3)
+    n = 30
+    base = _mixed(n)
+    frames = {"mixed, string labels": base}
+    frames["arrow strings, duplicate labels"] = pd.DataFrame({
+        "title": pd.array([f"t{i}" for i in range(n)], dtype="string[pyarrow]"),
+        "py": pd.array([f"p{i}" if i % 4 else None for i in range(n)], dtype="string[python]"),
+        "large": pd.array([f"l{i}" for i in range(n)], dtype=pd.ArrowDtype(__import__("pyarrow").large_string())),
+        "td": pd.to_timedelta(np.arange(n), unit="s"),
+        "per": pd.period_range("2020-01", periods=n, freq="M"),
+        "u8": np.arange(n, dtype=np.uint8),
+        "f32": np.arange(n, dtype=np.float32),
+    }, index=pd.Index([i % 7 for i in range(n)], name="dup")).vec.attach(
+        rng.standard_normal((n, 4)).astype(np.float32), name="emb")
+    frames["MultiIndex, two tz"] = pd.DataFrame({
+        "berlin": pd.date_range("2020-01-01", periods=n, freq="D", tz="Europe/Berlin"),
+        "utc": pd.date_range("2020-01-01", periods=n, freq="D", tz="UTC"),
+        "cat": pd.Categorical([["x", "y"][i % 2] for i in range(n)], categories=["y", "x"], ordered=True),
+        "obj": [("tuple", i) if i % 2 else [i] for i in range(n)],
+    }, index=pd.MultiIndex.from_arrays([np.arange(n) % 3, [f"s{i}" for i in range(n)]], names=["a", "b"])
+    ).vec.attach(rng.standard_normal((n, 3)).astype(np.float32), name="emb")
+    objvec = pd.DataFrame({"x": np.arange(n), "name": [f"n{i}" for i in range(n)]})
+    objvec["vec"] = list(rng.standard_normal((n, 3)))  # vectors as an object column: a 2-D object block
+    objvec["other"] = [None] * n
+    frames["object vector column"] = objvec
+    frames["no attrs, float labels, no columns but vectors"] = pd.DataFrame(
+        index=pd.Index(np.linspace(0, 1, n), name="f")).vec.attach(rng.standard_normal((n, 2)), name="v")
+    return frames
+
+
+_CASES = [
+    (np.array([[5, 0, 29, -1]]), np.array([[0.9, 0.8, 0.4, -np.inf]]), None, None),
+    (np.array([[3, 4, 5, 6]]), np.array([[0.9, 0.8, 0.7, 0.6]]), None, 0.75),
+    (np.array([[7, 7, 3, 2], [1, 2, -1, -1]]), np.array([[0.99, 0.7, 0.6, 0.1], [0.5, 0.4, -np.inf, -np.inf]]),
+     ["q0", "q1"], None),
+    (np.array([[2, 9], [9, 2]]), np.array([[0.5, 0.4], [0.3, 0.2]]), [10, 11], 0.35),
+    (np.empty((1, 0), np.int64), np.empty((1, 0)), None, None),
+]
+
+
+@pytest.mark.parametrize("name", list(_frames()))
+def test_planned_path_builds_the_same_frame_as_the_general_path(name, monkeypatch):
+    """The per-layout plan (results._plan) must give exactly the frame of the general block path and of
+    pandas' own take: same columns, dtypes, index (labels, names, type), values, scores and attrs."""
+    df = _frames()[name]
+    from vecnb.frame.columns import embedding_columns
+
+    drops = [(), tuple(embedding_columns(df)) or tuple(c for c in ("vec",) if c in df.columns)]
+    planned, general = [], []
+    for drop in drops:
+        for pos, scores, queries, threshold in _CASES:
+            planned.append(build_hits(df, pos, scores, queries=queries, threshold=threshold, drop=drop))
+    assert results._plan(df, ("score", "rank"), ()) is not None  # these frames take the planned path
+    monkeypatch.setattr(results, "_Manager", None)
+    for drop in drops:
+        for pos, scores, queries, threshold in _CASES:
+            general.append(build_hits(df, pos, scores, queries=queries, threshold=threshold, drop=drop))
+            want = _reference(df, pos, scores, queries=queries, threshold=threshold)
+            if drop:
+                want = want.drop(columns=list(drop))
+            if len(want) == 0:  # nothing to compare values with (pandas' concat of no rows)
+                continue
+            if queries is not None and isinstance(queries[0], int):
+                want["query"] = want["query"].astype(np.int64)  # integer query labels keep an integer dtype
+            pd.testing.assert_frame_equal(general[-1], want)
+    assert len(planned) == len(general)
+    for p, g in zip(planned, general):
+        pd.testing.assert_frame_equal(p, g, check_index_type=True, check_column_type=True, check_exact=True)
+        assert type(p.index) is type(g.index) and p.index.names == g.index.names
+        assert list(p.dtypes) == list(g.dtypes)
+        assert p.attrs == g.attrs == df.attrs and p.attrs is not df.attrs
+        assert [type(b) for b in p._mgr.blocks] == [type(b) for b in g._mgr.blocks]
+
+
+def test_planned_path_follows_changes_to_the_frame():
+    """A plan is kept per frame layout: adding, replacing, renaming or editing columns in place is seen."""
+    df = _mixed(20)
+    pos, sc = np.array([[4, 2]]), np.array([[0.5, 0.4]])
+
+    def check():
+        got = build_hits(df, pos, sc, drop=("emb",))
+        want = _reference(df, pos, sc).drop(columns=["emb"])
+        pd.testing.assert_frame_equal(got, want)
+        return got
+
+    check()
+    df.loc["r4", "f"] = -7.0  # in place, same block
+    df.iloc[2, df.columns.get_loc("s")] = "edited"
+    got = check()
+    assert got.loc["r4", "f"] == -7.0 and got.loc["r2", "s"] == "edited"
+    df["new"] = np.arange(20) * 2  # a new column
+    assert "new" in check().columns
+    df["i"] = [f"now text {i}" for i in range(20)]  # replaced with another dtype
+    assert check().loc["r4", "i"] == "now text 4"
+    df.columns = [c.upper() if c != "emb" else c for c in df.columns]  # renamed
+    assert "NEW" in check().columns
+    del df["NEW"]
+    assert "NEW" not in check().columns
+    df.attrs["note"] = "kept"
+    assert check().attrs["note"] == "kept"
+
+
+def test_result_frames_do_not_keep_the_frame_alive():
+    import gc
+    import weakref
+
+    df = _mixed(20)
+    build_hits(df, np.array([[1, 2]]), np.array([[0.5, 0.4]]), drop=("emb",))
+    ref = weakref.ref(df)
+    arrays = weakref.ref(df["emb"].array._pa_array)
+    del df
+    gc.collect()
+    assert ref() is None and arrays() is None
