@@ -17,16 +17,21 @@ column is recognised as an embedding column, just without a model to embed text 
 from __future__ import annotations
 
 import copy
+import threading
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from vecnb._core.arrow import is_vector_dtype
+from vecnb._core.arrow import column_matrix, is_vector_dtype
+from vecnb._core.metrics import check_matrix
 from vecnb.errors import ColumnNotFoundError, InvalidInputError, NoEmbeddingColumnError, TextColumnError
+from vecnb.frame.layout import cached, column_values
 
-__all__ = ["ATTR", "ColumnInfo", "get_info", "set_info", "embedding_columns", "resolve_column", "text_values"]
+__all__ = ["ATTR", "ColumnInfo", "get_info", "set_info", "embedding_columns", "checked_matrix", "resolve_column",
+           "text_values"]
 
 ATTR = "vecnb"
 
@@ -188,8 +193,48 @@ def embedding_columns(df: pd.DataFrame) -> list[str]:
     ['v']
     """
     known = [c for c in _columns(df) if c in df.columns]
-    extra = [c for c, dt in zip(df.columns, _dtypes(df)) if c not in known and is_vector_dtype(dt)]
-    return known + extra
+    vectors = cached(df, "vector_columns",  # a dtype scan, once per frame layout
+                     lambda _mgr: tuple(c for c, dt in zip(df.columns, _dtypes(df)) if is_vector_dtype(dt)))
+    return known + [c for c in vectors if c not in known]
+
+
+_MATRICES: dict[int, tuple] = {}  # id(Arrow column data) -> (weak reference to it, matrix view, metrics checked)
+_MATRICES_LOCK = threading.Lock()
+
+
+def checked_matrix(df: pd.DataFrame, column: str, metric: str) -> np.ndarray:
+    """The (n, d) float32 matrix of embedding column ``column``, checked for ``metric``.
+
+    Raises :class:`~vecnb.errors.InvalidVectorError` for NaN / inf rows, or zero rows under cosine
+    (see :func:`vecnb._core.metrics.check_matrix`). A column vecnb made (one chunk of
+    ``fixed_size_list<float32>``) is viewed and checked once per metric while its Arrow data
+    lives: single queries over the same frame skip both. The entry is weak (it goes with the
+    column's data) and holds only the zero-copy view.
+    """
+    arr = column_values(df, column)
+    chunked = getattr(arr, "_pa_array", None)  # Arrow data is immutable: its identity names the values
+    if chunked is not None:
+        hit = _MATRICES.get(id(chunked))
+        if hit is not None and hit[0]() is chunked:
+            if metric not in hit[2]:
+                check_matrix(hit[1], metric, what=f"vectors in column {column!r}")
+                hit[2].add(metric)
+            return hit[1]
+    series = df[column]
+    X = column_matrix(series, name=column)
+    check_matrix(X, metric, what=f"vectors in column {column!r}")
+    if (chunked is not None and chunked is getattr(series.array, "_pa_array", None) and chunked.num_chunks == 1
+            and is_vector_dtype(series.dtype) and str(series.dtype.pyarrow_dtype.value_type) == "float"):
+        key = id(chunked)
+
+        def forget(ref: Any, key: int = key) -> None:
+            with _MATRICES_LOCK:
+                if _MATRICES.get(key, (None,))[0] is ref:
+                    del _MATRICES[key]
+
+        with _MATRICES_LOCK:
+            _MATRICES[key] = (weakref.ref(chunked, forget), X, {metric})
+    return X
 
 
 def _dtypes(df: pd.DataFrame) -> Any:

@@ -11,8 +11,8 @@ Two block paths give the same frame:
 
 * the **planned** path: what depends only on the frame's layout (which blocks to take, where
   each lands, the output column labels, each block's class) is worked out once per frame
-  layout and kept beside the frame's block manager (a weak reference: the plan goes when the
-  frame goes, and is rebuilt when a column is added, replaced or renamed); a search then does
+  layout and kept beside the frame (:func:`vecnb.frame.layout.cached`: it goes when the frame
+  goes, and is worked out again when a column is added, replaced or renamed); a search then does
   one ``take`` per block and assembles the blocks without pandas' checks (~2-3x fewer steps
   than the general path; it dominated single-query latency);
 * the **general** path (``pandas.api.internals.create_dataframe_from_blocks``) for frames the
@@ -25,7 +25,6 @@ frames of every kind of column.
 from __future__ import annotations
 
 import threading
-import weakref
 from collections import OrderedDict
 from typing import Any, Sequence
 
@@ -44,6 +43,8 @@ try:  # the pieces create_dataframe_from_blocks is made of, used by the planned 
     from pandas.core.internals.managers import BlockManager as _Manager
 except ImportError:  # pragma: no cover - a pandas that moved them: the general path
     _Placement = _block_type = _coerce = _Manager = None
+
+from vecnb.frame.layout import cached
 
 __all__ = ["build_hits", "empty_hits"]
 
@@ -116,13 +117,11 @@ class _Plan:
     layout needs the general path. ``added_at``: placements of the added columns.
     """
 
-    __slots__ = ("added_at", "block_refs", "columns", "columns_src", "steps")
+    __slots__ = ("added_at", "columns", "steps")
 
     def __init__(self, mgr: Any, added: tuple, drop: tuple):
-        self.columns_src = mgr.axes[0]
-        self.block_refs = tuple(weakref.ref(b) for b in mgr.blocks)  # weak: a replaced column is freed
         self.steps: list[tuple] | None = None
-        self.columns, keep = _out_columns(self.columns_src, added, drop)
+        self.columns, keep = _out_columns(mgr.axes[0], added, drop)
         self.added_at: list[Any] = []
         if self.columns is None:
             return
@@ -147,47 +146,21 @@ class _Plan:
         self.added_at = [_Placement(slice(ncol + j, ncol + j + 1)) for j in range(len(added))]
         self.steps = steps
 
-    def fits(self, mgr: Any) -> bool:
-        """Whether ``mgr`` still has the layout this plan was made for (same labels, same blocks)."""
-        if mgr.axes[0] is not self.columns_src:
-            return False
-        blocks = mgr.blocks
-        refs = self.block_refs
-        if len(blocks) != len(refs):
-            return False
-        for b, r in zip(blocks, refs):
-            if r() is not b:
-                return False
-        return True
 
-
-_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # block manager -> {(added, drop): _Plan}
-_PLANS_LOCK = threading.Lock()
+def _make_plan(mgr: Any, added: tuple, drop: tuple) -> _Plan | None:
+    if mgr is None or _Manager is None:
+        return None
+    try:
+        plan = _Plan(mgr, added, drop)
+    except Exception:  # noqa: BLE001 - a layout this pandas lays out differently: the general path
+        return None
+    return plan if plan.steps is not None else None
 
 
 def _plan(frame: pd.DataFrame, added: tuple, drop: tuple) -> tuple[Any, _Plan] | None:
     """``(block manager, plan)`` of ``frame`` for these added / dropped columns; None if not usable."""
-    if _Manager is None:
-        return None
-    mgr = getattr(frame, "_mgr", None)
-    if not isinstance(mgr, _Manager):
-        return None
-    key = (added, drop)
-    per = _PLANS.get(mgr)
-    plan = per.get(key) if per is not None else None
-    if plan is None or not plan.fits(mgr):
-        try:
-            plan = _Plan(mgr, added, drop)
-        except Exception:  # noqa: BLE001 - a layout this pandas lays out differently: the general path
-            return None
-        with _PLANS_LOCK:
-            per = _PLANS.get(mgr)
-            if per is None:
-                per = _PLANS[mgr] = {}
-            if len(per) > 16:
-                per.clear()
-            per[key] = plan
-    return (mgr, plan) if plan.steps is not None else None
+    plan = cached(frame, ("hits", added, drop), lambda mgr: _make_plan(mgr, added, drop))
+    return None if plan is None else (frame._mgr, plan)
 
 
 def _as_block_values(values: Any) -> Any:

@@ -103,7 +103,6 @@ class FrameTarget:
         self.column = column
         self.metric = metrics.resolve_metric(metric)
         self.with_vectors = _check_flag(with_vectors)
-        self._checked: tuple | None = None  # (columns, column, its array, checked matrix): see _matrix
 
     @property
     def drop(self) -> tuple:
@@ -139,19 +138,12 @@ class FrameTarget:
         return _bm25_side(self.rows, texts, n, node, text, options)
 
     def _matrix(self) -> tuple[str, np.ndarray]:
-        from vecnb._core.arrow import column_matrix
-        from vecnb.frame.columns import resolve_column
+        """(embedding column, its checked matrix): derived once per column data (see checked_matrix)."""
+        from vecnb.frame.columns import checked_matrix, resolve_column
 
-        hit = self._checked  # a search asks twice (query side, vector side): resolve and check once
-        if hit is not None and hit[0] is self.rows.columns and hit[2] is self.rows[hit[1]].array:
-            return hit[1], hit[3]  # same column labels, same column array: nothing changed since
         col = resolve_column(self.rows, self.column)
         self.check_searchable()
-        series = self.rows[col]
-        X = column_matrix(series, name=col)
-        metrics.check_matrix(X, self.metric, what=f"vectors in column {col!r}")
-        self._checked = (self.rows.columns, col, series.array, X)
-        return col, X
+        return col, checked_matrix(self.rows, col, self.metric)
 
     def query_vectors(self, query: Any, *, model: Any = None, vector: Any = None, n: int | None = None) -> np.ndarray:
         """(nq, d) float32: ``vector`` when given (one per text), else ``query`` embedded with the column's model."""
