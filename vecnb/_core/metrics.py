@@ -475,6 +475,7 @@ def topk(
     metric: str = "cosine",
     *,
     rows: np.ndarray | None = None,
+    checked: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k of every query against every row.
 
@@ -489,6 +490,9 @@ def topk(
     metric : {"cosine", "dot", "l2"}
     rows : ndarray of int, optional
         Positions of the rows that may be returned (a pre-filter). ``None`` means all.
+    checked : bool
+        The queries already went through :func:`checked_queries` for this metric (so cosine
+        queries need no rescaling here).
 
     Returns
     -------
@@ -514,7 +518,7 @@ def topk(
     n = x.shape[0] if rows is None else len(rows)
     if n == 0 or nq == 0:
         return np.empty((nq, 0), np.int64), np.empty((nq, 0), np.float64)
-    if metric == "cosine":
+    if metric == "cosine" and not checked:
         q = unit_queries(q)  # same direction, no float32 overflow in the products (components of 1e30)
     k = min(k, n)
     norms = _norms(x) if metric in ("cosine", "l2") else None

@@ -243,6 +243,10 @@ def query_matrix(query: Any, info: dict, dim: int | None, *, model: Any = None) 
     ...
     vecnb.errors.DimensionMismatchError: The query is 3-d but these vectors are 4-d (made by an unrecorded ...
     """
+    if type(query) is np.ndarray and query.dtype.kind in "fiu" and query.ndim in (1, 2) and query.size:
+        # a numeric array (the common single-vector query): no text or list checks to run
+        q = _as_query_matrix(query, dim, info)
+        return q, list(range(len(q))), query.ndim == 2
     if isinstance(query, str) or _is_text_list(query):
         texts, labels, batch = query_texts(query, "text search")
         emb = embedder_for(info, model)

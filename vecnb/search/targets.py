@@ -178,9 +178,9 @@ class FrameTarget:
         node = filters.parse(where)
         col, X = self._matrix()
         Q, labels, batch = query_matrix(query, get_info(self.rows, col), X.shape[1], model=model)
-        metrics.check_vectors(Q, self.metric, what="query vectors")
+        Q = metrics.checked_queries(Q, self.metric, what="query vectors")
         rows = np.flatnonzero(filters.to_mask(node, self.rows)) if node is not None else None
-        pos, scores = metrics.topk(X, Q, k, self.metric, rows=rows)
+        pos, scores = metrics.topk(X, Q, k, self.metric, rows=rows, checked=True)
         return build_hits(self.rows, pos, scores, queries=labels if batch else None, threshold=threshold,
                           drop=self.drop)
 

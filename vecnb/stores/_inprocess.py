@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 
 from vecnb._core import filters
+from vecnb._core.threads import single_blas_thread
 from vecnb.stores.base import BaseStore
 
 __all__ = ["InProcessStore", "KeyMap", "MetaTable"]
 
-_controller: Any = False  # threadpoolctl controller (None when threadpoolctl is missing), made on first use
 _CPUS = os.cpu_count() or 1  # read once
 
 
@@ -26,23 +26,13 @@ def blas_threads_for(n_queries: int) -> Iterator[None]:
     A query-by-rows product for one query is too small to split: OpenBLAS's worker threads
     cost more than they save, and on a busy machine waiting for them to be scheduled turns a
     0.2 ms search into 10 ms (measured here on CISI, 1,460 x 384). The same rule faiss
-    follows. Uses ``threadpoolctl`` when it is installed; otherwise does nothing.
+    follows. Through :func:`vecnb._core.threads.single_blas_thread` (``threadpoolctl``'s
+    libraries, set directly); does nothing without ``threadpoolctl``.
     """
-    global _controller
     if n_queries >= _CPUS:
         yield
         return
-    if _controller is False:
-        try:
-            from threadpoolctl import ThreadpoolController
-
-            _controller = ThreadpoolController()
-        except Exception:  # noqa: BLE001 - optional speed-up only
-            _controller = None
-    if _controller is None:
-        yield
-        return
-    with _controller.limit(limits=1, user_api="blas"):
+    with single_blas_thread():
         yield
 
 

@@ -604,9 +604,9 @@ class FaissStore(InProcessStore):
         """
         view = self._storage_view() if self._indexed == self._n else None
         with blas_threads_for(len(q)):
-            if view is not None:
-                return topk(view, q, k, self.metric, rows=rows)
-            pos, sc = topk(self._vectors(rows), q, k, self.metric)
+            if view is not None:  # q went through _check_queries
+                return topk(view, q, k, self.metric, rows=rows, checked=True)
+            pos, sc = topk(self._vectors(rows), q, k, self.metric, checked=True)
         return rows[pos], sc
 
     def search(self, vectors: Any, k: int, where: filters.Node | None = None) -> tuple[np.ndarray, np.ndarray]:

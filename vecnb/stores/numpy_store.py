@@ -152,7 +152,7 @@ class NumpyStore(InProcessStore):
             if len(rows) == 0:
                 return ids, scores
         with blas_threads_for(len(q)):
-            pos, sc = topk(self._matrix(), q, k, self.metric, rows=rows)
+            pos, sc = topk(self._matrix(), q, k, self.metric, rows=rows, checked=True)
         m = pos.shape[1]
         ids[:, :m] = self._keys[pos]
         scores[:, :m] = sc
