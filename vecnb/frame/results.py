@@ -31,6 +31,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from vecnb.frame.layout import cached
+
 try:  # pandas >= 3.0 (and 2.3): a documented low-level constructor from blocks
     from pandas.api.internals import create_dataframe_from_blocks as _from_blocks
 except ImportError:  # pragma: no cover - older pandas: the per-column path below
@@ -43,8 +45,8 @@ try:  # the pieces create_dataframe_from_blocks is made of, used by the planned 
     from pandas.core.internals.managers import BlockManager as _Manager
 except ImportError:  # pragma: no cover - a pandas that moved them: the general path
     _Placement = _block_type = _coerce = _Manager = None
+_NumericBlock = _block_type(np.dtype(np.float64)) if _block_type is not None else None  # float / int columns
 
-from vecnb.frame.layout import cached
 
 __all__ = ["build_hits", "empty_hits"]
 
@@ -184,6 +186,9 @@ def _planned_frame(mgr: Any, plan: _Plan, flat: np.ndarray, index: pd.Index, add
         v = v.take(flat, axis=1) if two_d else v.take(flat)
         out.append(klass(_coerce(v), ndim=2, placement=placement))
     for values, placement in zip(added, plan.added_at):
+        if type(values) is np.ndarray and values.dtype.kind in "fi":  # score, rank: plain numeric blocks
+            out.append(_NumericBlock(values.reshape(1, -1), ndim=2, placement=placement))
+            continue
         values = _as_block_values(values)
         out.append(_block_type(values.dtype)(_coerce(values), ndim=2, placement=placement))
     new = _Manager(tuple(out), [plan.columns, index], verify_integrity=False)

@@ -330,6 +330,8 @@ class VectorIndex:
         """Row positions (same shape as ``keys``) into :attr:`frame` of store keys (-1: unknown / padding)."""
         keys = np.asarray(keys, dtype=np.int64)
         pk = self._pos_of_key
+        if self._sorted_keys is None and keys.size and 0 <= keys.min() and keys.max() < len(pk):
+            return pk[keys]  # every key in the dense table (the usual answer to a search): one gather
         out = np.full(keys.shape, -1, dtype=np.int64)
         if self._sorted_keys is not None:  # sparse keys: binary search instead of a dense table
             sk, sp = self._sorted_keys, self._sorted_pos
