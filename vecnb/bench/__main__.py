@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-sweep", action="store_true", help="skip the efSearch sweep of a faiss HNSW index")
     p.add_argument("--no-per-query", action="store_true",
                    help="skip vecnb.bench.per_query (one query at a time beside each raw library call)")
+    p.add_argument("--per-query-only", action="store_true",
+                   help="only the per-query table (vecnb.bench.per_query): no store run, sweep or foundation")
     p.add_argument("--per-query-stores", default=None,
                    help="stores of the per-query table (default: those of --stores); e.g. numpy,faiss,chroma,sqlite")
     p.add_argument("--per-query-rows", type=int, default=1000,
@@ -145,12 +147,13 @@ def main(argv: list[str] | None = None) -> int:
                                                if s in ("numpy", "faiss", "chroma", "sqlite", "pgvector")),
                                   text=not args.no_embed and args.dim == 384, pg_url=pg_url, progress=progress,
                                   budget_s=args.budget)
-        res = bench.run(None, stores=stores, kinds=kinds, k=args.k, queries=args.queries, filters=filters,
-                        repeats=args.repeats, peers=not args.no_peers, progress=progress, metric=args.metric,
-                        rows=args.rows, dim=args.dim, seed=args.seed, options=options, budget_s=args.budget)
-        if not args.no_sweep and "faiss" in stores:
+        if not args.per_query_only:
+            res = bench.run(None, stores=stores, kinds=kinds, k=args.k, queries=args.queries, filters=filters,
+                            repeats=args.repeats, peers=not args.no_peers, progress=progress, metric=args.metric,
+                            rows=args.rows, dim=args.dim, seed=args.seed, options=options, budget_s=args.budget)
+        if not args.no_sweep and "faiss" in stores and not args.per_query_only:
             sweeps = _faiss_sweep(args, progress)
-        if not args.no_foundation:
+        if not args.no_foundation and not args.per_query_only:
             found = bench.foundation(args.rows, args.dim, queries=args.foundation_queries, k=args.k,
                                      repeats=args.repeats, embed=not args.no_embed, seed=args.seed,
                                      progress=progress, sentences=32 if args.quick else 256)
@@ -163,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     note = f"{note + '; ' if note else ''}command: {cmd}; took {elapsed:.0f} s"
     path = bench.save(args.out, results=res, foundation=found, sweeps=sweeps, per_query=per, note=note)
     print(_summary(res, found, sweeps, per))
-    m = res.attrs["vecnb_bench"]["machine"]
+    m = (res if res is not None else per).attrs["vecnb_bench"]["machine"]
     print(f"\nmachine: {m['cpu']}, {m['cores']} cores / {m['threads']} threads, load average {m['load_avg']}; "
           f"vecnb {vecnb.__version__}")
     print(f"wrote {path} ({elapsed:.0f} s)")

@@ -54,11 +54,12 @@ def _embed_queries(emb: Any, texts: list[str]) -> np.ndarray:
         for t, v in zip(texts, got):
             if v is not None:
                 _QUERY_CACHE.move_to_end((mid, t))
-    missing = [t for t, v in zip(texts, got) if v is None]
+    missing = list(dict.fromkeys(t for t, v in zip(texts, got) if v is None))
     if missing:
-        new = embed_texts(emb, list(dict.fromkeys(missing)), progress=False, cache=False)
+        # one new text (a notebook's question): the embedder directly, checked as embed_texts would
+        new = emb.embed(missing) if len(missing) == 1 else embed_texts(emb, missing, progress=False, cache=False)
         fresh = {}
-        for t, v in zip(dict.fromkeys(missing), new):
+        for t, v in zip(missing, new):
             v = np.array(v, dtype=np.float32)
             v.flags.writeable = False
             fresh[t] = v
