@@ -210,6 +210,17 @@ def checked_matrix(df: pd.DataFrame, column: str, metric: str) -> np.ndarray:
     ``fixed_size_list<float32>``) is viewed and checked once per metric while its Arrow data
     lives: single queries over the same frame skip both. The entry is weak (it goes with the
     column's data) and holds only the zero-copy view.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"t": ["a", "b"]}).vec.attach(np.eye(2, 3), name="emb")
+    >>> X = checked_matrix(df, "emb", "cosine")
+    >>> X.shape, X is checked_matrix(df, "emb", "cosine")
+    ((2, 3), True)
+    >>> checked_matrix(pd.DataFrame({"t": ["a"]}).vec.attach(np.zeros((1, 3)), name="emb"), "emb", "cosine")
+    Traceback (most recent call last):
+    ...
+    vecnb.errors.InvalidVectorError: 1 of 1 vectors in column 'emb' are all zeros (first at positions [0]); cosine similarity is undefined for them. Drop those rows, or use metric='dot' or 'l2'.
     """
     arr = column_values(df, column)
     chunked = getattr(arr, "_pa_array", None)  # Arrow data is immutable: its identity names the values

@@ -58,7 +58,13 @@ class _Stamp:
 
 
 def manager(frame: pd.DataFrame) -> Any:
-    """The frame's block manager, or None when it is not laid out in blocks."""
+    """The frame's block manager, or None when it is not laid out in blocks.
+
+    Examples
+    --------
+    >>> manager(pd.DataFrame({"a": [1, 2]})) is not None
+    True
+    """
     mgr = getattr(frame, "_mgr", None)
     return mgr if _Manager is not None and isinstance(mgr, _Manager) else None
 
@@ -68,6 +74,19 @@ def cached(frame: pd.DataFrame, key: Any, make: Callable[[Any], Any]) -> Any:
 
     ``make`` receives the block manager (or None when the frame has none; then nothing is
     cached). ``key`` must be hashable and name everything else ``make`` depends on.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+    >>> calls = []
+    >>> def ints(mgr):
+    ...     calls.append(1)
+    ...     return [c for c in df.columns if df[c].dtype.kind == "i"]
+    >>> cached(df, "int columns", ints), cached(df, "int columns", ints), len(calls)
+    (['a'], ['a'], 1)
+    >>> df["c"] = [3, 4]  # a new layout: derived again
+    >>> cached(df, "int columns", ints), len(calls)
+    (['a', 'c'], 2)
     """
     mgr = manager(frame)
     if mgr is None:
@@ -93,6 +112,12 @@ def column_values(frame: pd.DataFrame, name: Any) -> Any:
 
     An extension array is the very object the frame holds (its identity is stable while the
     column is not replaced); a numpy column comes back as a view.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"s": pd.array(["x", "y"], dtype="string[pyarrow]")})
+    >>> column_values(df, "s") is column_values(df, "s")
+    True
     """
     mgr = manager(frame)
     if mgr is None:
