@@ -494,3 +494,37 @@ def test_bad_input_gives_the_same_clear_error_and_loses_nothing(frame, built, st
     assert len(idx) == N
     with pytest.raises(VecnbError, match="Unknown store"):
         frame.vec.index(store="milvus")
+
+
+# ---------------------------------------------------------------------------------- wide keys
+@pytest.mark.parametrize("store", STORES)
+def test_filters_on_keys_beyond_32_bits(request, store):
+    """Keys past 2**32 (a Dask-written index puts the partition in the high bits) filter exactly.
+
+    sqlite-vec's KNN read ``rowid IN (...)`` as 32-bit: key ``2**32 + 1`` matched key ``1``.
+    """
+    from vecnb import filters
+    from vecnb.stores import create
+
+    rng = np.random.default_rng(2)
+    n = 40
+    X = rng.normal(size=(n, 8)).astype(np.float32)
+    keys = np.concatenate([np.arange(n // 2), (1 << 32) + np.arange(n // 2)]).astype(np.int64)
+    meta = pd.DataFrame({"g": np.where(np.arange(n) % 3 == 0, "a", "b"), "t": ["x y"] * n})
+    node = filters.parse({"g": "a"})
+    want = set(keys[meta["g"].to_numpy() == "a"].tolist())
+    opts = store_options(request, store)
+    st = create(store, dim=8, metric="l2", kind=KIND[store], **opts)
+    try:
+        st.upsert(keys, X, meta, texts=meta["t"].tolist())
+        for q in (X[:2], X[5:6]):
+            ids, _ = st.search(q, n, where=node)
+            for row in ids:
+                assert set(row[row >= 0].tolist()) == want
+        from vecnb.stores.base import supports
+
+        if supports(st, "keyword"):
+            ids, _ = st.keyword(["x"], n, where=node)
+            assert set(ids[0][ids[0] >= 0].tolist()) == want
+    finally:
+        st.close()

@@ -194,6 +194,18 @@ def _fts_query(text: str) -> str:
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in seen)
 
 
+def _int32_keys(conn: apsw.Connection) -> bool:
+    """Whether every row with metadata has a key in int32 range.
+
+    sqlite-vec 0.1.9's KNN reads a ``rowid IN (...)`` constraint as 32-bit integers: key
+    ``2**32 + 1`` matched key ``1`` (a filtered search of a Dask-written index, whose keys carry
+    the partition number in the high bits, returned rows the filter excludes). Filtered
+    searches over wider keys take the plain scan instead, which compares 64-bit rowids.
+    """
+    lo, hi = conn.execute("SELECT min(id), max(id) FROM vecnb_items").fetchone()
+    return lo is None or (lo >= -(2 ** 31) and hi < 2 ** 31)
+
+
 def _blob(v: np.ndarray) -> bytes:
     return np.ascontiguousarray(v, dtype="<f4").tobytes()
 
@@ -665,7 +677,7 @@ class SqliteStore(BaseStore):
             return ids, scores
         with self._txn("search", write=False) as conn:
             clause, params = self._filter_sql(conn, node)
-            if k + max(k, 10) <= KNN_MAX_K:
+            if k + max(k, 10) <= KNN_MAX_K and (not clause or _int32_keys(conn)):
                 self._knn(conn, Q, k, clause, params, ids, scores)
             else:
                 sql = "SELECT rowid, embedding FROM vecnb_vec" + (f" WHERE {clause}" if clause else "")
