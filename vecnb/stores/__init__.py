@@ -65,7 +65,20 @@ def names() -> list[str]:
 
 
 def register(name: str, target: Any, *, extra: str | None = None, overwrite: bool = False) -> None:
-    """Register a store class, or ``"module:Class"`` imported on first use."""
+    """Register a store class, or ``"module:Class"`` imported on first use.
+
+    Examples
+    --------
+    A package registers its store once, e.g. ``register("mystore", "mypkg.store:MyStore", extra="mystore")``
+    (imported on first use; ``extra`` names the ``pip install`` hint), or through the ``vecnb.stores``
+    entry-point group. A name is never silently taken over:
+
+    >>> vecnb.stores.register("numpy", "vecnb.stores.numpy_store:NumpyStore")   # the same target: a no-op
+    >>> vecnb.stores.register("numpy", "mypkg.store:MyStore")
+    Traceback (most recent call last):
+    ...
+    ValueError: store 'numpy' is already registered; pass overwrite=True to replace it
+    """
     if not isinstance(name, str) or not name:
         raise ValueError("store name must be a non-empty string")
     if name in _registry and not overwrite and _registry[name][0] != target:
@@ -79,6 +92,15 @@ def get(name: str) -> type:
     Raises
     ------
     UnknownStoreError, MissingDependencyError
+
+    Examples
+    --------
+    >>> vecnb.stores.get("numpy").__name__
+    'NumpyStore'
+    >>> vecnb.stores.get("nosuch")
+    Traceback (most recent call last):
+    ...
+    vecnb.errors.UnknownStoreError: Unknown store 'nosuch'. Known stores: chroma, elasticsearch, faiss, ...
     """
     _load_entry_points()
     key = _ALIASES.get(name, name) if isinstance(name, str) else name

@@ -92,7 +92,15 @@ PAD_LIMIT = 4096
 
 
 def records_frame(records: list[dict | None]) -> pd.DataFrame:
-    """One row per record (``None`` / ``{}``: a row of missing values), columns in first-seen order."""
+    """One row per record (``None`` / ``{}``: a row of missing values), columns in first-seen order.
+
+    Examples
+    --------
+    >>> vecnb.stores.base.records_frame([{"year": 1990}, {"year": 2001, "lang": "en"}])
+       year lang
+    0  1990  NaN
+    1  2001   en
+    """
     cols: dict[str, None] = {}
     for r in records:
         if r:
@@ -104,7 +112,22 @@ def records_frame(records: list[dict | None]) -> pd.DataFrame:
 
 @runtime_checkable
 class VectorStore(Protocol):
-    """What vecnb needs from a backend."""
+    """What vecnb needs from a backend.
+
+    Examples
+    --------
+    Every backend, e.g. the in-process numpy store:
+
+    >>> store = vecnb.stores.create("numpy", dim=2, metric="cosine")
+    >>> store.upsert(np.array([10, 11, 12]), np.array([[1, 0], [0, 1], [1, 1]], np.float32))
+    >>> ids, scores = store.search(np.array([[1.0, 0.2]], np.float32), k=2)
+    >>> ids, scores.round(3)
+    (array([[10, 12]]), array([[0.981, 0.832]]))
+    >>> store.delete(np.array([10, 99]))
+    >>> len(store)
+    2
+    >>> store.close()
+    """
 
     name: ClassVar[str]
     dim: int
@@ -131,68 +154,155 @@ class VectorStore(Protocol):
 
 @runtime_checkable
 class KeywordSearch(Protocol):
-    """``keyword``: BM25-style keyword search over the texts given to ``upsert``."""
+    """``keyword``: BM25-style keyword search over the texts given to ``upsert``.
 
-    def keyword(self, texts: list[str], k: int, where: Node | None = None) -> tuple[np.ndarray, np.ndarray]: ...
+    Examples
+    --------
+    >>> store = vecnb.stores.create("sqlite", dim=2)
+    >>> store.upsert(np.array([1, 2]), np.eye(2, dtype=np.float32), texts=["red apple pie", "green pear"])
+    >>> isinstance(store, vecnb.stores.base.KeywordSearch)
+    True
+    >>> store.keyword(["apple"], k=2)[0]
+    array([[ 1, -1]])
+    """
+
+    def keyword(self, texts: list[str], k: int, where: Node | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` keys per query text by keyword relevance: ``(ids, scores)``, (nq, k), padded like ``search``."""
 
 
 @runtime_checkable
 class Fetch(Protocol):
-    """``fetch``: read stored vectors back, ``(vectors (n, d), found (n,) bool)``."""
+    """``fetch``: read stored vectors back, ``(vectors (n, d), found (n,) bool)``.
 
-    def fetch(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+    Examples
+    --------
+    >>> store = vecnb.stores.create("numpy", dim=2)
+    >>> store.upsert(np.array([1, 2]), np.array([[1, 0], [0, 1]], np.float32))
+    >>> vectors, found = store.fetch(np.array([2, 7]))
+    >>> vectors[found], found
+    (array([[0., 1.]], dtype=float32), array([ True, False]))
+    """
+
+    def fetch(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The stored vectors of ``ids``: ``(vectors (n, d) float32, found (n,) bool)``; rows not found are zeros."""
 
 
 @runtime_checkable
 class IterIds(Protocol):
-    """``iter_ids``: stream every stored key in batches."""
+    """``iter_ids``: stream every stored key in batches.
 
-    def iter_ids(self, batch_size: int = 1000) -> Iterator[np.ndarray]: ...
+    Examples
+    --------
+    >>> store = vecnb.stores.create("numpy", dim=2)
+    >>> store.upsert(np.arange(5), np.ones((5, 2), np.float32))
+    >>> [batch.tolist() for batch in store.iter_ids(batch_size=2)]
+    [[0, 1], [2, 3], [4]]
+    """
+
+    def iter_ids(self, batch_size: int = 1000) -> Iterator[np.ndarray]:
+        """Every stored key once, as int64 arrays of at most ``batch_size``."""
 
 
 @runtime_checkable
 class FetchTexts(Protocol):
-    """``texts``: read the texts given to ``upsert`` back (None where there was none)."""
+    """``texts``: read the texts given to ``upsert`` back (None where there was none).
 
-    def fetch_texts(self, ids: np.ndarray) -> list[str | None]: ...
+    Examples
+    --------
+    >>> store = vecnb.stores.create("numpy", dim=2)
+    >>> store.upsert(np.array([1, 2]), np.ones((2, 2), np.float32), texts=["red apple", "pear"])
+    >>> store.fetch_texts(np.array([2, 1, 9]))
+    ['pear', 'red apple', None]
+    """
+
+    def fetch_texts(self, ids: np.ndarray) -> list[str | None]:
+        """The text given to ``upsert`` for each id, in order (None: no text, or an unknown id)."""
 
 
 @runtime_checkable
 class FetchMetadata(Protocol):
-    """``metadata``: read the metadata given to ``upsert`` back, one row per id."""
+    """``metadata``: read the metadata given to ``upsert`` back, one row per id.
 
-    def fetch_metadata(self, ids: np.ndarray) -> pd.DataFrame: ...
+    Examples
+    --------
+    >>> store = vecnb.stores.create("numpy", dim=2)
+    >>> store.upsert(np.array([1, 2]), np.ones((2, 2), np.float32), metadata=pd.DataFrame({"year": [1990, 2001]}))
+    >>> store.fetch_metadata(np.array([2, 1]))
+       year
+    0  2001
+    1  1990
+    """
+
+    def fetch_metadata(self, ids: np.ndarray) -> pd.DataFrame:
+        """One row of metadata per id, in order (missing values and unknown ids as None / NaN)."""
 
 
 @runtime_checkable
 class Persist(Protocol):
-    """``persist``: an in-process store writes itself to a folder and reads itself back."""
+    """``persist``: an in-process store writes itself to a folder and reads itself back.
 
-    def save(self, path: Any) -> Any: ...
+    Examples
+    --------
+    >>> store = vecnb.stores.create("numpy", dim=2)
+    >>> store.upsert(np.array([1, 2]), np.ones((2, 2), np.float32))
+    >>> _ = store.save("numpy_store")
+    >>> len(type(store).load("numpy_store"))
+    2
+    """
+
+    def save(self, path: Any) -> Any:
+        """Write the store (vectors, keys, metadata, texts, settings) to the folder ``path``."""
 
     @classmethod
-    def load(cls, path: Any) -> Any: ...
+    def load(cls, path: Any) -> Any:
+        """A store read back from what :meth:`save` wrote in ``path``."""
 
 
 @runtime_checkable
 class Configurable(Protocol):
-    """``config``: the constructor arguments that reopen a server / file store (no secrets)."""
+    """``config``: the constructor arguments that reopen a server / file store (no secrets).
 
-    def config(self) -> dict[str, Any]: ...
+    Examples
+    --------
+    >>> store = vecnb.stores.create("chroma", dim=2, collection="fruit")
+    >>> store.config()["collection"]
+    'fruit'
+    """
+
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments that reopen this store (never a secret)."""
 
 
 @runtime_checkable
 class Describe(Protocol):
-    """``info``: what the store chose (kind, parameters, sizes)."""
+    """``info``: what the store chose (kind, parameters, sizes).
 
-    def info(self) -> dict[str, Any]: ...
+    Examples
+    --------
+    >>> store = vecnb.stores.create("numpy", dim=2)
+    >>> store.info()
+    {'store': 'numpy', 'kind': 'exact', 'metric': 'cosine', 'dim': 2, 'rows': 0, 'exact': True, 'params': {}, 'scores': 'exact', 'fetch': 'exact', 'memory_bytes': 0, 'memory_mapped': False}
+    """
+
+    def info(self) -> dict[str, Any]:
+        """What the store chose and holds: ``store``, ``kind``, ``metric``, ``dim``, ``rows``, parameters, sizes."""
 
 
 @runtime_checkable
 class Build(Protocol):
-    """``build``: build the ANN structures over the rows written so far (idempotent)."""
+    """``build``: build the ANN structures over the rows written so far (idempotent).
 
-    def build(self) -> Any: ...
+    Examples
+    --------
+    >>> store = vecnb.stores.create("faiss", dim=2, kind="hnsw")
+    >>> store.upsert(np.arange(3), np.array([[1, 0], [0, 1], [1, 1]], np.float32))
+    >>> _ = store.build()
+    >>> store.search(np.array([[1.0, 0.0]], np.float32), k=1)[0]
+    array([[0]])
+    """
+
+    def build(self) -> Any:
+        """Build the ANN structures over the rows written so far (a no-op when they are current)."""
 
 
 @runtime_checkable
@@ -205,22 +315,43 @@ class KeepsIndexRecord(Protocol):
     inside its ``replacing()`` context and ``discard()``-ed when that fails (:class:`BaseStore`
     gives both as no-ops); ``locator()`` says where the target is, without secrets. Instances may still keep no record (``keeps_home`` False:
     a temporary file, an in-memory collection).
+
+    Examples
+    --------
+    A sqlite file keeps its index's record beside the vectors, so ``vecnb.open_index`` reopens it:
+
+    >>> df = pd.DataFrame({"text": ["red apple", "pear"]}).vec.embed("text", model="hashing", progress=False)
+    >>> idx = df.vec.index(store="sqlite", path="fruit.db")
+    >>> idx.close()
+    >>> cls = vecnb.stores.get("sqlite")
+    >>> store = cls.open_existing(path="fruit.db")
+    >>> store.locator()
+    {'path': 'fruit.db'}
+    >>> len(store.home_read()) > 0
+    True
     """
 
     @classmethod
-    def open_existing(cls, **options: Any) -> Any: ...
+    def open_existing(cls, **options: Any) -> Any:
+        """A store bound to the existing target these options name, or None when there is none."""
 
-    def home_read(self) -> list: ...
+    def home_read(self) -> list:
+        """The index record's entries ``[(seq, payload bytes), ...]`` in order (see :mod:`vecnb.index.home`)."""
 
-    def home_append(self, seq: int, payload: bytes) -> None: ...
+    def home_append(self, seq: int, payload: bytes) -> None:
+        """Append one record entry; refuses (``StoreError``) when ``seq`` is not the next number."""
 
-    def home_reset(self, payloads: list, fresh: bool = False) -> int: ...
+    def home_reset(self, payloads: list, fresh: bool = False) -> int:
+        """Replace the record by ``payloads`` (a compaction); returns the last sequence number."""
 
-    def staging(self, *, dim: int, metric: str, kind: str, options: dict) -> Any: ...
+    def staging(self, *, dim: int, metric: str, kind: str, options: dict) -> Any:
+        """An empty store beside this one, to be filled and then :meth:`take_place_of` it."""
 
-    def take_place_of(self, old: Any) -> None: ...
+    def take_place_of(self, old: Any) -> None:
+        """Become ``old``'s target (table / file / collection) atomically; ``old`` is dropped."""
 
-    def locator(self) -> dict[str, Any]: ...
+    def locator(self) -> dict[str, Any]:
+        """Where the target is (``{"path": ...}``, ``{"table": ...}``), without secrets."""
 
 
 @runtime_checkable
@@ -228,9 +359,11 @@ class Reference(Protocol):
     """``reference``: save by reference (server stores): ``reference()`` -> non-secret options within
     ``reference_options``; ``open_reference(**options)`` reopens without creating or dropping anything."""
 
-    def reference(self) -> dict[str, Any]: ...
+    def reference(self) -> dict[str, Any]:
+        """The non-secret options (within ``reference_options``) that reopen this store by reference."""
 
-    def open_reference(self, **options: Any) -> Any: ...
+    def open_reference(self, **options: Any) -> Any:
+        """Reopen the store :meth:`reference` described, creating and dropping nothing."""
 
 
 #: capability name -> the protocol a store of that capability satisfies
@@ -242,7 +375,13 @@ CAPABILITIES: dict[str, type] = {
 
 
 def provided(store: Any) -> frozenset[str]:
-    """The capabilities whose protocol methods ``store`` (an instance or a class) has, declared or not."""
+    """The capabilities whose protocol methods ``store`` (an instance or a class) has, declared or not.
+
+    Examples
+    --------
+    >>> sorted(vecnb.stores.base.provided(vecnb.stores.get("numpy")))
+    ['fetch', 'info', 'iter_ids', 'metadata', 'persist', 'texts']
+    """
     def has(proto: type) -> bool:
         methods = [m for m in vars(proto) if not m.startswith("_")]
         return all(callable(getattr(store, m, None)) for m in methods)
@@ -252,7 +391,13 @@ def provided(store: Any) -> frozenset[str]:
 
 def capabilities(store: Any) -> frozenset[str]:
     """What ``store`` can do beyond the core protocol: its declared ``capabilities``, or, for a
-    class that declares none, those whose protocol it satisfies (:func:`provided`)."""
+    class that declares none, those whose protocol it satisfies (:func:`provided`).
+
+    Examples
+    --------
+    >>> sorted(vecnb.stores.base.capabilities(vecnb.stores.get("sqlite")))
+    ['fetch', 'home', 'info', 'iter_ids', 'keyword', 'metadata', 'persist', 'texts']
+    """
     declared = getattr(store, "capabilities", None)
     if declared is not None:
         return frozenset(declared)
@@ -260,7 +405,15 @@ def capabilities(store: Any) -> frozenset[str]:
 
 
 def supports(store: Any, capability: str) -> bool:
-    """Whether ``store`` can do ``capability`` (a name in :data:`CAPABILITIES`): the one check vecnb makes."""
+    """Whether ``store`` can do ``capability`` (a name in :data:`CAPABILITIES`): the one check vecnb makes.
+
+    Examples
+    --------
+    >>> vecnb.stores.base.supports(vecnb.stores.get("numpy"), "keyword")
+    False
+    >>> vecnb.stores.base.supports(vecnb.stores.get("sqlite"), "keyword")
+    True
+    """
     if capability not in CAPABILITIES:
         raise ValueError(f"unknown store capability {capability!r}; known: {', '.join(CAPABILITIES)}")
     return capability in capabilities(store)
@@ -283,6 +436,14 @@ def reference_config(cls: type, cfg: Any, *, where: str = "the saved index") -> 
     ------
     IndexFormatError
         An option outside the allow-list, or one of :data:`NEVER_FROM_FILE`.
+
+    Examples
+    --------
+    >>> cls = vecnb.stores.get("pgvector")
+    >>> vecnb.stores.base.reference_config(cls, {"table": "cisi", "url": "postgresql://x"})
+    Traceback (most recent call last):
+    ...
+    vecnb.errors.IndexFormatError: the saved index: the saved options of store 'pgvector' name ['url'], ...
     """
     from vecnb.stores._persist import constructor_options
 
@@ -292,12 +453,28 @@ def reference_config(cls: type, cfg: Any, *, where: str = "the saved index") -> 
 
 def normalize_kind(kind: Any) -> Any:
     """An index kind as stores name it: case and surrounding spaces do not matter (``"HNSW"`` is ``"hnsw"``),
-    like metric and fusion names."""
+    like metric and fusion names.
+
+    Examples
+    --------
+    >>> vecnb.stores.base.normalize_kind(" HNSW "), vecnb.stores.base.normalize_kind(None)
+    ('hnsw', None)
+    """
     return kind.strip().lower() if isinstance(kind, str) else kind
 
 
 def as_ids(ids: Any, *, what: str = "ids") -> np.ndarray:
-    """Validate keys: a 1-D int64 array without duplicates."""
+    """Validate keys: a 1-D int64 array without duplicates.
+
+    Examples
+    --------
+    >>> vecnb.stores.base.as_ids([3, 1, 2])
+    array([3, 1, 2])
+    >>> vecnb.stores.base.as_ids([1, 1])
+    Traceback (most recent call last):
+    ...
+    vecnb.errors.DuplicateIdError: 1 id(s) appear more than once in one write (e.g. [1]); each row must ...
+    """
     arr = np.asarray(ids)
     if arr.ndim != 1:
         raise InvalidInputError(f"{what} must be 1-D, got shape {arr.shape}.")
@@ -316,7 +493,18 @@ def as_ids(ids: Any, *, what: str = "ids") -> np.ndarray:
 
 
 def pad_results(ids_rows: list, score_rows: list, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stack per-query lists into (nq, k) arrays padded with -1 / -inf."""
+    """Stack per-query lists into (nq, k) arrays padded with -1 / -inf.
+
+    Examples
+    --------
+    >>> ids, scores = vecnb.stores.base.pad_results([[7, 3], [5]], [[0.9, 0.5], [0.8]], k=3)
+    >>> ids
+    array([[ 7,  3, -1],
+           [ 5, -1, -1]])
+    >>> scores
+    array([[ 0.9,  0.5, -inf],
+           [ 0.8, -inf, -inf]])
+    """
     nq = len(ids_rows)
     ids = np.full((nq, k), -1, dtype=np.int64)
     scores = np.full((nq, k), -np.inf, dtype=np.float64)
@@ -331,6 +519,22 @@ class BaseStore:
     """Shared validation for stores: metric, dimension, vectors, ids, open / closed state.
 
     Subclasses call :meth:`_check_write` / :meth:`_check_queries` and implement the rest.
+
+    Examples
+    --------
+    Subclass it for a new backend: it validates ids, vectors and queries and tracks open / closed:
+
+    >>> store = vecnb.stores.create("numpy", dim=2)
+    >>> isinstance(store, vecnb.stores.BaseStore)
+    True
+    >>> with store.replacing():
+    ...     store.upsert(np.array([1]), np.ones((1, 2), np.float32))
+    >>> store.discard()
+    >>> store.close()
+    >>> store.upsert(np.array([2]), np.ones((1, 2), np.float32))
+    Traceback (most recent call last):
+    ...
+    vecnb.errors.StoreError: [numpy.use] the store is closed; create a new one
     """
 
     name: ClassVar[str] = "base"
