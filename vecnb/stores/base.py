@@ -321,12 +321,12 @@ class KeepsIndexRecord(Protocol):
     A sqlite file keeps its index's record beside the vectors, so ``vecnb.open_index`` reopens it:
 
     >>> df = pd.DataFrame({"text": ["red apple", "pear"]}).vec.embed("text", model="hashing", progress=False)
-    >>> idx = df.vec.index(store="sqlite", path="fruit.db")
+    >>> idx = df.vec.index(store="sqlite", path="record.db")
     >>> idx.close()
     >>> cls = vecnb.stores.get("sqlite")
-    >>> store = cls.open_existing(path="fruit.db")
+    >>> store = cls.open_existing(path="record.db")
     >>> store.locator()
-    {'path': 'fruit.db'}
+    {'path': 'record.db'}
     >>> len(store.home_read()) > 0
     True
     """
