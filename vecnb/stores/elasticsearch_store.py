@@ -107,7 +107,15 @@ _BAD_INDEX_CHARS = set('\\/*?"<>| ,#:')
 
 # --------------------------------------------------------------------------- pure request builders
 def similarity_for(metric: str, unit_vectors: bool = False) -> str:
-    """The ``dense_vector`` similarity for a vecnb metric."""
+    """The ``dense_vector`` similarity for a vecnb metric.
+
+    Examples
+    --------
+    >>> similarity_for("cosine"), similarity_for("dot"), similarity_for("l2")
+    ('cosine', 'max_inner_product', 'l2_norm')
+    >>> similarity_for("cosine", unit_vectors=True)
+    'cosine'
+    """
     metric = resolve_metric(metric)
     if metric == "cosine":
         return "cosine"
@@ -125,6 +133,12 @@ def index_body(dim: int, metric: str, kind: str = "hnsw", *, m: int = 16, ef_con
     -------
     dict
         ``{"settings": {...}, "mappings": {...}}`` -- pass as ``indices.create(index=..., **body)``.
+
+    Examples
+    --------
+    >>> body = index_body(384, "cosine", m=32)
+    >>> body["mappings"]["properties"]["vector"]
+    {'type': 'dense_vector', 'dims': 384, 'index': True, 'similarity': 'cosine', 'index_options': {'type': 'hnsw', 'm': 32, 'ef_construction': 100}}
     """
     if kind == "auto":
         kind = "hnsw"
@@ -172,6 +186,11 @@ def where_to_query(node: Node | None, fields: dict[str, str] | None = None) -> d
     missing-value rule); ``$and`` -> ``bool.filter``; ``$or`` -> ``bool.should`` with
     ``minimum_should_match: 1``. Field names and values only ever appear as JSON keys and
     values. ``fields`` (name -> kind) enables the pandas type check for ordering comparisons.
+
+    Examples
+    --------
+    >>> where_to_query(vecnb.filters.parse({"year": {"$gte": 1990}, "lang": {"$in": ["en", "fr"]}}))
+    {'bool': {'filter': [{'range': {'metadata.year': {'gte': 1990}}}, {'terms': {'metadata.lang': ['en', 'fr']}}]}}
     """
     if node is None:
         return None
@@ -225,6 +244,11 @@ def knn_body(query: np.ndarray, k: int, *, num_candidates: int | None = None, fi
     """The search body of one k-NN query (``_source`` off: only ``_id`` and ``_score`` come back).
 
     ``num_candidates`` defaults to ``max(100, 2 k)``, capped at 10,000 and never below ``k``.
+
+    Examples
+    --------
+    >>> knn_body(np.array([0.5, 0.25], np.float32), 5, num_candidates=50)
+    {'knn': {'field': 'vector', 'query_vector': [0.5, 0.25], 'k': 5, 'num_candidates': 50}, 'size': 5, '_source': False}
     """
     k = int(k)
     if k > MAX_CANDIDATES:
@@ -239,7 +263,13 @@ def knn_body(query: np.ndarray, k: int, *, num_candidates: int | None = None, fi
 
 
 def keyword_body(text: str, k: int, *, filter: dict | None = None, operator: str = "or") -> dict:
-    """The search body of one keyword (BM25 ``match``) query."""
+    """The search body of one keyword (BM25 ``match``) query.
+
+    Examples
+    --------
+    >>> keyword_body("apple pie", 3, filter={"term": {"metadata.lang": "en"}})
+    {'query': {'bool': {'must': [{'match': {'text': {'query': 'apple pie', 'operator': 'or'}}}], 'filter': [{'term': {'metadata.lang': 'en'}}]}}, 'size': 3, '_source': False}
+    """
     match = {"match": {"text": {"query": text, "operator": operator}}}
     if filter is None:
         query: dict = match
@@ -254,6 +284,12 @@ def bulk_actions(index: str, ids: np.ndarray, vectors: np.ndarray, rows: list[di
 
     Vectors are sent as JSON numbers holding the float32 values exactly; missing metadata
     values and ``None`` texts are left out of the document.
+
+    Examples
+    --------
+    >>> actions = bulk_actions("fruit", np.array([1, 2]), np.eye(2, dtype=np.float32), texts=["apple", None])
+    >>> next(actions)
+    {'_op_type': 'index', '_index': 'fruit', '_id': '1', '_source': {'vecnb_id': 1, 'vector': [1.0, 0.0], 'text': 'apple'}}
     """
     for i in range(len(ids)):
         source: dict[str, Any] = {"vecnb_id": int(ids[i]), "vector": vectors[i].tolist()}
@@ -268,6 +304,13 @@ def es_scores(values: np.ndarray, similarity: str) -> np.ndarray:
     """Elasticsearch's ``_score`` for similarity values (cosine, dot) or distances (``l2_norm``).
 
     The forward map, for tests and documentation; :func:`vecnb_scores` is its inverse.
+
+    Examples
+    --------
+    >>> es_scores(np.array([1.0, 0.0, -1.0]), "cosine")
+    array([1. , 0.5, 0. ])
+    >>> es_scores(np.array([0.0, 3.0]), "l2_norm")
+    array([1. , 0.1])
     """
     x = np.asarray(values, dtype=np.float64)
     if similarity in ("cosine", "dot_product"):
@@ -284,6 +327,13 @@ def vecnb_scores(es: np.ndarray, similarity: str) -> np.ndarray:
 
     Returns cosine similarity (``cosine``), inner product (``dot_product``,
     ``max_inner_product``) or minus the Euclidean distance (``l2_norm``).
+
+    Examples
+    --------
+    >>> vecnb_scores(es_scores(np.array([0.25, -0.5]), "cosine"), "cosine")
+    array([ 0.25, -0.5 ])
+    >>> vecnb_scores(np.array([1.0, 0.1]), "l2_norm")
+    array([-0., -3.])
     """
     s = np.asarray(es, dtype=np.float64)
     if similarity in ("cosine", "dot_product"):
@@ -298,7 +348,17 @@ def vecnb_scores(es: np.ndarray, similarity: str) -> np.ndarray:
 
 
 def check_index_name(name: str) -> str:
-    """Elasticsearch index-name rules, checked before any request."""
+    """Elasticsearch index-name rules, checked before any request.
+
+    Examples
+    --------
+    >>> check_index_name("cisi-2026")
+    'cisi-2026'
+    >>> check_index_name("CISI")
+    Traceback (most recent call last):
+    ...
+    vecnb.errors.InvalidInputError: 'CISI' is not a valid Elasticsearch index name: use lowercase, no   " ...
+    """
     if not isinstance(name, str) or not name or name in (".", ".."):
         raise InvalidInputError(f"index must be a non-empty name, got {name!r}.")
     bad = sorted(set(name) & _BAD_INDEX_CHARS)
@@ -345,6 +405,17 @@ class ElasticsearchStore(BaseStore):
         Delete an existing index of that name first.
     progress : bool, optional
         tqdm bar for bulk writes (default: for 20,000 rows or more).
+
+    Examples
+    --------
+    The constructor only stores its parameters; the client connects on first use (a real server, or
+    the emulator the tests use):
+
+    >>> store = vecnb.stores.create("elasticsearch", dim=384, url="http://127.0.0.1:9200", index="cisi")
+    >>> store.name, store.dim, store.metric
+    ('elasticsearch', 384, 'cosine')
+    >>> store.locator()
+    {'url': 'http://127.0.0.1:9200', 'index': 'cisi'}
     """
 
     name: ClassVar[str] = "elasticsearch"
