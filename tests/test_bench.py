@@ -525,3 +525,15 @@ def test_per_query_server_store_rows_like_for_like(store, request):
     assert "df.iloc[pos]" in frame["baseline"] and "frame" in frame["notes"]
     for r in (bare, frame):
         assert np.isfinite(r["ratio"]) and r["met"] in (True, False) and r["goal"].startswith("<= 1.2x")
+
+
+def test_ingest_bench_cases(pg_url):
+    """vecnb.bench.ingest: vecnb's upsert beside raw COPYs into a plain table, the store's table with its
+    GIN indexes kept during the load, and built after it (the like-for-like case)."""
+    pytest.importorskip("psycopg")
+    from vecnb.bench import ingest
+
+    res = ingest.run(rows=300, dim=8, url=pg_url, repeats=1).set_index("case")
+    assert list(res.index) == ["raw COPY, plain table", "raw COPY, store's table",
+                               "raw COPY, store's table, GIN after", "vecnb upsert"]
+    assert (res["rows_per_s"] > 0).all() and res.loc["vecnb upsert", "ratio_to_raw"] == 1.0

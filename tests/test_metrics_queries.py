@@ -42,3 +42,18 @@ def test_checked_queries_same_as_the_two_checks(case, metric):
     assert got.dtype == want.dtype and np.array_equal(got, want)
     if case in ("one", "three"):
         assert got is q  # moderate queries pass through untouched
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_check_vectors_fast_path_same_verdict(case, metric):
+    """check_vectors' one-pass path accepts exactly what the detailed checks accept (huge components that
+    overflow the float32 sum of squares fall through to them and pass)."""
+    q = CASES[case]
+    bad_finite = not np.isfinite(q).all()
+    bad_zero = metric == "cosine" and (~np.any(q != 0, axis=1)).any()
+    if bad_finite or bad_zero:
+        with pytest.raises(InvalidVectorError):
+            check_vectors(q, metric)
+    else:
+        check_vectors(q, metric)
