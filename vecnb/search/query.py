@@ -171,6 +171,7 @@ class Rerank:
     text: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form of this step (a callable reranker cannot be serialised: it raises)."""
         if self.fn is not None:
             name = getattr(self.fn, "__name__", type(self.fn).__name__)
             raise InvalidInputError(

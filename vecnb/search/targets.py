@@ -114,12 +114,15 @@ class FrameTarget:
         return tuple(embedding_columns(self.rows))
 
     def finish(self, hits: pd.DataFrame) -> pd.DataFrame:
+        """The final result frame: ``hits`` as they are (the frame's search already chose the columns)."""
         return hits
 
     def parse_where(self, where: Any) -> Any:
+        """``where`` parsed into a filter tree (or None); its fields are checked when it is applied."""
         return filters.parse(where)
 
     def text_column(self, text: str | None) -> str:
+        """The text column for keyword search: ``text``, else ``"text"``."""
         return "text" if text is None else text
 
     def check_searchable(self) -> None:
@@ -129,6 +132,7 @@ class FrameTarget:
 
     def keyword(self, texts: list[str], n: int, node: Any, text: str, options: BM25Options,
                 backend: str = "auto") -> Candidates:
+        """Per query (positions into the frame, BM25 scores), best first, at most ``n``, filtered by ``node``."""
         if _check_backend(backend) == "store":
             raise InvalidInputError("keyword_backend='store' needs a VectorIndex; a DataFrame is searched by BM25.")
         if not len(self.rows):
@@ -161,6 +165,7 @@ class FrameTarget:
         return Q
 
     def vector(self, Q: np.ndarray, n: int, node: Any, where: Any = None) -> Candidates:
+        """Per query row of ``Q`` (positions into the frame, scores), best first: exact search filtered by ``node``."""
         _, X = self._matrix()
         rows = np.flatnonzero(filters.to_mask(node, self.rows)) if node is not None else None
         pos, sc = metrics.topk(X, Q, n, self.metric, rows=rows)
@@ -240,12 +245,14 @@ class IndexTarget:
         return add_vectors(self.index, hits) if self.with_vectors else hits
 
     def parse_where(self, where: Any) -> Any:
+        """``where`` parsed and checked against the fields the index's rows carry (a filter tree, or None)."""
         node = filters.parse(where)
         if node is not None and len(self.rows):
             filters.check_fields(node, self.rows.columns, "the index's rows")
         return filters.prepare(node, self.rows)  # the same type rules as df.vec (see vecnb.filters)
 
     def text_column(self, text: str | None) -> str:
+        """The text column for keyword search: ``text``, else the one the index was built with."""
         own = getattr(self.index, "text", None)
         name = text if text is not None else own
         if name is None:
@@ -262,6 +269,7 @@ class IndexTarget:
         return name
 
     def check_searchable(self) -> None:
+        """Raise when the index is closed."""
         return None
 
     def _store_keyword(self, text: str) -> bool:
@@ -293,6 +301,7 @@ class IndexTarget:
         return _bm25_side(self.rows, texts, n, node, text, options)
 
     def query_vectors(self, query: Any, *, model: Any = None, vector: Any = None, n: int | None = None) -> np.ndarray:
+        """(nq, d) float32: ``vector`` when given (one per text), else ``query`` embedded with the index's model."""
         from vecnb.search.inputs import query_matrix
 
         if vector is not None:
@@ -304,6 +313,7 @@ class IndexTarget:
         return Q
 
     def vector(self, Q: np.ndarray, n: int, node: Any, where: Any = None) -> Candidates:
+        """Per query row of ``Q`` (positions into the index's rows, scores), best first, through the store (``where`` filters there)."""
         hits = self.index.search(Q, k=n, where=where)
         pos = self.rows.index.get_indexer(hits.index) if len(hits) else np.empty(0, np.int64)
         q = hits["query"].to_numpy() if "query" in hits.columns else np.zeros(len(hits), dtype=np.int64)

@@ -90,6 +90,22 @@ class CompareMetrics(ipw.VBox, WidgetBase):
     figure : matplotlib.figure.Figure
         The same panels as a matplotlib figure, drawn when first asked for (for papers and
         exports: ``w.figure.savefig("metrics.png")``).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "apple crumble", "blue cheese"]})
+    >>> df = df.vec.embed("text", model="hashing", progress=False)
+    >>> w = df.vec.compare_metrics("apple pie", k=2)
+    >>> w.query, w.metrics
+    ('apple pie', ('cosine', 'dot', 'l2'))
+    >>> w.query = "pear tart"
+    >>> w.update()
+    >>> w.table[["rank_cosine", "rank_dot", "rank_l2"]]
+       rank_cosine  rank_dot  rank_l2
+    1            1         1        1
+    0            2         2        2
+    >>> type(w.figure).__name__
+    'Figure'
     """
 
     def __init__(self, df: pd.DataFrame, query: Any = "", *, k: int = 10,
@@ -358,5 +374,14 @@ class CompareMetrics(ipw.VBox, WidgetBase):
 
 
 def compare_metrics(df: pd.DataFrame, query: Any = "", **options: Any) -> CompareMetrics:
-    """Widget comparing cosine / dot / l2 top-k for one query; see :class:`CompareMetrics`."""
+    """Widget comparing cosine / dot / l2 top-k for one query; see :class:`CompareMetrics`.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "apple crumble"]})
+    >>> df = df.vec.embed("text", model="hashing", progress=False)
+    >>> w = vecnb.widgets.compare_metrics(df, "apple", k=1)
+    >>> type(w).__name__, w.query
+    ('CompareMetrics', 'apple')
+    """
     return CompareMetrics(df, query, **options)

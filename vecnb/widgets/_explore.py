@@ -200,6 +200,36 @@ class Explorer(ipw.VBox, WidgetBase):
         ``time.time()`` when the current selection reached Python.
     last_hovered, hover_history
         Index label of the last row hovered in the browser, and of the last 20.
+
+    Examples
+    --------
+    Built by ``df.vec.explore``; driven here from Python as the browser would drive it:
+
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "apple crumble", "blue cheese"],
+    ...                    "kind": ["pie", "tart", "pie", "cheese"]}, index=["a", "b", "c", "d"])
+    >>> df = df.vec.embed("text", model="hashing", progress=False)
+    >>> ex = df.vec.explore(color="kind", method="pca", progress=False)
+    >>> ex.method, ex.color, ex.columns, ex.search_column
+    ('pca', 'kind', ['text_vec'], 'text_vec')
+    >>> seen = []
+    >>> fn = ex.observe_selection(lambda rows: seen.append(list(rows.index)))
+    >>> list(ex.select(["a", "c"]).index), ex.selected_positions, seen
+    (['a', 'c'], array([0, 2]), [['a', 'c']])
+    >>> ex.unobserve_selection(fn)
+    >>> ex.clear_selection()
+    >>> seen
+    [['a', 'c']]
+    >>> len(ex.selected), ex.lasso_polygon, ex.hovered
+    (0, None, None)
+    >>> list(ex.search("apple", k=2).index)
+    ['c', 'a']
+    >>> sorted(ex.tooltip_table()["columns"])
+    ['row']
+    >>> ex.tooltip_record({"type": "tooltip", "index": 0})["index"]
+    0
+    >>> ex.clear()
+    >>> type(ex.figure()).__name__
+    'Figure'
     """
 
     def __init__(self, df: pd.DataFrame, color: str | None = None, *, tooltip: str | Sequence[str] | None = None,
@@ -420,10 +450,12 @@ class Explorer(ipw.VBox, WidgetBase):
     # ================================================================== state
     @property
     def color(self) -> str | None:
+        """The column the points are coloured by (None: one colour)."""
         return self._color
 
     @property
     def method(self) -> str:
+        """The projection drawn: ``"umap"`` or ``"pca"``."""
         return self.projection.method
 
     @property
@@ -433,6 +465,7 @@ class Explorer(ipw.VBox, WidgetBase):
 
     @property
     def search_column(self) -> str:
+        """The embedding column searches run against (the first map's)."""
         return self._names[0]
 
     @property
@@ -442,6 +475,7 @@ class Explorer(ipw.VBox, WidgetBase):
 
     @property
     def selected_positions(self) -> np.ndarray:
+        """Positions (in the frame) of the selected rows, int64 (a copy)."""
         return self._sel_pos.copy()
 
     @property
@@ -468,6 +502,7 @@ class Explorer(ipw.VBox, WidgetBase):
         return fn
 
     def unobserve_selection(self, fn: Callable[[pd.DataFrame], Any]) -> None:
+        """Stop calling ``fn`` on selection changes (a function never observed is ignored)."""
         self._observers = [f for f in self._observers if f is not fn]
 
     def select(self, labels: Iterable[Any] | None = None, *, where: dict | None = None) -> pd.DataFrame:
@@ -495,6 +530,7 @@ class Explorer(ipw.VBox, WidgetBase):
         return self.selected
 
     def clear_selection(self) -> None:
+        """Select nothing (in Python and in the browser)."""
         self._set_widget_selection(np.empty(0, np.int64), "")
 
     def _set_widget_selection(self, pos: np.ndarray, source: str) -> None:
@@ -836,6 +872,14 @@ def explore(df: pd.DataFrame, color: str | None = None, **options: Any):
     Without ``jupyter-scatter`` this warns once (``pip install "vecnb[viz]"``) and returns a
     :class:`vecnb.widgets._static.StaticExplorer` (options it lacks: ``tooltip``, ``columns``,
     ``height``, ``size``, ``opacity`` are ignored, with the warning saying so).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "apple crumble"]})
+    >>> df = df.vec.embed("text", model="hashing", progress=False)
+    >>> ex = vecnb.widgets.explore(df, method="pca", progress=False)
+    >>> type(ex).__name__, len(ex.selected)
+    ('Explorer', 0)
     """
     if load_jscatter() is not None:
         return Explorer(df, color=color, **options)
