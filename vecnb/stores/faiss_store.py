@@ -84,6 +84,7 @@ import pandas as pd
 
 from vecnb._core import filters
 from vecnb.errors import IndexFormatError, InvalidInputError, MissingDependencyError, StoreError
+from vecnb._core.memory import release_free_memory
 from vecnb._core.metrics import _exact_block, topk
 from vecnb.stores._inprocess import InProcessStore, blas_threads_for
 from vecnb.stores._persist import constructor_options, load_frame, load_npy, read_store_json, save_frame
@@ -113,6 +114,7 @@ _BUILD_ROWS_PER_THREAD = 10_000
 _TRAINED = ("ivf", "sq8", "pq")
 MIN_TRAIN_ROWS = 1_000
 _ADD_BATCH = 65_536  # rows per faiss add (bounds faiss's temporaries)
+_COMPACT_MIN_LIST_BYTES = 128 << 10  # IVF lists are copied to their exact size above this mean size (see _compact_lists)
 _HASHTABLE_ROW_BYTES = 40  # a std::unordered_map<int64, int64> entry (node + bucket), the IVF direct map
 
 
@@ -446,6 +448,10 @@ class FaissStore(InProcessStore):
             if self.target_recall is None:  # a default, not a promise: headroom for queries unlike the data
                 self._add_headroom(kind)
         self._pending = np.empty((0, self.dim), dtype=np.float32)  # everything is in faiss now
+        if kind in _TRAINED:
+            release_free_memory()
+            _compact_lists(self._index)
+        release_free_memory()  # the build's transients (training, the float32 buffer) back to the OS
 
     def _add_headroom(self, kind: str) -> None:
         """Widen a tuned default: 2x ``nprobe``; ``ef_search`` at least ``_DEFAULT_EF_FLOOR``.
@@ -987,6 +993,30 @@ class FaissStore(InProcessStore):
         if len(store):
             store.build()
         return store
+
+
+def _compact_lists(index: Any) -> None:
+    """Copy an IVF index's inverted lists into lists of exactly their size.
+
+    faiss grows each list by doubling as rows are added one by one, so after a build the
+    lists hold up to twice the bytes of their codes (on average a third more). Copying each
+    list into a fresh one sized exactly gives that back: measured on an IVF256-SQ8 build of
+    200k x 384, resident memory 0.37x -> 0.33x the raw float32 data. Done only where lists are
+    large (>= 128 KiB of codes on average, where each list is its own mapping); for small lists
+    (PQ codes) the copy only shuffles the heap.
+    """
+    ivf = faiss.extract_index_ivf(index)
+    il = ivf.invlists
+    nlist = int(il.nlist)
+    if not nlist or ivf.ntotal * il.code_size < nlist * _COMPACT_MIN_LIST_BYTES:
+        return
+    fresh = faiss.ArrayInvertedLists(nlist, il.code_size)
+    for lst in range(nlist):
+        size = il.list_size(lst)
+        if size:
+            fresh.add_entries(lst, size, il.get_ids(lst), il.get_codes(lst))
+    ivf.replace_invlists(fresh, True)  # the index owns (and frees) the new lists; the old ones are freed now
+    fresh.this.disown()
 
 
 def _default_pq_m(d: int) -> int:
