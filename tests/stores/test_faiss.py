@@ -331,7 +331,7 @@ def test_each_vector_is_held_once(wide, kind, limit, tmp_path):
     store.save(tmp_path / "s")
     files = {p.name: p.stat().st_size for p in (tmp_path / "s").iterdir()}
     assert "vectors.npy" not in files
-    assert sum(files.values()) <= 1.1 * raw_faiss + extra + files["metadata.parquet"] + 4096
+    assert sum(files.values()) <= 1.1 * raw_faiss + extra + files["metadata.arrow"] + 4096
 
 
 @pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])

@@ -78,7 +78,12 @@ def column_matrix(series: pd.Series, *, name: str | None = None) -> np.ndarray:
             flat = flat.cast(pa.float32())
         if flat.null_count:
             raise InvalidVectorError(f"Column {label!r} has vectors with missing components.")
-        return flat.to_numpy(zero_copy_only=False).reshape(n, d)
+        X = flat.to_numpy(zero_copy_only=False).reshape(n, d)
+        if chunked.num_chunks == 1 and values.type == pa.float32():  # a view of the column's own buffer
+            from vecnb._core.metrics import note_owner
+
+            note_owner(X, chunked)  # norms cached while the column lives (nothing pins it)
+        return X
     values = series.to_numpy(dtype=object) if series.dtype == object else series.to_numpy()
     if n == 0:
         return np.empty((0, 0), np.float32)

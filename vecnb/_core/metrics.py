@@ -20,6 +20,7 @@ Ties are broken by the lower row position, so results are deterministic.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from typing import Any
 
@@ -34,6 +35,7 @@ __all__ = [
     "as_matrix",
     "check_vectors",
     "check_matrix",
+    "note_owner",
     "normalize",
     "unit_queries",
     "topk",
@@ -313,11 +315,50 @@ def normalize(x: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------
-# per-matrix cache of norms: only for read-only matrices (e.g. Arrow-backed columns), whose
-# memory cannot change; the cache holds a reference so the address cannot be reused.
-_NORM_CACHE: OrderedDict = OrderedDict()
-_NORM_LOCK = threading.Lock()
-_NORM_CACHE_SIZE = 8
+# per-matrix cache of norms: only for read-only matrices whose memory an *owner* object keeps
+# alive (an Arrow column: see note_owner; else the ndarray at the root of the view chain). The
+# cache holds a weak reference to the owner, never the matrix: when the owner goes, so does the
+# entry (so the address cannot be reused under a stale entry, and a dropped frame's column is
+# freed). Bounded by the bytes of the cached norms (8 B per row with the inverse norms).
+_NORM_CACHE: OrderedDict = OrderedDict()   # key -> _Norms
+_OWNERS: dict[tuple, weakref.ref] = {}      # key -> weak reference to the object keeping the memory alive
+_NORM_LOCK = threading.RLock()              # re-entrant: an owner can die (callback) while the lock is held
+_NORM_CACHE_BYTES = 64 << 20               # cached norms of up to ~8M rows in all
+
+
+def _matrix_key(x: np.ndarray) -> tuple:
+    return (x.__array_interface__["data"][0], x.shape, x.strides, x.dtype.str)
+
+
+def note_owner(x: np.ndarray, owner: Any) -> None:
+    """Record that ``owner`` keeps the memory of read-only ``x`` alive (e.g. the Arrow column it views).
+
+    Norms of ``x`` (and of later views of the same memory and shape) are then cached for as long
+    as ``owner`` lives; nothing here keeps ``owner`` or ``x`` alive.
+    """
+    if x.flags.writeable or x.size == 0:
+        return
+    key = _matrix_key(x)
+    with _NORM_LOCK:
+        ref = _OWNERS.get(key)
+        if ref is not None and ref() is owner:
+            return
+        try:
+            _OWNERS[key] = weakref.ref(owner, lambda r, key=key: _forget(key, r))
+        except TypeError:  # not weak-referenceable: no caching
+            _OWNERS.pop(key, None)
+        _NORM_CACHE.pop(key, None)  # a new owner of this address: whatever was cached is not about it
+
+
+def _forget(key: tuple, ref: weakref.ref) -> None:
+    with _NORM_LOCK:
+        if _OWNERS.get(key) is ref:
+            del _OWNERS[key]
+            _NORM_CACHE.pop(key, None)
+
+
+def _norm_cache_bytes() -> int:
+    return sum(st.nbytes for st in _NORM_CACHE.values())
 
 
 class _Norms:
@@ -333,6 +374,10 @@ class _Norms:
         self._inv = None
 
     @property
+    def nbytes(self) -> int:
+        return int(self.sq.nbytes + (self._inv.nbytes if self._inv is not None else self.sq.nbytes))
+
+    @property
     def inv(self) -> np.ndarray:
         """1 / norm of each row (0-norm rows get a huge factor; they are rejected earlier)."""
         if self._inv is None:
@@ -343,17 +388,25 @@ class _Norms:
 def _norms(x: np.ndarray) -> _Norms:
     if x.flags.writeable or x.size == 0:
         return _Norms(x)
-    key = (x.__array_interface__["data"][0], x.shape, x.strides)
+    key = _matrix_key(x)
     with _NORM_LOCK:
         hit = _NORM_CACHE.get(key)
         if hit is not None:
             _NORM_CACHE.move_to_end(key)
-            return hit[1]
+            return hit
+        if key not in _OWNERS:  # no owner recorded: the ndarray at the root of x's views holds the memory
+            root = x
+            while isinstance(root.base, np.ndarray):
+                root = root.base
+            note_owner(x, root)
     stats = _Norms(x)
     with _NORM_LOCK:
-        _NORM_CACHE[key] = (x, stats)
-        while len(_NORM_CACHE) > _NORM_CACHE_SIZE:
-            _NORM_CACHE.popitem(last=False)
+        if key in _OWNERS and stats.nbytes <= _NORM_CACHE_BYTES:
+            _NORM_CACHE[key] = stats
+            total = _norm_cache_bytes()
+            while total > _NORM_CACHE_BYTES:
+                _, old = _NORM_CACHE.popitem(last=False)
+                total -= old.nbytes
     return stats
 
 

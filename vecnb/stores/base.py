@@ -76,7 +76,7 @@ from typing import Any, ClassVar, Iterator, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from vecnb._core.validation import positive_int
+from vecnb._core.validation import duplicated_ints, positive_int
 from vecnb.errors import DimensionMismatchError, DuplicateIdError, InvalidInputError, StoreError
 from vecnb._core.filters import Node
 from vecnb._core.metrics import as_matrix, check_k, check_vectors, checked_queries, resolve_metric
@@ -482,9 +482,8 @@ def as_ids(ids: Any, *, what: str = "ids") -> np.ndarray:
         raise InvalidInputError(f"{what} must be integer keys, got dtype {arr.dtype}.")
     arr = arr.astype(np.int64, copy=False)
     if arr.size:
-        uniq, counts = np.unique(arr, return_counts=True)
-        if (counts > 1).any():
-            dup = uniq[counts > 1]
+        dup = duplicated_ints(arr)
+        if len(dup):
             raise DuplicateIdError(
                 f"{len(dup)} id(s) appear more than once in one write (e.g. {dup[:5].tolist()}); "
                 "each row must have a unique id (check df.index.is_unique)."

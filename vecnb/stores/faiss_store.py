@@ -62,12 +62,15 @@ How it works
 * Threads: a call with fewer queries than OpenMP threads runs faiss single-threaded (faiss
   takes a slow path when there are fewer queries than threads); the setting is restored.
 * Persistence: ``faiss.write_index`` (no pickle) + ``slot_keys.npy`` / ``norms.npy`` /
-  ``metadata.parquet`` / ``store.json`` — no second copy of the vectors.
+  ``metadata.arrow`` (Arrow IPC; ``metadata.parquet`` in older saves) / ``store.json`` — no
+  second copy of the vectors.
   ``load(path, mmap=True)`` maps a ``flat`` index's file instead of reading it
   (``IO_FLAG_MMAP_IFC``): it opens at once and pages in on demand; the first write copies it
   into memory.
 * Memory: ``info()["memory_bytes"]`` counts what the store holds (faiss's arrays, the id
-  map, norms, pending rows, the key map); the metadata frame comes on top.
+  map, norms, pending rows, the key map); the metadata frame comes on top. After a build the
+  IVF kinds' inverted lists are copied to their exact size (faiss grows them by doubling) and
+  freed memory is returned to the OS (``malloc_trim`` on glibc).
 """
 
 from __future__ import annotations
@@ -87,7 +90,7 @@ from vecnb.errors import IndexFormatError, InvalidInputError, MissingDependencyE
 from vecnb._core.memory import release_free_memory
 from vecnb._core.metrics import _exact_block, topk
 from vecnb.stores._inprocess import InProcessStore, blas_threads_for
-from vecnb.stores._persist import constructor_options, load_frame, load_npy, read_store_json, save_frame
+from vecnb.stores._persist import constructor_options, load_frame, load_npy, meta_file, read_store_json, save_frame
 
 try:
     import faiss
@@ -909,7 +912,7 @@ class FaissStore(InProcessStore):
         np.save(os.path.join(path, "slot_keys.npy"), self._slot_key[:n], allow_pickle=False)
         if self.metric == "cosine":
             np.save(os.path.join(path, "norms.npy"), self._norms[:n], allow_pickle=False)
-        save_frame(self._meta.frame, os.path.join(path, "metadata.parquet"))
+        save_frame(self._meta.frame, os.path.join(path, "metadata.arrow"))
         if self._index is not None:
             faiss.write_index(self._index, os.path.join(path, "index.faiss"))
         state = {"format": _FORMAT, "version": _VERSION, "config": self._config(), "chosen": self._chosen,
@@ -937,7 +940,7 @@ class FaissStore(InProcessStore):
             return cls._load_v1(path, state)
         store = cls(**constructor_options(cls, state.get("config"), _CONFIG_KEYS, repr(os.fspath(path))))
         keys = load_npy(os.path.join(path, "slot_keys.npy"), (None,), "iu").astype(np.int64)
-        meta = load_frame(os.path.join(path, "metadata.parquet"))
+        meta = load_frame(meta_file(os.fspath(path)), mmap=mmap)
         n = len(keys)
         fn = os.path.join(path, "index.faiss")
         has_index = bool(state.get("chosen")) and os.path.exists(fn)

@@ -10,7 +10,8 @@ every matrix handed to :func:`~vecnb.metrics.topk` immutable, so it can cache sq
 across searches (appending writes only past the end of earlier views, which is safe too).
 
 Persistence (:meth:`NumpyStore.save` / :meth:`NumpyStore.load`): ``vectors.npy``,
-``keys.npy``, ``metadata.parquet``, ``texts.parquet`` (when texts were given) and
+``keys.npy``, ``metadata.arrow`` (Arrow IPC; older saves' ``metadata.parquet`` still load),
+``texts.parquet`` (when texts were given) and
 ``store.json`` in one folder; no pickle. ``load(path, mmap=True)`` maps ``vectors.npy``
 read-only (``mmap_mode="r"``) instead of reading it: the store opens at once and pages rows
 in as searches touch them; since rows are never changed in place, the first write that
@@ -30,7 +31,7 @@ import pandas as pd
 from vecnb._core import filters
 from vecnb._core.metrics import topk
 from vecnb.stores._inprocess import InProcessStore, MetaTable, blas_threads_for
-from vecnb.stores._persist import constructor_options, load_frame, load_npy, read_store_json, save_frame
+from vecnb.stores._persist import constructor_options, load_frame, load_npy, meta_file, read_store_json, save_frame
 from vecnb.errors import IndexFormatError
 from vecnb.stores.base import as_ids
 
@@ -182,7 +183,7 @@ class NumpyStore(InProcessStore):
         os.makedirs(path, exist_ok=True)
         np.save(os.path.join(path, "vectors.npy"), self._buf[: self._n], allow_pickle=False)
         np.save(os.path.join(path, "keys.npy"), self._keys, allow_pickle=False)
-        save_frame(self._meta.frame, os.path.join(path, "metadata.parquet"))
+        save_frame(self._meta.frame, os.path.join(path, "metadata.arrow"))
         has_texts = any(t is not None for t in self._texts)
         if has_texts:
             pd.DataFrame({"text": pd.Series(self._texts, dtype=object)}).to_parquet(os.path.join(path, "texts.parquet"))
@@ -204,10 +205,11 @@ class NumpyStore(InProcessStore):
         opts = constructor_options(cls, {k: cfg.get(k) for k in ("dim", "metric")}, {"dim", "metric"}, where)
         store = cls(**opts)
         X = load_npy(os.path.join(path, "vectors.npy"), (cfg.get("rows"), store.dim), "f", mmap=mmap)
-        keys = load_npy(os.path.join(path, "keys.npy"), (len(X),), "iu")
-        meta = load_frame(os.path.join(path, "metadata.parquet"))
+        keys = load_npy(os.path.join(path, "keys.npy"), (len(X),), "iu", mmap=mmap)
+        meta_fn = meta_file(os.fspath(path))
+        meta = load_frame(meta_fn, mmap=mmap)
         if len(meta) != len(X):
-            raise IndexFormatError(f"{where}: metadata.parquet holds {len(meta)} rows for {len(X)} vectors.")
+            raise IndexFormatError(f"{where}: {os.path.basename(meta_fn)} holds {len(meta)} rows for {len(X)} vectors.")
         texts = None
         if cfg.get("texts"):
             texts = pd.read_parquet(os.path.join(path, "texts.parquet"))["text"].tolist()
