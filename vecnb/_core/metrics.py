@@ -334,7 +334,17 @@ def note_owner(x: np.ndarray, owner: Any) -> None:
     """Record that ``owner`` keeps the memory of read-only ``x`` alive (e.g. the Arrow column it views).
 
     Norms of ``x`` (and of later views of the same memory and shape) are then cached for as long
-    as ``owner`` lives; nothing here keeps ``owner`` or ``x`` alive.
+    as ``owner`` lives; nothing here keeps ``owner`` or ``x`` alive. ``df.vec.matrix`` does this
+    for Arrow embedding columns.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> col = pa.chunked_array([pa.array(np.arange(1, 7, dtype=np.float32))])
+    >>> X = col.chunk(0).to_numpy().reshape(3, 2)          # a read-only view of the column
+    >>> vecnb.metrics.note_owner(X, col)                    # cache X's norms while col lives
+    >>> vecnb.metrics.topk(X, np.ones((1, 2), np.float32), 1, "l2")[0]   # row (1, 2) is nearest
+    array([[0]])
     """
     if x.flags.writeable or x.size == 0:
         return
