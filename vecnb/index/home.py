@@ -60,7 +60,13 @@ _MAX_KEY_GAP = 1 << 26      # keys an index may have handed out beyond those it 
 
 
 def can_home(store: Any) -> bool:
-    """Whether ``store`` can keep an index's record (the declared ``home`` capability)."""
+    """Whether ``store`` can keep an index's record (the declared ``home`` capability).
+
+    Examples
+    --------
+    >>> can_home(vecnb.stores.create("sqlite", dim=2)), can_home(vecnb.stores.create("numpy", dim=2))
+    (True, False)
+    """
     from vecnb.stores.base import supports
 
     return supports(store, "home")
@@ -68,11 +74,27 @@ def can_home(store: Any) -> bool:
 
 # --------------------------------------------------------------------------- encoding
 def encode_head(head: dict) -> bytes:
+    """encode_head.
+
+    Examples
+    --------
+    >>> entry = encode_head({"format": FORMAT, "version": VERSION, "column": "text_vec"})
+    >>> replay([(1, entry)], "example")[0]["column"]
+    'text_vec'
+    """
     return _HEAD + json.dumps(head, default=_json_default, sort_keys=True).encode("utf-8")
 
 
 def encode_rows(rows: pd.DataFrame, keys: np.ndarray, hashes: np.ndarray) -> list[bytes]:
-    """Parquet entries (one per :data:`ROWS_PER_ENTRY` rows) of rows with their keys and hashes."""
+    """Parquet entries (one per :data:`ROWS_PER_ENTRY` rows) of rows with their keys and hashes.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"text": ["red apple", "pear"]}, index=["a", "b"])
+    >>> entries = encode_rows(rows, np.array([0, 1]), np.array([11, 12], np.uint64))
+    >>> len(entries), type(entries[0]).__name__
+    (1, 'bytes')
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -120,6 +142,13 @@ def _to_arrow(frame: pd.DataFrame, pa: Any) -> Any:
 
 
 def encode_dels(keys: np.ndarray) -> bytes:
+    """encode_dels.
+
+    Examples
+    --------
+    >>> len(encode_dels(np.array([3, 4])))
+    20
+    """
     return _DELS + np.asarray(keys, dtype="<i8").tobytes()
 
 
@@ -129,6 +158,18 @@ def replay(entries: list[tuple[int, bytes]], where: str) -> tuple[dict, pd.DataF
 
     Rows keep the position of their last write (an updated row moves to the end, as in
     :meth:`VectorIndex.upsert`); deleted keys are dropped.
+
+    Examples
+    --------
+    The record is a ledger: a head, then row and deletion entries, replayed in order:
+
+    >>> rows = pd.DataFrame({"text": ["red apple", "pear"]}, index=["a", "b"])
+    >>> ledger = [encode_head({"format": FORMAT, "version": VERSION, "column": "v"}),
+    ...           *encode_rows(rows, np.array([0, 1]), np.array([11, 12], np.uint64)),
+    ...           encode_dels(np.array([0]))]
+    >>> head, frame, keys, hashes = replay(list(enumerate(ledger, 1)), "example")
+    >>> frame["text"].to_dict(), keys, hashes
+    ({'b': 'pear'}, array([1]), array([12], dtype=uint64))
     """
     import pyarrow.parquet as pq
 
@@ -195,7 +236,23 @@ def replay(entries: list[tuple[int, bytes]], where: str) -> tuple[dict, pd.DataF
 
 # --------------------------------------------------------------------------- the writer
 class Home:
-    """The ledger writer an index holds for its store (one per :class:`VectorIndex`)."""
+    """The ledger writer an index holds for its store (one per :class:`VectorIndex`).
+
+    Examples
+    --------
+    An index kept in a durable store holds one (``idx._home``); every write appends to the record:
+
+    >>> store = vecnb.stores.create("sqlite", dim=2)
+    >>> rows = pd.DataFrame({"text": ["red apple"]}, index=["a"])
+    >>> head = {"format": FORMAT, "version": VERSION}
+    >>> home = Home.create(store, head, rows, np.array([0]), np.array([7], np.uint64))
+    >>> home.seq, home.entries
+    (1, 2)
+    >>> with home.atomic():
+    ...     home.append([encode_dels(np.array([0]))])
+    >>> home.entries, len(replay(store.home_read(), "example")[1])
+    (3, 0)
+    """
 
     def __init__(self, store: Any, seq: int, entries: int):
         self.store = store
@@ -204,6 +261,7 @@ class Home:
 
     @classmethod
     def create(cls, store: Any, head: dict, frame: pd.DataFrame, keys: np.ndarray, hashes: np.ndarray) -> Home:
+        """Write a fresh record (head + rows) into ``store``; refuses when another writer created one meanwhile."""
         payloads = [encode_head(head), *(encode_rows(frame, keys, hashes) if len(frame) else [])]
         try:  # fresh=True: fails if another writer created a record here since we looked (never mix)
             last = store.home_reset(payloads, fresh=True)
@@ -216,10 +274,12 @@ class Home:
         return cls(store, int(last), len(payloads))
 
     def atomic(self) -> Any:
+        """The store's transaction (sqlite, pgvector) around a write and its record entry, else a no-op context."""
         fn = getattr(self.store, "atomic", None)
         return fn() if fn is not None else contextlib.nullcontext()
 
     def append(self, payloads: list[bytes]) -> None:
+        """Append entries after the last one this writer saw; refuses (``StoreError``) when another process wrote since."""
         for p in payloads:
             try:
                 self.store.home_append(self.seq + 1, p)
