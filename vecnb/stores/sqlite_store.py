@@ -732,12 +732,11 @@ class SqliteStore(BaseStore):
         """
         if not rows:
             return np.empty(0, np.int64), np.empty(0, np.float64)
-        dist = np.array([r[1] for r in rows], dtype=np.float64)
-        head = dist[: k + 1]
-        if len(head) > 1 and ((head[1:] - head[:-1]) < _NEAR_TIE).any():
+        head = [r[1] for r in rows[: k + 1]]  # a few values: plain Python beats numpy's per-call cost
+        if any(b - a < _NEAR_TIE for a, b in zip(head, head[1:])):
             return None, None
         keys = np.array([r[0] for r in rows[:k]], dtype=np.int64)
-        return keys, scores_from_distances(dist[:k], self.metric)
+        return keys, scores_from_distances(np.array(head[:k], dtype=np.float64), self.metric)
 
     def _vectors_of(self, conn: apsw.Connection, keys: list[int]) -> list:
         """``(rowid, embedding)`` rows of ``keys`` (bound parameters, one statement)."""
