@@ -37,6 +37,18 @@ class Checkpoint:
     ----------
     path : str or PathLike
         The checkpoint file; its folder is created on first save.
+
+    Examples
+    --------
+    >>> cp = Checkpoint("state/checkpoint.json")
+    >>> cp.load() is None
+    True
+    >>> cp.save({"done": 3})
+    >>> cp.load()
+    {'done': 3}
+    >>> cp.clear()
+    >>> cp.load() is None
+    True
     """
 
     def __init__(self, path: str | os.PathLike):
@@ -144,6 +156,19 @@ def call_with_retries(
     Errors a retry cannot fix (:class:`~vecnb.errors.InvalidInputError` and its subclasses
     such as :class:`~vecnb.errors.DimensionMismatchError`, ``TypeError``, missing
     dependencies) are raised at once.
+
+    Examples
+    --------
+    >>> calls = []
+    >>> def flaky():
+    ...     calls.append(1)
+    ...     if len(calls) < 3:
+    ...         raise ConnectionError("server busy")
+    ...     return "done"
+    >>> call_with_retries(flaky, retries=3, backoff=0.0, what="upsert")
+    'done'
+    >>> len(calls)
+    3
     """
     attempt = 0
     while True:

@@ -86,6 +86,14 @@ class MigrationReport:
         that answers with the same labels (the destination index itself, or a new one
         over the destination store). ``None`` otherwise, or when the destination store
         also holds rows the source does not.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple", "green pear", "blue sky"]})
+    >>> idx = df.vec.embed("text", model="hashing", progress=False).vec.index(store="numpy")
+    >>> report = vecnb.migrate(idx, vecnb.stores.create("numpy", dim=512), batch_size=2, progress=False)
+    >>> report.complete, report.rows, report.batches
+    (True, 3, 2)
     """
 
     source: str

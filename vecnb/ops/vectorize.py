@@ -86,6 +86,17 @@ class VectorizeReport:
         The generation is now the current one.
     resumed : bool
         This call continued an interrupted run.
+
+    Examples
+    --------
+    >>> pd.DataFrame({"id": [1, 2], "text": ["red apple", None]}).to_parquet("r.parquet")
+    >>> vz = vecnb.IncrementalVectorizer("r.parquet", model="hashing", out="rvecs", cache=False, progress=False)
+    >>> rep = vz.run()
+    >>> rep.generation, rep.embedded, rep.committed
+    (1, 1, True)
+    >>> rep.failed
+       id         error  batch
+    0   2  missing text      0
     """
 
     generation: int
@@ -565,6 +576,30 @@ class IncrementalVectorizer:
     again (a part file is replaced, a store upsert is idempotent), so nothing is doubled.
 
     *Reversible*: see :meth:`commit` and :meth:`rollback`.
+
+    Examples
+    --------
+    Embed a parquet table into a folder of generations, then run again after an edit: only the
+    edited row is embedded, and the change can be rolled back:
+
+    >>> src = pd.DataFrame({"id": [1, 2, 3], "text": ["red apple", "green pear", "blue sky"]})
+    >>> src.to_parquet("table.parquet")
+    >>> vz = vecnb.IncrementalVectorizer("table.parquet", model="hashing", out="vectors", batch_size=2,
+    ...                                  cache=False, progress=False)
+    >>> rep = vz.run()
+    >>> rep.embedded, vz.generation
+    (3, 1)
+    >>> src.assign(text=["red apple", "green pear", "grey sky"]).to_parquet("table.parquet")
+    >>> vz.run().embedded, vz.generation
+    (1, 2)
+    >>> vz.read().shape, len(vz.failures())
+    ((3, 1), 0)
+    >>> vz.rollback()
+    1
+    >>> found = vz.attach(src.set_index("id")).vec.search("sky", k=1)
+    >>> found.index.tolist(), vz.state_dir.name
+    ([3], 'vectors')
+    >>> vz.close()
     """
 
     def __init__(
@@ -1030,6 +1065,15 @@ class IncrementalVectorizer:
         -------
         int
             The generation now current.
+
+        Examples
+        --------
+        >>> pd.DataFrame({"id": [1, 2], "text": ["red apple", "green pear"]}).to_parquet("t.parquet")
+        >>> vz = vecnb.IncrementalVectorizer("t.parquet", model="hashing", out="vecs", cache=False, progress=False)
+        >>> vz.run(commit=False).embedded, vz.generation
+        (2, None)
+        >>> vz.commit()
+        1
         """
         with self._lock():
             state = self._checkpoint.load()
