@@ -85,6 +85,13 @@ def documents_from_hits(hits: pd.DataFrame, text: str | None, *, results: bool =
     ``page_content`` is column ``text``, ``metadata`` the other columns (without vector columns and the
     columns a search adds: ``score``, ``rank``, ``query``, ``rerank_score`` and the hybrid ones),
     missing values left out, ``id`` the label as a string; ``score_key`` adds ``score_column`` under that key.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart"], "year": [1990, 2001]})
+    >>> hits = df.vec.embed("text", model="hashing", progress=False).vec.search("apple", k=1)
+    >>> documents_from_hits(hits, "text")
+    [Document(id='0', metadata={'year': 1990}, page_content='red apple pie')]
     """
     texts, metas = row_records(hits, text, results=results, meta=meta)
     if score_key:
@@ -99,6 +106,12 @@ class VecnbEmbeddings(Embeddings):
 
     Queries go through vecnb's query path (the same recent-query cache as ``idx.search``);
     documents through ``vecnb.embed.embed_texts`` (its on-disk cache when the model allows).
+
+    Examples
+    --------
+    >>> emb = VecnbEmbeddings(model="hashing")
+    >>> len(emb.embed_query("apple")), len(emb.embed_documents(["red apple", "pear"]))
+    (512, 2)
     """
 
     def __init__(self, model: Any):
@@ -143,6 +156,23 @@ class VecnbVectorStore(VectorStore):
         Any store; an empty one from ``vecnb.VectorIndex.empty(store, dim=...)`` to start from nothing.
     embeddings : langchain_core.embeddings.Embeddings, vecnb model name, or None
         ``None``: the index's recorded vecnb model (:class:`VecnbEmbeddings`).
+
+    Examples
+    --------
+    An index as a LangChain vector store (``idx.as_langchain()``): LangChain's calls, vecnb's rows:
+
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "apple crumble"], "year": [1990, 2001, 2010]},
+    ...                   index=["a", "b", "c"])
+    >>> store = df.vec.embed("text", model="hashing", progress=False).vec.index(text="text").as_langchain()
+    >>> [d.page_content for d in store.similarity_search("apple", k=2, filter={"year": {"$gte": 2000}})]
+    ['apple crumble', 'green pear tart']
+    >>> ids = store.add_texts(["apple strudel"], metadatas=[{"year": 2020}], ids=["d"])
+    >>> [(d.page_content, round(s, 3)) for d, s in store.similarity_search_with_score("strudel", k=1)]
+    [('apple strudel', 0.707)]
+    >>> store.get_by_ids(ids)[0].page_content
+    'apple strudel'
+    >>> store.delete(ids)
+    True
     """
 
     def __init__(self, index: Any, embeddings: Any = None):
@@ -386,6 +416,18 @@ class VecnbRetriever(BaseRetriever):
 
     ``score_key``: when set, each document's metadata carries its vecnb score under that key
     (the retrieval score, or ``rerank_score`` after a rerank step).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "apple crumble"]})
+    >>> idx = df.vec.embed("text", model="hashing", progress=False).vec.index(text="text")
+    >>> retriever = idx.as_retriever(query=vecnb.Query.hybrid("(each question)", k=2, alpha=0.7))
+    >>> [d.page_content for d in retriever.invoke("apple pie")]
+    ['red apple pie', 'apple crumble']
+    >>> retriever.query_for("pear")
+    Query.hybrid('pear', k=2, alpha=0.7, fusion='rrf')
+    >>> type(VecnbRetriever.over(idx)).__name__
+    'VecnbRetriever'
     """
 
     index: Any

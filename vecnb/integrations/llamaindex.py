@@ -52,7 +52,14 @@ _OPS = {FilterOperator.EQ: "$eq", FilterOperator.NE: "$ne", FilterOperator.GT: "
 
 
 def where_from_filters(filters: MetadataFilters | None) -> dict | None:
-    """A LlamaIndex ``MetadataFilters`` as a vecnb ``where=`` dict (``None`` for no filter)."""
+    """A LlamaIndex ``MetadataFilters`` as a vecnb ``where=`` dict (``None`` for no filter).
+
+    Examples
+    --------
+    >>> from llama_index.core.vector_stores import MetadataFilter, MetadataFilters
+    >>> where_from_filters(MetadataFilters(filters=[MetadataFilter(key="year", value=2000, operator=">=")]))
+    {'year': {'$gte': 2000}}
+    """
     if filters is None or not filters.filters:
         return None
     parts = []
@@ -76,7 +83,21 @@ def where_from_filters(filters: MetadataFilters | None) -> dict | None:
 
 
 class VecnbLlamaStore(BasePydanticVectorStore):
-    """A LlamaIndex vector store over a :class:`vecnb.VectorIndex` (see the module docstring)."""
+    """A LlamaIndex vector store over a :class:`vecnb.VectorIndex` (see the module docstring).
+
+    Examples
+    --------
+    >>> from llama_index.core.vector_stores import VectorStoreQuery
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "apple crumble"]})
+    >>> idx = df.vec.embed("text", model="hashing", progress=False).vec.index(text="text")
+    >>> store = VecnbLlamaStore.over(idx)
+    >>> vector = idx.store.fetch(idx.keys_for([0]))[0][0].tolist()     # row 0's own vector
+    >>> res = store.query(VectorStoreQuery(query_embedding=vector, similarity_top_k=1))
+    >>> [n.get_content() for n in res.nodes]
+    ['red apple pie']
+    >>> [n.get_content() for n in store.get_nodes()][:2]
+    ['red apple pie', 'green pear tart']
+    """
 
     stores_text: bool = True
     is_embedding_query: bool = True
