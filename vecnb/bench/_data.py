@@ -37,6 +37,14 @@ def clustered_matrix(
     -------
     X : ndarray, shape (n, d), float32, rows of unit length
     cluster : ndarray, shape (n,), int64
+
+    Examples
+    --------
+    >>> X, labels = vecnb.bench.clustered_matrix(200, 8, n_clusters=4, seed=0)
+    >>> X.shape, X.dtype, sorted(set(labels.tolist()))
+    ((200, 8), dtype('float32'), [0, 1, 2, 3])
+    >>> bool(np.allclose(np.linalg.norm(X, axis=1), 1, atol=1e-5))
+    True
     """
     n = _positive_int(n, "n")
     d = _positive_int(d, "d")
@@ -107,6 +115,12 @@ def clustered(
         ``label`` (str) — ``"a"``/``"b"``/``"c"``/``"d"`` with shares 1 / 9 / 40 / 50 %,
         independent of the vectors, so ``{"label": "a"}`` is a 1 % filter;
         ``num`` (int) — uniform in 0..99, so ``{"num": {"$lt": p}}`` keeps p %.
+
+    Examples
+    --------
+    >>> df = vecnb.bench.clustered(500, 16, seed=0)
+    >>> df.shape, list(df.columns)
+    ((500, 4), ['cluster', 'label', 'num', 'emb'])
     """
     import vecnb  # noqa: F401  (registers df.vec)
 

@@ -48,6 +48,14 @@ def save(path: str | os.PathLike, *, results: pd.DataFrame | None = None, founda
     -------
     str
         The path written.
+
+    Examples
+    --------
+    >>> res = pd.DataFrame({"system": ["numpy"], "qps": [900.0]})
+    >>> path = vecnb.bench.save("bench.json", results=res, note="example")
+    >>> vecnb.bench.load(path)["results"]
+      system    qps
+    0  numpy  900.0
     """
     tables = {"results": results, "foundation": foundation, "sweeps": sweeps, "per_query": per_query}
     meta: dict[str, Any] = {}
@@ -104,6 +112,12 @@ def load(path: str | os.PathLike) -> dict[str, Any]:
     ------
     IndexFormatError
         The file is not a vecnb benchmark file.
+
+    Examples
+    --------
+    >>> _ = vecnb.bench.save("bench.json", results=pd.DataFrame({"system": ["faiss"], "recall": [0.99]}))
+    >>> sorted(vecnb.bench.load("bench.json"))
+    ['config', 'extras', 'foundation', 'machine', 'note', 'per_query', 'results', 'sweeps']
     """
     with open(os.fspath(path), encoding="utf-8") as fh:
         try:

@@ -68,6 +68,12 @@ def machine_info() -> dict[str, Any]:
         ``faiss_threads`` (OpenMP threads faiss uses, when faiss is installed), ``env``
         (thread-related environment variables), ``versions`` (library -> version or None)
         and ``time`` (UTC, ISO 8601).
+
+    Examples
+    --------
+    >>> info = vecnb.bench.machine_info()
+    >>> {"cores", "cpu", "load_avg", "python", "versions"} <= set(info)
+    True
     """
     info: dict[str, Any] = {
         "cpu": _cpu_model(),

@@ -460,6 +460,14 @@ def run(
     Ground truth is computed once per filter with :func:`vecnb.metrics.topk`. Single-query
     latency of raw faiss runs with 1 OpenMP thread (faiss's slow path when queries <
     threads); everything else runs with its library's defaults, as its users get it.
+
+    Examples
+    --------
+    >>> res = vecnb.bench.run(stores=["numpy"], rows=200, dim=8, queries=5, repeats=1, peers=False, progress=False)
+    >>> res[["system", "status", "recall"]]
+                    system status  recall
+    0  vecnb df.vec.search     ok     1.0
+    1    vecnb numpy exact     ok     1.0
     """
     if isinstance(stores, str):
         stores = [stores]

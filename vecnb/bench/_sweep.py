@@ -180,6 +180,16 @@ def sweep(
         ``store``, ``kind``, ``filter``, ``how`` (how the parameter was set) and
         ``answers_changed`` (whether the answers differ from those at the first value: all
         False means the parameter had no visible effect).
+
+    Examples
+    --------
+    >>> df = vecnb.bench.clustered(500, 16, seed=0)
+    >>> idx = df.vec.index(store="faiss", kind="hnsw")
+    >>> sw = vecnb.bench.sweep(idx, ef_search=[8, 64], queries=10, repeats=1)
+    >>> sw[["param", "value"]].assign(recall_above_half=sw["recall"] > 0.5)
+           param  value  recall_above_half
+    0  ef_search      8               True
+    1  ef_search     64               True
     """
     if (ef_search is None) == (nprobe is None):
         raise InvalidInputError("Give exactly one of ef_search=[...] or nprobe=[...].")

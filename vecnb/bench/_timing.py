@@ -171,6 +171,15 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray, truth_scores: np.ndarray, 
     -------
     float
         Mean over queries that have at least one true neighbour (``nan`` if none has).
+
+    Examples
+    --------
+    >>> X = np.array([[1, 0], [0.8, 0.6], [0, 1], [0.8, 0.6]], np.float32)
+    >>> truth, truth_scores = np.array([[0, 1]]), np.array([[1.0, 0.8]])
+    >>> vecnb.bench.recall_at_k(np.array([[0, 2]]), truth, truth_scores, X=X, Q=X[:1], metric="cosine")
+    0.5
+    >>> vecnb.bench.recall_at_k(np.array([[0, 3]]), truth, truth_scores, X=X, Q=X[:1], metric="cosine")  # a tie
+    1.0
     """
     found = np.asarray(found, dtype=np.int64)
     truth = np.asarray(truth, dtype=np.int64)
