@@ -534,3 +534,27 @@ def test_filters_on_keys_beyond_32_bits(request, store):
             assert set(ids[0][ids[0] >= 0].tolist()) == want
     finally:
         st.close()
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_store_keys_are_non_negative_and_deletes_are_forgiving(request, store):
+    """A negative key was stored by numpy / sqlite but read as deleted by faiss (and -1 is every
+    store's "no hit"): refused everywhere. Deleting a repeated or unknown key is a no-op everywhere
+    (pgvector and Elasticsearch raised DuplicateIdError)."""
+    from vecnb.errors import InvalidInputError
+    from vecnb.stores import create
+
+    X = np.random.default_rng(1).normal(size=(4, 8)).astype(np.float32)
+    st = create(store, dim=8, metric="l2", kind=KIND[store], **store_options(request, store))
+    try:
+        for bad in ([-5, 1, 2, 3], np.array([2**63 + 1, 1, 2, 3], dtype=np.uint64)):
+            with pytest.raises(InvalidInputError, match="ids must"):
+                st.upsert(bad, X)
+        assert len(st) == 0
+        st.upsert([0, 1, 2, 3], X)
+        st.delete([2, 2, 99, -7])
+        assert len(st) == 3
+        ids, _ = st.search(X[:1], 10)
+        assert sorted(ids[0][ids[0] >= 0].tolist()) == [0, 1, 3]
+    finally:
+        st.close()

@@ -400,11 +400,11 @@ def test_failed_upsert_changes_nothing(make, pg_url):
 
 
 def test_fetch_and_iter_ids(make):
-    ids = np.array([2**40 + 7, -5, 3, 10**15], dtype=np.int64)
+    ids = np.array([2**40 + 7, 2**62, 3, 10**15], dtype=np.int64)
     X = clustered(4, 16, seed=14)
     store = make()
     store.upsert(ids, X)
-    back, found = store.fetch(np.array([3, 42, -5, 3]))
+    back, found = store.fetch(np.array([3, 42, 2**62, 3]))
     assert found.tolist() == [True, False, True, True]
     np.testing.assert_array_equal(back[[0, 2, 3]], X[[2, 1, 2]])
     assert (back[1] == 0).all()

@@ -48,7 +48,7 @@ def test_load_restores_in_bulk_and_keeps_writing(tmp_path, keys):
 
     rng = np.random.default_rng(7)
     n, dim = 300, 16
-    ids = np.arange(n) if keys == "dense" else rng.choice(10**12, n, replace=False) - 5 * 10**11
+    ids = np.arange(n) if keys == "dense" else rng.choice(10**12, n, replace=False)  # keys are >= 0 (as_ids)
     X = rng.standard_normal((n, dim)).astype(np.float32)
     meta = pd.DataFrame({"g": rng.integers(0, 3, n)})
     texts = [f"t{i}" for i in range(n)]

@@ -480,8 +480,16 @@ def as_ids(ids: Any, *, what: str = "ids") -> np.ndarray:
         raise InvalidInputError(f"{what} must be 1-D, got shape {arr.shape}.")
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
         raise InvalidInputError(f"{what} must be integer keys, got dtype {arr.dtype}.")
+    if arr.size and arr.dtype.kind == "u" and int(arr.max()) > np.iinfo(np.int64).max:
+        raise InvalidInputError(f"{what} must fit in int64; got {int(arr.max())}.")
     arr = arr.astype(np.int64, copy=False)
     if arr.size:
+        low = int(arr.min())
+        if low < 0:  # searches pad their answers with -1: a negative key could not be told from "no hit"
+            raise InvalidInputError(
+                f"{what} must be >= 0, got {low} (search results mark 'no hit' with -1, and the faiss store "
+                "reads negative keys as deleted); map your ids to non-negative integers."
+            )
         dup = duplicated_ints(arr)
         if len(dup):
             raise DuplicateIdError(

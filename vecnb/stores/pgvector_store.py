@@ -934,7 +934,7 @@ class PgVectorStore(BaseStore):
     def delete(self, ids: Any) -> None:
         """Delete rows by key; keys that are not stored are ignored."""
         self._check_open()
-        ids = as_ids(ids)
+        ids = np.unique(np.asarray(ids, dtype=np.int64).reshape(-1))  # repeated or unknown ids: a no-op, as elsewhere
         if len(ids) == 0:
             return
         conn = self._conn()
