@@ -607,7 +607,8 @@ class ElasticsearchStore(BaseStore):
     def delete(self, ids: Any) -> None:
         """Delete documents by key; keys that are not stored are ignored."""
         self._check_open()
-        ids = np.unique(np.asarray(ids, dtype=np.int64).reshape(-1))  # repeated or unknown ids: a no-op, as elsewhere
+        ids = np.sort(np.asarray(ids, dtype=np.int64).reshape(-1))  # repeated or unknown ids: a no-op, as elsewhere
+        ids = ids[np.r_[True, ids[1:] != ids[:-1]]] if len(ids) else ids
         if len(ids) == 0:
             return
         es = self._es()
