@@ -85,7 +85,7 @@ from vecnb.stores._server import (
     redact_url,
 )
 from vecnb._core.redaction import url_secrets
-from vecnb.stores.base import BaseStore, as_ids, pad_results, records_frame
+from vecnb.stores.base import BaseStore, pad_results, records_frame
 
 __all__ = [
     "ElasticsearchStore",

@@ -128,7 +128,7 @@ from vecnb.stores._server import (
     redact_url,
 )
 from vecnb._core.redaction import scrub
-from vecnb.stores.base import BaseStore, as_ids, pad_results, records_frame
+from vecnb.stores.base import BaseStore, pad_results, records_frame
 
 __all__ = ["PgVectorStore", "redact_url", "compile_where"]
 
