@@ -236,14 +236,46 @@ def test_planned_path_follows_changes_to_the_frame():
     assert check().attrs["note"] == "kept"
 
 
-def test_result_frames_do_not_keep_the_frame_alive():
+def test_result_frames_and_search_caches_do_not_keep_the_frame_alive():
     import gc
     import weakref
 
     df = _mixed(20)
     build_hits(df, np.array([[1, 2]]), np.array([[0.5, 0.4]]), drop=("emb",))
+    first = df.vec.search(df.vec.matrix("emb")[3], k=2)  # caches the checked matrix and the plans
+    assert first.index[0] == "r3" and df.vec.search(df.vec.matrix("emb")[3], k=2).equals(first)
     ref = weakref.ref(df)
     arrays = weakref.ref(df["emb"].array._pa_array)
     del df
     gc.collect()
     assert ref() is None and arrays() is None
+
+
+def test_frame_search_sees_replaced_vectors_and_checks_them_again():
+    """The checked matrix is kept per column data: new vectors are searched and checked anew."""
+    from vecnb._core.arrow import vector_array
+    from vecnb.errors import InvalidVectorError
+
+    df = _mixed(20)
+    X = df.vec.matrix("emb").copy()
+    q = X[3]
+    assert df.vec.search(q, k=1).index[0] == "r3"
+    X2 = X[::-1].copy()  # the same vectors, rows reversed: r3's vector is now at row 16
+    df["emb"] = vector_array(X2)
+    assert df.vec.search(q, k=1).index[0] == "r16"
+    X3 = X2.copy()
+    X3[5] = 0.0
+    df["emb"] = vector_array(X3)
+    with pytest.raises(InvalidVectorError, match="all zeros"):
+        df.vec.search(q, k=1)
+    assert df.vec.search(q, k=1, metric="dot").index[0] == "r16"  # dot accepts the zero row
+
+
+def test_attach_copies_the_callers_array():
+    """Writing into the array passed to attach afterwards changes neither the frame nor its searches."""
+    X = np.eye(4, 3, dtype=np.float32) + 0.1
+    df = pd.DataFrame({"t": list("abcd")}).vec.attach(X, name="emb")
+    assert df.vec.search(X[2].copy(), k=1).index[0] == 2
+    X[:] = 0.0
+    assert df.vec.matrix("emb")[2, 2] == np.float32(1.1)
+    assert df.vec.search(np.array([0.1, 0.1, 1.1], np.float32), k=1).index[0] == 2

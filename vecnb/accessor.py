@@ -216,6 +216,8 @@ class VecAccessor:
             M = metrics.as_matrix(X.to_numpy(dtype=np.float32), what="attached vectors")
         else:
             M = metrics.as_matrix(X, what="attached vectors")
+            if isinstance(X, np.ndarray) and np.shares_memory(M, X):
+                M = M.copy()  # the column is immutable: later writes into the caller's array must not reach it
         if M.shape[0] != len(df):
             raise InvalidInputError(
                 f"attach got {M.shape[0]} vectors for a DataFrame of {len(df)} rows; pass one vector per row."
