@@ -460,6 +460,11 @@ def test_non_unique_labels_search_on_the_frame_and_are_refused_by_an_index(frame
     hits = df.vec.search(v, k=N)
     pos = [frame.index.get_loc(x) for x in frame.vec.search(v, k=N).index]
     assert list(hits.index) == [p % 50 for p in pos]
+    for q in (vecnb.Query.similar_to(v, k=6).rerank("mmr", diversity=0.4),  # MMR read vectors by label
+              vecnb.Query.hybrid("schools", k=6).rerank("mmr")):
+        got, want = q.run(df), q.run(frame)
+        assert list(got.index) == [frame.index.get_loc(x) % 50 for x in want.index]
+        assert np.allclose(got["rerank_score"], want["rerank_score"]) and list(got.columns) == list(want.columns)
     with pytest.raises(DuplicateIdError, match="duplicate labels"):
         df.vec.index(store="numpy")
 

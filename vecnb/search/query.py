@@ -588,13 +588,21 @@ class Query:
                 f"This query asks for metric {self.metric!r} but the index searches by {target.metric!r}; "
                 "build the query with metric=None (the index's metric) or build an index with that metric."
             )
-        t = as_target(target, column=self.column, metric=self.metric)
+        # MMR reads the hits' vectors; a frame whose labels repeat cannot look them up by label,
+        # so its hits carry their vectors through the first stage (dropped again at the end)
+        carry = (isinstance(target, pd.DataFrame) and not target.index.is_unique
+                 and any(step.method == "mmr" for step in self.reranks))
+        t = as_target(target, column=self.column, metric=self.metric, with_vectors=carry)
         hits = self._first_stage(t)
         text = self.text_column or (getattr(target, "text", None) if t.kind == "index" else None) or "text"
         for step in self.reranks:
             reranker = step.reranker(text)
             vectors = t.hit_vectors(hits) if step.method == "mmr" else None
             hits = reranker.rerank(hits, len(hits) or 1, vectors=vectors, queries={None: self.text})
+        if carry:
+            from vecnb.frame.columns import embedding_columns
+
+            hits = hits.drop(columns=[c for c in embedding_columns(target) if c in hits.columns])
         return hits[hits["rank"] <= self.k] if self.reranks else hits
 
     def _candidates(self) -> int:
