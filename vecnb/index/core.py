@@ -197,6 +197,23 @@ class VectorIndex:
         The text column passed to the store for keyword search, if any.
     dim : int
         Vector width.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "apple crumble"], "year": [1990, 2001, 2010]},
+    ...                   index=["a", "b", "c"])
+    >>> idx = df.vec.embed("text", model="hashing", progress=False).vec.index(store="numpy", text="text")
+    >>> idx
+    <VectorIndex numpy kind=auto->exact metric=cosine model=hashing dim=512 rows=3>
+    >>> idx.search("apple", k=2, where={"year": {"$gte": 2000}})[["text", "score", "rank"]]
+                  text     score  rank
+    c    apple crumble  0.707107     1
+    b  green pear tart  0.000000     2
+    >>> idx.keyword("pear", k=1).index.tolist(), idx.frame.shape, idx.info_column["dim"]
+    (['b'], (3, 2), 512)
+    >>> idx.info()["rows"], idx.dim, idx.metric
+    (3, 512, 'cosine')
+    >>> idx.close()
     """
 
     def __init__(self, store: Any, *, column: str, info: dict[str, Any] | None = None, text: str | None = None,
@@ -289,6 +306,13 @@ class VectorIndex:
 
         Reads and writes go through this index (see :mod:`vecnb.integrations.langchain`);
         ``embeddings`` (a LangChain ``Embeddings``) defaults to the index's own vecnb model.
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart"]})
+        >>> store = df.vec.embed("text", model="hashing", progress=False).vec.index(text="text").as_langchain()
+        >>> [d.page_content for d in store.similarity_search("pear", k=1)]
+        ['green pear tart']
         """
         from vecnb._core.lazy import load
 
@@ -296,7 +320,15 @@ class VectorIndex:
 
     def as_retriever(self, query: Any = None, embeddings: Any = None, **options: Any) -> Any:
         """A LangChain ``BaseRetriever`` running the vecnb ``query`` (a :class:`vecnb.Query`) for each
-        question (see :class:`vecnb.integrations.langchain.VecnbRetriever`)."""
+        question (see :class:`vecnb.integrations.langchain.VecnbRetriever`).
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart"]})
+        >>> idx = df.vec.embed("text", model="hashing", progress=False).vec.index(text="text")
+        >>> [d.page_content for d in idx.as_retriever(k=1).invoke("apple")]
+        ['red apple pie']
+        """
         from vecnb._core.lazy import load
 
         return load("vecnb.integrations.langchain:VecnbRetriever").over(self, query=query, embeddings=embeddings,
@@ -304,7 +336,15 @@ class VectorIndex:
 
     def as_llamaindex(self, embed_model: Any = None) -> Any:
         """This index as a LlamaIndex ``BasePydanticVectorStore`` (``pip install "vecnb[llamaindex]"``;
-        see :mod:`vecnb.integrations.llamaindex`)."""
+        see :mod:`vecnb.integrations.llamaindex`).
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart"]})
+        >>> store = df.vec.embed("text", model="hashing", progress=False).vec.index(text="text").as_llamaindex()
+        >>> [n.get_content() for n in store.get_nodes()]
+        ['red apple pie', 'green pear tart']
+        """
         from vecnb._core.lazy import load
 
         return load("vecnb.integrations.llamaindex:VecnbLlamaStore").over(self, embed_model=embed_model)
@@ -321,7 +361,15 @@ class VectorIndex:
         return dict(self._info)
 
     def keys_for(self, labels: Any) -> np.ndarray:
-        """Store keys (n,) int64 of ``labels`` (-1 for labels the index does not hold)."""
+        """Store keys (n,) int64 of ``labels`` (-1 for labels the index does not hold).
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["red apple", "pear"]}, index=["a", "b"])
+        >>> idx = df.vec.embed("text", model="hashing", progress=False).vec.index()
+        >>> idx.keys_for(["b", "zzz"])
+        array([ 1, -1])
+        """
         labs = _as_labels(labels)
         if not len(self._frame) or not labs:
             return np.full(len(labs), -1, dtype=np.int64)
@@ -332,7 +380,15 @@ class VectorIndex:
         return out
 
     def positions_for(self, keys: np.ndarray) -> np.ndarray:
-        """Row positions (same shape as ``keys``) into :attr:`frame` of store keys (-1: unknown / padding)."""
+        """Row positions (same shape as ``keys``) into :attr:`frame` of store keys (-1: unknown / padding).
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["red apple", "pear"]}, index=["a", "b"])
+        >>> idx = df.vec.embed("text", model="hashing", progress=False).vec.index()
+        >>> idx.positions_for(idx.keys_for(["b", "a"]))
+        array([1, 0])
+        """
         keys = np.asarray(keys, dtype=np.int64)
         pk = self._pos_of_key
         if self._sorted_keys is None and keys.size and 0 <= keys.min() and keys.max() < len(pk):
@@ -349,7 +405,15 @@ class VectorIndex:
         return out
 
     def labels_for(self, keys: Any) -> pd.Index:
-        """Index labels of store ``keys`` (1-D); raises ``KeyError`` for keys the index does not hold."""
+        """Index labels of store ``keys`` (1-D); raises ``KeyError`` for keys the index does not hold.
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["red apple", "pear"]}, index=["a", "b"])
+        >>> idx = df.vec.embed("text", model="hashing", progress=False).vec.index()
+        >>> list(idx.labels_for(idx.keys_for(["b", "a"])))
+        ['b', 'a']
+        """
         keys = np.asarray(keys, dtype=np.int64).reshape(-1)
         pos = self.positions_for(keys)
         if (pos < 0).any():
@@ -525,6 +589,18 @@ class VectorIndex:
         SyncReport
             A dict ``{"added": int, "updated": int, "deleted": int, "unchanged": int}``
             whose values are also attributes (``report.updated``; ``report.writes``).
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["red apple", "pear", "plum"]}, index=["a", "b", "c"])
+        >>> df = df.vec.embed("text", model="hashing", progress=False)
+        >>> idx = df.vec.index()
+        >>> edited = df.drop(index="c").assign(text=["red apple", "ripe pear"])
+        >>> edited = edited.vec.embed("text", model="hashing", progress=False, previous=df)
+        >>> idx.sync(edited)
+        SyncReport(added=0, updated=1, deleted=1, unchanged=1)
+        >>> idx.frame["text"].to_dict()
+        {'a': 'red apple', 'b': 'ripe pear'}
         """
         self._check_open()
         rows, X = self._split(df, "sync")
@@ -549,12 +625,31 @@ class VectorIndex:
                           unchanged=int(same.sum()))
 
     def swap(self, replacement: VectorIndex, *, close_old: bool = True) -> VectorIndex:
-        """Serve ``replacement``'s store, rows and model from this object (see :func:`swap_index`)."""
+        """Serve ``replacement``'s store, rows and model from this object (see :func:`swap_index`).
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["red apple", "pear"]}, index=["a", "b"])
+        >>> idx = df.vec.embed("text", model="hashing", progress=False).vec.index()
+        >>> held = idx                                       # e.g. a web handler holding the index
+        >>> new = df.vec.embed("text", model="tfidf", progress=False).vec.index()   # built beside it
+        >>> _ = idx.swap(new)
+        >>> held.info_column["model"]["name"], held.search("pear", k=1).index.tolist()
+        ('tfidf', ['b'])
+        """
         return swap_index(self, replacement, close_old=close_old)
 
     # ------------------------------------------------------------------ rows by key (for vecnb.ops)
     def stored_keys(self) -> np.ndarray:
-        """The store keys of the index's rows, in row order: a copy, int64 (n,)."""
+        """The store keys of the index's rows, in row order: a copy, int64 (n,).
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["red apple", "pear"]}, index=["a", "b"])
+        >>> idx = df.vec.embed("text", model="hashing", progress=False).vec.index()
+        >>> idx.stored_keys()
+        array([0, 1])
+        """
         self._check_open()
         return np.array(self._keys, dtype=np.int64, copy=True)
 
@@ -571,6 +666,14 @@ class VectorIndex:
             The scalar columns the store filters on.
         texts : list of str or None
             The text column given to the store for keyword search.
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["red apple", "pear"], "year": [1990, 2001]}, index=["a", "b"])
+        >>> idx = df.vec.embed("text", model="hashing", progress=False).vec.index(text="text")
+        >>> rows, found, metadata, texts = idx.read_rows(idx.keys_for(["b", "zzz"]))
+        >>> rows.index.tolist(), found, metadata["year"].tolist(), texts
+        (['b', 'a'], array([ True, False]), [2001, 1990], ['pear', 'red apple'])
         """
         self._check_open()
         pos = self.positions_for(np.asarray(keys, dtype=np.int64))
@@ -582,13 +685,31 @@ class VectorIndex:
         """Insert / replace ``rows`` (no embedding column) with ``vectors`` (len(rows), d), by label.
 
         Idempotent: writing the same rows twice leaves one copy of each.
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["red apple", "pear"]}, index=["a", "b"])
+        >>> idx = df.vec.embed("text", model="hashing", progress=False).vec.index()
+        >>> idx.write_rows(pd.DataFrame({"text": ["plum"]}, index=["c"]), np.ones((1, idx.dim), np.float32))
+        >>> idx.frame.index.tolist(), len(idx.store)
+        (['a', 'b', 'c'], 3)
         """
         self._check_open()
         self._write(rows, np.asarray(vectors, dtype=np.float32), progress=progress)
 
     def clone_over(self, store: Any) -> VectorIndex:
         """A new VectorIndex over ``store`` (which already holds this index's vectors under the same keys)
-        answering with this index's labels, rows and model (what :func:`vecnb.migrate` returns)."""
+        answering with this index's labels, rows and model (what :func:`vecnb.migrate` returns).
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["red apple", "pear"]}, index=["a", "b"])
+        >>> idx = df.vec.embed("text", model="hashing", progress=False).vec.index()
+        >>> copy = vecnb.stores.create("numpy", dim=idx.dim)
+        >>> copy.upsert(idx.stored_keys(), idx.store.fetch(idx.stored_keys())[0])
+        >>> idx.clone_over(copy).search("pear", k=1).index.tolist()
+        ['b']
+        """
         self._check_open()
         idx = VectorIndex(store, column=self.column, info=self.info_column, text=self.text,
                           kind=getattr(store, "kind", "auto"), store_name=getattr(store, "name", None))
@@ -609,7 +730,14 @@ class VectorIndex:
             store=self.store_name, operation="search")
 
     def filter_fields(self) -> list[str]:
-        """Columns a ``where`` filter can name."""
+        """Columns a ``where`` filter can name.
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["red apple"], "year": [1990], "tags": [["fruit"]]})
+        >>> df.vec.embed("text", model="hashing", progress=False).vec.index().filter_fields()
+        ['text', 'year']
+        """
         return [c for c in self._frame.columns if isinstance(c, str) and _is_scalar_column(self._frame[c])]
 
     def search(self, query: Any, k: int = 10, where: dict | None = None, threshold: float | None = None,
@@ -669,7 +797,15 @@ class VectorIndex:
         return hits
 
     def search_params(self) -> dict[str, Any]:
-        """The store's current search settings (e.g. ``ef_search``, ``nprobe``); ``{}`` if it has none."""
+        """The store's current search settings (e.g. ``ef_search``, ``nprobe``); ``{}`` if it has none.
+
+        Examples
+        --------
+        >>> df = vecnb.bench.clustered(300, 8, seed=0)
+        >>> idx = df.vec.index(store="faiss", kind="hnsw")
+        >>> idx.set_params(ef_search=64).search_params()["ef_search"]
+        64
+        """
         self._check_open()
         getter = getattr(self.store, "search_params", None)
         return dict(getter()) if callable(getter) else {}
@@ -687,6 +823,17 @@ class VectorIndex:
         ------
         InvalidInputError
             The store has no such setting, or a value is out of range.
+
+        Examples
+        --------
+        >>> df = vecnb.bench.clustered(300, 8, seed=0)
+        >>> idx = df.vec.index(store="faiss", kind="hnsw")
+        >>> idx.set_params(ef_search=128) is idx
+        True
+        >>> idx.set_params(nprobe=4)
+        Traceback (most recent call last):
+        ...
+        vecnb.errors.InvalidInputError: faiss store: nprobe applies to the IVF kinds ('ivf', 'sq8', 'pq'); ...
         """
         self._check_open()
         setter = getattr(self.store, "set_search_params", None)
@@ -715,7 +862,17 @@ class VectorIndex:
 
     def hybrid(self, query: Any, text: str | None = None, k: int = 10, fusion: str = "rrf", alpha: float = 0.5,
                **options: Any) -> pd.DataFrame:
-        """Keyword + vector search over this index, fused (see :func:`vecnb.keyword.hybrid_search_index`)."""
+        """Keyword + vector search over this index, fused (see :func:`vecnb.keyword.hybrid_search_index`).
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "apple crumble"]})
+        >>> idx = df.vec.embed("text", model="hashing", progress=False).vec.index(text="text")
+        >>> idx.hybrid("apple pie", k=2, alpha=0.7)[["text", "rank"]]
+                    text  rank
+        0  red apple pie     1
+        2  apple crumble     2
+        """
         self._check_open()
         from vecnb.search.keyword import hybrid_search_index
 
@@ -923,6 +1080,14 @@ def swap_index(current: Any, replacement: Any, *, close_old: bool = True) -> Any
     -------
     VectorIndex
         ``current``, now serving the new data.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple", "pear"]}, index=["a", "b"])
+    >>> old = df.vec.embed("text", model="hashing", progress=False).vec.index()
+    >>> new = df.vec.embed("text", model="tfidf", progress=False).vec.index(store="faiss")
+    >>> swap_index(old, new) is old, old.store_name, new.store_name
+    (True, 'faiss', 'numpy')
     """
     if not isinstance(current, VectorIndex) or not isinstance(replacement, VectorIndex):
         raise InvalidInputError(
@@ -984,6 +1149,14 @@ def open_index(store: str, *, metric: str | None = None, dim: int | None = None,
     ``vecnb.open_index("pgvector", url=URL, table="cisi")``, ``vecnb.open_index("sqlite", path="cisi.db")``;
     ``metric`` / ``dim`` / ``model`` are optional expectations checked against the record.
     See :func:`vecnb.index.opening.open_index` for the parameters and errors.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple", "pear"]}, index=["a", "b"])
+    >>> df.vec.embed("text", model="hashing", progress=False).vec.index(store="sqlite", path="fruit.db").close()
+    >>> idx = vecnb.open_index("sqlite", path="fruit.db")
+    >>> idx.frame.index.tolist(), idx.search("pear", k=1).index.tolist()
+    (['a', 'b'], ['b'])
     """
     from vecnb.index.opening import open_index as _open
 
@@ -1019,6 +1192,12 @@ def build_index(df: pd.DataFrame, store: Any = "numpy", kind: str = "auto", metr
     **options
         Store constructor parameters (e.g. ``m=``, ``ef_search=``, ``target_recall=`` for faiss,
         ``path=`` for chroma / sqlite, ``url=`` for pgvector).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple", "pear"]}).vec.embed("text", model="hashing", progress=False)
+    >>> build_index(df, "faiss", kind="flat", metric="dot")
+    <VectorIndex faiss kind=flat metric=dot model=hashing dim=512 rows=2>
     """
     from vecnb import stores
 
