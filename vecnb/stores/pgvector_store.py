@@ -1062,14 +1062,20 @@ class PgVectorStore(BaseStore):
         return (self._owns_conn and conn.autocommit
                 and conn.pgconn.transaction_status == TransactionStatus.IDLE)
 
-    def _queries_sql(self, cond: sql.Composable | None, exact: bool) -> sql.Composed:
-        """One query's statement (``None`` cond: no filter; that statement is built once and kept).
+    def _queries_sql(self, cond: sql.Composable | None, exact: bool, conn: Any = None) -> sql.Composed | bytes:
+        """One query's statement (``None`` cond: no filter; that statement is built once and kept, and
+        with ``conn`` given, kept rendered as bytes for that connection's encoding).
 
         Exact: the distances come from a subquery behind ``OFFSET 0`` (an optimisation fence), so
         the planner cannot serve ``ORDER BY d`` from an ANN index on the table: a sequential scan
         (or the metadata index) and a top-k sort, every time, without changing any setting.
         """
         key = (exact, self.schema, self.table, self.metric, self.halfvec) if cond is None else None
+        if key is not None and conn is not None:
+            bkey = (*key, conn.info.encoding)
+            if bkey not in self._sql_cache:
+                self._sql_cache[bkey] = self._queries_sql(None, exact).as_bytes(conn)
+            return self._sql_cache[bkey]
         if key is not None and key in self._sql_cache:
             return self._sql_cache[key]
         op = sql.SQL(_OPS[self.metric])
@@ -1124,12 +1130,12 @@ class PgVectorStore(BaseStore):
                     self._planned_exact += 1
             params = [{"q": _Vec(q[i]), "k": int(k), **named} for i in range(len(q))]
             filt = None if node is None else cond
-            results = self._run_queries(conn, self._queries_sql(filt, exact), params, k, exact=exact,
+            results = self._run_queries(conn, self._queries_sql(filt, exact, conn), params, k, exact=exact,
                                         selectivity=sel, prepare=node is None)
             short = [] if exact else [i for i, rows in enumerate(results) if len(rows) < k]
             if short:  # the index came back short (selective filter, tiny table): exact scan for those
                 self._fallbacks += len(short)
-                redo = self._run_queries(conn, self._queries_sql(filt, True), [params[i] for i in short], k,
+                redo = self._run_queries(conn, self._queries_sql(filt, True, conn), [params[i] for i in short], k,
                                          exact=True, prepare=node is None)
                 for i, rows in zip(short, redo):
                     results[i] = rows
@@ -1220,7 +1226,7 @@ class PgVectorStore(BaseStore):
             ef = int(math.ceil(ef * min(4.0, 1.0 / math.sqrt(selectivity))))
         return min(1000, ef)
 
-    def _run_queries(self, conn: Any, stmt: sql.Composed, params: list[dict], k: int, *, exact: bool,
+    def _run_queries(self, conn: Any, stmt: sql.Composed | bytes, params: list[dict], k: int, *, exact: bool,
                      settings: bool = True, selectivity: float | None = None, prepare: bool = False) -> list:
         """Run one statement per parameter set; the rows of each (binary results).
 
