@@ -36,7 +36,13 @@ __all__ = ["CallableEmbedder", "Embedder", "as_text_list", "check_output", "sha8
 
 
 def sha8(data: bytes | str, n: int = 8) -> str:
-    """Return the first ``n`` hex digits of the SHA-256 of ``data`` (str is UTF-8 encoded)."""
+    """Return the first ``n`` hex digits of the SHA-256 of ``data`` (str is UTF-8 encoded).
+
+    Examples
+    --------
+    >>> sha8("hashing:512"), len(sha8(b"abc", n=16))
+    ('48dc57ed', 16)
+    """
     if isinstance(data, str):
         data = data.encode("utf-8", "surrogatepass")
     return hashlib.sha256(data).hexdigest()[:n]
@@ -62,6 +68,19 @@ def as_text_list(texts: Iterable[str] | str, *, what: str = "texts") -> list[str
         If ``texts`` is a single ``str`` / ``bytes`` (wrap it in a list) or not iterable.
     TextColumnError
         If an item is not a string (``None``, ``NaN``, a number, bytes, ...).
+
+    Examples
+    --------
+    >>> as_text_list(("a", "b"))
+    ['a', 'b']
+    >>> as_text_list("one text")
+    Traceback (most recent call last):
+    ...
+    vecnb.errors.InvalidInputError: texts must be a list of strings, not a single str; wrap it in a list: ...
+    >>> as_text_list(["a", 3])
+    Traceback (most recent call last):
+    ...
+    vecnb.errors.TextColumnError: texts[1] is 3 (int), not a string; fill or drop missing values first ...
     """
     if isinstance(texts, (str, bytes)):
         raise InvalidInputError(
@@ -104,6 +123,15 @@ def check_output(out: Any, n: int, *, dim: int | None = None, source: str = "emb
         Wrong number of rows, not two-dimensional, or a width other than ``dim``.
     InvalidVectorError
         Non-numeric output, or NaN / inf values.
+
+    Examples
+    --------
+    >>> check_output([[1, 2], [3, 4]], 2, dim=2).dtype
+    dtype('float32')
+    >>> check_output(np.ones((3, 2)), 2, source="my model")
+    Traceback (most recent call last):
+    ...
+    vecnb.errors.DimensionMismatchError: my model returned an array of shape (3, 2) for 2 text(s); expected ...
     """
     if hasattr(out, "detach") and hasattr(out, "cpu"):  # torch tensor without importing torch
         out = out.detach().cpu().numpy()
@@ -146,6 +174,22 @@ class Embedder:
         Whether output rows are unit-norm.
     requires_fit : bool
         Whether the embedder learns its state from the first texts it sees.
+
+    Examples
+    --------
+    Subclass it (or pass any ``list[str] -> (n, d)`` callable, which :class:`CallableEmbedder` wraps):
+
+    >>> class Lengths(vecnb.embed.Embedder):
+    ...     model_id = "lengths@1"
+    ...     dim = 2
+    ...     def embed(self, texts):
+    ...         return np.array([[len(t), t.count(" ") + 1] for t in texts], np.float32)
+    >>> df = pd.DataFrame({"text": ["red apple pie", "pear"]}).vec.embed("text", model=Lengths(), progress=False)
+    >>> df.vec.matrix()
+    array([[13.,  3.],
+           [ 4.,  1.]], dtype=float32)
+    >>> Lengths().fit(["anything"]).spec()
+    {'name': 'embedder'}
     """
 
     name: str = "embedder"
@@ -259,6 +303,19 @@ class CallableEmbedder(Embedder):
         Overrides ``getattr(func, "model_id", None)``.
     name : str
         Name reported by :attr:`name`.
+
+    Examples
+    --------
+    >>> def two_d(texts):
+    ...     return [[len(t), 1.0] for t in texts]
+    >>> emb = vecnb.embed.CallableEmbedder(two_d)
+    >>> emb.model_id, emb.cacheable
+    ('callable:...two_d', False)
+    >>> emb.embed(["ab", "abc"])
+    array([[2., 1.],
+           [3., 1.]], dtype=float32)
+    >>> emb.dim
+    2
     """
 
     def __init__(self, func: Callable[[list[str]], Any], *, model_id: str | None = None,

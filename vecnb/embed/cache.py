@@ -75,6 +75,12 @@ def default_cache_dir() -> Path | str:
     -------
     pathlib.Path or str
         A ``Path`` for local folders, the URL string for remote ones. Not created here.
+
+    Examples
+    --------
+    >>> import os
+    >>> str(default_cache_dir()) == os.environ["VECNB_CACHE_DIR"]
+    True
     """
     env = os.environ.get("VECNB_CACHE_DIR")
     if env:
@@ -97,6 +103,12 @@ def text_keys(texts: Sequence[str]) -> np.ndarray:
     Returns
     -------
     numpy.ndarray, shape (n, 32), uint8
+
+    Examples
+    --------
+    >>> keys = text_keys(["red apple", "red apple", "pear"])
+    >>> keys.shape, bool((keys[0] == keys[1]).all()), bool((keys[0] == keys[2]).all())
+    ((3, 32), True, False)
     """
     sha = hashlib.sha256
     blob = b"".join(sha(t.encode("utf-8", "surrogatepass")).digest() for t in texts)
@@ -312,8 +324,18 @@ class EmbeddingCache:
 
     Examples
     --------
-    >>> cache = EmbeddingCache("my-model@v1", root=tmp_path)          # doctest: +SKIP
-    >>> found, vecs = cache.get(text_keys(["a", "b"]))                 # doctest: +SKIP
+    >>> cache = EmbeddingCache("my-model@v1", root="cache")
+    >>> keys = text_keys(["red apple", "pear"])
+    >>> cache.put(keys[:1], np.ones((1, 3), np.float32))
+    >>> found, vectors = cache.get(keys)
+    >>> found, vectors.shape              # one row per key; rows not found are zeros
+    (array([ True, False]), (2, 3))
+    >>> cache.refresh()                   # see shards other processes wrote since
+    >>> cache.compact()                   # merge small shards (False: nothing to merge)
+    False
+    >>> cache.clear()
+    >>> cache.get(keys)[0]
+    array([False, False])
     """
 
     def __init__(self, model_id: str, root: str | os.PathLike[str] | None = None, *, dim: int | None = None):

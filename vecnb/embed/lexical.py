@@ -219,6 +219,14 @@ class TfidfEmbedder(Embedder):
         If scikit-learn is not installed.
     InvalidInputError
         If ``state`` cannot be found or conflicts with other arguments.
+
+    Examples
+    --------
+    >>> emb = vecnb.embed.get_embedder("tfidf").fit(["red apple pie", "green pear tart", "apple crumble"])
+    >>> emb.fitted, emb.dim, emb.embed(["apple"]).shape
+    (True, 3, (1, 3))
+    >>> emb.model_id.startswith("tfidf")
+    True
     """
 
     name = "tfidf"
@@ -272,7 +280,14 @@ class TfidfEmbedder(Embedder):
 
     @classmethod
     def kwargs_from_model_id(cls, model_id: str) -> dict[str, Any]:
-        """``{"state": key}`` from ``"tfidf:lsa<k>@<key>"``."""
+        """``{"state": key}`` from ``"tfidf:lsa<k>@<key>"``.
+
+        Examples
+        --------
+        >>> emb = vecnb.embed.get_embedder("tfidf").fit(["red apple pie", "green pear tart"])
+        >>> sorted(type(emb).kwargs_from_model_id(emb.model_id))
+        ['state']
+        """
         _, _, key = model_id.rpartition("@")
         if not key:
             raise InvalidInputError(f"not a fitted tfidf model_id: {model_id!r}")
@@ -380,6 +395,13 @@ class HashingEmbedder(Embedder):
     -----
     ``alternate_sign=False`` and ``norm="l2"``: vectors are non-negative and unit-norm, except
     for texts without any token, which give a zero row.
+
+    Examples
+    --------
+    >>> emb = vecnb.embed.get_embedder("hashing")
+    >>> X = emb.embed(["red apple", "red apple pie"])
+    >>> X.shape, emb.model_id, round(float(X[0] @ X[1]), 3)
+    ((2, 512), 'hashing:512@a2fcb20e', 0.816)
     """
 
     name = "hashing"

@@ -85,6 +85,14 @@ def register(name: str, factory: str | Callable[..., Any], *, extra: str | None 
     -----
     A factory that returns a plain callable instead of an :class:`Embedder` is wrapped in
     :class:`~vecnb.embed.CallableEmbedder` named ``name``.
+
+    Examples
+    --------
+    >>> vecnb.embed.register("hashing", "vecnb.embed.lexical:HashingEmbedder")   # the same factory: a no-op
+    >>> vecnb.embed.register("hashing", lambda **kw: None)
+    Traceback (most recent call last):
+    ...
+    vecnb.errors.InvalidInputError: an embedder named 'hashing' is already registered ...
     """
     if not isinstance(name, str) or not name.strip():
         raise InvalidInputError(f"embedder name must be a non-empty string, got {name!r}")
@@ -127,6 +135,11 @@ def names() -> list[str]:
     Returns
     -------
     list of str
+
+    Examples
+    --------
+    >>> vecnb.embed.names()
+    ['hashing', 'minilm', 'tfidf', 'wordllama']
     """
     _load_entry_points()
     with _LOCK:
@@ -134,7 +147,17 @@ def names() -> list[str]:
 
 
 def clear_instances() -> None:
-    """Forget the embedder instances kept by :func:`get_embedder` (frees model weights)."""
+    """Forget the embedder instances kept by :func:`get_embedder` (frees model weights).
+
+    Examples
+    --------
+    >>> a = vecnb.embed.get_embedder("hashing")
+    >>> vecnb.embed.get_embedder("hashing") is a
+    True
+    >>> vecnb.embed.clear_instances()
+    >>> vecnb.embed.get_embedder("hashing") is a
+    False
+    """
     with _LOCK:
         _INSTANCES.clear()
 
@@ -283,7 +306,15 @@ def _callable_from_spec(spec: dict[str, Any]) -> Embedder:
 
 
 def registration(name: str) -> tuple[str | Callable[..., Any], str | None] | None:
-    """``(factory, extra)`` registered under ``name``, or None (lets another process register it too)."""
+    """``(factory, extra)`` registered under ``name``, or None (lets another process register it too).
+
+    Examples
+    --------
+    >>> registration("hashing")
+    ('vecnb.embed.lexical:HashingEmbedder', None)
+    >>> registration("nosuch") is None
+    True
+    """
     with _LOCK:
         entry = _REGISTRY.get(name)
     return None if entry is None else (entry.target, entry.extra)
