@@ -394,13 +394,33 @@ class VecAccessor:
         """Rows whose text changed since ``column`` was embedded (all rows if ``model`` is another model).
 
         Returns the rows with a ``stale_reason`` column; see :func:`vecnb.sync.stale`.
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["red apple", "pear"]}).vec.embed("text", model="hashing", progress=False)
+        >>> df.loc[1, "text"] = "plum"
+        >>> df.vec.stale()[["text", "stale_reason"]]
+           text  stale_reason
+        1  plum  text changed
+        >>> len(df.vec.stale(model="tfidf"))
+        2
         """
         from vecnb.frame.hashing import stale
 
         return stale(self._df, resolve_column(self._df, column), model=model)
 
     def compare_metrics(self, query: Any = "", **options: Any):
-        """Widget: the top-k under cosine / dot / l2 side by side."""
+        """Widget: the top-k under cosine / dot / l2 side by side.
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "apple crumble"]})
+        >>> w = df.vec.embed("text", model="hashing", progress=False).vec.compare_metrics("apple", k=2)
+        >>> w.table[["rank_cosine", "rank_dot", "rank_l2"]]
+           rank_cosine  rank_dot  rank_l2
+        2            1         1        1
+        0            2         2        2
+        """
         from vecnb.widgets import compare_metrics
 
         return compare_metrics(self._df, query, **options)
@@ -409,6 +429,13 @@ class VecAccessor:
         """Widget: an interactive 2-D map (UMAP or PCA; jupyter-scatter) with hover, lasso and search.
 
         See :class:`vecnb.widgets.Explorer`; ``columns=[a, b]`` draws linked maps.
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "apple crumble"], "kind": ["pie", "tart", "pie"]})
+        >>> ex = df.vec.embed("text", model="hashing", progress=False).vec.explore(color="kind", method="pca", progress=False)
+        >>> list(ex.select(where={"kind": "pie"}).index)
+        [0, 2]
         """
         from vecnb.widgets import explore
 

@@ -260,6 +260,18 @@ def build_hits(
     drop : sequence of column names
         Columns of ``frame`` left out of the result (searches drop the embedding columns
         unless asked ``with_vectors=True``); never taken, so they cost nothing.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"text": ["red apple", "pear", "plum"]}, index=["a", "b", "c"])
+    >>> build_hits(frame, np.array([[2, 0], [1, -1]]), np.array([[0.9, 0.5], [0.7, -np.inf]]), queries=["q1", "q2"])
+            text  score  rank query
+    c       plum    0.9     1    q1
+    a  red apple    0.5     2    q1
+    b       pear    0.7     1    q2
+    >>> build_hits(frame, np.array([[2, 0]]), np.array([[0.9, 0.5]]), threshold=0.6)
+       text  score  rank
+    c  plum    0.9     1
     """
     if drop:
         columns = frame.columns
@@ -306,6 +318,14 @@ def build_hits(
 
 
 def empty_hits(frame: pd.DataFrame, *, with_query: bool = False, drop: Sequence[Any] = ()) -> pd.DataFrame:
-    """A zero-row result with the right columns."""
+    """A zero-row result with the right columns.
+
+    Examples
+    --------
+    >>> empty_hits(pd.DataFrame({"text": ["red apple"]}), with_query=True)
+    Empty DataFrame
+    Columns: [text, score, rank, query]
+    Index: []
+    """
     return build_hits(frame, np.empty((1, 0), np.int64), np.empty((1, 0)),
                       queries=[None] if with_query else None, drop=drop)
