@@ -236,9 +236,6 @@ KNOWN_UNDOCUMENTED: frozenset[str] = frozenset({
     "vecnb.stores.sqlite_store.SqliteStore.take_place_of",
 })
 KNOWN_MISSING: frozenset[str] = frozenset({
-    "vecnb.VecAccessor.compare_metrics",
-    "vecnb.VecAccessor.explore",
-    "vecnb.VecAccessor.stale",
     "vecnb.bench.dask_scale.main",
     "vecnb.bench.dask_scale.run",
     "vecnb.bench.foundation",
@@ -273,8 +270,6 @@ KNOWN_MISSING: frozenset[str] = frozenset({
     "vecnb.embed.static.WordLlamaEmbedder.kwargs_from_model_id",
     "vecnb.embed.static.WordLlamaEmbedder.load",
     "vecnb.embed.static.import_wordllama",
-    "vecnb.frame.results.build_hits",
-    "vecnb.frame.results.empty_hits",
     "vecnb.index.home.Home.maybe_compact",
     "vecnb.index.opening.build_owned",
     "vecnb.index.opening.open_index",
