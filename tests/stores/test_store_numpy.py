@@ -18,16 +18,20 @@ class TestNumpyStore(StoreConformance):
             yield make
 
 
-def test_key_map_dense_then_dict():
+def test_key_map_identity_then_dense_then_dict():
     import numpy as np
 
     # dense while keys are small non-negative integers (8 B per key), a dict once they are not
     from vecnb.stores._inprocess import KeyMap
 
     km = KeyMap()
-    km.assign(np.arange(5000), np.arange(5000))
-    assert km._arr is not None and len(km) == 5000 and km.nbytes <= 8 * 8000
-    km.remove(np.array([3, 4, 99999]))
+    km.assign(np.arange(3000), np.arange(3000))
+    km.assign(np.arange(3000, 5000), np.arange(3000, 5000))
+    # key i at slot i (what an index filled once gives): no array at all
+    assert km._ident and km.nbytes == 0 and len(km) == 5000
+    np.testing.assert_array_equal(km.lookup(np.array([0, 4999, 5000, -1])), [0, 4999, -1, -1])
+    km.remove(np.array([3, 4, 99999]))  # breaks the identity: a dense array from here on
+    assert not km._ident and km._arr is not None and km.nbytes <= 8 * 8000
     np.testing.assert_array_equal(km.lookup(np.array([2, 3, 4, 5, -1, 10**12])), [2, -1, -1, 5, -1, -1])
     km.assign(np.array([2**40, -7]), np.array([7000, 7001]))  # far / negative keys: switches to a dict
     assert km._arr is None and len(km) == 5000

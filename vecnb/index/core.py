@@ -60,6 +60,7 @@ import pandas as pd
 from vecnb._core import filters, metrics, storage
 from vecnb._core.arrow import column_matrix, is_vector_dtype
 from vecnb._core.html import kv_table
+from vecnb._core.memory import release_free_memory
 from vecnb._core.progress import progress_bar
 from vecnb._core.validation import duplicated_ints
 from vecnb._core.validation import json_default_str as _json_default
@@ -1231,6 +1232,8 @@ def build_index(df: pd.DataFrame, store: Any = "numpy", kind: str = "auto", metr
             idx._write(rows, X, progress=progress)
             if supports(st, "build"):  # stores that build lazily (faiss) build now, not at the first search
                 st.build()
+            if len(df) >= _WRITE_BATCH:
+                release_free_memory()  # the build's transients (hashing, batches, training) back to the OS
         except BaseException:
             idx.close()
             raise

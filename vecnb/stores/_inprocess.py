@@ -56,7 +56,10 @@ class MetaTable:
     def frame(self) -> pd.DataFrame:
         """The metadata as one frame (RangeIndex by slot)."""
         if self._parts:
-            self._frame = pd.concat([self._frame, *self._parts], ignore_index=True, sort=False)
+            if len(self._parts) == 1 and len(self._frame) == 0 and len(self._frame.columns) == 0:
+                self._frame = self._parts[0]  # one write into an empty table: share its columns, no copy
+            else:
+                self._frame = pd.concat([self._frame, *self._parts], ignore_index=True, sort=False)
             self._parts = []
         return self._frame
 
@@ -111,27 +114,36 @@ class MetaTable:
 
 
 class KeyMap:
-    """``key -> slot`` for int64 keys: a dense array while keys are small non-negative integers
-    (what :class:`vecnb.VectorIndex` hands out: 0, 1, 2, ...), a dict otherwise.
+    """``key -> slot`` for int64 keys: nothing while key ``i`` is at slot ``i`` (a store filled
+    once by :class:`vecnb.VectorIndex`, which hands out keys 0, 1, 2, ...), a dense array while
+    keys are small non-negative integers, a dict otherwise.
 
-    The dense form costs 8 bytes per key instead of ~100 for a Python dict of ints (20 MB per
-    200k rows); it switches to the dict for good when a key is negative or far beyond the count.
+    The identity costs no memory, the dense form 8 bytes per key instead of ~100 for a Python
+    dict of ints (20 MB per 200k rows); each switches to the next form for good when a write
+    breaks its rule (a key at another slot; a negative key or one far beyond the count).
     All methods take and return arrays; missing keys map to -1.
     """
 
-    __slots__ = ("_arr", "_dict", "_n")
+    __slots__ = ("_arr", "_dict", "_n", "_ident")
 
     def __init__(self) -> None:
-        self._arr: np.ndarray | None = np.empty(0, dtype=np.int64)
+        self._arr: np.ndarray | None = None
         self._dict: dict[int, int] | None = None
         self._n = 0
+        self._ident = True  # key i -> slot i for i < _n (no array held)
 
     def __len__(self) -> int:
         return self._n
 
     @property
     def nbytes(self) -> int:
+        if self._ident:
+            return 0
         return int(self._arr.nbytes) if self._arr is not None else 100 * self._n  # a dict: ~100 B per entry
+
+    def _materialize(self) -> None:
+        if self._ident:
+            self._arr, self._ident = np.arange(self._n, dtype=np.int64), False
 
     def _dense_ok(self, ids: np.ndarray) -> bool:
         if self._arr is None:
@@ -149,6 +161,8 @@ class KeyMap:
     def lookup(self, ids: np.ndarray) -> np.ndarray:
         """Slot (n,) int64 of each key (-1 where the key is not stored)."""
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if self._ident:
+            return np.where((ids >= 0) & (ids < self._n), ids, -1)
         if self._arr is not None:
             out = np.full(len(ids), -1, dtype=np.int64)
             ok = (ids >= 0) & (ids < len(self._arr))
@@ -160,6 +174,13 @@ class KeyMap:
     def assign(self, ids: np.ndarray, slots: np.ndarray) -> None:
         """Map keys ``ids`` (unique, not stored) to ``slots``."""
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        slots = np.asarray(slots, dtype=np.int64).reshape(-1)
+        if self._ident:
+            nxt = np.arange(self._n, self._n + len(ids), dtype=np.int64)
+            if np.array_equal(ids, nxt) and np.array_equal(slots, nxt):
+                self._n += len(ids)
+                return
+            self._materialize()
         if not self._dense_ok(ids) and self._arr is not None:
             self._to_dict()
         if self._arr is not None:
@@ -170,12 +191,15 @@ class KeyMap:
                 self._arr = grown
             self._arr[ids] = slots
         else:
-            self._dict.update(zip(ids.tolist(), np.asarray(slots).tolist()))
+            self._dict.update(zip(ids.tolist(), slots.tolist()))
         self._n += len(ids)
 
     def remove(self, ids: np.ndarray) -> None:
         """Forget keys ``ids`` (stored ones; unique)."""
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if not len(ids):
+            return
+        self._materialize()
         if self._arr is not None:
             ids = ids[(ids >= 0) & (ids < len(self._arr))]
             ids = ids[self._arr[ids] >= 0]
@@ -189,14 +213,14 @@ class KeyMap:
     def reset(self, keys: np.ndarray) -> None:
         """Start again with ``keys[i] -> i`` for every key (any int64, negative ones too)."""
         keys = np.asarray(keys, dtype=np.int64).reshape(-1)
-        self._arr, self._dict, self._n = np.empty(0, dtype=np.int64), None, 0
+        self._arr, self._dict, self._n, self._ident = None, None, 0, True
         self.assign(keys, np.arange(len(keys), dtype=np.int64))
 
     def rebuild(self, slot_keys: np.ndarray) -> None:
         """Start again from each slot's key (-1: a dead slot)."""
         slot_keys = np.asarray(slot_keys, dtype=np.int64)
         live = np.flatnonzero(slot_keys >= 0)
-        self._arr, self._dict, self._n = np.empty(0, dtype=np.int64), None, 0
+        self._arr, self._dict, self._n, self._ident = None, None, 0, True
         self.assign(slot_keys[live], live)
 
 
