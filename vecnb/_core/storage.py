@@ -154,6 +154,13 @@ def redact(text: Any, storage_options: Mapping[str, Any] | None = None, url: Any
     url : str, optional
         The URL the text is about: its user-info (``s3://KEY:SECRET@bucket``) is masked in every
         form, even where a back-end quoted it without the scheme (``"KEY:SECRET@bucket"``).
+
+    Examples
+    --------
+    >>> vecnb.storage.redact("s3://AKIA:hunter2@bucket/key failed")
+    's3://***@bucket/key failed'
+    >>> vecnb.storage.redact("token abc123 refused", {"token": "abc123"})
+    'token *** refused'
     """
     s = str(text)
     if url is not None:  # every form of the URL's own credentials, wherever a back-end quoted them
@@ -173,35 +180,62 @@ class LocalFS:
     Mirrors the fsspec method names used here (``exists``, ``isdir``, ``ls``, ``cat_file``,
     ``pipe_file``, ``makedirs``, ``rm``, ``find``, ``get_file``, ``put_file``), so a plain
     folder works on a core install; fsspec is imported only for URLs.
+
+    Examples
+    --------
+    The subset of fsspec's file-system API the storage layer uses, for local paths (no fsspec needed):
+
+    >>> fs = vecnb.storage.LocalFS()
+    >>> fs.makedirs("box/sub", exist_ok=True)
+    >>> fs.pipe_file("box/sub/a.txt", b"hello")
+    >>> fs.exists("box/sub/a.txt"), fs.isfile("box/sub/a.txt"), fs.isdir("box/sub")
+    (True, True, True)
+    >>> fs.cat_file("box/sub/a.txt")
+    b'hello'
+    >>> [p.rsplit("/", 1)[-1] for p in fs.ls("box/sub", detail=False)], len(fs.find("box"))
+    (['a.txt'], 1)
+    >>> fs.get_file("box/sub/a.txt", "copy.txt"); fs.put_file("copy.txt", "box/b.txt")
+    >>> fs.invalidate_cache()
+    >>> fs.rm("box", recursive=True)
+    >>> fs.exists("box")
+    False
     """
 
     protocol = ("file", "local")
 
     def exists(self, path: str) -> bool:
+        """Whether ``path`` exists."""
         return os.path.lexists(path)
 
     def isdir(self, path: str) -> bool:
+        """Whether ``path`` is a folder."""
         return os.path.isdir(path)
 
     def isfile(self, path: str) -> bool:
+        """Whether ``path`` is a file."""
         return os.path.isfile(path)
 
     def ls(self, path: str, detail: bool = False) -> list[str]:
+        """The entries of folder ``path``, full paths, sorted (``detail`` is accepted and ignored)."""
         return [os.path.join(path, n) for n in sorted(os.listdir(path))]
 
     def cat_file(self, path: str) -> bytes:
+        """The bytes of file ``path``."""
         with open(path, "rb") as fh:
             return fh.read()
 
     def pipe_file(self, path: str, data: bytes) -> None:
+        """Write ``data`` (bytes) to file ``path``."""
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         with open(path, "wb") as fh:
             fh.write(data)
 
     def makedirs(self, path: str, exist_ok: bool = True) -> None:
+        """Create folder ``path`` and its parents."""
         os.makedirs(path, exist_ok=exist_ok)
 
     def rm(self, path: str, recursive: bool = False) -> None:
+        """Remove ``path`` (a folder only with ``recursive``)."""
         if os.path.isdir(path) and not os.path.islink(path):
             if not recursive:
                 raise IsADirectoryError(path)
@@ -210,19 +244,23 @@ class LocalFS:
             os.remove(path)
 
     def find(self, path: str) -> list[str]:
+        """Every file under ``path``, recursively (full paths)."""
         out = []
         for dirpath, _, files in os.walk(path):
             out.extend(os.path.join(dirpath, f) for f in files)
         return sorted(out)
 
     def get_file(self, src: str, dst: str) -> None:
+        """Copy file ``src`` to ``dst``."""
         shutil.copyfile(src, dst)
 
     def put_file(self, src: str, dst: str) -> None:
+        """Copy file ``src`` to ``dst``."""
         os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
         shutil.copyfile(src, dst)
 
     def invalidate_cache(self, path: str | None = None) -> None:
+        """A no-op: local listings are never cached (fsspec's method, for the same calls)."""
         return None
 
 
@@ -234,6 +272,14 @@ class Location:
 
     Build with :func:`location`. ``str()`` and ``repr()`` show the redacted URL only, never
     the storage options. Local paths use :class:`LocalFS` (no fsspec needed).
+
+    Examples
+    --------
+    >>> loc = vecnb.storage.location("s3://bucket/cisi", storage_options={"key": "AKIA", "secret": "hunter2"})
+    >>> loc.url, loc.redact("failed with secret hunter2")
+    ('s3://bucket/cisi', 'failed with secret ***')
+    >>> loc.is_local, loc.path("manifest.json")
+    (False, 'bucket/cisi/manifest.json')
     """
 
     def __init__(self, fs: Any, root: str, url: str, storage_options: Mapping[str, Any] | None = None):
@@ -314,6 +360,14 @@ def location(url: str | os.PathLike | Location, storage_options: Mapping[str, An
         The protocol needs a package that is not installed (``s3fs``, ``gcsfs``...).
     InvalidInputError
         Unknown protocol.
+
+    Examples
+    --------
+    >>> loc = vecnb.storage.location("saved/index")
+    >>> loc.is_local, loc.path("data.bin").endswith("saved/index/data.bin")
+    (True, True)
+    >>> vecnb.storage.location("s3://bucket/key", storage_options={"secret": "hunter2"})
+    <vecnb.storage.Location s3://bucket/key>
     """
     if isinstance(url, Location):
         return url
@@ -586,6 +640,15 @@ def write_folder(url: str | os.PathLike | Location, fill: Callable[[str], Mappin
     -------
     dict
         The manifest written (``version``, ``files`` with ``size`` / ``sha256``, ``meta``).
+
+    Examples
+    --------
+    >>> def fill(folder):
+    ...     with open(f"{folder}/data.txt", "w") as f:
+    ...         f.write("rows")
+    >>> doc = vecnb.storage.write_folder("saved", fill, meta={"rows": 1})
+    >>> sorted(doc["files"]), vecnb.storage.read_file("saved", "data.txt")
+    (['data.txt'], b'rows')
     """
     loc = location(url, storage_options)
     _check_name(manifest, "manifest name")
@@ -700,6 +763,14 @@ def write_files(url: str | os.PathLike | Location, files: Mapping[str, Any], *, 
     IndexFormatError
         ``url`` is a non-empty folder whose manifest is missing or is not a vecnb manifest
         (vecnb never writes into a folder it does not own).
+
+    Examples
+    --------
+    >>> doc = vecnb.storage.write_files("saved", {"a.txt": b"hello", "b.bin": b"bin"}, meta={"kind": "demo"})
+    >>> sorted(doc["files"]), doc["meta"]
+    (['a.txt', 'b.bin'], {'kind': 'demo'})
+    >>> vecnb.storage.read_file("saved", "a.txt")
+    b'hello'
     """
     if not files:
         raise InvalidInputError("write_files needs at least one file.")
@@ -771,6 +842,17 @@ def read_manifest(url: str | os.PathLike | Location, *, manifest: str = MANIFEST
         Nothing at ``url``.
     IndexFormatError
         ``url`` exists but has no valid vecnb manifest.
+
+    Examples
+    --------
+    >>> _ = vecnb.storage.write_files("saved", {"a.txt": b"hello"})
+    >>> doc = vecnb.storage.read_manifest("saved")
+    >>> sorted(doc)
+    ['created', 'files', 'format', 'format_version', 'meta', 'replaced', 'version']
+    >>> vecnb.storage.read_manifest("nothing_here")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: Nothing at nothing_here.
     """
     loc = location(url, storage_options)
     fs = loc.fs
@@ -804,7 +886,13 @@ def _vanished(loc: Location, doc: Mapping[str, Any], name: str) -> VersionGoneEr
 
 
 class VersionGoneError(IndexFormatError):
-    """A file the manifest names is missing: usually a newer save replaced the version mid-read (retry)."""
+    """A file the manifest names is missing: usually a newer save replaced the version mid-read (retry).
+
+    Examples
+    --------
+    >>> issubclass(vecnb.storage.VersionGoneError, vecnb.VecnbError)
+    True
+    """
 
 
 def read_file(url: str | os.PathLike | Location, name: str, *, manifest: Mapping[str, Any] | None = None,
@@ -825,6 +913,16 @@ def read_file(url: str | os.PathLike | Location, name: str, *, manifest: Mapping
         The manifest lists no such file.
     IndexFormatError
         The file is missing or does not match the manifest.
+
+    Examples
+    --------
+    >>> _ = vecnb.storage.write_files("saved", {"a.txt": b"hello"})
+    >>> vecnb.storage.read_file("saved", "a.txt")
+    b'hello'
+    >>> vecnb.storage.read_file("saved", "b.txt")
+    Traceback (most recent call last):
+    ...
+    KeyError: "'b.txt' is not in the manifest of saved; it lists ['a.txt']."
     """
     loc = location(url, storage_options)
     doc = dict(manifest) if manifest is not None else read_manifest(loc)
@@ -896,6 +994,13 @@ def local_folder(url: str | os.PathLike | Location, doc: Mapping[str, Any], *, v
     IndexFormatError
         A file is missing, damaged, unlisted, a link, or outside the folder (:class:`VersionGoneError`
         when a listed file vanished, typically replaced by a concurrent save: read the manifest again).
+
+    Examples
+    --------
+    >>> doc = vecnb.storage.write_files("saved", {"a.txt": b"hello"})
+    >>> folder, tmp = vecnb.storage.local_folder("saved", doc)
+    >>> open(f"{folder}/a.txt").read(), tmp
+    ('hello', None)
     """
     loc = location(url, storage_options)
     with loc.errors("read", loc.url):
@@ -937,7 +1042,15 @@ def local_folder(url: str | os.PathLike | Location, doc: Mapping[str, Any], *, v
 
 def download(url: str | os.PathLike | Location, dest: str | os.PathLike, *, manifest: Mapping[str, Any] | None = None,
              verify: bool = True, storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Copy every file of the set at ``url`` into local folder ``dest`` (created); return the manifest."""
+    """Copy every file of the set at ``url`` into local folder ``dest`` (created); return the manifest.
+
+    Examples
+    --------
+    >>> _ = vecnb.storage.write_files("saved", {"a.txt": b"hello"})
+    >>> doc = vecnb.storage.download("saved", "copy")
+    >>> open("copy/a.txt").read()
+    'hello'
+    """
     loc = location(url, storage_options)
     doc = dict(manifest) if manifest is not None else read_manifest(loc)
     dest = os.fspath(dest)
@@ -992,6 +1105,15 @@ def write_frame(df: Any, url: str | os.PathLike, *, storage_options: Mapping[str
     -------
     str
         The URL written, credentials redacted.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple", "pear"]}).vec.embed("text", model="hashing", progress=False)
+    >>> vecnb.storage.write_frame(df, "fruit.parquet")
+    'fruit.parquet'
+    >>> back = vecnb.storage.read_frame("fruit.parquet")
+    >>> back.vec.search("pear", k=1)["text"].tolist()
+    ['pear']
     """
     import pandas as pd
     import pyarrow as pa
@@ -1040,6 +1162,15 @@ def read_frame(url: str | os.PathLike, *, columns: list[str] | None = None,
         Nothing at ``url``.
     IndexFormatError
         The object is not parquet.
+
+    Examples
+    --------
+    >>> vecnb.storage.write_frame(pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}), "t.parquet")
+    't.parquet'
+    >>> vecnb.storage.read_frame("t.parquet", columns=["b"])
+       b
+    0  x
+    1  y
     """
     import pandas as pd
     import pyarrow as pa
