@@ -143,6 +143,20 @@ def worker_model(payload: tuple[str, Any]) -> Any:
 
 
 # --------------------------------------------------------------------------- threads per task
+_POOLS: tuple[int, Any] = (-1, None)
+
+
+def _threadpools() -> Any:
+    """This process's native thread pools (a ``threadpoolctl`` controller), scanned again only when
+    modules were imported since (a native library comes with a module; a scan costs ~6 ms per task)."""
+    global _POOLS
+    if _POOLS[0] != len(sys.modules):
+        from threadpoolctl import ThreadpoolController
+
+        _POOLS = (len(sys.modules), ThreadpoolController())
+    return _POOLS[1]
+
+
 @contextlib.contextmanager
 def task_threads(emb: Any, threads: int | None) -> Iterator[None]:
     """Run the block with the model's native thread pools capped at ``threads`` (None: leave them).
@@ -159,8 +173,6 @@ def task_threads(emb: Any, threads: int | None) -> Iterator[None]:
     if threads is None:
         yield
         return
-    from threadpoolctl import threadpool_limits
-
     n = int(threads)
     saved_env = os.environ.get("TOKENIZERS_PARALLELISM")
     torch = sys.modules.get("torch")
@@ -174,7 +186,7 @@ def task_threads(emb: Any, threads: int | None) -> Iterator[None]:
             torch.set_num_threads(n)
         for o in owners:
             o.threads = min(o.threads, n)
-        with threadpool_limits(limits=n):
+        with _threadpools().limit(limits=n):
             yield
     finally:
         for o, t in zip(owners, saved_own):
@@ -186,6 +198,62 @@ def task_threads(emb: Any, threads: int | None) -> Iterator[None]:
                 os.environ.pop("TOKENIZERS_PARALLELISM", None)
             else:
                 os.environ["TOKENIZERS_PARALLELISM"] = saved_env
+
+
+_MALLOC = {"depth": 0, "lock": threading.Lock(), "libc": None}
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
+
+
+@contextlib.contextmanager
+def steady_malloc() -> Iterator[None]:
+    """Let glibc keep the heap it grows while a task embeds; give memory back afterwards.
+
+    Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536`` (so freed memory goes back
+    to the OS). Setting it also turns off glibc's adaptive mmap threshold: every allocation over
+    128 KiB -- a model's batch-sized temporaries -- is then a fresh ``mmap`` whose pages fault in
+    zeroed, and an embedding task spends 10-15% more CPU than the same code in a plain process
+    (measured here with wordllama: 2.20 vs 1.92 CPU s for 4,000 texts; this context: 1.91-1.99).
+    Inside the block the thresholds are those glibc would adapt to (32 MiB mmap, 64 MiB trim); on
+    the way out they go back to the nanny's (128 KiB default mmap, the env's trim) and
+    ``malloc_trim(0)`` returns the free memory, as Dask intends. Only on glibc, and only when that
+    variable is set; concurrent tasks share one setting (the last out restores).
+    """
+    trim = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    libc = _libc() if trim is not None and trim.isdigit() else None
+    if libc is None:
+        yield
+        return
+    with _MALLOC["lock"]:
+        if _MALLOC["depth"] == 0:
+            libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)
+            libc.mallopt(_M_TRIM_THRESHOLD, 64 << 20)
+        _MALLOC["depth"] += 1
+    try:
+        yield
+    finally:
+        with _MALLOC["lock"]:
+            _MALLOC["depth"] -= 1
+            if _MALLOC["depth"] == 0:
+                libc.mallopt(_M_TRIM_THRESHOLD, int(trim))
+                libc.mallopt(_M_MMAP_THRESHOLD, 128 << 10)
+                libc.malloc_trim(0)
+
+
+def _libc() -> Any:
+    """glibc through ctypes (None elsewhere: musl, macOS, Windows)."""
+    if _MALLOC["libc"] is None:
+        lib: Any = False
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                cand = ctypes.CDLL("libc.so.6")
+                if hasattr(cand, "mallopt") and hasattr(cand, "malloc_trim") and hasattr(cand, "gnu_get_libc_version"):
+                    lib = cand
+            except OSError:
+                pass
+        _MALLOC["libc"] = lib
+    return _MALLOC["libc"] or None
 
 
 # --------------------------------------------------------------------------- embed
@@ -242,7 +310,7 @@ def _embed_partition(part: pd.DataFrame, column: str, name: str, payload: Any, i
                     f"Text column {column!r} holds non-text values (first at rows {[part.index[i] for i in bad[:5]]}: "
                     f"{type(texts[bad[0]]).__name__}). Convert them (ddf[{column!r}].astype(str)) or drop them.")
             emb = worker_model(payload)
-            with task_threads(emb, options.get("threads")):
+            with task_threads(emb, options.get("threads")), steady_malloc():
                 X = _embed_reusing(emb, texts, previous, part, column, name, options)
         except TextColumnError as exc:
             raise TextColumnError(f"partition {number}: {exc}") from None

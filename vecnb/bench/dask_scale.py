@@ -5,9 +5,15 @@
     res = vecnb.bench.dask_scale.run(texts=4000, ingest_rows=20000, url=URL)   # dict of figures
     python -m vecnb.bench.dask_scale --texts 4000 --ingest-rows 20000 --out build/dask_scale.json
 
-* **embedding**: the same texts embedded by ``df.vec.embed`` in this process (baseline), by
-  ``ddf.vec.embed`` on a ``LocalCluster`` of 1 worker process, then of 2 (1 thread each; disk
-  cache off; each model loaded on its workers before timing). Medians of ``repeats``.
+* **embedding**: the same texts embedded by ``df.vec.embed`` in this process (baseline; once with
+  the libraries' default threads, once capped at 1 thread like a Dask task), by ``ddf.vec.embed``
+  on a ``LocalCluster`` of 1 worker process, and of 2 (1 thread each; disk cache off; each model
+  loaded on its workers before timing) -- the 2-worker run also without the per-task thread cap
+  (``threads=None``) to show what the cap does. Both clusters stay up and the runs alternate
+  within each repeat, so a change of load on a shared machine hits all of them; medians of
+  ``repeats``. Each run's **CPU seconds** (this process + the scheduler + every worker process) are
+  reported beside the wall time: they move far less with the machine's load, so the Dask
+  overhead is given both ways.
 * **ingest**: the same embedded rows into pgvector by ``df.vec.index(store="pgvector")`` in this
   process (baseline) and by ``ddf.vec.to_store("pgvector")`` from 2 workers (HNSW built at the
   end in both). Rows/s.
@@ -45,28 +51,110 @@ def _median(fn: Any, repeats: int) -> float:
     return statistics.median(times)
 
 
-def run(texts: int = 4000, ingest_rows: int = 20000, model: str = "wordllama", url: str | None = None,
-        repeats: int = 3, partitions: int = 8) -> dict[str, Any]:
-    import dask.dataframe as dd
+def _cpu(client: Any = None) -> float:
+    """CPU seconds used so far by this process, plus the scheduler and every worker of ``client``."""
+    def mine() -> tuple[int, float]:
+        return os.getpid(), time.process_time()
+
+    per_pid = dict([mine()])
+    if client is not None:  # the scheduler of a LocalCluster runs in this process: count each process once
+        per_pid.update(client.run(mine).values())
+        per_pid.update([client.run_on_scheduler(mine)])
+    return sum(per_pid.values())
+
+
+def _timed(fn: Any, client: Any = None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of ``fn()``."""
+    c, t = _cpu(client), time.perf_counter()
+    fn()
+    return time.perf_counter() - t, _cpu(client) - c
+
+
+def _cluster(workers: int) -> tuple[Any, Any]:
     import distributed
 
+    cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       dashboard_address=None, silence_logs=40)
+    return cluster, distributed.Client(cluster, set_as_default=False)
+
+
+class _as_default:
+    """Make ``client`` the one Dask computes on inside the block (to_store finds it with get_client)."""
+
+    def __init__(self, client: Any):
+        self.client = client
+
+    def __enter__(self) -> Any:
+        import dask
+
+        self._cfg = dask.config.set(scheduler=self.client)
+        self._cfg.__enter__()
+        self._cur = self.client.as_current()
+        self._cur.__enter__()
+        return self.client
+
+    def __exit__(self, *exc: object) -> None:
+        self._cur.__exit__(*exc)
+        self._cfg.__exit__(*exc)
+
+
+def _embedding(df: pd.DataFrame, model: str, repeats: int, partitions: int) -> dict[str, Any]:
+    """Wall and CPU seconds (medians) of each way to embed ``df``, the runs alternating within a repeat."""
+    import dask.dataframe as dd
+
+    from vecnb.dask import task_threads
+    from vecnb.embed import get_embedder
+
+    emb = get_embedder(model)
+    clusters = {w: _cluster(w) for w in (1, 2)}
+    try:
+        ddf = dd.from_pandas(df, npartitions=partitions)
+        for w, (_, client) in clusters.items():  # warm: the model on each worker
+            client.compute(dd.from_pandas(df.head(2 * w), npartitions=w).vec.embed(
+                "text", model=model, cache=False)).result()
+        df.vec.embed("text", model=emb, cache=False, progress=False)
+
+        def single(threads: int | None) -> Any:
+            def run() -> None:
+                with task_threads(emb, threads):
+                    df.vec.embed("text", model=emb, cache=False, progress=False)
+            return run
+
+        def dask(workers: int, threads: int | None) -> Any:
+            client = clusters[workers][1]
+            return lambda: client.compute(ddf.vec.embed("text", model=model, cache=False, threads=threads)).result()
+
+        runs = {"single_process": (single(None), None), "single_process_1_thread": (single(1), None),
+                "workers_1": (dask(1, 1), clusters[1][1]), "workers_2": (dask(2, 1), clusters[2][1]),
+                "workers_2_uncapped": (dask(2, None), clusters[2][1])}
+        got: dict[str, list[tuple[float, float]]] = {k: [] for k in runs}
+        for _ in range(repeats):
+            for name, (fn, client) in runs.items():
+                got[name].append(_timed(fn, client))
+    finally:
+        for cluster, client in clusters.values():
+            client.close()
+            cluster.close()
+    out: dict[str, Any] = {}
+    for name, vals in got.items():
+        out[f"{name}_s"] = statistics.median(v[0] for v in vals)
+        out[f"{name}_cpu_s"] = statistics.median(v[1] for v in vals)
+    return out
+
+
+def run(texts: int = 4000, ingest_rows: int = 20000, model: str = "wordllama", url: str | None = None,
+        repeats: int = 3, partitions: int = 8) -> dict[str, Any]:
     import vecnb  # noqa: F401 - registers df.vec / ddf.vec
 
     res: dict[str, Any] = {"load_before": os.getloadavg()[0], "texts": texts, "model": model,
-                           "cpus": os.cpu_count(), "repeats": repeats}
-    df = _texts(texts)
-    res["single_process_s"] = _median(lambda: df.vec.embed("text", model=model, cache=False, progress=False), repeats)
-    for workers in (1, 2):
-        with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                      dashboard_address=None, silence_logs=40) as cluster, \
-                distributed.Client(cluster):
-            ddf = dd.from_pandas(df, npartitions=partitions)
-            dd.from_pandas(df.head(2 * workers), npartitions=workers).vec.embed(
-                "text", model=model, cache=False).compute()  # warm: the model on each worker
-            res[f"workers_{workers}_s"] = _median(
-                lambda: ddf.vec.embed("text", model=model, cache=False).compute(), repeats)
+                           "cpus": os.cpu_count(), "repeats": repeats, "partitions": partitions}
+    res.update(_embedding(_texts(texts), model, repeats, partitions))
     res["speedup_2_vs_1"] = res["workers_1_s"] / res["workers_2_s"]
-    res["overhead_1_worker"] = res["workers_1_s"] / res["single_process_s"] - 1
+    res["overhead_1_worker_vs_single_1_thread"] = res["workers_1_s"] / res["single_process_1_thread_s"] - 1
+    res["overhead_1_worker_vs_single"] = res["workers_1_s"] / res["single_process_s"] - 1
+    res["cpu_overhead_1_worker_vs_single_1_thread"] = (res["workers_1_cpu_s"] / res["single_process_1_thread_cpu_s"]
+                                                       - 1)
+    res["thread_cap_speedup_2_workers"] = res["workers_2_uncapped_s"] / res["workers_2_s"]
     res["texts_per_s_single"] = texts / res["single_process_s"]
     res["texts_per_s_2_workers"] = texts / res["workers_2_s"]
     if ingest_rows:
@@ -75,7 +163,11 @@ def run(texts: int = 4000, ingest_rows: int = 20000, model: str = "wordllama", u
     return res
 
 
-def _ingest(rows: int, url: str | None, partitions: int) -> dict[str, Any]:
+def _ingest(rows: int, url: str | None, partitions: int, repeats: int = 2) -> dict[str, Any]:
+    """pgvector ingest, single process vs 2 workers, alternating; ``kind="exact"`` (the write path
+    alone) and ``kind="hnsw"`` (plus the index build at the end). Medians of ``repeats``."""
+    import warnings
+
     import dask.dataframe as dd
     import distributed
 
@@ -86,30 +178,50 @@ def _ingest(rows: int, url: str | None, partitions: int) -> dict[str, Any]:
         url = os.environ.get("VECNB_PG_URL")
     if url is None:
         url, stop = vecnb.servers.start()
+    cluster, client = _cluster(2)
     try:
         df = _texts(rows, seed=1).vec.embed("text", model="hashing", cache=False, progress=False)
-        t = time.perf_counter()
-        idx = df.vec.index(store="pgvector", url=url, table=f"bench_{uuid.uuid4().hex[:8]}", kind="hnsw",
-                           progress=False)
-        single = time.perf_counter() - t
-        idx.store.drop()
-        idx.close()
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                      dashboard_address=None, silence_logs=40) as cluster, \
-                distributed.Client(cluster):
-            ddf = dd.from_pandas(df, npartitions=partitions).persist()  # vectors ready: time the ingest only
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "large graph": the bench's own frame, sent once
+            ddf = client.persist(dd.from_pandas(df, npartitions=partitions))  # vectors ready: time the ingest only
+        with _as_default(client):
+            distributed.wait(distributed.futures_of(ddf))
+
+        def single(kind: str) -> dict[str, float]:
             t = time.perf_counter()
-            idx = ddf.vec.to_store("pgvector", url=url, table=f"bench_{uuid.uuid4().hex[:8]}", kind="hnsw",
-                                   progress=False)
-            dist = time.perf_counter() - t
-            report = idx.ingest_report.to_dict()
+            idx = df.vec.index(store="pgvector", url=url, table=f"bench_{uuid.uuid4().hex[:8]}", kind=kind,
+                               progress=False)
+            out = {"s": time.perf_counter() - t}
             idx.store.drop()
             idx.close()
-        return {"ingest_rows": rows, "ingest_single_s": single, "ingest_single_rows_per_s": rows / single,
-                "ingest_2_workers_s": dist, "ingest_2_workers_rows_per_s": rows / dist, "ingest_report": report}
+            return out
+
+        def dask(kind: str) -> dict[str, float]:
+            t = time.perf_counter()
+            with _as_default(client):
+                idx = ddf.vec.to_store("pgvector", url=url, table=f"bench_{uuid.uuid4().hex[:8]}", kind=kind,
+                                       progress=False)
+            out = {"s": time.perf_counter() - t, "build_s": idx.ingest_report.build_seconds}
+            idx.store.drop()
+            idx.close()
+            return out
+
+        got: dict[str, list[dict[str, float]]] = {}
+        for _ in range(repeats):
+            for kind in ("exact", "hnsw"):
+                got.setdefault(f"single_{kind}", []).append(single(kind))
+                got.setdefault(f"2_workers_{kind}", []).append(dask(kind))
     finally:
+        client.close()
+        cluster.close()
         if stop is not None:
             stop()
+    res: dict[str, Any] = {"ingest_rows": rows}
+    for name, vals in got.items():
+        for field in vals[0]:
+            res[f"ingest_{name}_{field}"] = statistics.median(v[field] for v in vals)
+        res[f"ingest_{name}_rows_per_s"] = rows / res[f"ingest_{name}_s"]
+    return res
 
 
 def main() -> None:
