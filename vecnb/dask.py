@@ -503,11 +503,14 @@ class IngestReport:
 def _write_partition(part: pd.DataFrame, number: int, job: dict) -> tuple:
     """Worker side: upsert one partition's rows under keys fixed by (partition, position).
 
-    Returns ``(rows written, their keys, their row hashes, the partition's labels)``; the labels
-    only for a sync (``None`` otherwise), so the client can delete the labels no partition has.
+    Returns ``(rows written, their keys, their row hashes, the partition's labels, its checkpoint)``:
+    the labels only for a sync (``None`` otherwise), so the client can delete the labels no
+    partition has; the checkpoint is the rows' index-record entries, encoded here (in parallel on
+    the workers) for the client to append.
     """
     from vecnb import stores
     from vecnb.index.core import VectorIndex, _metadata, _row_hash
+    from vecnb.index.home import encode_rows
 
     cls = stores.get(job["store"])
     st = cls(dim=job["dim"], metric=job["metric"], kind=job["kind"], **job["options"])
@@ -523,12 +526,13 @@ def _write_partition(part: pd.DataFrame, number: int, job: dict) -> tuple:
         if job.get("existing") is not None:  # mode="sync": known labels keep their key, unchanged rows are skipped
             seen = rows.index
             rows, X, keys, hashes = _sync_rows(job["existing"], rows, X, keys, hashes)
+        record = encode_rows(rows, keys, hashes) if len(rows) else []  # before writing: fails on bad labels
         meta, texts = _metadata(rows), idx._texts(rows)
         step = job["batch"]
         for s in range(0, len(rows), step):
             st.upsert(keys[s:s + step], X[s:s + step], None if meta is None else meta.iloc[s:s + step],
                       None if texts is None else texts[s:s + step])
-        return rows, keys, hashes, seen
+        return rows, keys, hashes, seen, record
     finally:
         st.close()
 
@@ -787,15 +791,12 @@ class _Ingest:
 
     def write(self, idx: Any, base: int, *, done: set[int] = frozenset(), existing: tuple | None = None) -> Any:
         """Write every partition not in ``done``, record each as it finishes, then finish the index."""
-        from vecnb.index.home import encode_rows
-
         results: list[tuple] = []
 
         def on_done(i: int, res: tuple) -> None:
-            rows, keys, hashes, _ = res
-            if len(rows):
-                idx._home.append(encode_rows(rows, keys, hashes))  # the partition's checkpoint
-            results.append(res)
+            if res[4]:
+                idx._home.append(res[4])  # the partition's checkpoint
+            results.append(res[:4])
 
         todo = [i for i in range(len(self.parts)) if i not in done]
         self.skipped = len(self.parts) - len(todo)
