@@ -44,7 +44,7 @@ Decisions
   partition has are deleted: the index equals the frame. A failed sync deletes nothing and is
   finished by running it again.
 * **Threads.** Each embedding task caps its model's native thread pools at ``threads=1`` (see
-  :func:`task_threads`): a worker thread is one core, as Dask's nanny assumes for BLAS.
+  ``vecnb.dask.task_threads``): a worker thread is one core, as Dask's nanny assumes for BLAS.
 * **Progress.** ``ddf.vec.persist()`` and ``to_store`` show Dask's progress widget in a Jupyter
   kernel and a ``tqdm`` bar of partitions elsewhere, and print the dashboard link when the
   cluster serves one.
@@ -907,7 +907,7 @@ class DaskVecAccessor:
             to another partition are embedded again -- or found in the on-disk cache).
         threads : int or None, default 1
             Threads each task's model may use (BLAS / OpenMP, torch, tokenizers, MiniLM's batch
-            threads; see :func:`task_threads`). Dask runs one task per worker thread, so 1 keeps
+            threads; see ``vecnb.dask.task_threads``). Dask runs one task per worker thread, so 1 keeps
             ``n_workers x threads_per_worker`` tasks on as many cores; ``None`` leaves the
             libraries' defaults (each task may spread over every core).
 
