@@ -29,7 +29,15 @@ __all__ = ["redact_url", "value_kind", "field_kind", "merge_kinds", "metadata_ro
 
 
 def redact_url(url: str | None) -> str:
-    """``url`` (a URL, or a libpq ``key=value`` string) with any password replaced by ``***``."""
+    """``url`` (a URL, or a libpq ``key=value`` string) with any password replaced by ``***``.
+
+    Examples
+    --------
+    >>> redact_url("postgresql://me:s3cret@db.example:5432/cisi")
+    'postgresql://me:***@db.example:5432/cisi'
+    >>> redact_url("host=db user=me password=s3cret")
+    'host=db user=me password=***'
+    """
     if not url:
         return ""
     s = str(url)

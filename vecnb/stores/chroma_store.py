@@ -140,6 +140,11 @@ def to_chroma_where(node: filters.Node | None) -> dict | None:
     ------
     FilterError
         For comparisons chroma cannot evaluate (text or booleans with ``$gt`` / ``$lt``).
+
+    Examples
+    --------
+    >>> to_chroma_where(vecnb.filters.parse({"year": {"$gte": 1990}, "lang": "en"}))
+    {'$and': [{'year': {'$gte': 1990}}, {'lang': {'$eq': 'en'}}]}
     """
     if node is None:
         return None
@@ -179,6 +184,11 @@ def to_chroma_metadata(metadata: pd.DataFrame | None, n: int) -> list[dict | Non
     ------
     InvalidInputError
         A value chroma cannot store (not str / int / float / bool).
+
+    Examples
+    --------
+    >>> to_chroma_metadata(pd.DataFrame({"year": [1990, None], "lang": ["en", "fr"]}), 2)
+    [{'year': 1990.0, 'vecnb_has__year': True, 'lang': 'en', 'vecnb_has__lang': True}, {'lang': 'fr', 'vecnb_has__lang': True}]
     """
     if metadata is None or len(metadata.columns) == 0:
         return [None] * n
@@ -230,6 +240,16 @@ class ChromaStore(BaseStore):
         Chroma's HNSW parameters.
     sync_threshold : int, optional
         Chroma's ``sync_threshold`` / ``batch_size`` (rows between writes of the graph to disk).
+
+    Examples
+    --------
+    An in-memory chroma collection (pass ``path=`` to keep it on disk); chroma never embeds here:
+
+    >>> store = vecnb.stores.create("chroma", dim=2, collection="fruit")
+    >>> store.upsert(np.array([1, 2]), np.array([[1, 0], [0, 1]], np.float32),
+    ...              metadata=pd.DataFrame({"lang": ["en", "fr"]}))
+    >>> store.search(np.array([[0.2, 1.0]], np.float32), k=1, where=vecnb.filters.parse({"lang": "fr"}))[0]
+    array([[2]])
     """
 
     name: ClassVar[str] = "chroma"

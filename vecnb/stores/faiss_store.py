@@ -129,7 +129,13 @@ def _grown(a: np.ndarray, cap: int, used: int, fill: float) -> np.ndarray:
 
 
 def choose_kind(n: int) -> str:
-    """The kind ``auto`` picks for ``n`` rows: flat (exact) while cheap, then HNSW, then IVF-SQ8."""
+    """The kind ``auto`` picks for ``n`` rows: flat (exact) while cheap, then HNSW, then IVF-SQ8.
+
+    Examples
+    --------
+    >>> choose_kind(1_000), choose_kind(10_000_000)
+    ('flat', 'sq8')
+    """
     if n < AUTO_FLAT_MAX:
         return "flat"
     if n < AUTO_HNSW_MAX:
@@ -191,6 +197,18 @@ class FaissStore(InProcessStore):
     exact_rows, exact_fraction :
         The filter planner searches exactly when a filter allows at most ``exact_rows`` rows
         or at most ``exact_fraction`` of them (defaults 4096 and 0.02).
+
+    Examples
+    --------
+    >>> X, _ = vecnb.bench.clustered_matrix(300, 8, seed=0)
+    >>> store = vecnb.stores.create("faiss", dim=8, kind="hnsw", m=16)
+    >>> store.upsert(np.arange(300), X)
+    >>> _ = store.build()
+    >>> store.set_search_params(ef_search=64)
+    >>> store.search_params()["ef_search"], store.info()["kind"], store.memory_bytes() > 0
+    (64, 'hnsw', True)
+    >>> store.search(X[:1], k=1)[0]
+    array([[0]])
     """
 
     name: ClassVar[str] = "faiss"

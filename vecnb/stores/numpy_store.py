@@ -51,6 +51,18 @@ class NumpyStore(InProcessStore):
     metric : {"cosine", "dot", "l2"}
     kind : {"exact", "auto"}
         The only kind is exact search.
+
+    Examples
+    --------
+    Exact search in process, vectors in one float32 matrix (``df.vec.index()``'s default store):
+
+    >>> store = vecnb.stores.create("numpy", dim=2, metric="dot")
+    >>> store.upsert(np.array([5, 6]), np.array([[1, 0], [0, 2]], np.float32),
+    ...              metadata=pd.DataFrame({"year": [1990, 2001]}))
+    >>> store.search(np.array([[1.0, 1.0]], np.float32), k=2, where=vecnb.filters.parse({"year": {"$gt": 1995}}))
+    (array([[ 6, -1]]), array([[  2., -inf]]))
+    >>> _ = store.save("np_store"); len(type(store).load("np_store"))
+    2
     """
 
     name: ClassVar[str] = "numpy"

@@ -194,6 +194,12 @@ def compile_where(node: Node | None, fields: dict[str, str] | None = None) -> tu
     * ordering -> numbers compare as jsonb numerics, strings as text in byte order
       (``COLLATE "C"``, like pandas); a field of mixed / unknown kind gets a
       ``jsonb_typeof(...) = kind`` guard so a number never compares with a string.
+
+    Examples
+    --------
+    >>> cond, params = compile_where(vecnb.filters.parse({"year": {"$gte": 1990}}))
+    >>> params
+    {'w0': 'year', 'w1': Jsonb(1990), 'w2': 'year', 'w3': 'number'}
     """
     if node is None:
         return sql.SQL("TRUE"), {}

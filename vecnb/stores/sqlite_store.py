@@ -236,6 +236,23 @@ class SqliteStore(BaseStore):
     -----
     The connection opens on first use (``len``, a write, a search). The object may be used
     from several threads (calls are serialised); other processes open the file themselves.
+
+    Examples
+    --------
+    One file holds the vectors (``sqlite-vec``), the metadata and an FTS5 keyword index:
+
+    >>> store = vecnb.stores.create("sqlite", dim=2, path="fruit_store.db")
+    >>> store.upsert(np.array([1, 2]), np.array([[1, 0], [0, 1]], np.float32),
+    ...              metadata=pd.DataFrame({"year": [1990, 2001]}), texts=["red apple", "green pear"])
+    >>> with store.atomic():
+    ...     store.delete(np.array([1]))
+    >>> store.search(np.array([[1.0, 0.1]], np.float32), k=1)[0], store.keyword(["pear"], k=1)[0]
+    (array([[2]]), array([[2]]))
+    >>> sorted(store.fields())
+    ['year']
+    >>> store.close()
+    >>> len(vecnb.stores.get("sqlite").open(path="fruit_store.db"))
+    1
     """
 
     name: ClassVar[str] = "sqlite"
