@@ -875,7 +875,24 @@ def to_store(ddf: Any, store: str = "pgvector", *, column: str | None = None, te
 
 # --------------------------------------------------------------------------- the accessor
 class DaskVecAccessor:
-    """``ddf.vec`` on a Dask DataFrame: ``embed`` (lazy), ``search`` (exact), ``to_store`` (parallel ingest)."""
+    """``ddf.vec`` on a Dask DataFrame: ``embed`` (lazy), ``search`` (exact), ``to_store`` (parallel ingest).
+
+    Examples
+    --------
+    ``ddf.vec`` on a Dask DataFrame (here the local synchronous scheduler; a ``LocalCluster`` works the same):
+
+    >>> import dask, dask.dataframe as dd
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "apple crumble", "blue cheese"]})
+    >>> ddf = dd.from_pandas(df, npartitions=2)
+    >>> with dask.config.set(scheduler="synchronous"):
+    ...     emb = ddf.vec.embed("text", model="hashing")
+    ...     print(emb.vec.columns())
+    ...     print(emb.vec.search("apple", k=2)[["text", "rank"]])
+    ['text_vec']
+                text  rank
+    2  apple crumble     1
+    0  red apple pie     2
+    """
 
     def __init__(self, ddf: Any):
         self._ddf = ddf

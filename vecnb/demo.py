@@ -12,7 +12,21 @@ from pathlib import Path
 
 
 def summarize(path: str | Path) -> str:
-    """The summary lines printed by the notebook's ``summary`` cells, plus output locations."""
+    """The summary lines printed by the notebook's ``summary`` cells, plus output locations.
+
+    Examples
+    --------
+    >>> import json
+    >>> cell = {"cell_type": "code", "metadata": {"tags": ["summary"]},
+    ...         "outputs": [{"output_type": "stream", "text": ["top-1: doc 42"]}]}
+    >>> _ = open("demo.ipynb", "w").write(json.dumps({"cells": [cell]}))
+    >>> print(summarize("demo.ipynb"))
+    vecnb demo — quickstart on CISI
+    ----------------------------------------
+    top-1: doc 42
+    ----------------------------------------
+    executed notebook: demo.ipynb
+    """
     path = Path(path)
     nb = json.loads(path.read_text())
     lines: list[str] = []

@@ -42,6 +42,23 @@ class MetaTable:
     Shared by the ``numpy`` and ``faiss`` stores: ``append`` adds rows, ``replace`` overwrites
     rows in place, ``take`` keeps a subset; ``mask(where)`` returns the rows that match.
     Columns unknown to some rows hold missing values (which match no comparison).
+
+    Examples
+    --------
+    >>> from vecnb.stores.numpy_store import MetaTable
+    >>> meta = MetaTable()
+    >>> meta.append(pd.DataFrame({"year": [1990, 2001]}), 2)
+    >>> meta.append(None, 1)                                   # a row without fields
+    >>> meta.mask(vecnb.filters.parse({"year": {"$gte": 1995}}))
+    array([False,  True, False])
+    >>> meta.replace(np.array([0]), pd.DataFrame({"year": [2010]}))
+    >>> meta.rows(np.array([0, 2]))
+         year
+    0  2010.0
+    1     NaN
+    >>> meta.take(np.array([1, 0]))
+    >>> len(meta), meta.columns
+    (2, ['year'])
     """
 
     def __init__(self) -> None:
