@@ -177,7 +177,7 @@ class Embedder:
 
     Examples
     --------
-    Subclass it (or pass any ``list[str] -> (n, d)`` callable, which :class:`CallableEmbedder` wraps):
+    Subclass it (or pass any ``list[str] -> (n, d)`` callable, which ``vecnb.embed.CallableEmbedder`` wraps):
 
     >>> class Lengths(vecnb.embed.Embedder):
     ...     model_id = "lengths@1"

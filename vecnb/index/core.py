@@ -1118,7 +1118,7 @@ _ABSENT = object()
 
 
 def _exchange_state(a: VectorIndex, b: VectorIndex) -> None:
-    """Exchange the :data:`INDEX_STATE` of two indexes (an attribute one lacks, the other loses).
+    """Exchange the ``INDEX_STATE`` of two indexes (an attribute one lacks, the other loses).
 
     Attributes outside the list (set on an index by user code) are exchanged too, after it,
     so nothing is left behind with the wrong rows.

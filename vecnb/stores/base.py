@@ -255,7 +255,7 @@ class Persist(Protocol):
 
     @classmethod
     def load(cls, path: Any) -> Any:
-        """A store read back from what :meth:`save` wrote in ``path``."""
+        """A store read back from what ``save`` wrote in ``path``."""
 
 
 @runtime_checkable
@@ -336,7 +336,7 @@ class KeepsIndexRecord(Protocol):
         """A store bound to the existing target these options name, or None when there is none."""
 
     def home_read(self) -> list:
-        """The index record's entries ``[(seq, payload bytes), ...]`` in order (see :mod:`vecnb.index.home`)."""
+        """The index record's entries ``[(seq, payload bytes), ...]`` in order (see ``vecnb.index.home``)."""
 
     def home_append(self, seq: int, payload: bytes) -> None:
         """Append one record entry; refuses (``StoreError``) when ``seq`` is not the next number."""
@@ -345,7 +345,7 @@ class KeepsIndexRecord(Protocol):
         """Replace the record by ``payloads`` (a compaction); returns the last sequence number."""
 
     def staging(self, *, dim: int, metric: str, kind: str, options: dict) -> Any:
-        """An empty store beside this one, to be filled and then :meth:`take_place_of` it."""
+        """An empty store beside this one, to be filled and then ``take_place_of`` it."""
 
     def take_place_of(self, old: Any) -> None:
         """Become ``old``'s target (table / file / collection) atomically; ``old`` is dropped."""
@@ -363,7 +363,7 @@ class Reference(Protocol):
         """The non-secret options (within ``reference_options``) that reopen this store by reference."""
 
     def open_reference(self, **options: Any) -> Any:
-        """Reopen the store :meth:`reference` described, creating and dropping nothing."""
+        """Reopen the store ``reference()`` described, creating and dropping nothing."""
 
 
 #: capability name -> the protocol a store of that capability satisfies
