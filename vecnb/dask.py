@@ -480,7 +480,15 @@ def persist(ddf: Any, progress: bool = True) -> Any:
 # --------------------------------------------------------------------------- to_store
 @dataclass
 class IngestReport:
-    """What a ``ddf.vec.to_store`` run did."""
+    """What a ``ddf.vec.to_store`` run did.
+
+    Examples
+    --------
+    >>> rep = IngestReport(rows=1000, partitions=4, partitions_skipped=1, seconds=2.0, rows_per_second=500.0,
+    ...                    retries=0, build_seconds=0.5, workers=2)
+    >>> rep.to_dict()["rows_per_second"], rep.deleted
+    (500.0, 0)
+    """
 
     rows: int
     partitions: int
@@ -1045,7 +1053,15 @@ class DaskVecAccessor:
 
 
 def register() -> None:
-    """Register ``ddf.vec`` with Dask's accessor API (idempotent)."""
+    """Register ``ddf.vec`` with Dask's accessor API (idempotent).
+
+    Examples
+    --------
+    >>> import dask.dataframe as dd
+    >>> register()                              # idempotent: import vecnb already did it
+    >>> hasattr(dd.from_pandas(pd.DataFrame({"text": ["a"]}), npartitions=1), "vec")
+    True
+    """
     global _REGISTERED
     if _REGISTERED:
         return

@@ -64,6 +64,11 @@ def find_pginstall() -> Path:
     ------
     MissingDependencyError
         If the wheel is not installed.
+
+    Examples
+    --------
+    >>> sorted(p.name for p in vecnb.servers.find_pginstall().iterdir() if p.name in ("bin", "lib", "share"))
+    ['bin', 'lib', 'share']
     """
     spec = importlib.util.find_spec("pgserver")
     if spec is None or not spec.submodule_search_locations:

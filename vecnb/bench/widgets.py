@@ -33,6 +33,14 @@ def widget_bytes(root: Any) -> dict[str, int]:
     Returns ``{"json", "buffers", "code", "models", "total"}``: ``code`` is the part of
     ``json`` that is an anywidget's JavaScript / CSS (``_esm``, ``_css``: ~2.2 MB for
     jupyter-scatter, sent once per map whoever creates it), ``total = json + buffers``.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "apple crumble"]})
+    >>> w = df.vec.embed("text", model="hashing", progress=False).vec.compare_metrics("apple", k=2)
+    >>> sizes = widget_bytes(w)
+    >>> sorted(sizes), sizes["models"] > 1, sizes["total"] > 0
+    (['buffers', 'code', 'json', 'models', 'total'], True, True)
     """
     from ipywidgets import Widget
     from ipywidgets.widgets.widget import _remove_buffers
