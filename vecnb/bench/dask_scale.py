@@ -18,6 +18,8 @@
   process (baseline) and by ``ddf.vec.to_store("pgvector")`` from 2 workers (HNSW built at the
   end in both). Rows/s.
 * the 1-minute load average before and after: on a shared machine the figures move with it.
+
+``texts=0`` skips the embedding figures, ``ingest_rows=0`` the ingest ones.
 """
 
 from __future__ import annotations
@@ -142,13 +144,8 @@ def _embedding(df: pd.DataFrame, model: str, repeats: int, partitions: int) -> d
     return out
 
 
-def run(texts: int = 4000, ingest_rows: int = 20000, model: str = "wordllama", url: str | None = None,
-        repeats: int = 3, partitions: int = 8) -> dict[str, Any]:
-    import vecnb  # noqa: F401 - registers df.vec / ddf.vec
-
-    res: dict[str, Any] = {"load_before": os.getloadavg()[0], "texts": texts, "model": model,
-                           "cpus": os.cpu_count(), "repeats": repeats, "partitions": partitions}
-    res.update(_embedding(_texts(texts), model, repeats, partitions))
+def _embedding_figures(texts: int, model: str, repeats: int, partitions: int) -> dict[str, Any]:
+    res = _embedding(_texts(texts), model, repeats, partitions)
     res["speedup_2_vs_1"] = res["workers_1_s"] / res["workers_2_s"]
     res["overhead_1_worker_vs_single_1_thread"] = res["workers_1_s"] / res["single_process_1_thread_s"] - 1
     res["overhead_1_worker_vs_single"] = res["workers_1_s"] / res["single_process_s"] - 1
@@ -157,6 +154,17 @@ def run(texts: int = 4000, ingest_rows: int = 20000, model: str = "wordllama", u
     res["thread_cap_speedup_2_workers"] = res["workers_2_uncapped_s"] / res["workers_2_s"]
     res["texts_per_s_single"] = texts / res["single_process_s"]
     res["texts_per_s_2_workers"] = texts / res["workers_2_s"]
+    return res
+
+
+def run(texts: int = 4000, ingest_rows: int = 20000, model: str = "wordllama", url: str | None = None,
+        repeats: int = 3, partitions: int = 8) -> dict[str, Any]:
+    import vecnb  # noqa: F401 - registers df.vec / ddf.vec
+
+    res: dict[str, Any] = {"load_before": os.getloadavg()[0], "texts": texts, "model": model,
+                           "cpus": os.cpu_count(), "repeats": repeats, "partitions": partitions}
+    if texts:
+        res.update(_embedding_figures(texts, model, repeats, partitions))
     if ingest_rows:
         res.update(_ingest(ingest_rows, url, partitions))
     res["load_after"] = os.getloadavg()[0]
