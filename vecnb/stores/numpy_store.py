@@ -32,7 +32,7 @@ from vecnb._core import filters
 from vecnb._core.metrics import topk
 from vecnb.stores._inprocess import InProcessStore, MetaTable, blas_threads_for
 from vecnb.stores._persist import constructor_options, load_frame, load_npy, meta_file, read_store_json, save_frame
-from vecnb.errors import IndexFormatError
+from vecnb.errors import DuplicateIdError, IndexFormatError, InvalidInputError, InvalidVectorError
 from vecnb.stores.base import as_ids
 
 __all__ = ["MetaTable", "NumpyStore"]  # MetaTable re-exported for other in-process stores
@@ -230,7 +230,13 @@ class NumpyStore(InProcessStore):
         if mmap and X.dtype != np.float32:
             raise IndexFormatError(f"{where}: vectors.npy holds {X.dtype}, not float32; it cannot be mapped. "
                                    "Load it without mmap.")
-        store._restore(keys, X, meta if len(meta.columns) else None, texts, check=not mmap)
+        try:
+            store._restore(keys, X, meta if len(meta.columns) else None, texts, check=not mmap)
+        except DuplicateIdError:  # named as such (a damaged keys.npy repeating a key)
+            raise
+        except (InvalidInputError, InvalidVectorError) as exc:  # saved data no write would accept: damaged
+            raise IndexFormatError(f"{where}: keys.npy / vectors.npy hold data no write accepts ({exc}); the copy "
+                                   "is damaged or was tampered with.") from None
         return store
 
     def _restore(self, keys: np.ndarray, X: np.ndarray, meta: pd.DataFrame | None,
