@@ -72,9 +72,11 @@ def test_build_hits_result_is_independent_of_the_frame():
 
 def test_build_hits_duplicate_names_and_existing_score_column():
     df = pd.DataFrame([[1, 2, 0.5], [3, 4, 0.7]], columns=["a", "a", "score"])
-    got = build_hits(df, np.array([[1, 0]]), np.array([[0.9, 0.1]]))
-    assert list(got.columns) == ["a", "a", "score", "rank"]
-    assert got["score"].tolist() == [0.9, 0.1]  # the search's score replaces the frame's
+    with pytest.warns(UserWarning, match="returned renamed"):
+        got = build_hits(df, np.array([[1, 0]]), np.array([[0.9, 0.1]]))
+    assert list(got.columns) == ["a", "a", "score_data", "score", "rank"]
+    assert got["score"].tolist() == [0.9, 0.1]  # the search's score, and the frame's kept renamed
+    assert got["score_data"].tolist() == [0.7, 0.5]
     assert got.iloc[:, 0].tolist() == [3, 1] and got.iloc[:, 1].tolist() == [4, 2]
     dup = pd.DataFrame([[1, 2], [3, 4]], columns=["a", "a"])
     got = build_hits(dup, np.array([[1]]), np.array([[0.3]]))
@@ -279,3 +281,28 @@ def test_attach_copies_the_callers_array():
     X[:] = 0.0
     assert df.vec.matrix("emb")[2, 2] == np.float32(1.1)
     assert df.vec.search(np.array([0.1, 0.1, 1.1], np.float32), k=1).index[0] == 2
+
+
+@pytest.mark.parametrize("path", ["frame", "frame_batch", "index", "hybrid"])
+def test_own_score_rank_query_columns_are_kept_renamed_not_overwritten(path):
+    """A frame with its own 'score' / 'rank' / 'query' columns (review scores, leaderboard ranks):
+    the search's columns must not silently replace them (they used to, on every path)."""
+    import vecnb  # noqa: F401
+    df = pd.DataFrame({"text": ["apple banana", "banana cherry", "cherry dates"],
+                       "score": [5, 6, 7], "rank": [30, 20, 10], "query": ["x", "y", "z"]},
+                      index=["a", "b", "c"]).vec.embed("text", model="hashing")
+    with pytest.warns(UserWarning, match="returned renamed"):
+        if path == "frame":
+            out = df.vec.search("apple banana", k=3)
+        elif path == "frame_batch":
+            out = df.vec.search(["apple banana", "cherry dates"], k=3)
+        elif path == "index":
+            out = df.vec.index().search("apple banana", k=3)
+        else:
+            out = df.vec.hybrid("apple banana", k=3)
+    for own in ("score", "rank", "query"):
+        assert (out[f"{own}_data"] == df.loc[out.index, own].to_numpy()).all()
+    assert out["score"].is_monotonic_decreasing or path == "frame_batch"
+    assert (out["rank"].to_numpy() >= 1).all() and out["rank"].max() <= 3
+    assert ("query" in out.columns) == (path == "frame_batch")
+    assert not any(c.startswith("text_vec") for c in out.columns)

@@ -28,6 +28,8 @@ import threading
 from collections import OrderedDict
 from typing import Any, Sequence
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -307,6 +309,9 @@ def build_hits(
         if all(isinstance(q, (int, np.integer)) and not isinstance(q, bool) for q in qarr):
             qarr = qarr.astype(np.int64)  # query positions / integer labels keep an integer dtype
         added["query"] = qarr[per_hit(np.broadcast_to(np.arange(nq)[:, None], (nq, k)))]
+    clash = _renamed_clashes(frame.columns, added, drop)
+    if clash:
+        frame = frame.rename(columns=clash)  # copy-on-write: no data is copied
     index = frame.index.take(flat)
     planned = _plan(frame, tuple(added), drop)
     if planned is not None:
@@ -315,6 +320,36 @@ def build_hits(
         out = _general_frame(frame, flat, index, added, drop)
     out.attrs = dict(frame.attrs)
     return out
+
+
+RESERVED = ("score", "rank", "query")
+"""Columns every search result may add; a frame's own columns of these names are renamed."""
+
+
+def _renamed_clashes(columns: pd.Index, added: dict[str, Any], drop: tuple) -> dict[Any, str]:
+    """New names for the frame's columns that a search result adds itself (``score``, ``rank``,
+    ``query``, ``keyword_score`` ...), with a warning, so neither is silently lost.
+
+    ``query`` is reserved even for a single query (where no ``query`` column is added), so a
+    frame's own ``query`` column never makes a single-query result look like a batch.
+    """
+    if not any(isinstance(c, str) and (c in added or c in RESERVED) for c in columns):
+        return {}
+    taken = set(columns) | set(added)
+    clash: dict[Any, str] = {}
+    for c in columns:
+        if isinstance(c, str) and (c in added or c in RESERVED) and c not in drop:
+            new = f"{c}_data"
+            while new in taken:
+                new += "_"
+            taken.add(new)
+            clash[c] = new
+    if clash:
+        shown = ", ".join(f"{old!r} -> {new!r}" for old, new in clash.items())
+        warnings.warn(f"the frame's own column(s) are returned renamed ({shown}): a search result adds its own "
+                      f"{', '.join(map(repr, RESERVED))} columns. Rename them in the frame "
+                      "(df.rename(columns=...)) to keep your names.", UserWarning, stacklevel=4)
+    return clash
 
 
 def empty_hits(frame: pd.DataFrame, *, with_query: bool = False, drop: Sequence[Any] = ()) -> pd.DataFrame:
