@@ -180,3 +180,12 @@ def test_ivf_lists_compacted_keep_every_answer(monkeypatch):
     assert np.array_equal(a.store.fetch(keys)[0], b.store.fetch(keys)[0])  # the id map still finds each row
     b.delete(df.index[:10])  # remove_ids through the direct map after the copy
     assert len(b) == 2990 and not set(df.index[:10]) & set(b.search(X[:10], k=3).index)
+
+
+def test_load_index_of_a_missing_path_is_index_not_found(tmp_path):
+    import vecnb
+    from vecnb.errors import IndexNotFoundError
+
+    with pytest.raises(IndexNotFoundError, match="no saved vecnb index there") as err:
+        vecnb.load_index(tmp_path / "never_saved")
+    assert isinstance(err.value, FileNotFoundError)  # callers catching the builtin keep working

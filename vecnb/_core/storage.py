@@ -63,6 +63,7 @@ from typing import Any
 from vecnb._core.redaction import scrub
 from vecnb.errors import (
     IndexFormatError,
+    IndexNotFoundError,
     InvalidInputError,
     MissingDependencyError,
     StoreBusyError,
@@ -852,7 +853,7 @@ def read_manifest(url: str | os.PathLike | Location, *, manifest: str = MANIFEST
     >>> vecnb.storage.read_manifest("nothing_here")
     Traceback (most recent call last):
     ...
-    FileNotFoundError: Nothing at nothing_here.
+    vecnb.errors.IndexNotFoundError: Nothing at nothing_here: no saved vecnb index there. ...
     """
     loc = location(url, storage_options)
     fs = loc.fs
@@ -869,7 +870,9 @@ def read_manifest(url: str | os.PathLike | Location, *, manifest: str = MANIFEST
                 raise IndexFormatError(loc.redact(
                     f"{loc.url} holds no vecnb {manifest}: it is not a vecnb index / saved set (or the first save "
                     "never finished).")) from None
-            raise FileNotFoundError(loc.redact(f"Nothing at {loc.url}.")) from None
+            raise IndexNotFoundError(loc.redact(
+                f"Nothing at {loc.url}: no saved vecnb index there. Check the path (relative paths start at "
+                f"{os.getcwd()!r}), or save one first with idx.save(path).")) from None
         return _parse_manifest(raw, loc, manifest)
 
 
