@@ -354,6 +354,7 @@ class VectorIndex:
     @property
     def frame(self) -> pd.DataFrame:
         """The rows the index holds (without the embedding column), in the index's order."""
+        self._refresh()
         return self._frame.copy(deep=False)
 
     @property
@@ -544,6 +545,7 @@ class VectorIndex:
             ``self``, so calls can be chained.
         """
         self._check_open()
+        self._refresh()
         r, X = self._split(rows, "upsert")
         self._write(r, X, progress=progress)
         return self
@@ -557,6 +559,10 @@ class VectorIndex:
             How many rows were removed.
         """
         self._check_open()
+        self._refresh()
+        return self._delete(labels)
+
+    def _delete(self, labels: Any) -> int:
         labs = _as_labels(labels)
         if not labs or not len(self._frame):
             return 0
@@ -604,6 +610,7 @@ class VectorIndex:
         {'a': 'red apple', 'b': 'ripe pear'}
         """
         self._check_open()
+        self._refresh()
         rows, X = self._split(df, "sync")
         _warn_edited_text(df, self.column)
         hashes = _row_hash(rows, X)
@@ -614,7 +621,7 @@ class VectorIndex:
         todo = np.flatnonzero(~same)
         gone = np.ones(len(self._frame), dtype=bool)
         gone[pos[old]] = False
-        deleted = self.delete(self._frame.index[gone]) if gone.any() else 0
+        deleted = self._delete(self._frame.index[gone]) if gone.any() else 0
         if len(todo):
             self._write(rows.iloc[todo], X[todo], progress=progress)
         # follow df's order (and pick up values of unchanged rows, e.g. a reordered frame)
@@ -696,6 +703,7 @@ class VectorIndex:
         (['a', 'b', 'c'], 3)
         """
         self._check_open()
+        self._refresh()
         self._write(rows, np.asarray(vectors, dtype=np.float32), progress=progress)
 
     def clone_over(self, store: Any) -> VectorIndex:
@@ -723,6 +731,17 @@ class VectorIndex:
     def _hashes(rows: pd.DataFrame, X: np.ndarray) -> np.ndarray:
         """Content hash (n,) uint64 of each row (see :meth:`sync`)."""
         return _row_hash(rows, X)
+
+    def _refresh(self) -> None:
+        """Reload labels and rows when another process changed the index's record since this handle
+        loaded it (durable stores; sqlite: free unless another connection committed)."""
+        if self._home is not None and not self._closed and self._home.changed():
+            self._reload()
+
+    def _reload(self) -> None:
+        from vecnb.index.opening import reload_rows
+
+        reload_rows(self)
 
     def _changed_elsewhere(self) -> None:
         raise StoreError(
@@ -778,17 +797,34 @@ class VectorIndex:
         1         green pear tart  2005     2
         """
         self._check_open()
-        k = check_k(k)
+        k_asked = check_k(k)
         threshold = check_threshold(threshold)
-        node = filters.parse(where)
-        if node is not None and len(self._frame):
-            filters.check_fields(node, self._frame.columns, "the index's rows")
-        node = filters.prepare(node, self._frame)  # the same type rules as df.vec (see vecnb.filters)
+        parsed = filters.parse(where)
+        home = self._home
+        if home is not None and not home.folds:
+            self._refresh()  # before the query is embedded: the record may name another model
         Q, labels, batch = query_matrix(query, self._info, self.dim, model=model)
-        k = min(k, max(len(self), 1))  # no more hits than rows: a huge k allocates nothing
-        keys, scores = self.store.search(Q, k, where=node)
-        if self._home is not None and keys.size and keys.max() >= self._next_key:
-            self._changed_elsewhere()
+        for attempt in range(4):  # another process's writes between our check and the search: reload, retry
+            node = parsed
+            if node is not None and len(self._frame):
+                filters.check_fields(node, self._frame.columns, "the index's rows")
+            node = filters.prepare(node, self._frame)  # the same type rules as df.vec (see vecnb.filters)
+            k = min(k_asked, max(len(self._frame), 1))  # no more hits than rows: a huge k allocates nothing
+            keys, scores = self.store.search(Q, k, where=node)
+            if home is None:
+                break
+            # the rows must come from the record this handle holds (else another process's rows
+            # would be shown with this handle's labels and columns): pgvector reports the record's seq
+            # from the search's own statement; other stores are asked again (sqlite: free if unchanged)
+            if home.folds:
+                moved = home.seen_changed()
+            else:
+                moved = bool(keys.size and keys.max() >= self._next_key) or (home.free and home.changed())
+            if not moved:
+                break
+            if attempt == 3:
+                self._changed_elsewhere()
+            self._reload()
         pos = self.positions_for(keys)
         hits = build_hits(self._frame, pos, scores, queries=labels if batch else None, threshold=threshold)
         if with_vectors:
@@ -857,6 +893,7 @@ class VectorIndex:
         ``stopwords``, ``stemmer``, ``k1``, ``b``, ``method``); see :mod:`vecnb.keyword`.
         """
         self._check_open()
+        self._refresh()
         from vecnb.search.keyword import keyword_search_index
 
         return keyword_search_index(self, query, text=text, k=k, **options)
@@ -875,6 +912,7 @@ class VectorIndex:
         2  apple crumble     2
         """
         self._check_open()
+        self._refresh()
         from vecnb.search.keyword import hybrid_search_index
 
         return hybrid_search_index(self, query, text=text, k=k, fusion=fusion, alpha=alpha, **options)
@@ -898,6 +936,8 @@ class VectorIndex:
 
     # ------------------------------------------------------------------ description
     def __len__(self) -> int:
+        if self._home is not None and not self._closed:
+            self._refresh()  # another process may have added / removed rows
         return len(self._frame)
 
     def info(self) -> dict[str, Any]:

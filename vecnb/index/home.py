@@ -30,6 +30,16 @@ Store capability (all optional; a store without it simply cannot be reopened)::
     store.atomic() -> context manager                       # writes inside commit together
     store.staging_options() -> dict ; store.take_place_of(old)   # for mode="replace"
     store.locator() -> dict                                 # non-secret reconnect facts (save by reference)
+    store.home_version() -> int | None                      # the ledger's last seq now (cheap; optional)
+    store.watch_home() / store.home_seen                    # optional: search() reads the last seq in the
+                                                            # same statement as its rows (pgvector)
+
+Sequence numbers only grow on a target, also across a compaction and a ``mode="replace"`` (the
+replacement's record continues after the old one's numbers), so the last sequence number alone
+tells a reader whether the record changed since it loaded it. :class:`Home` checks it before an
+index answers (:meth:`Home.changed`); a handle then reloads its labels and rows
+(:func:`vecnb.index.opening.reload_rows`) instead of pairing another process's store rows with
+the frame it loaded (a silent wrong answer).
 """
 
 from __future__ import annotations
@@ -258,6 +268,30 @@ class Home:
         self.store = store
         self.seq = seq            # last sequence number this writer saw
         self.entries = entries    # entries in the ledger
+        watch = getattr(store, "watch_home", None)
+        self.folds = bool(watch()) if callable(watch) else False  # search() reports the record's seq itself
+        self.free = bool(getattr(store, "home_version_free", False))  # checking costs no I/O (sqlite)
+
+    def changed(self) -> bool:
+        """Whether the record moved on since this handle loaded / wrote it (another process wrote).
+
+        sqlite: free unless another connection committed (``PRAGMA data_version``); pgvector: one
+        round trip (searches get it in their own statement instead, see ``home_seen``)."""
+        fn = getattr(self.store, "home_version", None)
+        if fn is None:
+            return False
+        v = fn()
+        return v is not None and int(v) != self.seq
+
+    def seen_changed(self) -> bool:
+        """After a search on a store that folds the check into it (``home_seen``: the record's last seq
+        per query, None for a query that returned no row): whether its rows came from another record."""
+        seen = getattr(self.store, "home_seen", None)
+        if not seen:
+            return self.changed()
+        if any(v is not None and int(v) != self.seq for v in seen):
+            return True
+        return None in seen and self.changed()  # an empty answer carries no seq: ask
 
     @classmethod
     def create(cls, store: Any, head: dict, frame: pd.DataFrame, keys: np.ndarray, hashes: np.ndarray) -> Home:

@@ -49,7 +49,7 @@ from vecnb.errors import (
 from vecnb.index.home import Home, can_home, head_of, replay
 from vecnb.stores.base import supports
 
-__all__ = ["MODES", "open_index", "build_owned", "reference_manifest", "open_reference"]
+__all__ = ["MODES", "open_index", "build_owned", "reference_manifest", "open_reference", "reload_rows"]
 
 MODES = ("error", "replace", "sync", "append")
 _URL_ENV = {"pgvector": "VECNB_PG_URL", "elasticsearch": "VECNB_ES_URL"}
@@ -159,6 +159,33 @@ def open_from(st: Any, index_cls: Any) -> Any:
     return idx
 
 
+def reload_rows(idx: Any) -> None:
+    """Reload ``idx``'s labels, rows and keys from its store's record (another process changed it).
+
+    Afterwards ``idx`` answers as a freshly opened index would. Raises :class:`IndexFormatError`
+    when the record now describes another kind of index (other dimension / metric / column).
+    """
+    st = idx.store
+    where = describe(st)
+    entries = st.home_read()
+    if not entries:
+        raise IndexNotFoundError(f"{where}: the index was removed by another process; build it again.")
+    head, frame, keys, hashes = replay(entries, where)
+    if int(head.get("dim", -1)) != idx.dim or head.get("metric") != idx.metric or head.get("column") != idx.column:
+        raise IndexFormatError(
+            f"{where} was rebuilt by another process as a {head.get('dim')}-d / {head.get('metric')} index of column "
+            f"{head.get('column')!r}; reopen it with vecnb.open_index(...).")
+    refresh = getattr(st, "home_reloaded", None)
+    if callable(refresh):  # store-side caches (field kinds, ANN index name) may be stale too
+        refresh()
+    idx.text = head.get("text")
+    idx._info = {**(head.get("column_info") or {}), "dim": idx.dim}
+    idx._info.pop("hashes", None)
+    idx._next_key = int(head["next_key"])
+    idx._set_rows(frame, keys, hashes)
+    idx._home.seq, idx._home.entries = int(entries[-1][0]), len(entries)
+
+
 def _check_expected(idx: Any, *, metric: Any, dim: Any, model: Any) -> None:
     from vecnb._core.metrics import resolve_metric
 
@@ -218,7 +245,9 @@ def build_owned(cls: Any, df: pd.DataFrame, *, build: Any, dim: int, metric: str
     try:
         with new.replacing():
             idx = build(new, metric or "cosine", first)
-        new.take_place_of(existing)
+        shift = new.take_place_of(existing)
+        if shift and idx._home is not None:  # the store renumbered the new record after the old one's
+            idx._home.seq += int(shift)
     except BaseException:
         with contextlib.suppress(Exception):
             new.discard()

@@ -38,6 +38,14 @@ class FileLedger:
         with closing(self._connect()) as conn:
             return [(int(a), bytes(b)) for a, b in conn.execute("SELECT seq, payload FROM vecnb_home ORDER BY seq")]
 
+    def last(self) -> int | None:
+        """The last sequence number (None: no record)."""
+        if not self.exists():
+            return None
+        with closing(self._connect()) as conn:
+            v = conn.execute("SELECT max(seq) FROM vecnb_home").fetchone()[0]
+        return None if v is None else int(v)
+
     def append(self, seq: int, payload: bytes) -> None:
         with closing(self._connect()) as conn:
             conn.execute("BEGIN IMMEDIATE")
@@ -49,7 +57,7 @@ class FileLedger:
                                  operation="write")
             conn.execute("COMMIT")
 
-    def reset(self, payloads: list[bytes], fresh: bool = False) -> int:
+    def reset(self, payloads: list[bytes], fresh: bool = False, floor: int = 0) -> int:
         with closing(self._connect()) as conn:
             conn.execute("BEGIN IMMEDIATE")
             start = int(conn.execute("SELECT coalesce(max(seq), -1) + 1 FROM vecnb_home").fetchone()[0])
@@ -57,6 +65,7 @@ class FileLedger:
                 conn.execute("ROLLBACK")
                 raise StoreError(f"write conflict: {self.path!r} already holds an index record", store=self.store,
                                  operation="write")
+            start = max(start, int(floor))
             conn.execute("DELETE FROM vecnb_home")
             conn.executemany("INSERT INTO vecnb_home(seq, payload) VALUES (?, ?)",
                              [(start + i, p) for i, p in enumerate(payloads)])

@@ -562,16 +562,27 @@ class ChromaStore(BaseStore):
     def home_read(self) -> list[tuple[int, bytes]]:
         return self._ledger().read()
 
+    def home_reloaded(self) -> None:
+        """Look the collection up by name again: a ``mode="replace"`` by another writer renamed a new one in."""
+        self._col = None
+
+    def home_version(self) -> int | None:
+        """The index record's last sequence number (one local SQLite lookup; None: no record)."""
+        return self._ledger().last()
+
     def home_append(self, seq: int, payload: bytes) -> None:
         self._ledger().append(seq, payload)
 
     def home_reset(self, payloads: list[bytes], fresh: bool = False) -> int:
-        return self._ledger().reset(payloads, fresh)
+        return self._ledger().reset(payloads, fresh, floor=getattr(self, "_home_floor", 0))
 
     def staging(self, *, dim: int, metric: str, kind: str, options: dict) -> ChromaStore:
         """An empty collection beside this one, to build a replacement (``mode="replace"``)."""
         opts = {**options, "collection": f"{self.collection_name[:40]}__new_{uuid.uuid4().hex[:8]}"}
-        return type(self)(dim=dim, metric=metric, kind=kind, **opts)
+        new = type(self)(dim=dim, metric=metric, kind=kind, **opts)
+        last = self.home_version()  # the new record's numbers continue after the old one's (readers tell)
+        new._home_floor = 0 if last is None else last + 1
+        return new
 
     def discard(self) -> None:
         """Delete this (staging) collection and its record."""

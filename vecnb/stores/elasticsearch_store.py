@@ -839,6 +839,17 @@ class ElasticsearchStore(BaseStore):
                          query={"match_all": {}})["hits"]["hits"]
         return int(hits[0]["sort"][0]) if hits else None
 
+    def home_version(self) -> int | None:
+        """The index record's last sequence number (one request; None: no record)."""
+        es = self._es()
+        try:
+            return self._home_max(es)
+        except Exception as exc:
+            if getattr(exc, "status_code", None) == 404 or getattr(exc, "meta", None) is not None and \
+                    getattr(exc.meta, "status", None) == 404:
+                return None
+            raise self._wrap(exc, "search") from None
+
     def home_read(self) -> list[tuple[int, bytes]]:
         """The index record's entries ``[(seq, payload)]`` in order (``[]`` when there is none)."""
         es = self._es()
@@ -898,7 +909,7 @@ class ElasticsearchStore(BaseStore):
             if fresh and last is not None:
                 raise StoreError(f"write conflict: index {self.index!r} already holds an index record",
                                  store=self.name, operation="write")
-            start = 0 if last is None else last + 1
+            start = max(0 if last is None else last + 1, getattr(self, "_home_floor", 0))
             old = [seq for seq, _ in self.home_read()]
             self._home_write(es, [(start + i, p) for i, p in enumerate(payloads)])
             if old:
@@ -912,7 +923,10 @@ class ElasticsearchStore(BaseStore):
         """An empty index beside this one, to build a replacement (``mode="replace"``)."""
         opts = {**options, "index": f"{self.index[:100]}__new_{uuid.uuid4().hex[:8]}"}
         opts.pop("recreate", None)
-        return type(self)(dim=dim, metric=metric, kind=kind, **opts)
+        new = type(self)(dim=dim, metric=metric, kind=kind, **opts)
+        last = self.home_version()  # the new record's numbers continue after the old one's (readers tell)
+        new._home_floor = 0 if last is None else last + 1
+        return new
 
     def discard(self) -> None:
         """Delete this (staging) index and its record (also after :meth:`close`: a failed build closes it)."""

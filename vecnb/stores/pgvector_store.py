@@ -81,6 +81,7 @@ store's user needs ``CREATE`` on the schema (or an existing table it owns).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -595,6 +596,8 @@ class PgVectorStore(BaseStore):
         self._session_conn: Any = None      # ... the connection they were set on
         self._session_lock = threading.Lock()  # settings + statement of one search stay together across threads
         self._sql_cache: dict[tuple, sql.Composed] = {}
+        self._watch = False   # searches also return the index record's last seq (an index holds a record here)
+        self.home_seen: list[int | None] = []  # ... per query of the last search (None: it returned no row)
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -1076,7 +1079,7 @@ class PgVectorStore(BaseStore):
         the planner cannot serve ``ORDER BY d`` from an ANN index on the table: a sequential scan
         (or the metadata index) and a top-k sort, every time, without changing any setting.
         """
-        key = (exact, self.schema, self.table, self.metric, self.halfvec) if cond is None else None
+        key = (exact, self.schema, self.table, self.metric, self.halfvec, self._watch) if cond is None else None
         if key is not None and conn is not None:
             bkey = (*key, conn.info.encoding)
             if bkey not in self._sql_cache:
@@ -1087,16 +1090,19 @@ class PgVectorStore(BaseStore):
         op = sql.SQL(_OPS[self.metric])
         qv = sql.SQL("%(q)b::halfvec") if self.halfvec else sql.SQL("%(q)b")
         c = sql.SQL("TRUE") if cond is None else cond
+        # the index record's last seq, read in the same statement (same snapshot) as the rows: an
+        # uncorrelated scalar subquery, run once per statement (an InitPlan), no extra round trip
+        v = sql.SQL(", (SELECT max(seq) FROM {})").format(self._home_ident()) if self._watch else sql.SQL("")
         if exact:
             stmt = sql.SQL(
-                "SELECT id, d FROM (SELECT id, embedding {op} {qv} AS d FROM {t} WHERE {c} OFFSET 0) s "
+                "SELECT id, d{v} FROM (SELECT id, embedding {op} {qv} AS d FROM {t} WHERE {c} OFFSET 0) s "
                 "ORDER BY d, id LIMIT %(k)s"
-            ).format(op=op, qv=qv, t=self._t, c=c)
+            ).format(op=op, qv=qv, t=self._t, c=c, v=v)
         else:
             stmt = sql.SQL(
                 "WITH c AS MATERIALIZED (SELECT id, embedding {op} {qv} AS d FROM {t} WHERE {c} "
-                "ORDER BY embedding {op} {qv} LIMIT %(k)s) SELECT id, d FROM c ORDER BY d, id"
-            ).format(op=op, qv=qv, t=self._t, c=c)
+                "ORDER BY embedding {op} {qv} LIMIT %(k)s) SELECT id, d{v} FROM c ORDER BY d, id"
+            ).format(op=op, qv=qv, t=self._t, c=c, v=v)
         if key is not None:
             self._sql_cache[key] = stmt
         return stmt
@@ -1118,6 +1124,7 @@ class PgVectorStore(BaseStore):
         q = self._check_queries(vectors, k)
         k = self._width(k)  # a huge k: clamped to the rows stored (one COUNT) before anything else
         if k == 0:
+            self.home_seen = [None] * len(q)
             return pad_results([[] for _ in q], [[] for _ in q], 0)
         node = self._filter(where)
         conn = self._conn()
@@ -1147,6 +1154,8 @@ class PgVectorStore(BaseStore):
                     results[i] = rows
         ids = np.full((len(results), k), -1, dtype=np.int64)
         dist = np.full((len(results), k), np.inf, dtype=np.float64)
+        if self._watch:
+            self.home_seen = [rows[0][2] if rows else None for rows in results]
         for i, rows in enumerate(results):
             if rows:
                 ids[i, :len(rows)] = [r[0] for r in rows]
@@ -1503,6 +1512,33 @@ class PgVectorStore(BaseStore):
     def _home_ident(self) -> sql.Identifier:
         return self._q(self._ix_name("home"))
 
+    def watch_home(self) -> bool:
+        """From now on every search also returns the record's last seq (:attr:`home_seen`), read in the
+        search's own statement; an index holding this store's record calls it. Returns True."""
+        self._watch = True
+        return True
+
+    def home_version(self) -> int | None:
+        """The index record's last sequence number now (one round trip; searches fold it in instead)."""
+        conn = self._conn()
+        stmt = sql.SQL("SELECT max(seq) FROM {}").format(self._home_ident())
+        with self._op("search"):
+            try:
+                with contextlib.nullcontext() if self._bare(conn) else conn.transaction():
+                    v = conn.execute(stmt).fetchone()[0]
+            except psycopg.errors.UndefinedTable:
+                return None
+        return None if v is None else int(v)
+
+    def home_reloaded(self) -> None:
+        """Forget what this store cached about its table (field kinds, ANN index): another process
+        rewrote it (``mode="replace"`` swaps in a new table under the same name)."""
+        self._ready = False
+        self._index_dirty = True
+        self._index_kind = None
+        self._index_name = None
+        self._stats_fields = set()
+
     def home_read(self) -> list[tuple[int, bytes]]:
         """The index record's entries ``[(seq, payload)]`` in order (``[]`` when there is none)."""
         conn = self._conn()
@@ -1580,14 +1616,17 @@ class PgVectorStore(BaseStore):
             if own:
                 conn.close()
 
-    def take_place_of(self, old: PgVectorStore) -> None:
+    def take_place_of(self, old: PgVectorStore) -> int:
         """Rename this table (its indexes, statistics and record) to ``old``'s name, dropping ``old``, atomically.
+
+        The record is renumbered after ``old``'s last seq (returned: the shift) so readers of ``old`` notice.
 
         Readers of ``old`` wait for the few catalogue updates, then see this table: never half of either.
         """
         conn = self._conn()
         target = old.table
         with self._op("replace"), conn.transaction():
+            shift = self._renumber_after(conn, old)
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}, {}").format(old._t, old._home_ident()))
             conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(self._t, sql.Identifier(target)))
             conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(
@@ -1606,6 +1645,22 @@ class PgVectorStore(BaseStore):
         if self._index_name is not None:
             self._index_name = self._ix_name(f"{self._index_kind}_{self.metric}", target)
         self.table = target
+        self._sql_cache.clear()
+        return shift
+
+    def _renumber_after(self, conn: Any, old: PgVectorStore) -> int:
+        """Renumber this (staging) record after ``old``'s last seq, with ``old``'s record locked against
+        writers: a reader still holding the old index sees a new seq and reloads. Returns the shift."""
+        mine = self._home_ident()
+        theirs = old._home_ident()
+        if conn.execute("SELECT to_regclass(%s)", [theirs.as_string(conn)]).fetchone()[0] is None:
+            return 0
+        conn.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(theirs))
+        top = conn.execute(sql.SQL("SELECT greatest((SELECT coalesce(max(seq), -1) FROM {}), "
+                                   "(SELECT coalesce(max(seq), -1) FROM {}))").format(theirs, mine)).fetchone()[0]
+        shift = int(top) + 1
+        conn.execute(sql.SQL("UPDATE {} SET seq = seq + %s").format(mine), [shift])
+        return shift
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:

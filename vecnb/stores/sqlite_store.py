@@ -287,6 +287,9 @@ class SqliteStore(BaseStore):
         self._finalizer: weakref.finalize | None = None
         self._depth = 0            # open transactions of this object (nested ones are savepoints)
         self._replacing = False    # a staging store rebuilding the file in one transaction (mode="replace")
+        self._home_floor = 0       # a replacement's record continues after the old one's sequence numbers
+        self._seen_dv: int | None = None   # PRAGMA data_version when _seen_seq was read
+        self._seen_seq: int | None = None  # the index record's last seq then (None: read it again)
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -492,6 +495,8 @@ class SqliteStore(BaseStore):
             except apsw.Error as exc:
                 raise self._wrap(exc, operation) from None
             self._depth += 1
+            if write:
+                self._seen_seq = None  # our own commit does not move data_version: read the record again
             try:
                 yield conn
             except apsw.Error as exc:
@@ -957,6 +962,28 @@ class SqliteStore(BaseStore):
                 return []
             return [(int(a), bytes(b)) for a, b in conn.execute("SELECT seq, payload FROM vecnb_home ORDER BY seq")]
 
+    #: :meth:`home_version` costs no I/O while no other connection has committed
+    home_version_free: ClassVar[bool] = True
+
+    def home_version(self) -> int | None:
+        """The index record's last sequence number (None: no record). Free while no other connection
+        committed to the file: ``PRAGMA data_version`` (no I/O) tells, else one indexed lookup."""
+        conn = self._connect()
+        with self._lock:
+            try:
+                dv = conn.execute("PRAGMA data_version").fetchall()[0][0]
+                if dv == self._seen_dv and self._seen_seq is not None and self._depth == 0:
+                    return self._seen_seq
+                row = conn.execute("SELECT max(seq) FROM vecnb_home").fetchall()
+            except apsw.SQLError:  # no record table (yet)
+                return None
+            except apsw.Error as exc:
+                raise self._wrap(exc, "search") from None
+            seq = row[0][0] if row else None
+            if self._depth == 0:
+                self._seen_dv, self._seen_seq = dv, seq
+            return None if seq is None else int(seq)
+
     def home_append(self, seq: int, payload: bytes) -> None:
         """Append entry ``seq``; a :class:`StoreError` mentioning a conflict if another writer got there first."""
         with self._txn("write", write=True) as conn:
@@ -975,6 +1002,7 @@ class SqliteStore(BaseStore):
             if fresh and start:
                 raise StoreError(f"write conflict: {self._where()} already holds an index record", store=self.name,
                                  operation="write")
+            start = max(start, self._home_floor)
             conn.execute("DELETE FROM vecnb_home")
             conn.executemany("INSERT INTO vecnb_home(seq, payload) VALUES (?, ?)",
                              [(start + i, p) for i, p in enumerate(payloads)])
@@ -1000,6 +1028,9 @@ class SqliteStore(BaseStore):
             names = [r[0] for r in conn.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN "
                 "('vecnb_meta', 'vecnb_items', 'vecnb_fields', 'vecnb_vec', 'vecnb_fts', 'vecnb_home')")]
+            if "vecnb_home" in names:  # the new record's numbers continue after the old one's (readers tell)
+                self._home_floor = int(conn.execute(
+                    "SELECT coalesce(max(seq), -1) + 1 FROM vecnb_home").fetchall()[0][0])
             for name in names:  # fixed names from the list above, never user text
                 conn.execute(f'DROP TABLE "{name}"')
             self._create_tables(conn)
