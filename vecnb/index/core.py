@@ -50,9 +50,10 @@ import inspect
 import json
 import os
 import shutil
+import threading
 import time
 import warnings
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -240,6 +241,7 @@ class VectorIndex:
         self._tmpdirs: list[str] = []
         self._closed = False
         self._home: Any = None  # the index record kept beside the vectors (vecnb.index.home), for durable stores
+        self._checking: int | None = None  # thread inside an operation that checked the record (see _checked)
 
     @classmethod
     def empty(cls, store: Any = "numpy", *, dim: int, metric: str = "cosine", kind: str = "auto",
@@ -734,9 +736,25 @@ class VectorIndex:
 
     def _refresh(self) -> None:
         """Reload labels and rows when another process changed the index's record since this handle
-        loaded it (durable stores; sqlite: free unless another connection committed)."""
-        if self._home is not None and not self._closed and self._home.changed():
+        loaded it (durable stores; sqlite: free unless another connection committed). Skipped inside
+        an operation that checked already (:meth:`_checked`)."""
+        if self._home is not None and not self._closed and self._checking != threading.get_ident() \
+                and self._home.changed():
             self._reload()
+
+    @contextlib.contextmanager
+    def _checked(self) -> Iterator[None]:
+        """Check the record once for a whole operation (keyword / hybrid read the rows several times)."""
+        if self._home is None or self._checking is not None:
+            self._refresh()  # nested in this thread: a no-op; another thread's operation: check for this one
+            yield
+            return
+        self._refresh()
+        self._checking = threading.get_ident()
+        try:
+            yield
+        finally:
+            self._checking = None
 
     def _reload(self) -> None:
         from vecnb.index.opening import reload_rows
@@ -893,10 +911,10 @@ class VectorIndex:
         ``stopwords``, ``stemmer``, ``k1``, ``b``, ``method``); see :mod:`vecnb.keyword`.
         """
         self._check_open()
-        self._refresh()
         from vecnb.search.keyword import keyword_search_index
 
-        return keyword_search_index(self, query, text=text, k=k, **options)
+        with self._checked():
+            return keyword_search_index(self, query, text=text, k=k, **options)
 
     def hybrid(self, query: Any, text: str | None = None, k: int = 10, fusion: str = "rrf", alpha: float = 0.5,
                **options: Any) -> pd.DataFrame:
@@ -912,10 +930,10 @@ class VectorIndex:
         2  apple crumble     2
         """
         self._check_open()
-        self._refresh()
         from vecnb.search.keyword import hybrid_search_index
 
-        return hybrid_search_index(self, query, text=text, k=k, fusion=fusion, alpha=alpha, **options)
+        with self._checked():
+            return hybrid_search_index(self, query, text=text, k=k, fusion=fusion, alpha=alpha, **options)
 
     def run(self, q: Any) -> pd.DataFrame:
         """Run a :class:`vecnb.Query` against this index.
@@ -1153,7 +1171,7 @@ def swap_index(current: Any, replacement: Any, *, close_old: bool = True) -> Any
 #: this list: a new one must be added here (or swap would leave it behind).
 INDEX_STATE = ("store", "store_name", "kind", "metric", "dim", "column", "text", "_info",
                "_frame", "_keys", "_row_hash", "_pos_of_key", "_sorted_keys", "_sorted_pos", "_next_key",
-               "_tmpdirs", "_home", "_closed", "ingest_report")
+               "_tmpdirs", "_home", "_checking", "_closed", "ingest_report")
 _ABSENT = object()
 
 

@@ -18,7 +18,8 @@ the live rows) when it grows past :data:`COMPACT_AFTER` entries.
 
 Writers use optimistic concurrency: each append names the next sequence number; if another
 process appended meanwhile the append (and, on transactional stores, the vector write with it)
-fails with :class:`~vecnb.errors.StoreError` telling the user to reopen the index.
+fails with :class:`~vecnb.errors.StoreError` telling the user to reopen the index. (An index
+checks the record before each write and reloads it when it moved, so this takes a true race.)
 
 Store capability (all optional; a store without it simply cannot be reopened)::
 
