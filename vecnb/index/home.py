@@ -263,6 +263,8 @@ class Home:
     ...     home.append([encode_dels(np.array([0]))])
     >>> home.entries, len(replay(store.home_read(), "example")[1])
     (3, 0)
+    >>> home.changed(), home.seen_changed()   # no other writer since: the record is where we left it
+    (False, False)
     """
 
     def __init__(self, store: Any, seq: int, entries: int):

@@ -164,6 +164,18 @@ def reload_rows(idx: Any) -> None:
 
     Afterwards ``idx`` answers as a freshly opened index would. Raises :class:`IndexFormatError`
     when the record now describes another kind of index (other dimension / metric / column).
+    (:class:`VectorIndex` calls it itself before answering when the record moved.)
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple", "pear"]}).vec.embed("text", model="hashing", progress=False)
+    >>> df.vec.index(store="sqlite", path="reload.db").close()
+    >>> a, b = vecnb.open_index("sqlite", path="reload.db"), vecnb.open_index("sqlite", path="reload.db")
+    >>> b.delete([0]); a._frame.index.tolist()        # a's copy is behind until it reloads
+    1
+    [0, 1]
+    >>> reload_rows(a); a._frame.index.tolist(), len(a)
+    ([1], 1)
     """
     st = idx.store
     where = describe(st)

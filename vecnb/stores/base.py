@@ -329,6 +329,10 @@ class KeepsIndexRecord(Protocol):
     {'path': 'record.db'}
     >>> len(store.home_read()) > 0
     True
+    >>> store.home_version() == store.home_read()[-1][0]   # the last sequence number: moves on every write
+    True
+    >>> store.home_reloaded(); store.watch_home()   # cache drop after another writer; sqlite checks for free
+    False
     """
 
     @classmethod
@@ -343,6 +347,10 @@ class KeepsIndexRecord(Protocol):
 
     def home_reset(self, payloads: list, fresh: bool = False) -> int:
         """Replace the record by ``payloads`` (a compaction); returns the last sequence number."""
+
+    def home_version(self) -> int | None:
+        """The record's last sequence number now (None: no record); cheap, checked before an index answers.
+        Numbers only grow on a target, also across compactions and ``mode="replace"``."""
 
     def staging(self, *, dim: int, metric: str, kind: str, options: dict) -> Any:
         """An empty store beside this one, to be filled and then ``take_place_of`` it."""
@@ -622,6 +630,27 @@ class BaseStore:
 
     def discard(self) -> None:
         """Drop what this staging store created, after a failed replace; by default nothing to drop."""
+
+    def home_reloaded(self) -> None:
+        """Forget what the store cached about its target: an index reloaded the record because another
+        writer changed (or replaced) it. By default nothing is cached.
+
+        Examples
+        --------
+        >>> vecnb.stores.create("numpy", dim=2).home_reloaded() is None
+        True
+        """
+
+    def watch_home(self) -> bool:
+        """Whether :meth:`search` reports the record's last sequence number itself (``home_seen``, read in
+        the search's own statement: pgvector); an index holding the record calls it. By default False.
+
+        Examples
+        --------
+        >>> vecnb.stores.create("sqlite", dim=2).watch_home()   # sqlite checks PRAGMA data_version instead
+        False
+        """
+        return False
 
     def __enter__(self):
         return self
