@@ -287,7 +287,6 @@ def test_attach_copies_the_callers_array():
 def test_own_score_rank_query_columns_are_kept_renamed_not_overwritten(path):
     """A frame with its own 'score' / 'rank' / 'query' columns (review scores, leaderboard ranks):
     the search's columns must not silently replace them (they used to, on every path)."""
-    import vecnb  # noqa: F401
     df = pd.DataFrame({"text": ["apple banana", "banana cherry", "cherry dates"],
                        "score": [5, 6, 7], "rank": [30, 20, 10], "query": ["x", "y", "z"]},
                       index=["a", "b", "c"]).vec.embed("text", model="hashing")
