@@ -138,7 +138,7 @@ def names() -> list[str]:
 
     Examples
     --------
-    >>> vecnb.embed.names()
+    >>> [n for n in vecnb.embed.names() if n in ("hashing", "minilm", "tfidf", "wordllama")]  # + any you registered
     ['hashing', 'minilm', 'tfidf', 'wordllama']
     """
     _load_entry_points()

@@ -642,7 +642,7 @@ class BaseStore:
         """
 
     def watch_home(self) -> bool:
-        """Whether :meth:`search` reports the record's last sequence number itself (``home_seen``, read in
+        """Whether ``search`` reports the record's last sequence number itself (``home_seen``, read in
         the search's own statement: pgvector); an index holding the record calls it. By default False.
 
         Examples

@@ -1513,7 +1513,7 @@ class PgVectorStore(BaseStore):
         return self._q(self._ix_name("home"))
 
     def watch_home(self) -> bool:
-        """From now on every search also returns the record's last seq (:attr:`home_seen`), read in the
+        """From now on every search also returns the record's last seq (``home_seen``), read in the
         search's own statement; an index holding this store's record calls it. Returns True."""
         self._watch = True
         return True
