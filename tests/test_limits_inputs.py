@@ -174,14 +174,6 @@ def test_keyword_over_stop_words_only_is_empty_with_a_note():
     assert len(hy) == 2  # the vector side still answers
 
 
-@pytest.fixture(scope="module")
-def es_url():
-    pytest.importorskip("elasticsearch")
-    import es_emulator
-
-    url, stop = es_emulator.start()
-    yield url
-    stop()
 
 
 def test_huge_cosine_query_same_top3_everywhere(pg_url, pg_table, es_url):

@@ -72,14 +72,6 @@ def frame():
     return df.vec.attach(X, name="emb", model="wordllama", source="text")
 
 
-@pytest.fixture(scope="module")
-def es_url():
-    pytest.importorskip("elasticsearch")
-    import es_emulator
-
-    url, stop = es_emulator.start()
-    yield url
-    stop()
 
 
 def store_options(request, store: str, tmp: str | None = None) -> dict:

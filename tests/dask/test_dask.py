@@ -301,21 +301,6 @@ def test_cluster_that_died_clear_error(pg_url):
         c.close()
 
 
-@pytest.fixture(scope="module")
-def es_url():
-    """The Elasticsearch EMULATOR (tests/stores/es_emulator.py, not Elasticsearch), or $VECNB_ES_URL."""
-    pytest.importorskip("elasticsearch")
-    if os.environ.get("VECNB_ES_URL"):
-        yield os.environ["VECNB_ES_URL"]
-        return
-    sys.path.insert(0, str(Path(__file__).parents[1] / "stores"))
-    import es_emulator
-
-    url, stop = es_emulator.start()
-    try:
-        yield url
-    finally:
-        stop()
 
 
 def test_to_store_elasticsearch_on_es_emulator(client, es_url):
