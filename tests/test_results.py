@@ -163,6 +163,22 @@ def _frames() -> dict[str, pd.DataFrame]:
     frames["object vector column"] = objvec
     frames["no attrs, float labels, no columns but vectors"] = pd.DataFrame(
         index=pd.Index(np.linspace(0, 1, n), name="f")).vec.attach(rng.standard_normal((n, 2)), name="v")
+    pa = __import__("pyarrow")
+    half = n // 2
+    chunked = pd.concat([pd.Series([f"c{i}" for i in range(half)], dtype="string[pyarrow]"),
+                         pd.Series([f"c{i}" for i in range(half, n)], dtype="string[pyarrow]")], ignore_index=True)
+    assert chunked.array._pa_array.num_chunks == 2  # pandas' own take for a column of several chunks
+    frames["RangeIndex start 5 step 3, arrow columns with nulls / lists / chunks"] = pd.DataFrame({
+        "str": pd.array([f"s{i}" if i % 3 else None for i in range(n)], dtype="str"),
+        "na": pd.array([f"n{i}" if i % 4 else None for i in range(n)], dtype="string[pyarrow]"),
+        "lists": pd.array([[i, i + 1] for i in range(n)], dtype=pd.ArrowDtype(pa.list_(pa.int64()))),
+        "ints": pd.array([i if i % 2 else None for i in range(n)], dtype=pd.ArrowDtype(pa.int32())),
+    }, index=pd.RangeIndex(5, 5 + 3 * n, 3, name="rid")).vec.attach(
+        rng.standard_normal((n, 3)).astype(np.float32), name="emb")
+    frames["RangeIndex start 5 step 3, arrow columns with nulls / lists / chunks"]["chunked"] = chunked.array
+    assert frames["RangeIndex start 5 step 3, arrow columns with nulls / lists / chunks"]["chunked"].array._pa_array \
+        .num_chunks == 2
+    frames["RangeIndex descending"] = pd.DataFrame({"x": np.arange(n)}, index=pd.RangeIndex(100, 100 - 2 * n, -2))
     return frames
 
 
@@ -305,3 +321,43 @@ def test_own_score_rank_query_columns_are_kept_renamed_not_overwritten(path):
     assert (out["rank"].to_numpy() >= 1).all() and out["rank"].max() <= 3
     assert ("query" in out.columns) == (path == "frame_batch")
     assert not any(c.startswith("text_vec") for c in out.columns)
+
+
+@pytest.mark.parametrize("index", [pd.RangeIndex(0, 50), pd.RangeIndex(5, 155, 3, name="rid"),
+                                   pd.RangeIndex(100, 0, -2, name=("a", 1)), pd.RangeIndex(-7, 43)])
+@pytest.mark.parametrize("flat", [[4], [0, 1, 2, 3], [2, 4, 6], [9, 3], [3, 3], [7, 7, 7], [1, 5, 0, 49, 23],
+                                  [49, 48, 47], list(range(50)), []])
+def test_range_labels_taken_arithmetically_equal_pandas_take(index, flat):
+    """results.take_labels computes a RangeIndex's labels as start + step * position: the very index
+    pandas' take returns (a RangeIndex for one or evenly spaced labels, else int64), name included."""
+    flat = np.array(flat, dtype=np.intp)
+    got, want = results.take_labels(index, flat), index.take(flat)
+    pd.testing.assert_index_equal(got, want, exact=True)
+    assert type(got) is type(want) and got.name == want.name and got.dtype == want.dtype
+
+
+@pytest.mark.parametrize("index", [pd.Index(["b", "a", "b", "c"], name="s"), pd.Index([3, 3, 1, 0]),
+                                   pd.MultiIndex.from_arrays([[1, 1, 2, 2], ["x", "y", "x", "y"]], names=["n", "t"]),
+                                   pd.date_range("2020-01-01", periods=4, tz="UTC")])
+def test_other_labels_taken_as_pandas_does(index):
+    flat = np.array([2, 0, 2, 3], dtype=np.intp)
+    pd.testing.assert_index_equal(results.take_labels(index, flat), index.take(flat), exact=True)
+
+
+def test_arrow_take_equals_pandas_take_and_shares_nothing():
+    """The direct pyarrow take of an arrow column gives pandas' array (type, dtype, nulls) and a
+    result that later edits of the frame do not reach."""
+    pa = __import__("pyarrow")
+    df = pd.DataFrame({"s": pd.array(["a", None, "c", "d"], dtype="string[pyarrow]"),
+                       "t": pd.array(["x", "y", None, "z"], dtype="str"),
+                       "l": pd.array([[1], [2, 3], None, []], dtype=pd.ArrowDtype(pa.list_(pa.int64())))})
+    flat = np.array([3, 1, 1, 2], dtype=np.intp)
+    for name in df.columns:
+        v = df[name].array
+        got = results._arrow_take(v, flat, [])
+        want = v.take(flat)
+        assert type(got) is type(want) and got.dtype == want.dtype
+        pd.testing.assert_extension_array_equal(got, want)
+    got = build_hits(df, np.array([[3, 1]]), np.array([[0.5, 0.25]]))
+    df.loc[3, "s"] = "changed"
+    assert got["s"].iloc[0] == "d" and pd.isna(got["s"].iloc[1]) and got.index.tolist() == [3, 1]

@@ -49,6 +49,31 @@ except ImportError:  # pragma: no cover - a pandas that moved them: the general 
     _Placement = _block_type = _coerce = _Manager = None
 _NumericBlock = _block_type(np.dtype(np.float64)) if _block_type is not None else None  # float / int columns
 
+try:  # the pieces of pandas' RangeIndex.take / ArrowExtensionArray.take the fast takes below repeat
+    import pyarrow as _pa
+    from pandas._libs.lib import is_sequence_range as _is_sequence_range
+    from pandas.arrays import ArrowExtensionArray as _ArrowEA
+    from pandas.arrays import ArrowStringArray as _ArrowSA
+except ImportError:  # pragma: no cover - a pandas that moved them: pandas' own takes
+    _pa = _is_sequence_range = _ArrowEA = _ArrowSA = None
+
+
+def _arrow_layout_known() -> bool:
+    """Whether pandas' arrow arrays are still laid out as :func:`_arrow_take` rebuilds them."""
+    if _pa is None:
+        return False
+    try:
+        a = pd.array(["x"], dtype="string[pyarrow]")
+        b = pd.array([1], dtype=pd.ArrowDtype(_pa.int64()))
+        return (type(a) is _ArrowSA and type(b) is _ArrowEA
+                and set(vars(a)) == set(vars(b)) == {"_pa_array", "_dtype", "_cache"})
+    except Exception:  # noqa: BLE001 - anything unexpected: pandas' own take
+        return False
+
+
+_ARROW_TYPES = (_ArrowEA, _ArrowSA) if _arrow_layout_known() else ()
+_simple_index = getattr(pd.Index, "_simple_new", None) or (lambda values, name: pd.Index(values, name=name, copy=False))
+
 
 __all__ = ["build_hits", "empty_hits"]
 
@@ -177,15 +202,68 @@ def _as_block_values(values: Any) -> Any:
     return values
 
 
+def take_labels(index: pd.Index, flat: np.ndarray) -> pd.Index:
+    """``index.take(flat)`` for positions ``0 <= flat < len(index)``; a ``RangeIndex`` without its checks.
+
+    The labels of a ``RangeIndex`` are ``start + step * position``: computed directly, as the
+    same index pandas' own take returns (a ``RangeIndex`` for one label or evenly spaced labels,
+    else an ``int64`` ``Index``; ~11 -> ~2 us per search). Every other index: pandas' take.
+
+    Examples
+    --------
+    >>> take_labels(pd.RangeIndex(10, 40, 3, name="id"), np.array([4, 0, 9]))
+    Index([22, 10, 37], dtype='int64', name='id')
+    >>> take_labels(pd.RangeIndex(100), np.array([7]))
+    RangeIndex(start=7, stop=8, step=1)
+    """
+    if type(index) is not pd.RangeIndex or _is_sequence_range is None or not len(flat):
+        return index.take(flat)
+    step = index.step
+    labels = flat.astype(np.int64)
+    if step != 1:
+        labels *= step
+    if index.start != 0:
+        labels += index.start
+    name = index.name
+    if len(labels) == 1:
+        first = int(labels[0])
+        return pd.RangeIndex(first, first + step, step, name=name)
+    first, diff = int(labels[0]), int(labels[1]) - int(labels[0])
+    if diff != 0 and (len(labels) == 2 or _is_sequence_range(labels, diff)):
+        return pd.RangeIndex(first, int(labels[-1]) + diff, diff, name=name)
+    return _simple_index(labels, name=name)  # what RangeIndex.take returns, without re-checking the array
+
+
+def _arrow_take(v: Any, flat: np.ndarray, indices: list) -> Any:
+    """``v.take(flat)`` for an arrow-backed column and valid positions ``flat``: one pyarrow take,
+    without pandas' index checks and re-wrapping (~25 -> ~8 us); other arrays: their own take.
+
+    ``indices`` caches ``flat`` as a pyarrow array across the columns of one result.
+    """
+    if type(v) not in _ARROW_TYPES:
+        return v.take(flat)
+    chunked = v._pa_array
+    if chunked.num_chunks != 1:
+        return v.take(flat)
+    if not indices:
+        indices.append(_pa.array(flat))
+    out = type(v).__new__(type(v))
+    out._pa_array = _pa.chunked_array([chunked.chunk(0).take(indices[0])], type=chunked.type)
+    out._dtype = v._dtype
+    out._cache = {}
+    return out
+
+
 def _planned_frame(mgr: Any, plan: _Plan, flat: np.ndarray, index: pd.Index, added: list) -> pd.DataFrame:
     """The result frame through ``plan``: one take per block, blocks assembled without re-checks."""
     blocks = mgr.blocks
     out = []
+    indices: list = []  # flat as a pyarrow array, made for the first arrow column
     for i, sel, two_d, placement, klass in plan.steps:
         v = blocks[i].values
         if sel is not None:
             v = v[sel]
-        v = v.take(flat, axis=1) if two_d else v.take(flat)
+        v = v.take(flat, axis=1) if two_d else _arrow_take(v, flat, indices)
         out.append(klass(_coerce(v), ndim=2, placement=placement))
     for values, placement in zip(added, plan.added_at):
         if type(values) is np.ndarray and values.dtype.kind in "fi":  # score, rank: plain numeric blocks
@@ -312,7 +390,7 @@ def build_hits(
     clash = _renamed_clashes(frame.columns, added, drop)
     if clash:
         frame = frame.rename(columns=clash)  # copy-on-write: no data is copied
-    index = frame.index.take(flat)
+    index = take_labels(frame.index, flat)
     planned = _plan(frame, tuple(added), drop)
     if planned is not None:
         out = _planned_frame(planned[0], planned[1], flat, index, list(added.values()))
@@ -327,6 +405,28 @@ RESERVED = ("score", "rank", "query")
 _RESERVED_SET = frozenset(RESERVED)
 
 
+_LABEL_SETS: OrderedDict = OrderedDict()
+
+
+def _label_set(columns: pd.Index) -> Any:
+    """The column labels as a set, made once per columns object (iterating an arrow-backed ``str``
+    Index costs ~10 us a search); the cache holds the ``Index`` so its ``id`` is not reused."""
+    key = id(columns)
+    with _COLUMNS_LOCK:
+        hit = _LABEL_SETS.get(key)
+        if hit is not None and hit[0] is columns:
+            return hit[1]
+    try:
+        names: Any = frozenset(columns)
+    except TypeError:  # an unhashable label: the caller's set tests iterate the columns
+        return columns
+    with _COLUMNS_LOCK:
+        _LABEL_SETS[key] = (columns, names)
+        while len(_LABEL_SETS) > _COLUMNS_CACHE_SIZE:
+            _LABEL_SETS.popitem(last=False)
+    return names
+
+
 def _renamed_clashes(columns: pd.Index, added: dict[str, Any], drop: tuple) -> dict[Any, str]:
     """New names for the frame's columns that a search result adds itself (``score``, ``rank``,
     ``query``, ``keyword_score`` ...), with a warning, so neither is silently lost.
@@ -334,7 +434,8 @@ def _renamed_clashes(columns: pd.Index, added: dict[str, Any], drop: tuple) -> d
     ``query`` is reserved even for a single query (where no ``query`` column is added), so a
     frame's own ``query`` column never makes a single-query result look like a batch.
     """
-    if _RESERVED_SET.isdisjoint(columns) and (len(added) <= 2 or set(added).isdisjoint(columns)):
+    names = _label_set(columns)
+    if _RESERVED_SET.isdisjoint(names) and (len(added) <= 2 or set(added).isdisjoint(names)):
         return {}  # the usual case, in C: ~1 us (added is score + rank unless extra / query columns)
     taken = set(columns) | set(added)
     clash: dict[Any, str] = {}
