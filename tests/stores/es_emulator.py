@@ -44,7 +44,7 @@ def _eq(a, b) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool) and a == b
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return float(a) == float(b)
+        return a == b  # exact (Python compares int and float exactly); a double field's values are floats already
     return a == b
 
 
@@ -53,8 +53,30 @@ def _eq_key(a):
     if isinstance(a, bool):
         return ("b", a)
     if isinstance(a, (int, float)):
-        return ("n", float(a))
+        return ("n", a)  # 3 and 3.0 are one key; ints past 2**53 stay apart
     return ("s", a) if isinstance(a, str) else ("o", repr(a))
+
+
+def _as_type(v, ftype: str | None):
+    """The value a field of mapping type ``ftype`` indexed for source value ``v`` (as the server:
+    a ``double`` field holds the nearest double, so ints past 2**53 round; a ``long`` holds the
+    exact int, a float's fraction truncated by ``coerce``)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return v
+    if ftype == "double":
+        return float(v)
+    if ftype == "long":
+        return int(v)
+    return v
+
+
+def _query_value(x, ftype: str | None):
+    """A term / range value as a field of type ``ftype`` reads it: a double field parses it as
+    a double; a long field keeps it exact (Elasticsearch's long queries compare fractional bounds
+    mathematically: ``gt 2.5`` is ``gte 3``, a ``term`` with a fraction matches nothing)."""
+    if ftype == "double" and isinstance(x, (int, float)) and not isinstance(x, bool):
+        return float(x)
+    return x
 
 
 def _cmp_ok(v, op: str, x) -> bool:
@@ -76,6 +98,50 @@ class _Index:
         self.mappings = body.get("mappings", {})
         self.docs: dict[str, dict] = {}
         self.visible: dict[str, dict] = {}  # what searches see (after a refresh)
+        self.types: dict[str, str] = {}  # "metadata.x" -> mapping type (explicit or dynamic)
+        for name, spec in (self.mappings.get("properties", {}).get("metadata", {}).get("properties") or {}).items():
+            self.types[f"metadata.{name}"] = spec.get("type")
+
+    def put_properties(self, props: dict) -> tuple[int, dict] | None:
+        """Merge a put-mapping's ``properties``; a field's type cannot change (the server's 400)."""
+        meta = (props.get("metadata") or {}).get("properties") or {}
+        for name, spec in meta.items():
+            have = self.types.get(f"metadata.{name}")
+            if have is not None and have != spec.get("type"):
+                return 400, _err("illegal_argument_exception",
+                                 f"mapper [metadata.{name}] cannot be changed from type [{have}] to [{spec.get('type')}]")
+        for name, spec in meta.items():
+            self.types[f"metadata.{name}"] = spec.get("type")
+            self.mappings.setdefault("properties", {}).setdefault("metadata", {"type": "object"}) \
+                .setdefault("properties", {})[name] = dict(spec)
+        return None
+
+    def map_dynamic(self, src: dict) -> str | None:
+        """Dynamic mapping of a document's new ``metadata`` fields through the index's templates
+        (JSON int -> ``long`` template, float -> ``double``, string -> ``string``, bool ->
+        ``boolean``); returns an indexing error for a value its field's type refuses."""
+        md = src.get("metadata")
+        if not isinstance(md, dict):
+            return None
+        templates = {}
+        for t in self.mappings.get("dynamic_templates", []):
+            (_, spec), = t.items()
+            templates[spec.get("match_mapping_type")] = spec["mapping"]["type"]
+        for name, v in md.items():
+            path = f"metadata.{name}"
+            ftype = self.types.get(path)
+            if ftype is None:
+                json_type = ("boolean" if isinstance(v, bool) else "long" if isinstance(v, int) else
+                             "double" if isinstance(v, float) else "string" if isinstance(v, str) else None)
+                if json_type is None:
+                    continue
+                ftype = self.types[path] = templates.get(json_type, {"string": "text"}.get(json_type, json_type))
+                self.mappings.setdefault("properties", {}).setdefault("metadata", {"type": "object"}) \
+                    .setdefault("properties", {})[name] = {"type": ftype}
+            if ftype == "long" and isinstance(v, (int, float)) and not isinstance(v, bool) \
+                    and not -2**63 <= int(v) < 2**63:
+                return f"Value [{v}] is out of range for a long"
+        return None
 
     @property
     def vector(self) -> dict | None:
@@ -93,6 +159,7 @@ class Emulator:
         self.aliases: dict[str, str] = {}  # alias -> concrete index
         self.lock = threading.Lock()
         self._terms: dict[int, tuple] = {}
+        self._types: dict[str, str] = {}  # the searched index's field types (set per search, under the lock)
 
     # ------------------------------------------------------------------ queries
     def matches(self, q: dict | None, doc: dict) -> bool:
@@ -103,23 +170,28 @@ class Emulator:
             return True
         if kind == "match_none":
             return False
+        types = self._types
         if kind == "term":
             (f, v), = arg.items()
             got = _get(doc, f)
-            return got is not _MISSING and _eq(got, v)
+            t = types.get(f)
+            return got is not _MISSING and _eq(_as_type(got, t), _query_value(v, t))
         if kind == "terms":
             (f, vs), = arg.items()
             got = _get(doc, f)
             if got is _MISSING:
                 return False
+            t = types.get(f)
             cached = self._terms.get(id(vs))
             if cached is None or cached[0] is not vs:  # one set per terms list (lists of thousands)
-                cached = self._terms[id(vs)] = (vs, {_eq_key(v) for v in vs})
-            return _eq_key(got) in cached[1]
+                cached = self._terms[id(vs)] = (vs, {_eq_key(_query_value(v, t)) for v in vs})
+            return _eq_key(_as_type(got, t)) in cached[1]
         if kind == "range":
             (f, ops), = arg.items()
             got = _get(doc, f)
-            return got is not _MISSING and all(_cmp_ok(got, op, x) for op, x in ops.items())
+            t = types.get(f)
+            return got is not _MISSING and all(_cmp_ok(_as_type(got, t), op, _query_value(x, t))
+                                               for op, x in ops.items())
         if kind == "exists":
             return _get(doc, arg["field"]) is not _MISSING
         if kind == "match":
@@ -209,6 +281,7 @@ class Emulator:
         if idx is None:
             return 404, _err("index_not_found_exception", f"no such index [{name}]")
         size = int(body.get("size", 10))
+        self._types = idx.types
         docs = list(idx.visible.items())
         if "knn" in body:
             knn = body["knn"]
@@ -274,6 +347,10 @@ class Emulator:
                 elif vec["similarity"] == "dot_product" and abs(np.linalg.norm(src["vector"]) - 1) > 1e-4:
                     problem = ("document_parsing_exception", "The [dot_product] similarity can only be used with "
                                "unit-length vectors.")
+            if problem is None:
+                bad = idx.map_dynamic(src)
+                if bad:
+                    problem = ("document_parsing_exception", bad)
             if problem:
                 errors = True
                 items.append({"index": {"_index": name, "_id": _id, "status": 400,
@@ -339,7 +416,11 @@ class Emulator:
             if rest == ["_mapping"]:
                 if method == "GET":
                     return 200, {name: {"mappings": idx.mappings}}
-                idx.mappings["_meta"] = json.loads(body).get("_meta", idx.mappings.get("_meta"))
+                put = json.loads(body)
+                refused = idx.put_properties(put.get("properties") or {})
+                if refused:
+                    return refused
+                idx.mappings["_meta"] = put.get("_meta", idx.mappings.get("_meta"))
                 return 200, {"acknowledged": True}
             if rest == ["_refresh"]:
                 idx.refresh()

@@ -45,6 +45,7 @@ def test_index_body_hnsw_cosine_exactly():
         "mappings": {
             "_meta": {"vecnb": 1, "dim": 384, "metric": "cosine", "similarity": "cosine", "kind": "hnsw", "fields": {}},
             "dynamic": "strict",
+            "date_detection": False,
             "properties": {
                 "vecnb_id": {"type": "long"},
                 "vector": {"type": "dense_vector", "dims": 384, "index": True, "similarity": "cosine",

@@ -756,6 +756,18 @@ class VectorIndex:
         finally:
             self._checking = None
 
+    def _one_version(self, run: Any) -> pd.DataFrame:
+        """``run()`` (keyword / hybrid: several reads of the store and the rows) against one version
+        of the index record: when another process wrote while it ran (its legs could pair one
+        version's store rows with another's labels), it runs again on the new version."""
+        for _ in range(3):
+            with self._checked():
+                seq = self._home.seq if self._home is not None else None
+                out = run()
+                if self._home is None or (self._home.seq == seq and not self._home.changed()):
+                    return out
+        self._changed_elsewhere()
+
     def _reload(self) -> None:
         from vecnb.index.opening import reload_rows
 
@@ -833,11 +845,13 @@ class VectorIndex:
                 break
             # the rows must come from the record this handle holds (else another process's rows
             # would be shown with this handle's labels and columns): pgvector reports the record's seq
-            # from the search's own statement; other stores are asked again (sqlite: free if unchanged)
+            # from the search's own statement; other stores are asked again after the search (sqlite:
+            # free if unchanged; ES / chroma: one lookup), so a write landing between the check before
+            # the search and the search itself (edited rows under the old labels) is searched again
             if home.folds:
                 moved = home.seen_changed()
             else:
-                moved = bool(keys.size and keys.max() >= self._next_key) or (home.free and home.changed())
+                moved = bool(keys.size and keys.max() >= self._next_key) or home.changed()
             if not moved:
                 break
             if attempt == 3:
@@ -913,8 +927,7 @@ class VectorIndex:
         self._check_open()
         from vecnb.search.keyword import keyword_search_index
 
-        with self._checked():
-            return keyword_search_index(self, query, text=text, k=k, **options)
+        return self._one_version(lambda: keyword_search_index(self, query, text=text, k=k, **options))
 
     def hybrid(self, query: Any, text: str | None = None, k: int = 10, fusion: str = "rrf", alpha: float = 0.5,
                **options: Any) -> pd.DataFrame:
@@ -932,8 +945,8 @@ class VectorIndex:
         self._check_open()
         from vecnb.search.keyword import hybrid_search_index
 
-        with self._checked():
-            return hybrid_search_index(self, query, text=text, k=k, fusion=fusion, alpha=alpha, **options)
+        return self._one_version(
+            lambda: hybrid_search_index(self, query, text=text, k=k, fusion=fusion, alpha=alpha, **options))
 
     def run(self, q: Any) -> pd.DataFrame:
         """Run a :class:`vecnb.Query` against this index.

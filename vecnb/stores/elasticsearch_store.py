@@ -8,7 +8,13 @@ Mapping (see :func:`index_body`): ``vector`` is a ``dense_vector`` with the simi
 matches the metric, ``vecnb_id`` a ``long`` (sort key for :meth:`ElasticsearchStore.iter_ids`),
 ``text`` a ``text`` field (BM25, the keyword side of hybrid search), and ``metadata.*``
 dynamic fields mapped as ``keyword`` (strings: exact ``term`` matches, byte-order ranges like
-pandas) or ``double`` (every number, so an int field never truncates later floats).
+pandas) or ``double`` (numbers first written as floats). A field whose first write is an
+integer column (int64, nullable Int64, unsigned, datetimes as int nanoseconds) is mapped
+``long`` before its first document, so ints past 2**53 keep their exact value in filters (a
+``double`` holds 2**53 + 1 as 2**53). Writes that a field's type would change silently are
+refused with the fix: non-integral floats into a ``long`` field (Elasticsearch truncates them),
+ints past 2**53 into a ``double`` field, ints outside int64. ``date_detection`` is off, so a
+text column of dates stays a ``keyword`` field compared like pandas' strings.
 
 Metric -> similarity, and how scores come back to vecnb's convention
 --------------------------------------------------------------------
@@ -73,7 +79,7 @@ from vecnb.errors import (
     StoreError,
     VecnbError,
 )
-from vecnb._core.filters import And, Cmp, Node, Or, encode_node, equal_forms, parse
+from vecnb._core.filters import And, Cmp, Node, Or, encode_frame, encode_node, equal_forms, parse
 from vecnb._core.metrics import resolve_metric
 from vecnb._core.progress import progress_bar
 from vecnb.stores._server import (
@@ -155,6 +161,7 @@ def index_body(dim: int, metric: str, kind: str = "hnsw", *, m: int = 16, ef_con
             "_meta": {"vecnb": FORMAT_VERSION, "dim": int(dim), "metric": resolve_metric(metric),
                       "similarity": similarity, "kind": kind, "fields": {}},
             "dynamic": "strict",
+            "date_detection": False,
             "properties": {
                 "vecnb_id": {"type": "long"},
                 "vector": {"type": "dense_vector", "dims": int(dim), "index": True, "similarity": similarity,
@@ -172,6 +179,46 @@ def index_body(dim: int, metric: str, kind: str = "hnsw", *, m: int = 16, ef_con
             ],
         },
     }
+
+
+def check_numbers(metadata: pd.DataFrame | None, fields: dict[str, str], longs: set[str]) -> set[str]:
+    """Integer metadata columns new to the index (to map as ``long``), after refusing numbers
+    their field would store wrongly: non-integral floats into a ``long`` field (truncated by the
+    server), ints past 2**53 into a ``double`` field (rounded), ints outside int64.
+
+    Examples
+    --------
+    >>> check_numbers(pd.DataFrame({"n": [1, 2**60], "x": [0.5, 1.0]}), {}, set())
+    {'n'}
+    """
+    if metadata is None:
+        return set()
+    metadata = encode_frame(metadata)
+    new: set[str] = set()
+    for j, name in enumerate(str(c) for c in metadata.columns):
+        col = metadata.iloc[:, j]
+        if pd.api.types.is_bool_dtype(col.dtype) or not pd.api.types.is_numeric_dtype(col.dtype):
+            continue
+        vals = col.dropna().to_numpy()
+        is_int = pd.api.types.is_integer_dtype(col.dtype)
+        if is_int and len(vals) and (vals.max() > 2**63 - 1):
+            raise InvalidInputError(f"metadata column {name!r} holds {vals.max()}, past int64; Elasticsearch "
+                                    "long fields hold -2**63 .. 2**63-1. Store it as a string column.")
+        seen = fields.get(name) not in (None, "unknown")
+        if name in longs or (is_int and not seen):
+            if not is_int and len(vals) and not np.all(np.mod(vals[np.isfinite(vals)], 1) == 0):
+                raise InvalidInputError(
+                    f"metadata column {name!r} holds fractional numbers, but the index stores {name!r} as exact "
+                    "integers (Elasticsearch 'long', which would truncate them). Round the column, write it "
+                    "under another name, or rebuild the index (mode='replace').")
+            if name not in longs:
+                new.add(name)
+        elif is_int and len(vals) and (vals.max() > 2**53 or vals.min() < -2**53):
+            raise InvalidInputError(
+                f"metadata column {name!r} holds integers past 2**53, but the index stores {name!r} as doubles "
+                "(it was first written as floats), which would round them. Write it under another name or "
+                "rebuild the index (mode='replace').")
+    return new
 
 
 def _field(name: str) -> str:
@@ -458,6 +505,7 @@ class ElasticsearchStore(BaseStore):
         self._owns_client = client is None
         self._ready = False
         self._fields: dict[str, str] = {}
+        self._longs: set[str] = set()  # metadata fields mapped ``long`` (exact ints)
         self._secrets = [s for s in (self.api_key, *url_secrets(url)) if s]
         if url is not None:
             _check_url(url, self.api_key, self._scrub)
@@ -544,16 +592,21 @@ class ElasticsearchStore(BaseStore):
                 f"index {self.index!r} was built for similarity {vec.get('similarity')!r} (metric "
                 f"{meta.get('metric')!r}); this store needs {self.similarity!r}. Use another index= name.")
         self._fields = dict(meta.get("fields") or {})
+        self._longs = set(meta.get("long_fields") or ())
 
-    def _register_fields(self, es: Any, kinds: dict[str, str]) -> None:
+    def _register_fields(self, es: Any, kinds: dict[str, str], metadata: pd.DataFrame | None = None) -> None:
         merged = dict(self._fields)
         for f, k in kinds.items():
             merged[f] = merge_kinds(merged.get(f), k)
-        if merged != self._fields:
-            self._fields = merged
+        longs = self._longs | check_numbers(metadata, self._fields, self._longs)
+        if merged != self._fields or longs != self._longs:
             meta = {"vecnb": FORMAT_VERSION, "dim": self.dim, "metric": self.metric, "similarity": self.similarity,
-                    "kind": "hnsw" if self.kind == "auto" else self.kind, "fields": merged}
-            es.indices.put_mapping(index=self.index, meta=meta)
+                    "kind": "hnsw" if self.kind == "auto" else self.kind, "fields": merged,
+                    "long_fields": sorted(longs)}
+            new = sorted(longs - self._longs)
+            props = {"metadata": {"type": "object", "properties": {f: {"type": "long"} for f in new}}} if new else None
+            es.indices.put_mapping(index=self.index, meta=meta, properties=props)
+            self._fields, self._longs = merged, longs
 
     def _bar(self, n: int, desc: str):
         show = self.progress if self.progress is not None else n >= 20_000
@@ -598,7 +651,7 @@ class ElasticsearchStore(BaseStore):
         rows, kinds = metadata_rows(metadata, len(ids))
         es = self._es()
         try:
-            self._register_fields(es, kinds)
+            self._register_fields(es, kinds, metadata)
             self._bulk(es, bulk_actions(self.index, ids, vecs, rows, texts), len(ids),
                        f"Elasticsearch bulk -> {self.index}", "upsert")
         except Exception as exc:
