@@ -596,6 +596,7 @@ class PgVectorStore(BaseStore):
         self._session_conn: Any = None      # ... the connection they were set on
         self._session_lock = threading.Lock()  # settings + statement of one search stay together across threads
         self._sql_cache: dict[tuple, sql.Composed] = {}
+        self._kept_cursor: Any = None  # the binary cursor single searches on our own connection run on
         self._watch = False   # searches also return the index record's last seq (an index holds a record here)
         self.home_seen: list[int | None] = []  # ... per query of the last search (None: it returned no row)
 
@@ -1071,39 +1072,52 @@ class PgVectorStore(BaseStore):
         return (self._owns_conn and conn.autocommit
                 and conn.pgconn.transaction_status == TransactionStatus.IDLE)
 
-    def _queries_sql(self, cond: sql.Composable | None, exact: bool, conn: Any = None) -> sql.Composed | bytes:
-        """One query's statement (``None`` cond: no filter; that statement is built once and kept, and
-        with ``conn`` given, kept rendered as bytes for that connection's encoding).
+    def _queries_sql(self, cond: sql.Composable | None, exact: bool, conn: Any = None,
+                     k: int | None = None) -> sql.Composed | bytes:
+        """One query's statement (``None`` cond: no filter; that statement is built once per ``k`` and
+        kept, and with ``conn`` given, kept rendered as bytes for that connection's encoding).
 
         Exact: the distances come from a subquery behind ``OFFSET 0`` (an optimisation fence), so
         the planner cannot serve ``ORDER BY d`` from an ANN index on the table: a sequential scan
         (or the metadata index) and a top-k sort, every time, without changing any setting.
+
+        Unfiltered, ``k`` is written into the statement as a literal: the only parameter left is the
+        query vector, on which no cost estimate depends, so PostgreSQL's plan cache settles on the
+        generic plan of the prepared statement after five executions and stops planning every call
+        (with ``LIMIT $2`` the generic plan's cost, estimated for an unknown limit, never beat a
+        custom plan: each search was planned afresh, ~40-90 us, the ``max(seq)`` subquery's
+        min/max path search most of it).
         """
-        key = (exact, self.schema, self.table, self.metric, self.halfvec, self._watch) if cond is None else None
-        if key is not None and conn is not None:
-            bkey = (*key, conn.info.encoding)
-            if bkey not in self._sql_cache:
-                self._sql_cache[bkey] = self._queries_sql(None, exact).as_bytes(conn)
-            return self._sql_cache[bkey]
-        if key is not None and key in self._sql_cache:
-            return self._sql_cache[key]
+        if cond is None:
+            key = (exact, self.schema, self.table, self.metric, self.halfvec, self._watch, int(k))
+            if conn is not None:
+                bkey = (*key, conn.info.encoding)
+                got = self._sql_cache.get(bkey)
+                if got is None:
+                    if len(self._sql_cache) > 64:  # many different k: keep the cache small
+                        self._sql_cache.clear()
+                    got = self._sql_cache[bkey] = self._queries_sql(None, exact, k=k).as_bytes(conn)
+                return got
+            if key in self._sql_cache:
+                return self._sql_cache[key]
         op = sql.SQL(_OPS[self.metric])
         qv = sql.SQL("%(q)b::halfvec") if self.halfvec else sql.SQL("%(q)b")
         c = sql.SQL("TRUE") if cond is None else cond
+        lim = sql.SQL("%(k)s") if cond is not None else sql.Literal(int(k))
         # the index record's last seq, read in the same statement (same snapshot) as the rows: an
         # uncorrelated scalar subquery, run once per statement (an InitPlan), no extra round trip
         v = sql.SQL(", (SELECT max(seq) FROM {})").format(self._home_ident()) if self._watch else sql.SQL("")
         if exact:
             stmt = sql.SQL(
                 "SELECT id, d{v} FROM (SELECT id, embedding {op} {qv} AS d FROM {t} WHERE {c} OFFSET 0) s "
-                "ORDER BY d, id LIMIT %(k)s"
-            ).format(op=op, qv=qv, t=self._t, c=c, v=v)
+                "ORDER BY d, id LIMIT {lim}"
+            ).format(op=op, qv=qv, t=self._t, c=c, v=v, lim=lim)
         else:
             stmt = sql.SQL(
                 "WITH c AS MATERIALIZED (SELECT id, embedding {op} {qv} AS d FROM {t} WHERE {c} "
-                "ORDER BY embedding {op} {qv} LIMIT %(k)s) SELECT id, d{v} FROM c ORDER BY d, id"
-            ).format(op=op, qv=qv, t=self._t, c=c, v=v)
-        if key is not None:
+                "ORDER BY embedding {op} {qv} LIMIT {lim}) SELECT id, d{v} FROM c ORDER BY d, id"
+            ).format(op=op, qv=qv, t=self._t, c=c, v=v, lim=lim)
+        if cond is None:
             self._sql_cache[key] = stmt
         return stmt
 
@@ -1143,19 +1157,23 @@ class PgVectorStore(BaseStore):
                     self._planned_exact += 1
             params = [{"q": _Vec(q[i]), "k": int(k), **named} for i in range(len(q))]
             filt = None if node is None else cond
-            results = self._run_queries(conn, self._queries_sql(filt, exact, conn), params, k, exact=exact,
+            results = self._run_queries(conn, self._queries_sql(filt, exact, conn, k), params, k, exact=exact,
                                         selectivity=sel, prepare=node is None)
             short = [] if exact else [i for i, rows in enumerate(results) if len(rows) < k]
             if short:  # the index came back short (selective filter, tiny table): exact scan for those
                 self._fallbacks += len(short)
-                redo = self._run_queries(conn, self._queries_sql(filt, True, conn), [params[i] for i in short], k,
+                redo = self._run_queries(conn, self._queries_sql(filt, True, conn, k), [params[i] for i in short], k,
                                          exact=True, prepare=node is None)
                 for i, rows in zip(short, redo):
                     results[i] = rows
-        ids = np.full((len(results), k), -1, dtype=np.int64)
-        dist = np.full((len(results), k), np.inf, dtype=np.float64)
         if self._watch:
             self.home_seen = [rows[0][2] if rows else None for rows in results]
+        if len(results) == 1 and len(results[0]) == k:  # one query, a full answer: no padding
+            cols = tuple(zip(*results[0]))
+            ids = np.array(cols[0], dtype=np.int64).reshape(1, k)
+            return ids, scores_from_distances(np.array(cols[1], dtype=np.float64).reshape(1, k), self.metric)
+        ids = np.full((len(results), k), -1, dtype=np.int64)
+        dist = np.full((len(results), k), np.inf, dtype=np.float64)
         for i, rows in enumerate(results):
             if rows:
                 ids[i, :len(rows)] = [r[0] for r in rows]
@@ -1257,8 +1275,10 @@ class PgVectorStore(BaseStore):
             with self._session_lock:
                 if settings:
                     self._set_gucs(conn, k, exact=exact, selectivity=selectivity, local=False)
-                if len(params) == 1:
-                    cur = conn.cursor(binary=True)
+                if len(params) == 1:  # one kept cursor: no cursor (and adapters map) built per search
+                    cur = self._kept_cursor
+                    if cur is None or cur.connection is not conn or cur.closed:
+                        cur = self._kept_cursor = conn.cursor(binary=True)
                     cur.execute(stmt, params[0], prepare=prep)
                     return [cur.fetchall()]
                 with conn.pipeline():
