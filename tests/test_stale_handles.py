@@ -157,3 +157,39 @@ def test_another_process_syncs_while_a_handle_is_open(store, tmp_path, request):
     assert set(hits["party"]) == {"SNP"} and len(a) == 58
     _assert_same(_answers(a), want)
     a.close()
+
+
+def test_pgvector_handle_on_a_generic_plan_follows_a_sync_and_a_replace(tmp_path, request):
+    """pgvector's unfiltered search is a prepared statement (``k`` a literal in it) that PostgreSQL
+    runs on its cached generic plan after five executions: that plan still reads the record's
+    last seq in every search, and follows a table swapped in under the same name."""
+    where = _where("pgvector", tmp_path, request)
+    df = _frame()
+    df.vec.index(store="pgvector", text="text", **where).close()
+    a = vecnb.open_index("pgvector", **where)
+
+    def on_generic_plan():
+        for _ in range(8):
+            hits = a.search(Q, k=10)
+        plans = a.store._conn_obj.execute(
+            "SELECT generic_plans FROM pg_prepared_statements WHERE statement LIKE '%max(seq)%LIMIT 10%'").fetchall()
+        assert plans and max(p[0] for p in plans) >= 1, plans
+        return hits
+
+    before = on_generic_plan()
+    assert len(before) == 10
+    b = vecnb.open_index("pgvector", **where)
+    df2 = _edited(df)
+    assert b.sync(df2).added == 3
+    b.close()
+    want = _fresh("pgvector", where)
+    pd.testing.assert_frame_equal(a.search(Q, k=10), want["vector"], check_exact=False, rtol=1e-6)
+    assert len(a) == 58
+
+    pd.testing.assert_frame_equal(on_generic_plan(), want["vector"], check_exact=False, rtol=1e-6)
+    df2.iloc[10:40].vec.index(store="pgvector", text="text", mode="replace", **where).close()
+    want = _fresh("pgvector", where)
+    got = a.search(Q, k=10)
+    pd.testing.assert_frame_equal(got, want["vector"], check_exact=False, rtol=1e-6)
+    assert len(a) == 30 and set(got.index) <= set(df2.index[10:40])
+    a.close()

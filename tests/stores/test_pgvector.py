@@ -648,3 +648,27 @@ def test_search_settings_never_leak_into_a_callers_session(make, pg_url):
         exact = make(kind="exact", table=store.table)
         got, _ = exact.search(X[:5] + 0.01, 10)
         np.testing.assert_array_equal(got, brute(X, X[:5] + 0.01, 10, "cosine")[0])
+
+
+def test_every_k_gets_its_own_statement_on_a_generic_plan(make):
+    """Unfiltered searches write ``k`` into the prepared statement as a literal (so PostgreSQL's plan
+    cache keeps one generic plan per statement instead of planning each call): every ``k`` still gets
+    its own exact answer, more of them than the statement cache keeps, one query or several."""
+    n = 300
+    X = clustered(n, 16, seed=21)
+    Q = X[:4] + 0.01
+    store = make(kind="exact")
+    store.upsert(np.arange(n), X)
+    for _ in range(7):
+        store.search(Q[:1], 10)
+    plans = store._conn_obj.execute(
+        "SELECT generic_plans FROM pg_prepared_statements WHERE statement LIKE '%LIMIT 10'").fetchall()
+    assert plans and plans[0][0] >= 1, plans
+    for k in [*range(1, 80, 3), 10, n, n + 5]:
+        for q in (Q[:1], Q):
+            got, scores = store.search(q, k)
+            want, want_scores = brute(X, q, min(k, n), "cosine")
+            np.testing.assert_array_equal(got[:, :min(k, n)], want)
+            np.testing.assert_allclose(scores[:, :min(k, n)], want_scores, atol=1e-4)
+            assert (got[:, n:] == -1).all() and (scores[:, n:] == -np.inf).all()
+    assert len(store._sql_cache) <= 66
