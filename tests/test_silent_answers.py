@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import vecnb
-from vecnb.errors import InvalidInputError
+from vecnb.errors import InvalidInputError, VecnbError
 
 N = 120
 BIG = 2**53
@@ -183,3 +183,101 @@ def test_a_write_between_check_and_search_is_not_mixed_in(store, how, tmp_path, 
     finally:
         a.close()
         b.close()
+
+
+# ------------------------------------------------------------------ 3. frame vs index: the same where, the same rows
+def _target_frame() -> pd.DataFrame:
+    import datetime as dt
+
+    df = vecnb.datasets.load("hansard").head(80).copy()
+    rng = np.random.default_rng(0)
+    df["when"] = pd.to_datetime(df["date"])
+    df["day"] = pd.Series([t.date() for t in df["when"]], index=df.index, dtype=object)
+    df["party"] = pd.Categorical(df["label"])
+    df["ratio"] = np.where(rng.random(80) < .2, np.nan, rng.random(80))
+    df["level"] = pd.array(rng.integers(0, 5, 80), dtype="Int64")
+    df.loc[df.index[:5], "level"] = pd.NA
+    df["flag"] = rng.random(80) < .5
+    df["mixed"] = pd.Series([1, "a", None, 2.5] * 20, dtype=object, index=df.index)
+    df["tags"] = pd.Series([["x"], ["y"]] * 40, index=df.index)
+    df.loc[df.index[0], "day"] = dt.date(1999, 1, 1)
+    return df.drop(columns=["date"]).vec.embed("text", model="hashing", progress=False)
+
+
+def _target_filters() -> list:
+    import datetime as dt
+
+    return [None, {}, {"level": 2}, {"level": {"$gte": 2}}, {"level": {"$ne": 2}}, {"ratio": {"$lt": 0.5}},
+            {"ratio": {"$ne": 0.5}}, {"flag": True}, {"flag": 1}, {"party": "Labour"}, {"party": {"$in": ["Labour"]}},
+            {"when": {"$gte": pd.Timestamp("2000-06-01")}}, {"when": {"$gte": "2000-06-01"}},
+            {"day": {"$gte": dt.date(2000, 6, 1)}}, {"day": {"$gte": "2000-06-01"}}, {"mixed": 1}, {"mixed": {"$gt": 0}},
+            {"mixed": "a"}, {"tags": "x"}, {"tags": {"$ne": "x"}}, {"nope": 1}, {"text_vec": 1}, {"level": {"$gt": "2"}},
+            {"$or": [{"level": 1}, {"flag": False}]}, {"level": None}, {"level": {"$in": []}}, {"level": {"$nin": []}},
+            {"level": np.int64(2)}, {"ratio": np.nan}, {"speaker": {"$gt": "M"}}, {"n_words": {"$gte": 100.5}},
+            {"when": dt.datetime(2000, 6, 1)}, {"level": {"$regex": "x"}}, [1]]
+
+
+def _outcome(call) -> object:
+    try:
+        hits = call()
+    except VecnbError as exc:  # refused: the same error class on both targets
+        return type(exc).__name__
+    return sorted(map(str, hits.index))  # noqa: RET504
+
+
+@pytest.mark.parametrize("store", ["numpy", "faiss", "sqlite", "elasticsearch"])
+def test_frame_and_index_take_the_same_filters(store, request, tmp_path):
+    """``df.vec.search / keyword / hybrid`` (FrameTarget) and the same calls on an index of the same
+    rows (IndexTarget; in-process BM25 on both sides so the keyword scores are comparable) accept and
+    refuse the same ``where`` and return the same rows, for 33 filters over every column kind."""
+    df = _target_frame()
+    idx = df.vec.index(store=store, kind=KIND[store], text="text", **options(store, request, tmp_path))
+    q = "economy and jobs"
+    try:
+        for where in _target_filters():
+            calls = {
+                "search": (lambda: df.vec.search(q, k=80, where=where), lambda: idx.search(q, k=80, where=where)),
+                "keyword": (lambda: df.vec.keyword(q, text="text", k=80, where=where),
+                            lambda: idx.keyword(q, k=80, where=where, keyword_backend="bm25")),
+                "hybrid": (lambda: df.vec.hybrid(q, text="text", k=80, where=where),
+                           lambda: idx.hybrid(q, k=80, where=where, keyword_backend="bm25")),
+            }
+            for name, (on_frame, on_index) in calls.items():
+                got = _outcome(on_index)
+                if isinstance(where, dict) and set(where) & {"mixed", "tags"}:
+                    # kept in the index's rows but not beside the vectors: the index refuses (it matched no
+                    # row: {"mixed": 1} gave 0 rows for the frame's 20, {"tags": {"$ne": "x"}} 0 for 40)
+                    assert got == "FilterError", (store, name, where, got)
+                    continue
+                assert _outcome(on_frame) == got, (store, name, where)
+    finally:
+        idx.close()
+
+
+# ------------------------------------------------------------------ 2. Dask and datetime.date columns
+def test_dask_date_columns_match_pandas_or_say_why():
+    """Dask's ``from_pandas`` turns an object column of ``datetime.date`` into strings
+    (``dataframe.convert-string``): a date filter then met strings. Kept as objects, ``ddf.vec``
+    embed + search give pandas' rows and values; converted, the refusal names the cause and the fix."""
+    import datetime as dt
+
+    dask = pytest.importorskip("dask")
+    dd = pytest.importorskip("dask.dataframe")
+    from vecnb.errors import FilterError
+
+    df = vecnb.datasets.load("hansard").head(60)[["text", "date"]].copy()
+    df["day"] = pd.Series([pd.Timestamp(t).date() for t in df["date"]], index=df.index, dtype=object)
+    df.loc[df.index[::7], "day"] = None
+    want_df = df.vec.embed("text", model="hashing", progress=False)
+    where = {"day": {"$gte": dt.date(2000, 6, 1)}}
+    want = want_df.vec.search("economy and jobs", k=60, where=where)
+    with dask.config.set({"dataframe.convert-string": False, "scheduler": "synchronous"}):
+        ddf = dd.from_pandas(df, npartitions=3)
+        got = ddf.vec.embed("text", model="hashing").vec.search("economy and jobs", k=60, where=where)
+    assert sorted(got.index) == sorted(want.index) and len(got) > 5  # (rows scoring 0 tie: any order)
+    np.testing.assert_allclose(got["score"].to_numpy(), want["score"].to_numpy(), atol=1e-6)
+    assert got["day"].dtype == object and list(got["day"].sort_index()) == list(want["day"].sort_index())
+    with dask.config.set({"dataframe.convert-string": True, "scheduler": "synchronous"}):
+        ddf = dd.from_pandas(df, npartitions=3)
+        with pytest.raises(FilterError, match="convert-string"):
+            ddf.vec.embed("text", model="hashing").vec.search("economy and jobs", k=60, where=where)

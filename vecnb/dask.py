@@ -69,7 +69,7 @@ import pandas as pd
 
 from vecnb._core.arrow import vector_array
 from vecnb._core.html import kv_table
-from vecnb.errors import InvalidInputError, StoreError, TextColumnError, VecnbError
+from vecnb.errors import FilterError, InvalidInputError, StoreError, TextColumnError, VecnbError
 from vecnb.frame.columns import ColumnInfo, get_info, resolve_column, set_info
 
 __all__ = ["DaskVecAccessor", "IngestReport", "register", "STRIDE"]
@@ -329,6 +329,20 @@ def _search_partition(part: pd.DataFrame, query: Any, options: dict) -> pd.DataF
     if not len(part):
         return None
     return part.vec.search(query, **options)
+
+
+def _converted_dates(exc: FilterError, meta: pd.DataFrame) -> FilterError:
+    """``exc`` with the likely cause named when a date filter met a string column: Dask's
+    ``from_pandas`` / ``read_parquet`` turn object columns (``datetime.date`` values included) into
+    strings (``dataframe.convert-string``), where ``df.vec.search`` on the pandas frame compares dates."""
+    msg = str(exc)
+    if "does not hold dates" not in msg or not any(pd.api.types.is_string_dtype(t) and t != object
+                                                   for t in meta.dtypes):
+        return exc
+    return FilterError(
+        msg + " If the pandas frame held datetime.date values there, Dask converted them to strings when the Dask "
+        "frame was made (dataframe.convert-string): convert the column first (df[col] = pd.to_datetime(df[col])), or "
+        "make the Dask frame inside dask.config.set({'dataframe.convert-string': False}).")
 
 
 def _merge_hits(parts: list[pd.DataFrame], k: int) -> pd.DataFrame:
@@ -992,7 +1006,10 @@ class DaskVecAccessor:
         opts = {"k": int(k), "metric": metric, "where": where, "threshold": threshold, "column": column}
         opts = {a: b for a, b in opts.items() if b is not None}
         tasks = [dask.delayed(_search_partition)(p, query, opts) for p in self._ddf.to_delayed()]
-        hits = _merge_hits(list(dask.compute(*tasks)), int(k))
+        try:
+            hits = _merge_hits(list(dask.compute(*tasks)), int(k))
+        except FilterError as exc:
+            raise _converted_dates(exc, self._ddf._meta) from None
         if hits is None:  # nothing anywhere: the empty result shape from the meta
             return self._ddf._meta.iloc[:0].assign(score=np.float32(0), rank=0)
         return hits

@@ -70,6 +70,7 @@ from vecnb.errors import (
     ColumnNotFoundError,
     DimensionMismatchError,
     DuplicateIdError,
+    FilterError,
     IndexFormatError,
     InvalidInputError,
     ModelMismatchError,
@@ -160,6 +161,22 @@ def _is_scalar_column(s: pd.Series) -> bool:
         return pd.api.types.infer_dtype(s, skipna=True) in (
             "string", "integer", "floating", "boolean", "mixed-integer-float", "empty", "date", "datetime")
     return False
+
+
+def _check_stored(node: Any, frame: pd.DataFrame) -> None:
+    """Refuse a filter on a column the index keeps in its rows but not beside the vectors (mixed
+    kinds of values, lists, objects): the store cannot evaluate it and would match no row, where
+    ``df.vec.search`` compares the values (``{"mixed": 1}``: 20 rows on the frame, 0 on the index)."""
+    if node is None:
+        return
+    bad = [f for f in sorted(filters.fields(node)) if f in frame.columns and isinstance(frame[f], pd.Series)
+           and frame[f].dtype == object and not _is_scalar_column(frame[f])]
+    if bad:
+        kinds = ", ".join(f"{f!r} ({pd.api.types.infer_dtype(frame[f], skipna=True)})" for f in bad)
+        raise FilterError(
+            f"where: column(s) {kinds} hold values of several kinds / lists / objects, which an index does not "
+            "store beside the vectors, so it cannot filter on them. Filter the DataFrame (df.vec.search), or make "
+            "the column one kind (e.g. df[col].astype(str)) and rebuild the index.")
 
 
 def _metadata(rows: pd.DataFrame) -> pd.DataFrame | None:
@@ -779,6 +796,9 @@ class VectorIndex:
             "returned rows this copy does not know). Reopen it with vecnb.open_index(...).",
             store=self.store_name, operation="search")
 
+    def _check_where_stored(self, node: Any) -> None:
+        _check_stored(node, self._frame)
+
     def filter_fields(self) -> list[str]:
         """Columns a ``where`` filter can name.
 
@@ -838,6 +858,7 @@ class VectorIndex:
             node = parsed
             if node is not None and len(self._frame):
                 filters.check_fields(node, self._frame.columns, "the index's rows")
+                _check_stored(node, self._frame)
             node = filters.prepare(node, self._frame)  # the same type rules as df.vec (see vecnb.filters)
             k = min(k_asked, max(len(self._frame), 1))  # no more hits than rows: a huge k allocates nothing
             keys, scores = self.store.search(Q, k, where=node)

@@ -249,6 +249,9 @@ class IndexTarget:
         node = filters.parse(where)
         if node is not None and len(self.rows):
             filters.check_fields(node, self.rows.columns, "the index's rows")
+            check = getattr(self.index, "_check_where_stored", None)
+            if check is not None:  # columns kept in the rows but not in the store: refused, not matched by none
+                check(node)
         return filters.prepare(node, self.rows)  # the same type rules as df.vec (see vecnb.filters)
 
     def text_column(self, text: str | None) -> str:
