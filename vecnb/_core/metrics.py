@@ -374,7 +374,7 @@ def _norm_cache_bytes() -> int:
 class _Norms:
     """Squared norms of a matrix's rows and what follows from them (computed once)."""
 
-    __slots__ = ("sq", "finite", "nonzero", "unit", "_inv")
+    __slots__ = ("sq", "finite", "nonzero", "unit", "_inv", "_sq64", "_x")
 
     def __init__(self, x: np.ndarray):
         self.sq = np.einsum("ij,ij->i", x, x, dtype=np.float32)
@@ -382,10 +382,27 @@ class _Norms:
         self.nonzero = bool((self.sq > 0).all())
         self.unit = self.finite and bool(np.all(np.abs(self.sq - 1.0) < 1e-5))
         self._inv = None
+        self._sq64 = None
+        self._x = None  # set (weakly) only while the entry is cached: what sq64 is computed from
 
     @property
     def nbytes(self) -> int:
-        return int(self.sq.nbytes + (self._inv.nbytes if self._inv is not None else self.sq.nbytes))
+        return int(self.sq.nbytes + (self._inv.nbytes if self._inv is not None else self.sq.nbytes)
+                   + 2 * self.sq.nbytes)  # sq64, when computed
+
+    def sq64(self, x: np.ndarray) -> np.ndarray | None:
+        """float64 squared norms of the rows of ``x`` (the cached matrix these norms are of), or None.
+
+        Bit for bit what :func:`_exact_block` computes for the gathered rows (the same float64
+        sums), computed once per cached matrix, so exact cosine scores of many hits skip a
+        pass over their vectors. None for an uncached matrix (it may change; one pass over a
+        few hits is cheaper than one over every row).
+        """
+        if self._sq64 is None:
+            if self._x is None or self._x() is not x:
+                return None
+            self._sq64 = np.einsum("ij,ij->i", x, x, dtype=np.float64)
+        return self._sq64
 
     @property
     def inv(self) -> np.ndarray:
@@ -412,6 +429,10 @@ def _norms(x: np.ndarray) -> _Norms:
     stats = _Norms(x)
     with _NORM_LOCK:
         if key in _OWNERS and stats.nbytes <= _NORM_CACHE_BYTES:
+            try:
+                stats._x = weakref.ref(x)
+            except TypeError:  # pragma: no cover - every ndarray takes weak references
+                pass
             _NORM_CACHE[key] = stats
             total = _norm_cache_bytes()
             while total > _NORM_CACHE_BYTES:
@@ -490,16 +511,23 @@ def exact_scores(x: np.ndarray, q: np.ndarray, metric: str) -> np.ndarray:
     return -np.sqrt(((x64 - q64[None, :]) ** 2).sum(axis=1))
 
 
-def _exact_block(x: np.ndarray, p: np.ndarray, qb: np.ndarray, metric: str) -> np.ndarray:
-    """float64 scores of rows ``x[p]`` (b, k) against queries ``qb`` (b, d)."""
-    xg = x[p].astype(np.float64)
-    qg = qb.astype(np.float64)
+def _exact_block(x: np.ndarray, p: np.ndarray, qb: np.ndarray, metric: str,
+                 sq64: np.ndarray | None = None) -> np.ndarray:
+    """float64 scores of rows ``x[p]`` (b, k) against queries ``qb`` (b, d).
+
+    The products are summed in float64 from the float32 rows as gathered (no float64 copy of
+    them: ``einsum(..., dtype=float64)`` gives the same sums, ~2x faster for many hits).
+    ``sq64``: the float64 squared norms of every row of ``x`` (:meth:`_Norms.sq64`), when known.
+    """
+    xg = x[p]
     if metric == "l2":
-        diff = xg - qg[:, None, :]
+        diff = xg.astype(np.float64)
+        diff -= qb.astype(np.float64)[:, None, :]
         return -np.sqrt(np.einsum("bkd,bkd->bk", diff, diff))
-    s = np.einsum("bkd,bd->bk", xg, qg)
+    s = np.einsum("bkd,bd->bk", xg, qb, dtype=np.float64)
     if metric == "cosine":
-        s /= np.sqrt(np.einsum("bkd,bkd->bk", xg, xg) * np.einsum("bd,bd->b", qg, qg)[:, None])
+        xx = sq64[p] if sq64 is not None else np.einsum("bkd,bkd->bk", xg, xg, dtype=np.float64)
+        s /= np.sqrt(xx * np.einsum("bd,bd->b", qb, qb, dtype=np.float64)[:, None])
     return s
 
 
@@ -511,6 +539,10 @@ def _faiss_topk(x: np.ndarray, q: np.ndarray, k: int, metric: str, norms: _Norms
 
     Used only for many queries without a filter; cosine only when the rows are unit
     vectors (then it equals inner product). Returns None when it does not apply.
+
+    faiss keeps any k of rows tied at the k-th score; vecnb keeps the lowest positions. So faiss
+    is asked for k + 1: where the (k+1)-th ties the k-th, that query is answered again by the
+    numpy blocks (rare but for duplicated rows), which take ties by position.
     """
     import sys
 
@@ -520,19 +552,26 @@ def _faiss_topk(x: np.ndarray, q: np.ndarray, k: int, metric: str, norms: _Norms
             import faiss  # noqa: F811 - optional accelerator
         except ImportError:
             return None
-    if metric == "cosine":
-        if norms is None or not norms.unit:
-            return None
-        qn = normalize(q)
-        _, p = faiss.knn(qn, x, k, metric=faiss.METRIC_INNER_PRODUCT)
-    elif metric == "dot":
-        _, p = faiss.knn(q, x, k, metric=faiss.METRIC_INNER_PRODUCT)
-    else:
-        _, p = faiss.knn(q, x, k, metric=faiss.METRIC_L2)
+    if metric == "cosine" and (norms is None or not norms.unit):
+        return None
+    # cosine over unit rows: the inner-product order (a query's own norm scales all its scores
+    # alike; topk's queries are already in float32's safe range); winners are scored exactly below
+    kk = k + 1 if k < x.shape[0] else k
+    kind = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
+    D, p = faiss.knn(q, x, kk, metric=kind)
+    redo = None
+    if kk > k:
+        tied = D[:, k] <= D[:, k - 1] if metric == "l2" else D[:, k] >= D[:, k - 1]
+        if tied.any():
+            redo = np.flatnonzero(tied)
+        p = p[:, :k]
     p = p.astype(np.int64, copy=False)
-    sc = _exact_block(x, p, q, metric)
+    sc = _exact_block(x, p, q, metric, norms.sq64(x) if metric == "cosine" else None)
     order = np.lexsort((p, -sc), axis=1)
-    return np.take_along_axis(p, order, axis=1), np.take_along_axis(sc, order, axis=1)
+    pos, out = np.take_along_axis(p, order, axis=1), np.take_along_axis(sc, order, axis=1)
+    if redo is not None:
+        pos[redo], out[redo] = _blocked_topk(x, x, q[redo], k, metric, norms, None, None, None)
+    return pos, out
 
 
 def topk(
@@ -614,6 +653,14 @@ def topk(
                 return _topk_one(x, xs, q, k, metric, norms, sub)
         return _topk_one(x, xs, q, k, metric, norms, sub)
 
+    return _blocked_topk(x, xs, q, k, metric, norms, rows, sub, mask)
+
+
+def _blocked_topk(x: np.ndarray, xs: np.ndarray, q: np.ndarray, k: int, metric: str, norms: _Norms | None,
+                  rows: np.ndarray | None, sub: np.ndarray | None, mask: np.ndarray | None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`topk` for many queries: score blocks of at most ``_BLOCK_BYTES``, top k per row of each."""
+    nq = len(q)
     width = xs.shape[0]
     block = max(1, min(nq, _BLOCK_BYTES // max(1, 4 * width)))
     pos = np.empty((nq, k), np.int64)
@@ -627,7 +674,7 @@ def topk(
         if rows is not None and mask is None:
             p = rows[p]
         # exact float64 scores for the winners, re-sorted (stable: position breaks ties)
-        sc = _exact_block(x, p, qb, metric)
+        sc = _exact_block(x, p, qb, metric, norms.sq64(x) if metric == "cosine" else None)
         order = np.lexsort((p, -sc), axis=1)
         pos[start:start + len(qb)] = np.take_along_axis(p, order, axis=1)
         out[start:start + len(qb)] = np.take_along_axis(sc, order, axis=1)

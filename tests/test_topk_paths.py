@@ -1,0 +1,103 @@
+"""Exact top-k takes different paths by query count and matrix (one query, blocks of many
+queries, faiss's batched kernel for unit rows, cached vs uncached norms): every path must give
+the same rows in the same order, with the same float64 scores, as one query at a time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vecnb._core import metrics
+
+
+def _data(n: int, d: int, seed: int, *, unit: bool) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(8, d))
+    X = (centers[rng.integers(0, 8, n)] + 0.3 * rng.normal(size=(n, d))).astype(np.float32)
+    if unit:
+        X /= np.linalg.norm(X, axis=1, keepdims=True)
+    X.flags.writeable = False  # what a frame's column gives: cached norms
+    return X
+
+
+def _one_by_one(X: np.ndarray, Q: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    got = [metrics.topk(X, Q[i:i + 1], k, metric) for i in range(len(Q))]
+    return np.concatenate([g[0] for g in got]), np.concatenate([g[1] for g in got])
+
+
+def _same(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> None:
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_allclose(a[1], b[1], rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
+@pytest.mark.parametrize("unit", [True, False])
+def test_batched_equals_one_query_at_a_time(metric, unit):
+    X = _data(3000, 24, 1, unit=unit)
+    Q = _data(40, 24, 2, unit=False)  # >= 16 queries: faiss's kernel when it applies
+    want = _one_by_one(X, Q, 7, metric)
+    _same(metrics.topk(X, Q, 7, metric), want)
+    # the exact scores are the float64 definition of each metric
+    ref = metrics.exact_scores(X[want[0][3]], Q[3], metric)
+    np.testing.assert_allclose(want[1][3], ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize("block_rows", [1, 3, 16, 17])
+def test_score_blocks_give_the_unblocked_answer(monkeypatch, block_rows):
+    X = _data(2500, 16, 3, unit=False)  # not unit: the numpy blocked path (no faiss)
+    Q = _data(50, 16, 4, unit=False)
+    want = metrics.topk(X, Q, 5, "cosine")
+    monkeypatch.setattr(metrics, "_BLOCK_BYTES", block_rows * 4 * len(X))  # blocks of block_rows queries
+    _same(metrics.topk(X, Q, 5, "cosine"), want)
+    rows = np.arange(0, 2500, 3)
+    monkeypatch.setattr(metrics, "_BLOCK_BYTES", 96 * 2**20)
+    want_f = metrics.topk(X, Q, 5, "cosine", rows=rows)
+    monkeypatch.setattr(metrics, "_BLOCK_BYTES", block_rows * 4 * len(X))
+    _same(metrics.topk(X, Q, 5, "cosine", rows=rows), want_f)
+
+
+def test_cached_norms_give_the_scores_of_an_uncached_copy():
+    X = _data(2000, 32, 5, unit=False)
+    Q = _data(30, 32, 6, unit=False)
+    cached = metrics.topk(X, Q, 9, "cosine")
+    fresh = metrics.topk(X.copy(), Q, 9, "cosine")  # writeable: norms computed per call, no float64 cache
+    np.testing.assert_array_equal(cached[0], fresh[0])
+    np.testing.assert_array_equal(cached[1], fresh[1])  # the same float64 sums, bit for bit
+
+
+@pytest.mark.parametrize("nq", [1, 20])
+def test_ties_lower_position_first_on_every_path(nq):
+    base = _data(400, 12, 7, unit=True)
+    X = np.repeat(np.array(base), 3, axis=0)  # every row three times: ties everywhere
+    X.flags.writeable = False
+    Q = _data(nq, 12, 8, unit=False)
+    pos, sc = metrics.topk(X, Q, 7, "cosine")
+    for i in range(nq):
+        s = metrics.exact_scores(X, Q[i], "cosine")
+        order = np.lexsort((np.arange(len(X)), -s))[:7]
+        np.testing.assert_array_equal(pos[i], order)
+        np.testing.assert_allclose(sc[i], s[order], rtol=1e-12)
+
+
+@pytest.mark.parametrize("nq", [1, 20])
+def test_k_past_the_rows_gives_every_row_sorted(nq):
+    X = _data(30, 8, 9, unit=True)
+    Q = _data(nq, 8, 10, unit=False)
+    pos, sc = metrics.topk(X, Q, 1000, "cosine")
+    assert pos.shape == (nq, 30)
+    for i in range(nq):
+        s = metrics.exact_scores(X, Q[i], "cosine")
+        np.testing.assert_array_equal(pos[i], np.lexsort((np.arange(30), -s)))
+
+
+def test_frame_search_batched_equals_single_queries():
+    X = _data(3000, 24, 11, unit=True)
+    df = pd.DataFrame({"n": np.arange(3000)}).vec.attach(np.array(X), name="emb")
+    Q = _data(25, 24, 12, unit=False)
+    batch = df.vec.search(Q, k=6)
+    for i in (0, 13, 24):
+        one = df.vec.search(Q[i], k=6)
+        got = batch[batch["query"] == i]
+        np.testing.assert_array_equal(got["n"].to_numpy(), one["n"].to_numpy())
+        np.testing.assert_allclose(got["score"].to_numpy(), one["score"].to_numpy(), rtol=1e-12)
