@@ -101,3 +101,20 @@ def test_frame_search_batched_equals_single_queries():
         got = batch[batch["query"] == i]
         np.testing.assert_array_equal(got["n"].to_numpy(), one["n"].to_numpy())
         np.testing.assert_allclose(got["score"].to_numpy(), one["score"].to_numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2"])
+def test_rescoring_in_slices_over_the_cores_equals_one_pass(monkeypatch, metric):
+    from vecnb._core import threads
+
+    X = _data(2000, 16, 13, unit=metric == "cosine")
+    Q = _data(37, 16, 14, unit=False)  # rows not a multiple of the slices
+    monkeypatch.setattr(metrics, "_PARALLEL_HITS", 1 << 40)
+    want = metrics.topk(X, Q, 8, metric)
+    monkeypatch.setattr(metrics, "_PARALLEL_HITS", 1)
+    monkeypatch.setattr(threads, "CPUS", 3)  # three slices even on a 2-core machine
+    got = metrics.topk(X, Q, 8, metric)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    assert threads.in_slices(lambda a, b: (a, b), 7) == [(0, 2), (2, 4), (4, 7)]
+    assert threads.in_slices(lambda a, b: (a, b), 2) == [(0, 1), (1, 2)]  # never an empty slice

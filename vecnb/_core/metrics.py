@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from vecnb._core import threads as _threads
 from vecnb._core.threads import SMALL_WORK, single_blas_thread
 from vecnb.errors import DimensionMismatchError, InvalidInputError, InvalidVectorError, UnknownMetricError
 
@@ -531,6 +532,19 @@ def _exact_block(x: np.ndarray, p: np.ndarray, qb: np.ndarray, metric: str,
     return s
 
 
+#: hits (rows x queries) from which a batch's exact rescoring is split over the cores
+_PARALLEL_HITS = 1 << 13
+
+
+def _exact_hits(x: np.ndarray, p: np.ndarray, qb: np.ndarray, metric: str, norms: _Norms | None) -> np.ndarray:
+    """:func:`_exact_block` of a batch's hits, in slices over the cores when there are many
+    (row by row the same sums: the slices are rows of ``p``)."""
+    sq64 = norms.sq64(x) if metric == "cosine" and norms is not None else None
+    if p.size < _PARALLEL_HITS or len(p) < 2:
+        return _exact_block(x, p, qb, metric, sq64)
+    return np.concatenate(_threads.in_slices(lambda a, b: _exact_block(x, p[a:b], qb[a:b], metric, sq64), len(p)))
+
+
 _FAISS_MIN_QUERIES = 16
 
 
@@ -566,7 +580,7 @@ def _faiss_topk(x: np.ndarray, q: np.ndarray, k: int, metric: str, norms: _Norms
             redo = np.flatnonzero(tied)
         p = p[:, :k]
     p = p.astype(np.int64, copy=False)
-    sc = _exact_block(x, p, q, metric, norms.sq64(x) if metric == "cosine" else None)
+    sc = _exact_hits(x, p, q, metric, norms)
     order = np.lexsort((p, -sc), axis=1)
     pos, out = np.take_along_axis(p, order, axis=1), np.take_along_axis(sc, order, axis=1)
     if redo is not None:
@@ -674,7 +688,7 @@ def _blocked_topk(x: np.ndarray, xs: np.ndarray, q: np.ndarray, k: int, metric: 
         if rows is not None and mask is None:
             p = rows[p]
         # exact float64 scores for the winners, re-sorted (stable: position breaks ties)
-        sc = _exact_block(x, p, qb, metric, norms.sq64(x) if metric == "cosine" else None)
+        sc = _exact_hits(x, p, qb, metric, norms)
         order = np.lexsort((p, -sc), axis=1)
         pos[start:start + len(qb)] = np.take_along_axis(p, order, axis=1)
         out[start:start + len(qb)] = np.take_along_axis(sc, order, axis=1)

@@ -17,7 +17,7 @@ import os
 import threading
 from typing import Any
 
-__all__ = ["CPUS", "SMALL_WORK", "single_blas_thread"]
+__all__ = ["CPUS", "SMALL_WORK", "in_slices", "single_blas_thread"]
 
 CPUS = os.cpu_count() or 1
 #: multiply-adds below which one query's product runs on one thread (~10k rows x 384)
@@ -92,3 +92,28 @@ class single_blas_thread:  # noqa: N801 - used like the context-manager function
                 for lib, n in zip(_libs, _saved):
                     if n > 1:
                         lib.set(n)
+
+
+_pool: Any = None
+
+
+def in_slices(fn: Any, n: int) -> list[Any]:
+    """``[fn(start, stop), ...]`` over :data:`CPUS` equal slices of ``range(n)``, run in threads.
+
+    For numpy work that releases the GIL (gathers, einsum) beside a multi-threaded library
+    call: e.g. the float64 rescoring of a batch's hits after faiss's kernel used every core.
+    The pool is made on first use and kept (its threads sleep between calls).
+    """
+    global _pool
+    parts = min(CPUS, n)
+    if parts <= 1:
+        return [fn(0, n)]
+    if _pool is None:
+        with _lock:
+            if _pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                _pool = ThreadPoolExecutor(CPUS, thread_name_prefix="vecnb-slices")
+    bounds = [n * i // parts for i in range(parts + 1)]
+    futures = [_pool.submit(fn, a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    return [f.result() for f in futures]

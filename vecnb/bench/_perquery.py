@@ -131,6 +131,17 @@ def _exact_rows(df: pd.DataFrame, X: np.ndarray, Q: np.ndarray, k: int, repeats:
 
 
 def _batched_row(df: pd.DataFrame, X: np.ndarray, Qb: np.ndarray, k: int, repeats: int) -> dict[str, Any]:
+    """Throughput of one batch through ``df.vec.search`` vs faiss ``IndexFlatIP.search``.
+
+    Both run faiss's kernel on the same cores, so what decides their ratio on a shared machine
+    is scheduling: OpenMP threads spin at each barrier (libgomp's default wait policy), and
+    when another process holds a core the spinning thread burns it (measured here at load 8
+    on 2 cores: faiss's 1,000 x 20k batch took 2.6x the CPU and 2.3x the time it takes with
+    ``OMP_WAIT_POLICY=PASSIVE``). One call is ~0.1-1 s, so a median of two calls (the old
+    row) was mostly noise. Now: both warmed up, at least 7 pairs, the order alternating
+    within each pair (neither always runs after the other's spinning threads), and the ratio
+    is the median of the per-pair ratios, with its spread in the notes.
+    """
     import faiss
 
     from vecnb.bench._timing import time_calls
@@ -138,14 +149,22 @@ def _batched_row(df: pd.DataFrame, X: np.ndarray, Qb: np.ndarray, k: int, repeat
     n, dim = X.shape
     fidx = faiss.IndexFlatIP(dim)
     fidx.add(np.ascontiguousarray(X))
-    per_v, per_f = [], []
-    for _ in range(max(1, repeats)):
-        per_v.append(time_calls(lambda: df.vec.search(Qb, k=k, column="emb"), repeats=1, warmup=0)[0])
-        per_f.append(time_calls(lambda: fidx.search(Qb, k), repeats=1, warmup=0)[0])
-    v, f = len(Qb) / float(np.median(per_v)), len(Qb) / float(np.median(per_f))
+    calls = {"vecnb": lambda: df.vec.search(Qb, k=k, column="emb"), "faiss": lambda: fidx.search(Qb, k)}
+    for fn in calls.values():
+        fn()
+    per: dict[str, list[float]] = {"vecnb": [], "faiss": []}
+    for rep in range(max(7, repeats)):
+        for name in (("vecnb", "faiss") if rep % 2 == 0 else ("faiss", "vecnb")):
+            per[name].append(time_calls(calls[name], repeats=1, warmup=0)[0])
+    v, f = len(Qb) / float(np.median(per["vecnb"])), len(Qb) / float(np.median(per["faiss"]))
+    pair = np.array(per["faiss"]) / np.array(per["vecnb"])  # vecnb throughput / faiss throughput, per pair
+    q25, q75 = np.percentile(pair, [25, 75])
     return _row(f"df.vec.search, {len(Qb)} vectors at once", n, dim, "df.vec.search(Q)", v, "faiss IndexFlatIP", f,
-                unit="queries/s", goal=">= 0.9x faiss", check=lambda a, b: a >= 0.9 * b,
-                notes=f"faiss with {faiss.omp_get_max_threads()} threads; ratio = vecnb / faiss throughput")
+                unit="queries/s", goal=">= 0.9x faiss", check=lambda a, b: float(np.median(pair)) >= 0.9,
+                notes=(f"faiss with {faiss.omp_get_max_threads()} threads, OMP_WAIT_POLICY="
+                       f"{os.environ.get('OMP_WAIT_POLICY', 'unset')}; {len(pair)} pairs, order alternating; "
+                       f"per-pair ratio median {np.median(pair):.2f} (IQR {q25:.2f}-{q75:.2f}, "
+                       f"min {pair.min():.2f}, max {pair.max():.2f}); ratio = vecnb / faiss throughput"))
 
 
 def _hnsw_row(df: pd.DataFrame, X: np.ndarray, Q: np.ndarray, truth: np.ndarray, k: int, repeats: int,
@@ -457,7 +476,7 @@ def per_query(
                 got = _exact_rows(small, Xs, Qs, k, repeats, budget_s, small=True)
                 if big is not None:
                     got += _exact_rows(big, Xb, Qb[:queries], k, repeats, budget_s, small=False)
-                    got.append(_batched_row(big, Xb, Qb[:batch], k, max(2, repeats // 2)))
+                    got.append(_batched_row(big, Xb, Qb[:batch], k, repeats))
                 return got
             attempt("df.vec.search, one vector", "df.vec.search(q)", "numpy", "<= raw + 0.25 ms", exact)
         if "faiss" in stores and big is not None:
