@@ -31,9 +31,14 @@ Decisions
 * **Search** runs ``df.vec.search`` on every partition (k per partition), then merges: the k best
   per query over all partitions, ties kept in row order -- the rows ``df.vec.search`` returns on
   the computed frame.
-* **to_store** writes every partition in parallel through the store's idempotent upsert (pgvector:
-  binary COPY into a staging table, then ``INSERT .. ON CONFLICT``), with keys fixed by
-  (partition, position) -- re-writing a partition never duplicates a row. The client records each
+* **to_store** writes every partition in parallel with keys fixed by (partition, position): each
+  partition owns a block of keys, so re-writing it never duplicates a row. A store that bulk-loads
+  (pgvector, ``bulk_load`` capability) gets its secondary indexes dropped once before a fresh or
+  resumed run (GIN on an empty table) and built once at the end; each partition's block is made
+  exactly its rows in one transaction (delete the block, binary COPY straight into the table) -- a
+  retried or resumed partition replaces whatever an earlier attempt committed. Other stores, and
+  ``mode="sync"``, use the store's idempotent upsert (pgvector: COPY into a staging table, then
+  ``INSERT .. ON CONFLICT``). A failed run leaves the indexes built over what it wrote. The client records each
   finished partition in the index record kept beside the vectors (the checkpoint); a run that
   failed or was killed continues with ``mode="resume"``, writing only unrecorded partitions. The
   ANN index is built once at the end. ``mode="replace"`` builds into a staging table swapped in
@@ -523,7 +528,8 @@ class IngestReport:
 
 
 def _write_partition(part: pd.DataFrame, number: int, job: dict) -> tuple:
-    """Worker side: upsert one partition's rows under keys fixed by (partition, position).
+    """Worker side: write one partition's rows under keys fixed by (partition, position) -- its key block
+    made exactly these rows on a bulk-loading store, else upserted in batches.
 
     Returns ``(rows written, their keys, their row hashes, the partition's labels, its checkpoint)``:
     the labels only for a sync (``None`` otherwise), so the client can delete the labels no
@@ -550,6 +556,10 @@ def _write_partition(part: pd.DataFrame, number: int, job: dict) -> tuple:
             rows, X, keys, hashes = _sync_rows(job["existing"], rows, X, keys, hashes)
         record = encode_rows(rows, keys, hashes) if len(rows) else []  # before writing: fails on bad labels
         meta, texts = _metadata(rows), idx._texts(rows)
+        if job.get("bulk"):  # the partition's key block made exactly these rows, one transaction
+            lo = job["base"] + number * STRIDE
+            st.load_block(keys, X, meta, texts, block=(lo, lo + STRIDE))
+            return rows, keys, hashes, seen, record
         step = job["batch"]
         for s in range(0, len(rows), step):
             st.upsert(keys[s:s + step], X[s:s + step], None if meta is None else meta.iloc[s:s + step],
@@ -755,6 +765,7 @@ class _Ingest:
         """Fill the empty store ``st`` (``build_owned``'s callback); keys start at a partition stride past ``first``."""
         from vecnb.index.core import VectorIndex
         from vecnb.index.opening import start_home
+        from vecnb.stores.base import supports
 
         base = -(-first // STRIDE) * STRIDE
         idx = VectorIndex(st, column=self.col, info={**self.info, "dim": self.dim, "dask_run": {
@@ -763,6 +774,8 @@ class _Ingest:
         idx._next_key = base
         try:
             start_home(idx)
+            if supports(st, "bulk_load"):
+                st.bulk_begin()  # e.g. pgvector: GIN indexes dropped once, built once at the end
             return self.write(idx, base)
         except BaseException:
             if idx._home is None or not len(idx._frame):
@@ -803,8 +816,12 @@ class _Ingest:
     def _job(self, idx: Any, base: int, existing: tuple | None) -> dict:
         """What every partition's task needs: the store to open, the column, the keys' base."""
         options = {k: v for k, v in {**self.options, **_target(idx.store)}.items() if k != "recreate"}
+        from vecnb.stores.base import supports
+
         job = {"store": self.store, "dim": self.dim, "metric": idx.metric, "kind": self.kind, "column": self.col,
-               "text": self.text, "info": idx._info, "base": base, "batch": self.batch_size, "options": options}
+               "text": self.text, "info": idx._info, "base": base, "batch": self.batch_size, "options": options,
+               # a fresh or resumed run owns each partition's key block: written by load_block, not upserts
+               "bulk": existing is None and supports(idx.store, "bulk_load")}
         if existing is not None:
             import dask
 
@@ -822,11 +839,16 @@ class _Ingest:
 
         todo = [i for i in range(len(self.parts)) if i not in done]
         self.skipped = len(self.parts) - len(todo)
-        attempts = _run_partitions(self.parts, todo, self._job(idx, base, existing), retries=self.retries,
-                                   progress=self.progress, on_done=on_done)
+        try:
+            attempts = _run_partitions(self.parts, todo, self._job(idx, base, existing), retries=self.retries,
+                                       progress=self.progress, on_done=on_done)
+        except BaseException:
+            self._leave_whole(idx)
+            raise
         self.retried = attempts.retried
         _merge_written(idx, results, replace_labels=existing is not None)
         if attempts.failed:
+            self._leave_whole(idx)
             raise self._failed(attempts.failed)
         if not idx._frame.index.is_unique:
             raise StoreError("the Dask frame's index labels are not unique across partitions; the index identifies "
@@ -846,6 +868,17 @@ class _Ingest:
             "(after a mode='sync' run: the same sync again).", store=self.store, operation="to_store")
         err.__cause__ = first
         return err
+
+    @staticmethod
+    def _leave_whole(idx: Any) -> None:
+        """After a failed run: build what a bulk load deferred (pgvector's GIN indexes), so the rows
+        written so far are fully searchable; a resume then writes the rest. Best effort: the
+        run's own error is what the caller sees."""
+        from vecnb.stores.base import supports
+
+        if supports(idx.store, "bulk_load"):
+            with contextlib.suppress(Exception):
+                idx.store.bulk_end()
 
     def _finish(self, idx: Any) -> None:
         """Build the ANN index once, for all partitions; compact the index record."""
@@ -1033,7 +1066,8 @@ class DaskVecAccessor:
         retries : int
             Times a failed partition is re-run before the run gives up (default 2).
         batch_size : int
-            Rows per store upsert inside a partition.
+            Rows per store upsert inside a partition (``mode="sync"`` and stores that do not
+            bulk-load; a bulk load writes a partition in one COPY stream).
         progress : bool
             Show progress (default): in a Jupyter kernel Dask's widget (one bar per kind of task:
             embedding, writing), elsewhere a ``tqdm`` bar of partitions; the Dask dashboard's link

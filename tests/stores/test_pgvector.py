@@ -627,6 +627,114 @@ def test_bulk_load_into_an_empty_table_keeps_its_gin_indexes(make, admin):
     assert len(_gin_indexes(admin, other.table)) == 2 and len(other) == 0
 
 
+def test_bulk_load_blocks_are_exact_and_gin_built_once_at_the_end(make, admin):
+    """bulk_begin drops the two GIN indexes of an empty table (only of an empty one); writers on their
+    own connections load disjoint key blocks at the same time; loading a block again (a retry, a
+    resumed run) makes it exactly the new rows -- none doubled, none of the earlier attempt left;
+    build() puts the GIN indexes back, identical, and keyword search / filters answer the same."""
+    import threading
+
+    rng = np.random.default_rng(1)
+    store = make(dim=8, kind="exact")
+    store.upsert(np.arange(2), rng.normal(size=(2, 8)).astype(np.float32))  # makes the table
+    assert store.bulk_begin() is False and len(_gin_indexes(admin, store.table)) == 2  # rows: nothing dropped
+    store.delete(np.arange(2))
+    before = _gin_indexes(admin, store.table)
+    assert store.bulk_begin() is True and _gin_indexes(admin, store.table) == []
+    n, stride = 300, 1 << 32
+    X = rng.normal(size=(2 * n, 8)).astype(np.float32)
+    keys = np.r_[np.arange(n), stride + np.arange(n)]
+    meta = pd.DataFrame({"colour": np.where(np.arange(2 * n) % 5 == 0, "red", "blue"), "year": np.arange(2 * n)})
+    texts = [f"row {i} " + ("zebra" if i in (7, n + 7) else "plain") for i in range(2 * n)]
+    # a first attempt at block 1 that wrote other rows (more of them, other vectors): to be replaced whole
+    store.load_block(stride + np.arange(n + 50), rng.normal(size=(n + 50, 8)).astype(np.float32),
+                     block=(stride, 2 * stride))
+    errors = []
+
+    def writer(b):
+        w = make(dim=8, kind="exact", table=store.table)
+        try:
+            sl = slice(b * n, (b + 1) * n)
+            w.load_block(keys[sl], X[sl], meta.iloc[sl], texts[sl], block=(b * stride, (b + 1) * stride))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(b,)) for b in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors and not any(t.is_alive() for t in threads)
+    got = admin.execute(sql.SQL("SELECT count(*), count(DISTINCT id), min(id), max(id) FROM {}").format(
+        sql.Identifier(store.table))).fetchone()
+    assert got == (2 * n, 2 * n, 0, stride + n - 1)
+    V, found = store.fetch(keys)
+    assert found.all()
+    np.testing.assert_allclose(V, X, atol=1e-6)
+    assert store.fetch_texts(keys[[7, n + 7]]) == [texts[7], texts[n + 7]]
+    ids, _ = store.keyword(["zebra"], k=5)  # answers without its index (a scan) ...
+    assert sorted(ids[0][ids[0] >= 0].tolist()) == [7, stride + 7]
+    store.build()  # ... and with it, built once
+    assert _gin_indexes(admin, store.table) == before
+    ids, _ = store.keyword(["zebra"], k=5)
+    assert sorted(ids[0][ids[0] >= 0].tolist()) == [7, stride + 7]
+    got, _ = store.search(rng.normal(size=(1, 8)).astype(np.float32), k=2 * n,
+                          where=filters.parse({"colour": "red"}))
+    assert sorted(got[0][got[0] >= 0].tolist()) == sorted(keys[::5].tolist())
+    assert store.bulk_end() is False  # nothing left to build
+    with pytest.raises(InvalidInputError, match=r"block \[0, 10\)"):
+        store.load_block(np.arange(5, 15), X[:10], block=(0, 10))
+    assert len(store) == 2 * n  # the refused block deleted nothing
+    store.load_block(np.empty(0, np.int64), np.empty((0, 8), np.float32), block=(stride, 2 * stride))
+    assert len(store) == n  # an empty block's rows are gone
+
+
+def test_index_written_in_batches_loads_straight_in_and_builds_gin_once(pg_url, admin, monkeypatch):
+    """df.vec.index(store="pgvector") of a frame written in several batches (as with progress shown):
+    every batch is COPYed straight into the table (load_block, no staging upsert), the GIN indexes
+    are built once after the last batch, in the same transaction as the rows and the index record;
+    a batch that fails rolls the whole build back, indexes included."""
+    from vecnb.index import core
+
+    monkeypatch.setattr(core, "_WRITE_BATCH", 100)
+    calls, fail_at = [], []
+    real = PgVectorStore.load_block
+
+    def spy(self, *a, **kw):
+        calls.append(kw["block"])
+        if len(calls) in fail_at:  # a failure while the batch is sent (say, the connection drops)
+            raise RuntimeError("injected: batch failed")
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(PgVectorStore, "load_block", spy)
+    n = 350
+    df = pd.DataFrame({"text": [f"row {i} " + ("zebra" if i == 250 else "plain") for i in range(n)],
+                       "colour": np.where(np.arange(n) % 7 == 0, "red", "blue")})
+    df = df.vec.embed("text", model="hashing", progress=False)
+    table = f"t_{uuid.uuid4().hex[:12]}"
+    idx = df.vec.index(store="pgvector", url=pg_url, table=table, kind="exact", text="text", progress=True)
+    try:
+        assert calls == [(0, 100), (100, 200), (200, 300), (300, 350)]
+        assert len(_gin_indexes(admin, table)) == 2 and len(idx.store) == n
+        assert idx.keyword("zebra", k=3).index.tolist() == [250]
+        assert sorted(idx.search("row", k=n, where={"colour": "red"}).index) == list(range(0, n, 7))
+        # a new row appended later: its own fresh key block
+        more = df.iloc[:1].set_axis(pd.Index([n]))
+        idx.upsert(more)
+        assert calls[-1] == (n, n + 1) and len(idx.store) == n + 1 and len(_gin_indexes(admin, table)) == 2
+    finally:
+        idx.store.drop()
+        idx.close()
+    calls.clear()
+    fail_at.append(3)
+    table = f"t_{uuid.uuid4().hex[:12]}"
+    with pytest.raises(RuntimeError, match="injected"):
+        df.vec.index(store="pgvector", url=pg_url, table=table, kind="exact", text="text", progress=True)
+    left = admin.execute("SELECT to_regclass(%s)", [table]).fetchone()[0]
+    assert left is None or (admin.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+                                          ).fetchone()[0] == 0 and len(_gin_indexes(admin, table)) == 2)
+
+
 def test_search_settings_never_leak_into_a_callers_session(make, pg_url):
     """On a connection the caller passed in, search settings are SET LOCAL (gone after the search);
     on the store's own connection they are kept at session level and follow every search's needs."""

@@ -14,9 +14,11 @@
   ``repeats``. Each run's **CPU seconds** (this process + the scheduler + every worker process) are
   reported beside the wall time: they move far less with the machine's load, so the Dask
   overhead is given both ways.
-* **ingest**: the same embedded rows into pgvector by ``df.vec.index(store="pgvector")`` in this
-  process (baseline) and by ``ddf.vec.to_store("pgvector")`` from 2 workers (HNSW built at the
-  end in both). Rows/s.
+* **ingest**: the same embedded rows (with texts) into pgvector by (a) a raw psycopg binary COPY
+  into the store's table schema, GIN indexes built after (the floor), (b) ``df.vec.index(store=
+  "pgvector")`` in this process and (c) ``ddf.vec.to_store("pgvector")`` from 1 and 2 workers; rows/s,
+  (b) over (a) and (c) over (b). ``ingest_kinds=("exact", "hnsw")`` adds runs with the HNSW build.
+  PostgreSQL runs on the same cores as the workers.
 * the 1-minute load average before and after: on a shared machine the figures move with it.
 
 ``texts=0`` skips the embedding figures, ``ingest_rows=0`` the ingest ones.
@@ -158,7 +160,8 @@ def _embedding_figures(texts: int, model: str, repeats: int, partitions: int) ->
 
 
 def run(texts: int = 4000, ingest_rows: int = 20000, model: str = "wordllama", url: str | None = None,
-        repeats: int = 3, partitions: int = 8) -> dict[str, Any]:
+        repeats: int = 3, partitions: int = 8, ingest_kinds: tuple[str, ...] | list[str] = ("exact",)
+        ) -> dict[str, Any]:
     import vecnb  # noqa: F401 - registers df.vec / ddf.vec
 
     res: dict[str, Any] = {"load_before": os.getloadavg()[0], "texts": texts, "model": model,
@@ -166,69 +169,102 @@ def run(texts: int = 4000, ingest_rows: int = 20000, model: str = "wordllama", u
     if texts:
         res.update(_embedding_figures(texts, model, repeats, partitions))
     if ingest_rows:
-        res.update(_ingest(ingest_rows, url, partitions))
+        res.update(_ingest(ingest_rows, url, partitions, repeats=repeats, kinds=tuple(ingest_kinds)))
     res["load_after"] = os.getloadavg()[0]
     return res
 
 
-def _ingest(rows: int, url: str | None, partitions: int, repeats: int = 2) -> dict[str, Any]:
-    """pgvector ingest, single process vs 2 workers, alternating; ``kind="exact"`` (the write path
-    alone) and ``kind="hnsw"`` (plus the index build at the end). Medians of ``repeats``."""
+def _raw_copy_case(url: str, df: pd.DataFrame) -> Any:
+    """Baseline (a): a raw psycopg binary COPY of ``df``'s rows (vector, metadata, text) into a table
+    of the store's schema, its GIN indexes built after the COPY in the same transaction."""
+    from vecnb.bench.ingest import raw_store_copy
+    from vecnb.index.core import _metadata
+
+    col = df.vec.columns()[0]
+    x = np.asarray(df.vec.matrix(col), dtype=np.float32)
+    rows = df.drop(columns=[col])
+    meta, texts = _metadata(rows), rows["text"].astype(str).tolist()
+    return lambda: {"s": raw_store_copy(url, f"bench_raw_{uuid.uuid4().hex[:8]}", x, meta, texts)}
+
+
+def _ingest(rows: int, url: str | None, partitions: int, repeats: int = 3,
+            kinds: tuple[str, ...] = ("exact",), dim: int = 384) -> dict[str, Any]:
+    """pgvector ingest of the same embedded rows (with texts), alternating within each repeat:
+    (a) a raw psycopg binary COPY into the store's table schema, GIN indexes built after;
+    (b) single-process ``df.vec.index(store="pgvector")``; (c) ``ddf.vec.to_store("pgvector")`` from
+    a ``LocalCluster`` of 1 and of 2 worker processes (1 thread each; the frame persisted on the
+    workers first, so only the ingest is timed). ``kind="exact"`` is the write path alone;
+    ``kind="hnsw"`` adds the ANN build at the end (both vecnb paths build it once). Medians of ``repeats``."""
     import warnings
 
     import dask.dataframe as dd
     import distributed
 
     import vecnb
+    from vecnb.embed import get_embedder
 
     stop = None
     if url is None:
         url = os.environ.get("VECNB_PG_URL")
     if url is None:
         url, stop = vecnb.servers.start()
-    cluster, client = _cluster(2)
+    clusters = {w: _cluster(w) for w in (1, 2)}
     try:
-        df = _texts(rows, seed=1).vec.embed("text", model="hashing", cache=False, progress=False)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "large graph": the bench's own frame, sent once
-            ddf = client.persist(dd.from_pandas(df, npartitions=partitions))  # vectors ready: time the ingest only
-        with _as_default(client):
-            distributed.wait(distributed.futures_of(ddf))
+        df = _texts(rows, seed=1).vec.embed("text", model=get_embedder("hashing", n_features=dim), cache=False,
+                                             progress=False)
+        ddfs = {}
+        for w, (_, client) in clusters.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "large graph": the bench's own frame, sent once
+                ddfs[w] = client.persist(dd.from_pandas(df, npartitions=partitions))  # vectors ready: time the ingest
+            with _as_default(client):
+                distributed.wait(distributed.futures_of(ddfs[w]))
 
         def single(kind: str) -> dict[str, float]:
             t = time.perf_counter()
             idx = df.vec.index(store="pgvector", url=url, table=f"bench_{uuid.uuid4().hex[:8]}", kind=kind,
-                               progress=False)
+                               text="text", progress=False)
             out = {"s": time.perf_counter() - t}
             idx.store.drop()
             idx.close()
             return out
 
-        def dask(kind: str) -> dict[str, float]:
+        def dask(kind: str, workers: int) -> dict[str, float]:
             t = time.perf_counter()
-            with _as_default(client):
-                idx = ddf.vec.to_store("pgvector", url=url, table=f"bench_{uuid.uuid4().hex[:8]}", kind=kind,
-                                       progress=False)
+            with _as_default(clusters[workers][1]):
+                idx = ddfs[workers].vec.to_store("pgvector", url=url, table=f"bench_{uuid.uuid4().hex[:8]}",
+                                                 kind=kind, text="text", progress=False)
             out = {"s": time.perf_counter() - t, "build_s": idx.ingest_report.build_seconds}
+            assert len(idx) == rows
             idx.store.drop()
             idx.close()
             return out
 
+        raw = _raw_copy_case(url, df)
         got: dict[str, list[dict[str, float]]] = {}
         for _ in range(repeats):
-            for kind in ("exact", "hnsw"):
+            got.setdefault("raw_copy", []).append(raw())
+            for kind in kinds:
                 got.setdefault(f"single_{kind}", []).append(single(kind))
-                got.setdefault(f"2_workers_{kind}", []).append(dask(kind))
+                for w in (1, 2):
+                    got.setdefault(f"{w}_workers_{kind}", []).append(dask(kind, w))
     finally:
-        client.close()
-        cluster.close()
+        for cluster, client in clusters.values():
+            client.close()
+            cluster.close()
         if stop is not None:
             stop()
-    res: dict[str, Any] = {"ingest_rows": rows}
+    res: dict[str, Any] = {"ingest_rows": rows, "ingest_dim": dim, "ingest_kinds": list(kinds)}
     for name, vals in got.items():
         for field in vals[0]:
             res[f"ingest_{name}_{field}"] = statistics.median(v[field] for v in vals)
+        res[f"ingest_{name}_runs_s"] = [round(v["s"], 3) for v in vals]
         res[f"ingest_{name}_rows_per_s"] = rows / res[f"ingest_{name}_s"]
+    for kind in kinds:
+        res[f"ingest_single_{kind}_vs_raw_copy"] = res["ingest_raw_copy_s"] / res[f"ingest_single_{kind}_s"]
+        for w in (1, 2):
+            res[f"ingest_{w}_workers_{kind}_vs_single"] = (res[f"ingest_single_{kind}_s"]
+                                                           / res[f"ingest_{w}_workers_{kind}_s"])
     return res
 
 
@@ -240,9 +276,13 @@ def main() -> None:
     p.add_argument("--ingest-rows", type=int, default=20000)
     p.add_argument("--model", default="wordllama")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--ingest-kinds", default="exact", help="comma-separated: exact,hnsw")
+    p.add_argument("--partitions", type=int, default=8)
+    p.add_argument("--url", default=None)
     p.add_argument("--out")
     a = p.parse_args()
-    res = run(texts=a.texts, ingest_rows=a.ingest_rows, model=a.model, repeats=a.repeats)
+    res = run(texts=a.texts, ingest_rows=a.ingest_rows, model=a.model, repeats=a.repeats, partitions=a.partitions,
+              url=a.url, ingest_kinds=a.ingest_kinds.split(","))
     text = json.dumps(res, indent=2, default=float)
     print(text)
     if a.out:

@@ -54,6 +54,7 @@ def _raw_copy(url: str, table: str, ddl: list[str], payload: Callable[[], Iterat
     from psycopg import sql
 
     with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
         for stmt in ddl:
             conn.execute(sql.SQL(stmt).format(t=sql.Identifier(table)))
@@ -68,6 +69,31 @@ def _raw_copy(url: str, table: str, ddl: list[str], payload: Callable[[], Iterat
         dt = time.perf_counter() - t0
         conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(table)))
     return dt
+
+
+def store_table_ddl(dim: int, text_config: str = "english") -> tuple[list[str], list[str]]:
+    """``(create, indexes)``: SQL (with a ``{t}`` table placeholder) for a table shaped as
+    :class:`~vecnb.stores.pgvector_store.PgVectorStore` makes it, and its two GIN indexes."""
+    from psycopg import sql
+
+    create = ("CREATE TABLE {t} (id bigint PRIMARY KEY, embedding vector(%d) NOT NULL, metadata jsonb, text text, "
+              "tsv tsvector GENERATED ALWAYS AS (to_tsvector(%s::regconfig, coalesce(text, ''))) STORED)"
+              % (int(dim), sql.quote(text_config)))
+    return [create], ["CREATE INDEX ON {t} USING gin (tsv)", "CREATE INDEX ON {t} USING gin (metadata jsonb_path_ops)"]
+
+
+def raw_store_copy(url: str, table: str, x: np.ndarray, meta: pd.DataFrame | None, texts: list[str] | None) -> float:
+    """Seconds of a raw psycopg binary COPY of ``(x, meta, texts)`` into a new table of the store's
+    schema, its GIN indexes built after the COPY in the same transaction (bytes made while sending,
+    by the store's own numpy row writer, timed). The table is dropped after."""
+    from vecnb.stores.pgvector_store import _copy_payload, _metadata_json
+
+    def payload() -> Iterator[bytes]:
+        meta_json = _metadata_json(meta, len(x))[0] if meta is not None else None
+        return (c for c, _ in _copy_payload(np.arange(len(x), dtype=np.int64), x, meta_json, texts, False))
+
+    create, gin = store_table_ddl(x.shape[1])
+    return _raw_copy(url, table, create, payload, gin)
 
 
 def _store_upsert(url: str, table: str, x: np.ndarray, meta: pd.DataFrame, txt: list[str] | None) -> float:

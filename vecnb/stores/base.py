@@ -43,6 +43,9 @@ name            protocol (methods)                         used by
 ``info``        :class:`Describe` ``info() -> dict``       ``idx.info()``, reprs
 ``build``       :class:`Build` ``build()``                 ``build_index`` builds ANN structures
                                                            over the written rows, once
+``bulk_load``   :class:`BulkLoad` ``bulk_begin()``,        ``ddf.vec.to_store``: parallel
+                ``load_block(..., block=)``,               writers, one key block each,
+                ``bulk_end()``                             retried blocks replaced whole
 ``reference``   :class:`Reference` ``reference()``,        ``idx.save`` by reference (below)
                 ``classmethod open_reference(**options)``
 ``home``        :class:`KeepsIndexRecord`                  ``vecnb.open_index``, ``mode=`` when
@@ -82,7 +85,7 @@ from vecnb._core.filters import Node
 from vecnb._core.metrics import as_matrix, check_k, check_vectors, checked_queries, resolve_metric
 
 __all__ = ["CAPABILITIES", "VectorStore", "BaseStore", "KeywordSearch", "Fetch", "IterIds", "FetchTexts",
-           "KeepsIndexRecord", "FetchMetadata", "Persist", "Configurable", "Reference", "Describe", "Build",
+           "KeepsIndexRecord", "FetchMetadata", "Persist", "Configurable", "Reference", "Describe", "Build", "BulkLoad",
            "as_ids", "capabilities", "normalize_kind", "pad_results", "provided", "records_frame", "supports", "reference_config",
            "NEVER_FROM_FILE", "PAD_LIMIT"]
 
@@ -306,6 +309,34 @@ class Build(Protocol):
 
 
 @runtime_checkable
+class BulkLoad(Protocol):
+    """``bulk_load``: several writers fill the store at once, each owning a block of keys.
+
+    ``bulk_begin()`` once before the writers start (an empty target may defer what is cheaper to
+    build once over all rows, such as keyword / metadata indexes; returns whether it did); each
+    writer calls ``load_block(ids, vectors, metadata, texts, block=(lo, hi))``, which makes the
+    rows keyed in ``[lo, hi)`` exactly the given ones, atomically -- so a retried or resumed block
+    never doubles a row or leaves one of an earlier attempt; ``bulk_end()`` (also run by
+    ``build()``) builds what was deferred. ``ddf.vec.to_store`` uses it when the store declares it.
+
+    Examples
+    --------
+    >>> "bulk_load" in vecnb.stores.base.capabilities(vecnb.stores.get("pgvector"))
+    True
+    """
+
+    def bulk_begin(self) -> bool:
+        """Prepare an empty target for :meth:`load_block` writers; False (no change) when it holds rows."""
+
+    def load_block(self, ids: Any, vectors: Any, metadata: Any = None, texts: Any = None, *,
+                   block: Any = None) -> None:
+        """Make the rows keyed in ``block`` (``[lo, hi)``) exactly these, in one transaction."""
+
+    def bulk_end(self) -> bool:
+        """Build what :meth:`bulk_begin` deferred (a no-op when nothing is); whether it built anything."""
+
+
+@runtime_checkable
 class KeepsIndexRecord(Protocol):
     """``home``: the store keeps an index's record (labels, rows, model, ...) beside its vectors.
 
@@ -378,7 +409,7 @@ class Reference(Protocol):
 CAPABILITIES: dict[str, type] = {
     "keyword": KeywordSearch, "fetch": Fetch, "iter_ids": IterIds, "texts": FetchTexts,
     "metadata": FetchMetadata, "persist": Persist, "config": Configurable, "info": Describe, "build": Build,
-    "reference": Reference, "home": KeepsIndexRecord,
+    "bulk_load": BulkLoad, "reference": Reference, "home": KeepsIndexRecord,
 }
 
 

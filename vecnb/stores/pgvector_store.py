@@ -65,6 +65,12 @@ table when it is empty, else into a temporary staging table followed by ``INSERT
 comparison). Everything one call writes happens in one transaction; DDL too, so a failure never
 leaves a half-created table.
 
+Several writers at once (``ddf.vec.to_store``): :meth:`PgVectorStore.bulk_begin` drops the two
+GIN indexes of an empty table once; each writer's :meth:`PgVectorStore.load_block` deletes its
+own key block and COPYs its rows straight into the table, in one transaction (a retried or
+resumed block replaces its earlier attempt: never a duplicate); :meth:`PgVectorStore.build`
+(or :meth:`PgVectorStore.bulk_end`) builds the GIN indexes once over all rows.
+
 Safety
 ------
 No value and no name is pasted into SQL text: values are bound parameters; table, schema and
@@ -517,8 +523,8 @@ class PgVectorStore(BaseStore):
     """
 
     name: ClassVar[str] = "pgvector"
-    capabilities: ClassVar[frozenset[str]] = frozenset({"build", "fetch", "home", "info", "iter_ids", "keyword",
-                                                        "metadata", "reference", "texts"})
+    capabilities: ClassVar[frozenset[str]] = frozenset({"build", "bulk_load", "fetch", "home", "info", "iter_ids",
+                                                        "keyword", "metadata", "reference", "texts"})
     kinds: ClassVar[tuple[str, ...]] = ("exact", "hnsw", "ivfflat")
 
     def __init__(self, dim: int, metric: str = "cosine", kind: str = "auto", *, url: str | None = None,
@@ -753,9 +759,14 @@ class PgVectorStore(BaseStore):
             "CREATE TABLE {t} (id bigint PRIMARY KEY, embedding {vt}({d}) NOT NULL, metadata jsonb, text text, "
             "tsv tsvector GENERATED ALWAYS AS (to_tsvector({cfg}::regconfig, coalesce(text, ''))) STORED)"
         ).format(t=t, vt=sql.SQL(self._vtype), d=sql.Literal(self.dim), cfg=sql.Literal(self.text_config)))
-        conn.execute(sql.SQL("CREATE INDEX {} ON {} USING gin (tsv)").format(self._ix("tsv"), t))
-        conn.execute(sql.SQL("CREATE INDEX {} ON {} USING gin (metadata jsonb_path_ops)").format(self._ix("meta"), t))
+        for stmt in self._gin_statements():
+            conn.execute(stmt)
         self._write_comment(conn)
+
+    def _gin_statements(self) -> list[sql.Composed]:
+        """``CREATE INDEX IF NOT EXISTS`` for the table's two GIN indexes (keyword ``tsv``, ``metadata``)."""
+        return [sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gin ({})").format(self._ix(what), self._t, sql.SQL(on))
+                for what, on in (("tsv", "tsv"), ("meta", "metadata jsonb_path_ops"))]
 
     def _ix(self, what: str) -> sql.Identifier:
         return sql.Identifier(self._ix_name(what))
@@ -817,7 +828,9 @@ class PgVectorStore(BaseStore):
         for f, k in kinds.items():
             merged[f] = merge_kinds(merged.get(f), k)
         if merged != self._fields:
-            # merge with what another writer may have recorded since we read it
+            # merge with what another writer may have recorded since we read it (the lock -- the one
+            # COMMENT takes anyway -- makes concurrent writers' read-merge-writes queue, not overwrite)
+            conn.execute(sql.SQL("LOCK TABLE {} IN SHARE UPDATE EXCLUSIVE MODE").format(self._t))
             oid = self._table_oid(conn)
             comment = conn.execute("SELECT obj_description(%s, 'pg_class')", [oid]).fetchone()[0]
             try:
@@ -835,8 +848,15 @@ class PgVectorStore(BaseStore):
         estimates filter selectivity from the data instead of fixed guesses."""
         if int(conn.info.server_version) < 140000:
             return
-        for f in list(self._fields)[:64]:
-            if f in self._stats_fields:
+        wanted = [f for f in list(self._fields)[:64] if f not in self._stats_fields]
+        if not wanted:
+            return
+        # CREATE STATISTICS takes a lock that queues other writers' transactions: skip the ones there
+        there = {r[0] for r in conn.execute(
+            "SELECT stxname FROM pg_statistic_ext WHERE stxrelid = %s", [self._table_oid(conn)]).fetchall()}
+        for f in wanted:
+            if self._ix_name(f"st_{_short_hash(f)}") in there:
+                self._stats_fields.add(f)
                 continue
             try:
                 with conn.transaction():  # a savepoint: a role that does not own the table just skips this
@@ -862,15 +882,9 @@ class PgVectorStore(BaseStore):
         texts : list of str or None, length n, optional
             Text for keyword search.
         """
-        ids, vecs = self._check_write(ids, vectors, metadata, texts)
+        ids, vecs, meta, kinds, texts = self._write_input(ids, vectors, metadata, texts)
         if len(ids) == 0:
             return
-        if texts is not None:
-            bad = [i for i, t in enumerate(texts) if t is not None and not isinstance(t, str)]
-            if bad:
-                raise InvalidInputError(f"texts must be str or None; entry {bad[0]} is {type(texts[bad[0]]).__name__}.")
-            texts = [None if t is None else t.replace("\x00", "") for t in texts]
-        meta, kinds = _metadata_json(metadata, len(ids))
         conn = self._conn()
         show = self.progress if self.progress is not None else len(ids) >= 50_000
         with self._op("upsert"):
@@ -883,18 +897,97 @@ class PgVectorStore(BaseStore):
                     self._copy_rows(conn, ids, vecs, meta, texts, direct=empty, progress=show)
         self._index_dirty = True
 
-    def _copy_rows(self, conn: Any, ids: np.ndarray, vecs: np.ndarray, meta: list | None, texts: list | None, *,
-                   direct: bool, progress: bool) -> None:
+    def _write_input(self, ids: Any, vectors: Any, metadata: pd.DataFrame | None, texts: list | None) -> tuple:
+        """Checked ``(ids, vectors, metadata as jsonb bytes, their field kinds, texts)`` of a write."""
+        ids, vecs = self._check_write(ids, vectors, metadata, texts)
+        if texts is not None:
+            bad = [i for i, t in enumerate(texts) if t is not None and not isinstance(t, str)]
+            if bad:
+                raise InvalidInputError(f"texts must be str or None; entry {bad[0]} is {type(texts[bad[0]]).__name__}.")
+            texts = [None if t is None else t.replace("\x00", "") for t in texts]
+        meta, kinds = _metadata_json(metadata, len(ids)) if len(ids) else (None, {})
+        return ids, vecs, meta, kinds, texts
+
+    # ------------------------------------------------------------------ bulk load (several writers)
+    def bulk_begin(self) -> bool:
+        """Get an empty table ready for a bulk load by several writers (:meth:`load_block`).
+
+        Drops the table's two GIN indexes (keyword ``tsv``, ``metadata``) once, so the writers'
+        COPYs do not update them row by row; :meth:`bulk_end` (called by :meth:`build`) builds
+        them once over all rows. Until then keyword search and filters still answer (by scans).
+
+        Returns
+        -------
+        bool
+            Whether it did: False (nothing changed) when the table already holds rows.
+        """
+        conn = self._conn()
+        with self._op("bulk_begin"), conn.transaction():
+            if not conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(self._t)).fetchone()[0]:
+                return False
+            for what in ("tsv", "meta"):
+                conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(self._q(self._ix_name(what))))
+        return True
+
+    def bulk_end(self) -> bool:
+        """Build the GIN indexes :meth:`bulk_begin` dropped, each in one pass over the rows (a no-op
+        when they are there). Returns whether it built any."""
+        conn = self._conn()
+        with self._op("bulk_end"), conn.transaction():
+            have = {r[0] for r in conn.execute(
+                "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = %s",
+                [self._table_oid(conn)]).fetchall()}
+            todo = [st for what, st in zip(("tsv", "meta"), self._gin_statements()) if self._ix_name(what) not in have]
+            if self.maintenance_work_mem and todo:
+                conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", [self.maintenance_work_mem])
+            for stmt in todo:
+                conn.execute(stmt)
+        return bool(todo)
+
+    def load_block(self, ids: Any, vectors: Any, metadata: pd.DataFrame | None = None,
+                   texts: list[str] | None = None, *, block: tuple[int, int] | None = None) -> None:
+        """Make the rows keyed in ``block`` exactly these: one writer's share of a bulk load.
+
+        In one transaction, every row whose key is in ``[lo, hi)`` is deleted, then these rows are
+        COPYed straight into the table (no staging table, no ``ON CONFLICT``). Writers of
+        disjoint blocks run in parallel; running a block again (a retry, a resumed run, a task
+        Dask ran twice) replaces what an earlier attempt wrote, so no row is ever doubled or left
+        over. Metadata field kinds are recorded in a short transaction of their own first.
+
+        Parameters
+        ----------
+        ids, vectors, metadata, texts
+            As for :meth:`upsert`; every id must lie in ``block``.
+        block : (int, int), optional
+            The key range ``[lo, hi)`` this writer owns; default ``[min(ids), max(ids) + 1)``.
+        """
+        ids, vecs, meta, kinds, texts = self._write_input(ids, vectors, metadata, texts)
+        if block is None:
+            if not len(ids):
+                return
+            block = (int(ids.min()), int(ids.max()) + 1)
+        lo, hi = int(block[0]), int(block[1])
+        if len(ids) and (int(ids.min()) < lo or int(ids.max()) >= hi):
+            raise InvalidInputError(f"load_block: keys must lie in the block [{lo}, {hi}); got keys from "
+                                    f"{int(ids.min())} to {int(ids.max())}.")
+        conn = self._conn()
+        with self._op("load_block"):
+            if kinds:
+                with conn.transaction():  # short: the comment's lock is not held through the COPY
+                    self._register_fields(conn, kinds)
+            with conn.transaction():
+                conn.execute(sql.SQL("DELETE FROM {} WHERE id >= %s AND id < %s").format(self._t), [lo, hi])
+                if len(ids) and self.ingest == "insert":
+                    self._insert_rows(conn, ids, vecs, meta, texts)
+                elif len(ids):
+                    self._copy_into(conn, self._t, ids, vecs, meta, texts,
+                                    self.progress if self.progress is not None else len(ids) >= 50_000)
+        self._index_dirty = True
+
+    def _copy_into(self, conn: Any, target: sql.Composable, ids: np.ndarray, vecs: np.ndarray, meta: list | None,
+                   texts: list | None, progress: bool) -> None:
+        """Binary COPY of the rows into ``target`` (the table or the staging table)."""
         cols = sql.SQL("(id, embedding, metadata, text)")
-        if direct:
-            target = self._t
-        else:
-            target = sql.Identifier("vecnb_stage")
-            conn.execute("DROP TABLE IF EXISTS pg_temp.vecnb_stage")
-            conn.execute(sql.SQL(
-                "CREATE TEMP TABLE vecnb_stage (id bigint, embedding {}({}), metadata jsonb, text text) ON COMMIT DROP"
-            ).format(sql.SQL(self._vtype), sql.Literal(self.dim)))
-        deferred = self._drop_gin_indexes(conn) if direct else []
         bar = progress_bar(len(ids), f"pgvector COPY -> {self.table}") if progress else None
         try:
             with conn.cursor() as cur:
@@ -907,6 +1000,19 @@ class PgVectorStore(BaseStore):
         finally:
             if bar is not None:
                 bar.close()
+
+    def _copy_rows(self, conn: Any, ids: np.ndarray, vecs: np.ndarray, meta: list | None, texts: list | None, *,
+                   direct: bool, progress: bool) -> None:
+        if direct:
+            target = self._t
+        else:
+            target = sql.Identifier("vecnb_stage")
+            conn.execute("DROP TABLE IF EXISTS pg_temp.vecnb_stage")
+            conn.execute(sql.SQL(
+                "CREATE TEMP TABLE vecnb_stage (id bigint, embedding {}({}), metadata jsonb, text text) ON COMMIT DROP"
+            ).format(sql.SQL(self._vtype), sql.Literal(self.dim)))
+        deferred = self._drop_gin_indexes(conn) if direct else []
+        self._copy_into(conn, target, ids, vecs, meta, texts, progress)
         for definition in deferred:  # one bulk build each instead of an insert per row
             conn.execute(definition)
         if not direct:
@@ -1441,7 +1547,9 @@ class PgVectorStore(BaseStore):
         self.close()
 
     def build(self) -> None:
-        """Build the ANN index now (what :func:`vecnb.index.build_index` calls after writing the rows)."""
+        """Build the GIN indexes a bulk load deferred (:meth:`bulk_end`) and the ANN index now (what
+        :func:`vecnb.index.build_index` and ``ddf.vec.to_store`` call after writing the rows)."""
+        self.bulk_end()
         self.build_index()
 
     # ------------------------------------------------------------------ index record (vecnb.home)
