@@ -323,6 +323,15 @@ class BulkLoad(Protocol):
     --------
     >>> "bulk_load" in vecnb.stores.base.capabilities(vecnb.stores.get("pgvector"))
     True
+
+    With a PostgreSQL server, what ``to_store`` does (each ``load_block`` on its own worker):
+
+    >>> store = vecnb.stores.create("pgvector", dim=384, url=URL, table="big")   # doctest: +SKIP
+    >>> store.bulk_begin()                                   # empty table: GIN indexes dropped  # doctest: +SKIP
+    True
+    >>> store.load_block(keys, X, meta, texts, block=(0, 2**32))                 # doctest: +SKIP
+    >>> store.bulk_end()                                     # built once over all rows  # doctest: +SKIP
+    True
     """
 
     def bulk_begin(self) -> bool:
