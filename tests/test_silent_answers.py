@@ -281,3 +281,26 @@ def test_dask_date_columns_match_pandas_or_say_why():
         ddf = dd.from_pandas(df, npartitions=3)
         with pytest.raises(FilterError, match="convert-string"):
             ddf.vec.embed("text", model="hashing").vec.search("economy and jobs", k=60, where=where)
+
+
+def test_es_handle_learns_fields_another_handle_added(request):
+    """A second handle's sync adds a boolean and a big-int column; the first handle reloads the
+    record but kept its old field kinds, so ``{"flag": 1}`` was sent as the number 1 to a boolean
+    field (0 rows for pandas' rows with flag True). It now reads the mapping again on reload."""
+    es_url = request.getfixturevalue("es_url")
+    where = {"url": es_url, "index": f"sa_{uuid.uuid4().hex[:10]}"}
+    df = vecnb.datasets.load("hansard").head(40)[["text"]].copy().vec.embed("text", model="hashing", progress=False)
+    df.vec.index(store="elasticsearch", kind="exact", **where).close()
+    a = vecnb.open_index("elasticsearch", **where)
+    b = vecnb.open_index("elasticsearch", **where)
+    try:
+        more = df.assign(flag=np.arange(40) % 3 == 0, n=np.int64(BIG) + np.arange(40) % 4)
+        b.sync(more)
+        q = df.vec.matrix("text_vec")[0]
+        for w in ({"flag": 1}, {"flag": True}, {"n": BIG + 1}, {"n": {"$gte": BIG + 2}}):
+            want = more.vec.search(q, k=40, where=w)
+            got = a.search(q, k=40, where=w)
+            assert sorted(got.index) == sorted(want.index) and len(want), (w, len(got), len(want))
+    finally:
+        a.close()
+        b.close()

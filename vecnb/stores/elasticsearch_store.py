@@ -594,6 +594,12 @@ class ElasticsearchStore(BaseStore):
         self._fields = dict(meta.get("fields") or {})
         self._longs = set(meta.get("long_fields") or ())
 
+    def home_reloaded(self) -> None:
+        """Read the index's mapping again on next use: another writer may have added fields (their
+        kinds steer how filters are sent: ``{"flag": 1}`` on a boolean field is sent ``true``) or
+        replaced the index."""
+        self._ready = False
+
     def _register_fields(self, es: Any, kinds: dict[str, str], metadata: pd.DataFrame | None = None) -> None:
         merged = dict(self._fields)
         for f, k in kinds.items():
