@@ -447,3 +447,17 @@ def test_default_hnsw_reaches_097_on_real_embeddings_with_real_queries():
     got, _ = store.search(Q[:5], big)
     pos, _ = brute(X, Q[:5], big, "cosine")
     assert (got >= 0).all() and _recall(got, pos) >= 0.95
+
+
+def test_one_query_is_prepared_bit_for_bit_as_in_a_batch():
+    """FaissStore._prep's single-query path (scalar float32 steps) gives exactly the vector the batch
+    path gives: the same faiss distances, so the same hits and scores as before the fast path."""
+    rng = np.random.default_rng(7)
+    store = FaissStore(dim=384, metric="cosine", kind="hnsw")
+    for scale in (1e-12, 1e-3, 1.0, 1e4, 1e12):
+        Q = (rng.standard_normal((50, 384)) * scale).astype(np.float32)
+        batch = store._prep(Q)
+        for i in range(len(Q)):
+            one = store._prep(Q[i:i + 1])
+            assert one.dtype == np.float32 and one.flags.c_contiguous and one.shape == (1, 384)
+            assert np.array_equal(one[0], batch[i]), (scale, i)

@@ -143,6 +143,9 @@ def choose_kind(n: int) -> str:
     return "sq8"
 
 
+_ONE32, _TINY32 = np.float32(1.0), np.float32(1e-30)  # the scalars of _prep's float32 arithmetic
+
+
 class _threads_for:  # noqa: N801 - used like the context-manager function it replaced
     """Run faiss single-threaded when the work is too small to split.
 
@@ -263,6 +266,8 @@ class FaissStore(InProcessStore):
         """What faiss sees: normalised rows for cosine, else the rows (C-contiguous float32)."""
         if self.metric == "cosine":
             sq = np.einsum("ij,ij->i", x, x)
+            if len(x) == 1 and x.dtype == np.float32:  # one query: the same float32 steps on a scalar (~3 us less)
+                return x * (_ONE32 / np.sqrt(np.maximum(sq[0], _TINY32)))
             return np.ascontiguousarray(x * (1.0 / np.sqrt(np.maximum(sq, 1e-30)))[:, None], dtype=np.float32)
         return np.ascontiguousarray(x, dtype=np.float32)
 
