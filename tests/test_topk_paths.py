@@ -118,3 +118,19 @@ def test_rescoring_in_slices_over_the_cores_equals_one_pass(monkeypatch, metric)
     np.testing.assert_array_equal(got[1], want[1])
     assert threads.in_slices(lambda a, b: (a, b), 7) == [(0, 2), (2, 4), (4, 7)]
     assert threads.in_slices(lambda a, b: (a, b), 2) == [(0, 1), (1, 2)]  # never an empty slice
+
+
+def test_embedding_columns_follow_the_recorded_columns_and_the_layout():
+    from vecnb.frame.columns import embedding_columns, set_info
+
+    df = pd.DataFrame({"t": ["a", "b"], "n": [1, 2]}).vec.attach(np.eye(2, 3), name="v")
+    assert embedding_columns(df) == ["v"] and embedding_columns(df) == ["v"]  # the second from the cache
+    df = df.vec.attach(np.eye(2, 4), name="w")  # a new layout and a new record
+    assert embedding_columns(df) == ["v", "w"]
+    set_info(df, "n", {"dim": 1})  # a recorded column that is not a vector column: same layout, new record
+    assert embedding_columns(df) == ["v", "w", "n"]
+    set_info(df, "n", None)
+    assert embedding_columns(df) == ["v", "w"]
+    assert "v" not in df.drop(columns="v").vec.search(np.ones(4), k=1, column="w").columns
+    hits = df.vec.search(np.ones(3), k=1, column="v")
+    assert list(hits.columns) == ["t", "n", "score", "rank"]

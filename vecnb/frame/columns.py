@@ -192,10 +192,19 @@ def embedding_columns(df: pd.DataFrame) -> list[str]:
     >>> embedding_columns(df)
     ['v']
     """
-    known = [c for c in _columns(df) if c in df.columns]
+    cols = _columns(df)
+    names = tuple(cols)
+    # once per frame layout and recorded columns (a dtype scan and a lookup per name; the
+    # recorded dict is compared by identity and names: vecnb replaces it, never edits it)
+    hit = cached(df, "embedding_columns", lambda _mgr: [None])
+    if hit[0] is not None and hit[0][0] is cols and hit[0][1] == names:
+        return list(hit[0][2])
+    known = [c for c in names if c in df.columns]
     vectors = cached(df, "vector_columns",  # a dtype scan, once per frame layout
                      lambda _mgr: tuple(c for c, dt in zip(df.columns, _dtypes(df)) if is_vector_dtype(dt)))
-    return known + [c for c in vectors if c not in known]
+    out = known + [c for c in vectors if c not in known]
+    hit[0] = (cols, names, tuple(out))
+    return out
 
 
 _MATRICES: dict[int, tuple] = {}  # id(Arrow column data) -> (weak reference to it, matrix view, metrics checked)

@@ -353,11 +353,7 @@ def build_hits(
        text  score  rank
     c  plum    0.9     1
     """
-    if drop:
-        columns = frame.columns
-        drop = tuple(c for c in drop if c in columns)
-    else:
-        drop = ()
+    drop, plain = _column_facts(frame.columns, tuple(drop))
     pos = np.asarray(pos)
     scores = np.asarray(scores, dtype=np.float64)
     nq, k = pos.shape if pos.ndim == 2 else (1, len(pos))
@@ -387,7 +383,7 @@ def build_hits(
         if all(isinstance(q, (int, np.integer)) and not isinstance(q, bool) for q in qarr):
             qarr = qarr.astype(np.int64)  # query positions / integer labels keep an integer dtype
         added["query"] = qarr[per_hit(np.broadcast_to(np.arange(nq)[:, None], (nq, k)))]
-    clash = _renamed_clashes(frame.columns, added, drop)
+    clash = {} if plain and len(added) <= 2 else _renamed_clashes(frame.columns, added, drop)
     if clash:
         frame = frame.rename(columns=clash)  # copy-on-write: no data is copied
     index = take_labels(frame.index, flat)
@@ -398,6 +394,29 @@ def build_hits(
         out = _general_frame(frame, flat, index, added, drop)
     out.attrs = dict(frame.attrs)
     return out
+
+
+_FACTS: OrderedDict = OrderedDict()  # (id(columns), drop) -> (columns, (drop kept, no reserved name))
+
+
+def _column_facts(columns: pd.Index, drop: tuple) -> tuple[tuple, bool]:
+    """``(the names of drop in columns, whether no column is named score / rank / query)``.
+
+    Once per column labels object (an ``Index`` is immutable; kept here so its ``id`` is not
+    reused): both tests iterate or hash into the labels, which for pandas' Arrow-backed ``str``
+    labels costs ~10-15 us hot and several times that after a search's product went through
+    the caches.
+    """
+    key = (id(columns), drop)
+    hit = _FACTS.get(key)
+    if hit is not None and hit[0] is columns:
+        return hit[1]
+    facts = (tuple(c for c in drop if c in columns) if drop else (), _RESERVED_SET.isdisjoint(columns))
+    with _COLUMNS_LOCK:
+        _FACTS[key] = (columns, facts)
+        while len(_FACTS) > _COLUMNS_CACHE_SIZE:
+            _FACTS.popitem(last=False)
+    return facts
 
 
 RESERVED = ("score", "rank", "query")
