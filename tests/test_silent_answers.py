@@ -304,3 +304,30 @@ def test_es_handle_learns_fields_another_handle_added(request):
     finally:
         a.close()
         b.close()
+
+
+def test_es_long_fields_never_send_numbers_past_int64():
+    """Elasticsearch refuses a query value outside int64 on a ``long`` field (a 400 where pandas
+    answers): such values match nothing, and a bound past either end keeps all or none."""
+    pytest.importorskip("elasticsearch")
+    from vecnb._core import filters
+    from vecnb.stores.elasticsearch_store import where_to_query
+
+    kinds, longs = {"n": "number"}, {"n"}
+
+    def body(where):
+        return where_to_query(filters.parse(where), kinds, longs)
+
+    assert body({"n": 1e30}) == {"match_none": {}}
+    assert body({"n": {"$ne": 2**64}}) == {"exists": {"field": "metadata.n"}}
+    assert body({"n": {"$in": [3, 2**70]}}) == {"terms": {"metadata.n": [3]}}
+    assert body({"n": {"$gt": 1e30}}) == {"match_none": {}}
+    assert body({"n": {"$lte": 1e30}}) == {"exists": {"field": "metadata.n"}}
+    assert body({"n": {"$gte": -1e30}}) == {"exists": {"field": "metadata.n"}}
+    assert body({"n": {"$lt": -(2**64)}}) == {"match_none": {}}
+    assert body({"n": {"$gt": 2**62}}) == {"range": {"metadata.n": {"gt": 2**62}}}
+    assert where_to_query(filters.parse({"n": 1e30}), kinds) == {"term": {"metadata.n": 1e30}}  # a double field
+    df = pd.DataFrame({"n": np.array([1, 2**62, -5], dtype=np.int64)})
+    for where in ({"n": 1e30}, {"n": {"$ne": 2**64}}, {"n": {"$lte": 1e30}}, {"n": {"$lt": -(2**64)}}):
+        assert len(filters.to_mask(filters.parse(where), df).nonzero()[0]) == \
+            {"match_none": 0, "exists": 3}[next(iter(body(where)))]

@@ -225,7 +225,8 @@ def _field(name: str) -> str:
     return f"metadata.{name}"
 
 
-def where_to_query(node: Node | None, fields: dict[str, str] | None = None) -> dict | None:
+def where_to_query(node: Node | None, fields: dict[str, str] | None = None,
+                   longs: Iterable[str] = ()) -> dict | None:
     """Translate a filter tree into an Elasticsearch bool query (``None`` for no filter).
 
     ``$eq`` -> ``term``; ``$in`` -> ``terms``; ordering -> ``range``; ``$ne`` / ``$nin`` ->
@@ -233,6 +234,8 @@ def where_to_query(node: Node | None, fields: dict[str, str] | None = None) -> d
     missing-value rule); ``$and`` -> ``bool.filter``; ``$or`` -> ``bool.should`` with
     ``minimum_should_match: 1``. Field names and values only ever appear as JSON keys and
     values. ``fields`` (name -> kind) enables the pandas type check for ordering comparisons.
+    On ``longs`` (fields mapped ``long``) a number outside int64 is never sent (the server refuses
+    it): it equals no stored value, and a bound past either end keeps all or none.
 
     Examples
     --------
@@ -241,18 +244,35 @@ def where_to_query(node: Node | None, fields: dict[str, str] | None = None) -> d
     """
     if node is None:
         return None
-    return _translate(node, fields or {})
+    return _translate(node, fields or {}, frozenset(longs))
 
 
-def _translate(node: Node, fields: dict[str, str]) -> dict:
+_LONG_MIN, _LONG_MAX = -2**63, 2**63 - 1
+
+
+def _past_long(x: Any) -> int:
+    """-1 / 1 for a number below / above int64's range, else 0 (strings, booleans: 0)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return 0
+    return -1 if x < _LONG_MIN else 1 if x > _LONG_MAX else 0
+
+
+def _translate(node: Node, fields: dict[str, str], longs: frozenset = frozenset()) -> dict:
     if isinstance(node, And):
-        return {"bool": {"filter": [_translate(c, fields) for c in node.children]}}
+        return {"bool": {"filter": [_translate(c, fields, longs) for c in node.children]}}
     if isinstance(node, Or):
-        return {"bool": {"should": [_translate(c, fields) for c in node.children], "minimum_should_match": 1}}
+        return {"bool": {"should": [_translate(c, fields, longs) for c in node.children], "minimum_should_match": 1}}
     assert isinstance(node, Cmp)
     f, op, v = _field(node.field), node.op, node.value
+    if node.field in longs and op in ("$gt", "$gte", "$lt", "$lte") and _past_long(v):
+        check_ordering(node.field, op, v, fields.get(node.field))
+        keep_all = (_past_long(v) < 0) == (op in ("$gt", "$gte"))
+        return {"exists": {"field": f}} if keep_all else {"match_none": {}}
     if op in ("$eq", "$ne", "$in", "$nin"):
-        vals = _equal_values(v if isinstance(v, tuple) else (v,), fields.get(node.field))
+        vals = v if isinstance(v, tuple) else (v,)
+        if node.field in longs:
+            vals = tuple(x for x in vals if not _past_long(x))
+        vals = _equal_values(vals, fields.get(node.field))
         if not vals:  # no stored value can equal these
             return {"match_none": {}} if op in ("$eq", "$in") else {"exists": {"field": f}}
         if op in ("$eq", "$ne") and len(vals) == 1:
@@ -690,7 +710,7 @@ class ElasticsearchStore(BaseStore):
             return pad_results([[] for _ in q], [[] for _ in q], 0)
         node = encode_node(parse(where))
         es = self._es()
-        flt = where_to_query(node, self._fields)
+        flt = where_to_query(node, self._fields, self._longs)
         bodies = [knn_body(q[i], k, num_candidates=self.num_candidates, filter=flt) for i in range(len(q))]
         id_rows, score_rows = self._msearch(es, bodies, "search", transform=True)
         return pad_results(id_rows, score_rows, int(k))
@@ -729,7 +749,7 @@ class ElasticsearchStore(BaseStore):
         if operator not in ("or", "and"):
             raise InvalidInputError(f"operator must be 'or' or 'and', got {operator!r}.")
         es = self._es()
-        flt = where_to_query(encode_node(parse(where)), self._fields)
+        flt = where_to_query(encode_node(parse(where)), self._fields, self._longs)
         bodies = [keyword_body(t, k, filter=flt, operator=operator) for t in texts]
         id_rows, score_rows = self._msearch(es, bodies, "keyword", transform=False)
         return pad_results(id_rows, score_rows, int(k))
