@@ -386,14 +386,44 @@ def _client() -> Any:
     return client if getattr(dask.base.get_scheduler(), "__self__", None) is client else None
 
 
-def _announce(client: Any) -> None:
-    """Print the Dask dashboard's link when the cluster serves one (it needs ``bokeh`` on the scheduler)."""
+def _bokeh_apps(dask_scheduler: Any = None) -> list[str]:
+    """Scheduler side: the web applications its HTTP server runs (the dashboard is ``*BokehTornado``)."""
+    app = getattr(dask_scheduler, "http_application", None)
+    return [type(a).__name__ for a in getattr(app, "applications", ())]
+
+
+def dashboard_link(client: Any) -> str | None:
+    """The Dask dashboard's URL when ``client``'s scheduler serves one, else None.
+
+    The scheduler always runs an HTTP server (listed as its ``"dashboard"`` service, even
+    without one); the dashboard itself is served only when ``bokeh`` is installed there and
+    the cluster was started with a dashboard address (``vecnb[dask]`` installs bokeh).
+
+    Examples
+    --------
+    >>> dashboard_link(None) is None
+    True
+    """
+    if client is None:
+        return None
     try:
-        served = "dashboard" in client.scheduler_info().get("services", {})
+        if "dashboard" not in client.scheduler_info().get("services", {}):
+            return None
+        link = client.dashboard_link
     except Exception:  # noqa: BLE001 - a cosmetic line: never fail the job for it
-        served = False
-    if served:
-        print(f"Dask dashboard: {client.dashboard_link}")
+        return None
+    try:
+        apps = client.run_on_scheduler(_bokeh_apps)
+    except Exception:  # noqa: BLE001 - e.g. a remote scheduler without vecnb: it may serve one
+        return link
+    return link if any("Bokeh" in a for a in apps) else None
+
+
+def _announce(client: Any) -> None:
+    """Print the Dask dashboard's link when the cluster serves one."""
+    link = dashboard_link(client)
+    if link:
+        print(f"Dask dashboard: {link}")
 
 
 def _in_kernel() -> bool:
