@@ -134,3 +134,13 @@ def test_embedding_columns_follow_the_recorded_columns_and_the_layout():
     assert "v" not in df.drop(columns="v").vec.search(np.ones(4), k=1, column="w").columns
     hits = df.vec.search(np.ones(3), k=1, column="v")
     assert list(hits.columns) == ["t", "n", "score", "rank"]
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
+def test_one_query_exact_scores_are_the_batch_sums(metric):
+    X = _data(500, 40, 15, unit=False)
+    Q = _data(3, 40, 16, unit=False)
+    p = np.array([[4, 99, 3, 250], [0, 1, 2, 3], [499, 7, 7, 8]])
+    block = metrics._exact_block(X, p, Q, metric)
+    for i in range(3):
+        np.testing.assert_array_equal(metrics._exact_one(X, p[i], Q[i], metric), block[i])
