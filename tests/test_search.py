@@ -272,3 +272,28 @@ def test_a_held_frame_target_sees_a_replaced_column():
     df["emb2"] = df["emb"]
     with pytest.raises(errors.InvalidInputError, match="several embedding columns"):
         target.query_vectors(None, vector=q)
+
+
+def test_one_new_text_takes_the_same_vector_and_cache_entry_as_a_batch():
+    """The single-text path (inputs._embed_one) returns and caches what the batch path does; the
+    matrix it returns is the caller's own (writing into it leaves the cache as it was)."""
+    from vecnb.embed import get_embedder
+    from vecnb.search import inputs
+
+    emb = get_embedder("hashing")
+    texts = ["red apple pie", "green pear tart"]
+    inputs._QUERY_CACHE.clear()
+    batch = inputs._embed_queries(emb, texts)
+    cached = {t: inputs._QUERY_CACHE[(emb.model_id, t)].copy() for t in texts}
+    inputs._QUERY_CACHE.clear()
+    for i, t in enumerate(texts):
+        one = inputs._embed_queries(emb, [t])  # a miss: the embedder directly
+        assert one.shape == (1, batch.shape[1]) and one.dtype == np.float32 and one.flags.writeable
+        np.testing.assert_array_equal(one[0], batch[i])
+        entry = inputs._QUERY_CACHE[(emb.model_id, t)]
+        np.testing.assert_array_equal(entry, cached[t])
+        assert not entry.flags.writeable
+        one[0, :] = 7.0  # the caller's copy
+        again = inputs._embed_queries(emb, [t])  # a hit
+        np.testing.assert_array_equal(again[0], batch[i])
+    assert list(inputs._QUERY_CACHE)[-1] == (emb.model_id, texts[-1])

@@ -49,6 +49,8 @@ def _embed_queries(emb: Any, texts: list[str]) -> np.ndarray:
     mid = getattr(emb, "model_id", None)
     if not isinstance(mid, str) or not mid or not getattr(emb, "cacheable", False):
         return embed_texts(emb, texts, progress=False, cache=False)
+    if len(texts) == 1:  # one text (a notebook's question): no per-text lists
+        return _embed_one(emb, mid, texts[0])
     with _QUERY_LOCK:
         got = [_QUERY_CACHE.get((mid, t)) for t in texts]
         for t, v in zip(texts, got):
@@ -72,6 +74,24 @@ def _embed_queries(emb: Any, texts: list[str]) -> np.ndarray:
     if len(got) == 1:
         return got[0].reshape(1, -1).copy()  # callers may write into their query matrix
     return np.stack(got)
+
+
+def _embed_one(emb: Any, mid: str, text: str) -> np.ndarray:
+    """One query text's (1, d) vector: from the query cache, else the embedder directly (checked
+    as embed_texts would) and then cached; the same vectors and cache entries as the batch path."""
+    key = (mid, text)
+    with _QUERY_LOCK:
+        v = _QUERY_CACHE.get(key)
+        if v is not None:
+            _QUERY_CACHE.move_to_end(key)
+    if v is None:
+        v = np.array(emb.embed([text])[0], dtype=np.float32)
+        v.flags.writeable = False
+        with _QUERY_LOCK:
+            _QUERY_CACHE[key] = v
+            while len(_QUERY_CACHE) > _QUERY_CACHE_SIZE:
+                _QUERY_CACHE.popitem(last=False)
+    return v.reshape(1, -1).copy()  # callers may write into their query matrix
 
 
 def remember_embedder(emb: Any) -> None:
