@@ -128,8 +128,8 @@ def as_matrix(x, *, dim: int | None = None, what: str = "vectors") -> np.ndarray
     ...
     vecnb.errors.DimensionMismatchError: vectors have dimension 3 but 4 was expected. ...
     """
-    if isinstance(x, np.ndarray) and x.dtype == np.float32 and x.ndim == 2 and x.flags.c_contiguous:
-        arr = x
+    if isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous and 1 <= x.ndim <= 2:
+        arr = x if x.ndim == 2 else x.reshape(1, -1)  # one vector: a (1, d) view, as the general path gives
     else:
         _refuse_complex(x, what)
         try:
