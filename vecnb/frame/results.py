@@ -424,28 +424,6 @@ RESERVED = ("score", "rank", "query")
 _RESERVED_SET = frozenset(RESERVED)
 
 
-_LABEL_SETS: OrderedDict = OrderedDict()
-
-
-def _label_set(columns: pd.Index) -> Any:
-    """The column labels as a set, made once per columns object (iterating an arrow-backed ``str``
-    Index costs ~10 us a search); the cache holds the ``Index`` so its ``id`` is not reused."""
-    key = id(columns)
-    with _COLUMNS_LOCK:
-        hit = _LABEL_SETS.get(key)
-        if hit is not None and hit[0] is columns:
-            return hit[1]
-    try:
-        names: Any = frozenset(columns)
-    except TypeError:  # an unhashable label: the caller's set tests iterate the columns
-        return columns
-    with _COLUMNS_LOCK:
-        _LABEL_SETS[key] = (columns, names)
-        while len(_LABEL_SETS) > _COLUMNS_CACHE_SIZE:
-            _LABEL_SETS.popitem(last=False)
-    return names
-
-
 def _renamed_clashes(columns: pd.Index, added: dict[str, Any], drop: tuple) -> dict[Any, str]:
     """New names for the frame's columns that a search result adds itself (``score``, ``rank``,
     ``query``, ``keyword_score`` ...), with a warning, so neither is silently lost.
@@ -453,8 +431,7 @@ def _renamed_clashes(columns: pd.Index, added: dict[str, Any], drop: tuple) -> d
     ``query`` is reserved even for a single query (where no ``query`` column is added), so a
     frame's own ``query`` column never makes a single-query result look like a batch.
     """
-    names = _label_set(columns)
-    if _RESERVED_SET.isdisjoint(names) and (len(added) <= 2 or set(added).isdisjoint(names)):
+    if _RESERVED_SET.isdisjoint(columns) and (len(added) <= 2 or set(added).isdisjoint(columns)):
         return {}  # the usual case, in C: ~1 us (added is score + rank unless extra / query columns)
     taken = set(columns) | set(added)
     clash: dict[Any, str] = {}
