@@ -872,7 +872,7 @@ class _Ingest:
         try:
             attempts = _run_partitions(self.parts, todo, self._job(idx, base, existing), retries=self.retries,
                                        progress=self.progress, on_done=on_done)
-        except BaseException:
+        except Exception:  # not on an interrupt (Ctrl-C): no index build then; the resume's build() makes them
             self._leave_whole(idx)
             raise
         self.retried = attempts.retried

@@ -694,9 +694,11 @@ def test_index_written_in_batches_loads_straight_in_and_builds_gin_once(pg_url, 
     every batch is COPYed straight into the table (load_block, no staging upsert), the GIN indexes
     are built once after the last batch, in the same transaction as the rows and the index record;
     a batch that fails rolls the whole build back, indexes included."""
+    import vecnb
     from vecnb.index import core
 
     monkeypatch.setattr(core, "_WRITE_BATCH", 100)
+    monkeypatch.setattr(core, "_BESIDE_ROWS", 100)  # row hashes and record entries made in a thread beside the COPY
     calls, fail_at = [], []
     real = PgVectorStore.load_block
 
@@ -722,6 +724,10 @@ def test_index_written_in_batches_loads_straight_in_and_builds_gin_once(pg_url, 
         more = df.iloc[:1].set_axis(pd.Index([n]))
         idx.upsert(more)
         assert calls[-1] == (n, n + 1) and len(idx.store) == n + 1 and len(_gin_indexes(admin, table)) == 2
+        again = vecnb.open_index("pgvector", url=pg_url, table=table)  # the record written beside the rows
+        assert again.frame.index.tolist() == list(range(n + 1))
+        np.testing.assert_array_equal(again._row_hash, idx._row_hash)
+        again.close()
     finally:
         idx.store.drop()
         idx.close()

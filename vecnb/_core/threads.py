@@ -17,7 +17,7 @@ import os
 import threading
 from typing import Any
 
-__all__ = ["CPUS", "SMALL_WORK", "in_slices", "single_blas_thread"]
+__all__ = ["CPUS", "SMALL_WORK", "Beside", "in_slices", "single_blas_thread"]
 
 CPUS = os.cpu_count() or 1
 #: multiply-adds below which one query's product runs on one thread (~10k rows x 384)
@@ -117,3 +117,41 @@ def in_slices(fn: Any, n: int) -> list[Any]:
     bounds = [n * i // parts for i in range(parts + 1)]
     futures = [_pool.submit(fn, a, b) for a, b in zip(bounds[:-1], bounds[1:])]
     return [f.result() for f in futures]
+
+
+class Beside:
+    """Run ``fn()`` in a thread of its own while the caller does something else -- typically waits
+    on a server (a COPY the server is still digesting), so the work costs no wall time.
+
+    :meth:`result` waits and returns ``fn``'s value or raises its exception; :meth:`join` only
+    waits (for cleanup paths: the thread never outlives the caller's block).
+
+    Examples
+    --------
+    >>> side = Beside(lambda: sum(range(10)))
+    >>> side.result()
+    45
+    """
+
+    def __init__(self, fn: Any):
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), name="vecnb-beside", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Any) -> None:
+        try:
+            self._value = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller by result()
+            self._error = exc
+
+    def join(self) -> None:
+        """Wait for ``fn`` to end (its outcome is kept for :meth:`result`)."""
+        self._thread.join()
+
+    def result(self) -> Any:
+        """``fn()``'s value, after waiting for it; its exception is raised here."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value

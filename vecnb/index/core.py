@@ -63,6 +63,7 @@ from vecnb._core.arrow import column_matrix, is_vector_dtype
 from vecnb._core.html import kv_table
 from vecnb._core.memory import release_free_memory
 from vecnb._core.progress import progress_bar
+from vecnb._core.threads import Beside
 from vecnb._core.validation import duplicated_ints
 from vecnb._core.validation import json_default_str as _json_default
 from vecnb.frame.columns import get_info, resolve_column
@@ -91,6 +92,7 @@ _FRAME_FILE = {2: "frame.parquet", 3: "frame.arrow"}
 MANIFEST = "vecnb-index.json"
 
 _WRITE_BATCH = 10_000  # rows per store write when showing progress
+_BESIDE_ROWS = 5_000  # writes from this size hash and encode their record in a thread beside the store write
 
 # a random odd multiplier per 32-bit word position for the vector hash (fixed seed: stable across runs)
 _HASH_MULT: dict[int, np.ndarray] = {}
@@ -516,14 +518,25 @@ class VectorIndex:
         keys[~old] = np.arange(self._next_key, self._next_key + m, dtype=np.int64)
         meta = _metadata(rows)
         texts = self._texts(rows)
-        hashes = _row_hash(rows, X)
+
+        from vecnb.index.home import encode_rows
+
+        def record() -> tuple[np.ndarray, list[bytes] | None]:
+            h = _row_hash(rows, X)
+            return h, None if self._home is None else encode_rows(rows, keys, h)
+
+        # a big write into a server store: the row hashes and the record's entries are made while the
+        # server digests the rows (no wall time); otherwise in turn (in-process stores: peak memory)
+        loads = supports(self.store, "bulk_load")
+        side = Beside(record) if loads and n >= _BESIDE_ROWS else None
+        hashes = _row_hash(rows, X) if side is None else None
         show = progress if progress is not None else n > 2 * _WRITE_BATCH
         step = _WRITE_BATCH if show else n
         starts = range(0, n, step)
         # only new keys (consecutive, never recorded): a bulk-loading store COPYs each batch straight in
         # (a row under such a key is an interrupted write's leftover: replaced); into an empty index it
         # also builds its secondary indexes once at the end instead of row by row
-        bulk = not old.any() and supports(self.store, "bulk_load")
+        bulk = loads and not old.any()
         bar = progress_bar(n, f"indexing into {self.store_name}", enabled=show)
         try:
             with self._home.atomic() if self._home is not None else contextlib.nullcontext():
@@ -539,12 +552,16 @@ class VectorIndex:
                     bar.update(e - s)
                 if deferred:
                     self.store.bulk_end()
+                if side is not None:
+                    hashes, entries = side.result()
+                elif self._home is not None:
+                    entries = encode_rows(rows, keys, hashes)
                 if self._home is not None:  # the rows and their labels, in the same transaction
-                    from vecnb.index.home import encode_rows
-
-                    self._home.append(encode_rows(rows, keys, hashes))
+                    self._home.append(entries)
         finally:
             bar.close()
+            if side is not None:
+                side.join()  # a failed write: the thread ends before the rows it reads go away
         self._next_key += m
         keep = np.ones(len(self._frame), dtype=bool)
         keep[pos[old]] = False
