@@ -93,6 +93,18 @@ def test_registered_plain_function_is_wrapped(clean_registry):
     assert emb.embed(["x"]).shape == (1, 3)
 
 
+def test_registered_embedding_function_itself(clean_registry):
+    """register(name, f) with f(texts) -> array, as the docstring says: not called as a factory."""
+    register("fn2", module_level_embedder)
+    emb = get_embedder("fn2")
+    assert isinstance(emb, CallableEmbedder) and emb.name == "fn2"
+    np.testing.assert_array_equal(emb.embed(["a", "b"]), np.ones((2, 3), np.float32))
+    with pytest.raises(errors.InvalidInputError, match="takes no options"):
+        get_embedder("fn2", dim=8)
+    register("fn3", lambda texts, scale=2.0: np.full((len(texts), 2), scale, np.float32))
+    assert get_embedder("fn3").embed(["x"]).tolist() == [[2.0, 2.0]]
+
+
 def test_missing_third_party_module_names_extra(clean_registry):
     register("ghost", "vecnb_no_such_package_xyz.models:Ghost", extra="ghost")
     with pytest.raises(errors.MissingDependencyError) as exc:

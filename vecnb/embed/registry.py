@@ -13,6 +13,7 @@ Instances that still have to be fitted (an unfitted ``tfidf``) are never shared.
 
 from __future__ import annotations
 
+import inspect
 import json
 import threading
 from collections.abc import Callable, Mapping
@@ -177,9 +178,27 @@ def _entry(name: str) -> _Entry:
     return entry
 
 
+def _is_embedding_function(f: Callable[..., Any]) -> bool:
+    """True for a plain ``f(texts)`` (a required positional parameter), not a ``factory(**kwargs)``."""
+    if isinstance(f, type):
+        return False
+    try:
+        params = inspect.signature(f).parameters.values()
+    except (TypeError, ValueError):   # builtins without a signature: treat as a factory
+        return False
+    return any(p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+               for p in params)
+
+
 def _build(name: str, kwargs: dict[str, Any]) -> Embedder:
     entry = _entry(name)
     factory = entry.factory(name)
+    if _is_embedding_function(factory):
+        if kwargs:
+            raise InvalidInputError(
+                f"embedder {name!r} is a plain embedding function f(texts); it takes no options "
+                f"(got {sorted(kwargs)}). Register a factory(**options) -> Embedder to accept them")
+        return CallableEmbedder(factory, name=name)
     try:
         obj = factory(**kwargs)
     except TypeError as exc:
