@@ -179,6 +179,11 @@ def _frames() -> dict[str, pd.DataFrame]:
     assert frames["RangeIndex start 5 step 3, arrow columns with nulls / lists / chunks"]["chunked"].array._pa_array \
         .num_chunks == 2
     frames["RangeIndex descending"] = pd.DataFrame({"x": np.arange(n)}, index=pd.RangeIndex(100, 100 - 2 * n, -2))
+    wide = pd.DataFrame({"a": np.arange(3 * n), "b": np.arange(3 * n) * 0.5, "c": np.arange(3 * n) % 5,
+                         "d": np.arange(3 * n, dtype=np.float32)})
+    sliced = wide.iloc[n:2 * n]  # its int / float64 blocks: views into wide's, neither C- nor F-contiguous
+    assert any(not (b.values.flags.c_contiguous or b.values.flags.f_contiguous) for b in sliced._mgr.blocks)
+    frames["rows sliced out of a wider frame (non-contiguous blocks)"] = sliced
     return frames
 
 

@@ -142,7 +142,7 @@ def _take_blocks(frame: pd.DataFrame, flat: np.ndarray,
                     return None
                 v = v[np.flatnonzero(sel)]
             placement = new_loc[placement[sel]]
-        out.append((v.take(flat, axis=1) if two_d else v.take(flat), placement))
+        out.append((_take_2d(v, flat) if two_d else v.take(flat), placement))
     return out
 
 
@@ -238,6 +238,18 @@ def take_labels(index: pd.Index, flat: np.ndarray) -> pd.Index:
     return _simple_index(labels, name=name)  # what RangeIndex.take returns, without re-checking the array
 
 
+def _take_2d(v: Any, flat: np.ndarray) -> Any:
+    """``v.take(flat, axis=1)`` of a 2-D block (columns, rows): an ndarray through fancy indexing.
+
+    numpy's take along axis 1 first copies a block that is not contiguous (a frame sliced by
+    rows, e.g. ``df.iloc[a:b]``, holds such views): every row of every numeric column, on every
+    search (~100 us at 100k rows); the fancy index reads only the hit rows (~1 us).
+    """
+    if type(v) is np.ndarray:
+        return np.ascontiguousarray(v[:, flat])
+    return v.take(flat, axis=1)
+
+
 def _arrow_take(v: Any, flat: np.ndarray, indices: list) -> Any:
     """``v.take(flat)`` for an arrow-backed column and valid positions ``flat``: one pyarrow take,
     without pandas' index checks and re-wrapping (~25 -> ~8 us hot; right after a search's product
@@ -268,7 +280,7 @@ def _planned_frame(mgr: Any, plan: _Plan, flat: np.ndarray, index: pd.Index, add
         v = blocks[i].values
         if sel is not None:
             v = v[sel]
-        v = v.take(flat, axis=1) if two_d else _arrow_take(v, flat, indices)
+        v = _take_2d(v, flat) if two_d else _arrow_take(v, flat, indices)
         out.append(klass(_coerce(v), ndim=2, placement=placement))
     for values, placement in zip(added, plan.added_at):
         if type(values) is np.ndarray and values.dtype.kind in "fi":  # score, rank: plain numeric blocks
