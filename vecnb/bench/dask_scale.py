@@ -17,7 +17,8 @@
 * **ingest**: the same embedded rows (with texts) into pgvector by (a) a raw psycopg binary COPY
   into the store's table schema, GIN indexes built after (the floor), (b) ``df.vec.index(store=
   "pgvector")`` in this process and (c) ``ddf.vec.to_store("pgvector")`` from 1 and 2 workers; rows/s,
-  (b) over (a) and (c) over (b). ``ingest_kinds=("exact", "hnsw")`` adds runs with the HNSW build.
+  (b) over (a) and (c) over (b) -- as a ratio of medians and as the median of the per-repeat ratios
+  (``*_pairs``). ``ingest_kinds=("exact", "hnsw")`` adds runs with the HNSW build.
   PostgreSQL runs on the same cores as the workers.
 * the 1-minute load average before and after: on a shared machine the figures move with it.
 
@@ -260,11 +261,16 @@ def _ingest(rows: int, url: str | None, partitions: int, repeats: int = 3,
             res[f"ingest_{name}_{field}"] = statistics.median(v[field] for v in vals)
         res[f"ingest_{name}_runs_s"] = [round(v["s"], 3) for v in vals]
         res[f"ingest_{name}_rows_per_s"] = rows / res[f"ingest_{name}_s"]
+    def pairs(num: str, den: str) -> float:  # median of the per-repeat ratios: steadier while the load drifts
+        return statistics.median(a["s"] / b["s"] for a, b in zip(got[num], got[den]))
+
     for kind in kinds:
         res[f"ingest_single_{kind}_vs_raw_copy"] = res["ingest_raw_copy_s"] / res[f"ingest_single_{kind}_s"]
+        res[f"ingest_single_{kind}_vs_raw_copy_pairs"] = pairs("raw_copy", f"single_{kind}")
         for w in (1, 2):
             res[f"ingest_{w}_workers_{kind}_vs_single"] = (res[f"ingest_single_{kind}_s"]
                                                            / res[f"ingest_{w}_workers_{kind}_s"])
+            res[f"ingest_{w}_workers_{kind}_vs_single_pairs"] = pairs(f"single_{kind}", f"{w}_workers_{kind}")
     return res
 
 
