@@ -74,6 +74,7 @@ import pandas as pd
 
 from vecnb._core.arrow import vector_array
 from vecnb._core.html import kv_table
+from vecnb._core.threads import Beside
 from vecnb.errors import FilterError, InvalidInputError, StoreError, TextColumnError, VecnbError
 from vecnb.frame.columns import ColumnInfo, get_info, resolve_column, set_info
 
@@ -579,6 +580,8 @@ def _write_partition(part: pd.DataFrame, number: int, job: dict) -> tuple:
         except VecnbError as exc:
             raise type(exc)(f"partition {number}: {exc}") from None
         keys = job["base"] + number * STRIDE + np.arange(len(rows), dtype=np.int64)
+        if job.get("bulk"):
+            return _load_partition(st, idx, rows, X, keys, job["base"] + number * STRIDE)
         hashes = _row_hash(rows, X)
         seen = None
         if job.get("existing") is not None:  # mode="sync": known labels keep their key, unchanged rows are skipped
@@ -586,10 +589,6 @@ def _write_partition(part: pd.DataFrame, number: int, job: dict) -> tuple:
             rows, X, keys, hashes = _sync_rows(job["existing"], rows, X, keys, hashes)
         record = encode_rows(rows, keys, hashes) if len(rows) else []  # before writing: fails on bad labels
         meta, texts = _metadata(rows), idx._texts(rows)
-        if job.get("bulk"):  # the partition's key block made exactly these rows, one transaction
-            lo = job["base"] + number * STRIDE
-            st.load_block(keys, X, meta, texts, block=(lo, lo + STRIDE))
-            return rows, keys, hashes, seen, record
         step = job["batch"]
         for s in range(0, len(rows), step):
             st.upsert(keys[s:s + step], X[s:s + step], None if meta is None else meta.iloc[s:s + step],
@@ -597,6 +596,26 @@ def _write_partition(part: pd.DataFrame, number: int, job: dict) -> tuple:
         return rows, keys, hashes, seen, record
     finally:
         st.close()
+
+
+def _load_partition(st: Any, idx: Any, rows: pd.DataFrame, X: np.ndarray, keys: np.ndarray, lo: int) -> tuple:
+    """A bulk-loading store: the partition's key block ``[lo, lo + STRIDE)`` made exactly these rows in
+    one transaction, which commits only once the rows' hashes and index-record entries are made (a
+    bad label fails it: nothing written) -- made in a thread while the server digests the COPY."""
+    from vecnb.index.core import _metadata, _row_hash
+    from vecnb.index.home import encode_rows
+
+    def entries() -> tuple[np.ndarray, list[bytes]]:
+        hashes = _row_hash(rows, X)
+        return hashes, encode_rows(rows, keys, hashes) if len(rows) else []
+
+    side = Beside(entries)
+    try:
+        st.load_block(keys, X, _metadata(rows), idx._texts(rows), block=(lo, lo + STRIDE), check=side.result)
+    finally:
+        side.join()
+    hashes, record = side.result()
+    return rows, keys, hashes, None, record
 
 
 def _sync_rows(existing: tuple, rows: pd.DataFrame, X: np.ndarray, keys: np.ndarray, hashes: np.ndarray) -> tuple:

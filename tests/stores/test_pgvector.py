@@ -685,6 +685,9 @@ def test_bulk_load_blocks_are_exact_and_gin_built_once_at_the_end(make, admin):
     with pytest.raises(InvalidInputError, match=r"block \[0, 10\)"):
         store.load_block(np.arange(5, 15), X[:10], block=(0, 10))
     assert len(store) == 2 * n  # the refused block deleted nothing
+    with pytest.raises(ZeroDivisionError):  # a check that fails before the commit rolls the block back
+        store.load_block(stride + np.arange(3), X[:3], block=(stride, 2 * stride), check=lambda: 1 / 0)
+    assert len(store) == 2 * n and store.fetch(keys[n:])[1].all()
     store.load_block(np.empty(0, np.int64), np.empty((0, 8), np.float32), block=(stride, 2 * stride))
     assert len(store) == n  # an empty block's rows are gone
 

@@ -338,8 +338,9 @@ class BulkLoad(Protocol):
         """Prepare an empty target for :meth:`load_block` writers; False (no change) when it holds rows."""
 
     def load_block(self, ids: Any, vectors: Any, metadata: Any = None, texts: Any = None, *,
-                   block: Any = None) -> None:
-        """Make the rows keyed in ``block`` (``[lo, hi)``) exactly these, in one transaction."""
+                   block: Any = None, check: Any = None) -> None:
+        """Make the rows keyed in ``block`` (``[lo, hi)``) exactly these, in one transaction; ``check()``,
+        when given, runs before the commit and rolls the block back by raising."""
 
     def bulk_end(self) -> bool:
         """Build what :meth:`bulk_begin` deferred (a no-op when nothing is); whether it built anything."""

@@ -959,7 +959,8 @@ class PgVectorStore(BaseStore):
         return bool(todo)
 
     def load_block(self, ids: Any, vectors: Any, metadata: pd.DataFrame | None = None,
-                   texts: list[str] | None = None, *, block: tuple[int, int] | None = None) -> None:
+                   texts: list[str] | None = None, *, block: tuple[int, int] | None = None,
+                   check: Any = None) -> None:
         """Make the rows keyed in ``block`` exactly these: one writer's share of a bulk load.
 
         In one transaction, every row whose key is in ``[lo, hi)`` is deleted, then these rows are
@@ -974,6 +975,10 @@ class PgVectorStore(BaseStore):
             As for :meth:`upsert`; every id must lie in ``block``.
         block : (int, int), optional
             The key range ``[lo, hi)`` this writer owns; default ``[min(ids), max(ids) + 1)``.
+        check : callable, optional
+            Called after the rows are sent, before the commit; an exception from it rolls the
+            block back (``to_store`` waits there for the partition's index-record entries, made
+            in a thread while the server digests the COPY).
         """
         ids, vecs, meta, kinds, texts = self._write_input(ids, vectors, metadata, texts)
         if block is None:
@@ -996,6 +1001,8 @@ class PgVectorStore(BaseStore):
                 elif len(ids):
                     self._copy_into(conn, self._t, ids, vecs, meta, texts,
                                     self.progress if self.progress is not None else len(ids) >= 50_000)
+                if check is not None:
+                    check()
         self._index_dirty = True
 
     def _copy_into(self, conn: Any, target: sql.Composable, ids: np.ndarray, vecs: np.ndarray, meta: list | None,
