@@ -75,6 +75,7 @@ from vecnb.errors import (
     IndexFormatError,
     InvalidInputError,
     ModelMismatchError,
+    StoreBusyError,
     StoreError,
 )
 from vecnb.search.inputs import check_k, check_threshold, query_matrix
@@ -539,16 +540,18 @@ class VectorIndex:
         bulk = loads and not old.any()
         bar = progress_bar(n, f"indexing into {self.store_name}", enabled=show)
         try:
-            with self._home.atomic() if self._home is not None else contextlib.nullcontext():
+            with self._home.writing((self._next_key, self._next_key + m)) if self._home is not None \
+                    else contextlib.nullcontext():
                 deferred = bulk and not len(self._frame) and self.store.bulk_begin()
                 for s in starts:
                     e = min(n, s + step)
                     part = (keys[s:e], X[s:e], None if meta is None else meta.iloc[s:e],
                             None if texts is None else texts[s:e])
-                    if bulk:
-                        self.store.load_block(*part, block=(int(keys[s]), int(keys[e - 1]) + 1))
-                    else:
-                        self.store.upsert(*part)
+                    with self._storing():
+                        if bulk:
+                            self.store.load_block(*part, block=(int(keys[s]), int(keys[e - 1]) + 1))
+                        else:
+                            self.store.upsert(*part)
                     bar.update(e - s)
                 if deferred:
                     self.store.bulk_end()
@@ -592,7 +595,7 @@ class VectorIndex:
             ``self``, so calls can be chained.
         """
         self._check_open()
-        self._refresh()
+        self._refresh(for_write=True)
         r, X = self._split(rows, "upsert")
         self._write(r, X, progress=progress)
         return self
@@ -606,7 +609,7 @@ class VectorIndex:
             How many rows were removed.
         """
         self._check_open()
-        self._refresh()
+        self._refresh(for_write=True)
         return self._delete(labels)
 
     def _delete(self, labels: Any) -> int:
@@ -617,8 +620,9 @@ class VectorIndex:
         pos = np.unique(pos[pos >= 0])
         if not len(pos):
             return 0
-        with self._home.atomic() if self._home is not None else contextlib.nullcontext():
-            self.store.delete(self._keys[pos])
+        with self._home.writing() if self._home is not None else contextlib.nullcontext():
+            with self._storing():
+                self.store.delete(self._keys[pos])
             if self._home is not None:
                 from vecnb.index.home import encode_dels
 
@@ -657,7 +661,7 @@ class VectorIndex:
         {'a': 'red apple', 'b': 'ripe pear'}
         """
         self._check_open()
-        self._refresh()
+        dead = self._refresh(for_write=True)  # writes a killed writer left unfinished: this sync repairs them
         rows, X = self._split(df, "sync")
         _warn_edited_text(df, self.column)
         hashes = _row_hash(rows, X)
@@ -665,12 +669,19 @@ class VectorIndex:
         old = pos >= 0
         same = np.zeros(len(rows), dtype=bool)
         same[old] = self._row_hash[pos[old]] == hashes[old]
-        todo = np.flatnonzero(~same)
+        repair = bool(dead)
+        todo = np.flatnonzero(~same) if not repair else np.arange(len(rows))  # repair: every row rewritten
         gone = np.ones(len(self._frame), dtype=bool)
         gone[pos[old]] = False
-        deleted = self._delete(self._frame.index[gone]) if gone.any() else 0
-        if len(todo):
-            self._write(rows.iloc[todo], X[todo], progress=progress)
+        new_keys = (self._next_key, self._next_key + int((~old).sum()))
+        deleted = 0
+        # one logical write: readers see the index before this sync or after it, never half of it
+        with self._home.writing(new_keys, repair=repair) if self._home is not None else contextlib.nullcontext():
+            if repair:
+                self._drop_orphans(dead)
+            deleted = self._delete(self._frame.index[gone]) if gone.any() else 0
+            if len(todo):
+                self._write(rows.iloc[todo], X[todo], progress=progress)
         # follow df's order (and pick up values of unchanged rows, e.g. a reordered frame)
         order = self._frame.index.get_indexer(rows.index)
         self._set_rows(rows, self._keys[order], self._row_hash[order])
@@ -678,6 +689,31 @@ class VectorIndex:
 
         return SyncReport(added=int((~old).sum()), updated=int((old & ~same).sum()), deleted=int(deleted),
                           unchanged=int(same.sum()))
+
+    def _drop_orphans(self, dead: list[dict]) -> None:
+        """Delete from the store the keys dead writers may have added and the record does not hold."""
+        ranges = [np.arange(int(n["new_keys"][0]), int(n["new_keys"][1]), dtype=np.int64) for n in dead
+                  if n.get("new_keys") and int(n["new_keys"][1]) - int(n["new_keys"][0]) < (1 << 26)]
+        keys = np.unique(np.concatenate(ranges)) if ranges else np.empty(0, np.int64)
+        keys = keys[~np.isin(keys, self._keys)]
+        if len(keys):
+            with self._storing():
+                self.store.delete(keys)
+
+    @contextlib.contextmanager
+    def _storing(self) -> Iterator[None]:
+        """Around one store write: the record is behind the store from its start (a failure may leave part of
+        it) until the record entry is appended -- except when the store refused the input (nothing written)."""
+        home = self._home
+        if home is None:
+            yield
+            return
+        was, home.dirty = home.dirty, True
+        try:
+            yield
+        except InvalidInputError:
+            home.dirty = was
+            raise
 
     def swap(self, replacement: VectorIndex, *, close_old: bool = True) -> VectorIndex:
         """Serve ``replacement``'s store, rows and model from this object (see :func:`swap_index`).
@@ -750,7 +786,7 @@ class VectorIndex:
         (['a', 'b', 'c'], 3)
         """
         self._check_open()
-        self._refresh()
+        self._refresh(for_write=True)
         self._write(rows, np.asarray(vectors, dtype=np.float32), progress=progress)
 
     def clone_over(self, store: Any) -> VectorIndex:
@@ -779,13 +815,17 @@ class VectorIndex:
         """Content hash (n,) uint64 of each row (see :meth:`sync`)."""
         return _row_hash(rows, X)
 
-    def _refresh(self) -> None:
+    def _refresh(self, *, for_write: bool = False) -> list[dict]:
         """Reload labels and rows when another process changed the index's record since this handle
-        loaded it (durable stores; sqlite: free unless another connection committed). Skipped inside
-        an operation that checked already (:meth:`_checked`)."""
-        if self._home is not None and not self._closed and self._checking != threading.get_ident() \
-                and self._home.changed():
-            self._reload()
+        loaded it (durable stores; sqlite: free unless another connection committed), and wait for
+        another process's write in flight (chroma / ES, see :meth:`Home.writing`). Skipped inside
+        an operation that checked already (:meth:`_checked`). Returns the unfinished writes of dead
+        writers (only for a writer: a reader raises on them)."""
+        if self._home is None or self._closed or self._checking == threading.get_ident():
+            return []
+        if self._home.changed():
+            return self._reload(for_write=for_write)
+        return self._home.await_writers(self._reload_rows, for_write=for_write) if self._home.open else []
 
     @contextlib.contextmanager
     def _checked(self) -> Iterator[None]:
@@ -811,12 +851,23 @@ class VectorIndex:
                 out = run()
                 if self._home is None or (self._home.seq == seq and not self._home.changed()):
                     return out
-        self._changed_elsewhere()
+            time.sleep(0.01)
+        self._kept_moving()
 
-    def _reload(self) -> None:
+    def _reload_rows(self) -> None:
         from vecnb.index.opening import reload_rows
 
         reload_rows(self)
+
+    def _reload(self, *, for_write: bool = False) -> list[dict]:
+        """Reload from the record; then wait while another process's write is in flight (see :meth:`_refresh`)."""
+        self._reload_rows()
+        return self._home.await_writers(self._reload_rows, for_write=for_write) if self._home.open else []
+
+    def _kept_moving(self) -> None:
+        raise StoreBusyError(
+            "another process wrote to this index during each of several tries of this search (a write in progress, "
+            "or writes back to back); retry when the writes are done.", store=self.store_name, operation="search")
 
     def _changed_elsewhere(self) -> None:
         raise StoreError(
@@ -904,7 +955,11 @@ class VectorIndex:
             if not moved:
                 break
             if attempt == 3:
+                if home.changed():
+                    self._kept_moving()
                 self._changed_elsewhere()
+            if attempt:
+                time.sleep(0.005 * attempt)
             self._reload()
         pos = self.positions_for(keys)
         hits = build_hits(self._frame, pos, scores, queries=labels if batch else None, threshold=threshold)

@@ -11,6 +11,22 @@ as the vectors where the store has transactions (pgvector, sqlite)::
                             its dtype -- datetimes, categoricals, nullable ints), plus their
                             keys (``__vecnb_key__``) and content hashes (``__vecnb_hash__``)
     dels   b"VNBD" + int64  keys deleted
+    begun  b"VNBW" + JSON   a write started (stores without transactions: chroma, Elasticsearch):
+                            token, pid, host, time, the new keys it may use
+    ended  b"VNBE" + JSON   that write finished (token), and the unfinished writes it repaired
+
+**Writes in flight** (chroma, Elasticsearch: no transaction holds the vectors and the record
+together). A writer appends a *begun* entry before it touches the store and an *ended* entry
+after its rows / deletions are recorded (:meth:`Home.writing`). A reader whose record shows a
+write begun and not ended knows the store may hold part of it: it waits (polling the record's
+last seq, :data:`WAIT_SECONDS`) and answers from the finished version, else raises
+:class:`~vecnb.errors.StoreBusyError`. A begun entry whose writer is gone -- its process no
+longer runs on this host, or it is older than :data:`STALE_SECONDS` -- is an *unfinished write*:
+readers raise a :class:`~vecnb.errors.StoreError` at once saying so (the store may hold part of
+it: never a silent mix), and the next ``sync(df)`` repairs it (rewrites every row of ``df``,
+removes the keys the dead writer may have added) and ends it; so does ``mode="replace"``
+(a new record). ``upsert`` / ``delete`` proceed but leave it open (they cannot know the rows).
+Transactional stores (sqlite, pgvector) write none of this: a sync commits as one transaction.
 
 Replaying the ledger gives back the labels, the rows and the keys: keys always come from this
 mapping, never from positions in today's frame. The ledger is compacted (rewritten as one head +
@@ -48,7 +64,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import socket
 import time
+import uuid
 import warnings
 from typing import Any
 
@@ -56,17 +75,19 @@ import numpy as np
 import pandas as pd
 
 from vecnb._core.validation import json_default_str as _json_default
-from vecnb.errors import IndexExistsError, IndexFormatError, StoreError
+from vecnb.errors import IndexExistsError, IndexFormatError, StoreBusyError, StoreError
 
-__all__ = ["FORMAT", "VERSION", "COMPACT_AFTER", "Home", "can_home", "encode_head", "encode_rows",
-           "encode_dels", "replay"]
+__all__ = ["FORMAT", "VERSION", "COMPACT_AFTER", "WAIT_SECONDS", "STALE_SECONDS", "Home", "can_home",
+           "encode_head", "encode_rows", "encode_dels", "encode_begun", "encode_ended", "replay"]
 
 FORMAT = "vecnb-home"
 VERSION = 1
 COMPACT_AFTER = 64          # ledger entries before a compaction
+WAIT_SECONDS = 5.0          # how long a reader waits for a write in flight before StoreBusyError
+STALE_SECONDS = 600.0       # a write begun this long ago and not ended is taken as dead (its writer killed)
 ROWS_PER_ENTRY = 50_000     # rows per parquet entry
 KEY, HASH = "__vecnb_key__", "__vecnb_hash__"
-_HEAD, _ROWS, _DELS = b"VNBH", b"VNBR", b"VNBD"
+_HEAD, _ROWS, _DELS, _BEGUN, _ENDED = b"VNBH", b"VNBR", b"VNBD", b"VNBW", b"VNBE"
 _MAX_KEY_GAP = 1 << 26      # keys an index may have handed out beyond those it still records (deleted ones)
 
 
@@ -163,6 +184,16 @@ def encode_dels(keys: np.ndarray) -> bytes:
     return _DELS + np.asarray(keys, dtype="<i8").tobytes()
 
 
+def encode_begun(note: dict) -> bytes:
+    """A *write begun* entry (see the module docstring): ``note`` holds token, pid, host, time, new keys."""
+    return _BEGUN + json.dumps(note, sort_keys=True).encode("utf-8")
+
+
+def encode_ended(token: str, repaired: list[str]) -> bytes:
+    """A *write ended* entry: ``token``'s write is recorded; ``repaired`` unfinished writes are resolved."""
+    return _ENDED + json.dumps({"token": token, "repaired": list(repaired)}, sort_keys=True).encode("utf-8")
+
+
 # --------------------------------------------------------------------------- replay
 def replay(entries: list[tuple[int, bytes]], where: str) -> tuple[dict, pd.DataFrame, np.ndarray, np.ndarray]:
     """Rebuild ``(head, frame, keys, hashes)`` from a ledger.
@@ -188,6 +219,7 @@ def replay(entries: list[tuple[int, bytes]], where: str) -> tuple[dict, pd.DataF
     parts: list[pd.DataFrame] = []
     deleted: list[np.ndarray] = []
     seen_max = -1
+    begun: dict[str, dict] = {}
     for seq, payload in entries:
         tag, body = bytes(payload[:4]), memoryview(payload)[4:]
         try:
@@ -205,6 +237,13 @@ def replay(entries: list[tuple[int, bytes]], where: str) -> tuple[dict, pd.DataF
                 if len(body) % 8:
                     raise ValueError("truncated")
                 deleted.append(np.frombuffer(bytes(body), dtype="<i8").astype(np.int64))
+            elif tag == _BEGUN:
+                note = json.loads(bytes(body))
+                begun[str(note["token"])] = note
+            elif tag == _ENDED:
+                note = json.loads(bytes(body))
+                for t in [note["token"], *note.get("repaired", [])]:
+                    begun.pop(str(t), None)
             else:
                 raise IndexFormatError(f"{where}: unknown entry {seq} in the index record; written by a newer vecnb?")
         except IndexFormatError:
@@ -242,6 +281,7 @@ def replay(entries: list[tuple[int, bytes]], where: str) -> tuple[dict, pd.DataF
         raise IndexFormatError(f"{where}: the index record's next key {head.get('next_key')!r} does not fit its rows; "
                                "it is damaged.")
     head["next_key"] = max(recorded, seen_max + 1)
+    head["open_writes"] = list(begun.values())  # writes begun and not ended (see Home.writing)
     return head, frame, keys, hashes
 
 
@@ -274,6 +314,11 @@ class Home:
         watch = getattr(store, "watch_home", None)
         self.folds = bool(watch()) if callable(watch) else False  # search() reports the record's seq itself
         self.free = bool(getattr(store, "home_version_free", False))  # checking costs no I/O (sqlite)
+        self.transactional = callable(getattr(store, "atomic", None))  # rows + record commit together
+        self.open: list[dict] = []  # writes begun and not ended, as this handle last read / wrote the record
+        self._token: str | None = None  # this handle's write in progress (see writing)
+        self.dirty = False  # the store was written and the record not yet told (set by the index, see writing)
+        self._depth = 0
 
     def changed(self) -> bool:
         """Whether the record moved on since this handle loaded / wrote it (another process wrote).
@@ -315,6 +360,97 @@ class Home:
         fn = getattr(self.store, "atomic", None)
         return fn() if fn is not None else contextlib.nullcontext()
 
+    @contextlib.contextmanager
+    def writing(self, new_keys: tuple[int, int] = (0, 0), repair: bool = False) -> Any:
+        """Around one logical write (a sync's deletions and writes, an upsert): the store's transaction
+        where it has one; else a *begun* entry before and an *ended* entry after (see the module
+        docstring), so readers never pair a write in flight with the record before it. ``new_keys``:
+        the keys ``[lo, hi)`` it may add (a repair removes a dead writer's); ``repair``: the unfinished
+        writes this handle's record shows are resolved by this write (``sync`` rewrites every row)."""
+        if self.transactional:
+            with self.atomic():
+                yield
+            return
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        note = {"token": uuid.uuid4().hex, "pid": os.getpid(), "host": socket.gethostname(), "time": time.time(),
+                "new_keys": [int(new_keys[0]), int(new_keys[1])]}
+        self.append([encode_begun(note)])
+        self.open.append(note)
+        self._token, self._depth = note["token"], 1
+        self.dirty = False
+        try:
+            yield
+        except BaseException:
+            self._token, self._depth = None, 0
+            if not self.dirty:  # every store write made was recorded (e.g. input refused): the write is over
+                with contextlib.suppress(Exception):
+                    self.append([encode_ended(note["token"], [])])
+                    self.open.remove(note)
+                raise
+            # the store holds writes the record does not: readers learn at once (never taken as live)
+            note["failed"] = True
+            with contextlib.suppress(Exception):
+                self.append([encode_begun(note)])
+            raise
+        self._token, self._depth = None, 0
+        repaired = [n["token"] for n in self.open if n["token"] != note["token"]] if repair else []
+        self.append([encode_ended(note["token"], repaired)])
+        self.open = [n for n in self.open if n["token"] != note["token"] and n["token"] not in repaired]
+
+    def others(self) -> tuple[list[dict], list[dict]]:
+        """Other writers' writes in flight per the record last read: ``(live, unfinished)`` -- unfinished:
+        failed, its process gone from this host, or begun more than :data:`STALE_SECONDS` ago."""
+        live, gone = [], []
+        host, now = socket.gethostname(), time.time()
+        for n in self.open:
+            if n.get("token") == self._token:
+                continue
+            dead = bool(n.get("failed")) or now - float(n.get("time") or 0) > STALE_SECONDS or (
+                n.get("host") == host and not _alive(n.get("pid")))
+            (gone if dead else live).append(n)
+        return live, gone
+
+    def await_writers(self, reload: Any, *, for_write: bool) -> list[dict]:
+        """Wait (polling the record's last seq, calling ``reload()`` when it moved) until no other
+        writer's write is in flight; returns the unfinished (dead) writes left. Readers raise on
+        those (the store may hold part of one); writers get them back (``sync`` repairs them).
+
+        Raises
+        ------
+        StoreBusyError
+            Another writer still runs after :data:`WAIT_SECONDS`.
+        StoreError
+            (readers) An unfinished write: its writer died or failed."""
+        deadline, delay = time.monotonic() + WAIT_SECONDS, 0.005
+        while True:
+            live, gone = self.others()
+            if gone and not for_write:
+                n = gone[0]
+                raise StoreError(
+                    f"a write to this index begun {_when(n)} by process {n.get('pid')} on {n.get('host')!r} never "
+                    "finished (the process was killed or the write failed); the store may hold part of it, so the "
+                    "index cannot answer for sure. Repair it: open it and sync(df) with the rows it should hold, "
+                    "or rebuild it with mode='replace'.",
+                    store=getattr(self.store, "name", "?"), operation="search")
+            if not live:
+                return gone
+            if time.monotonic() > deadline:
+                n = live[0]
+                raise StoreBusyError(
+                    f"process {n.get('pid')} on {n.get('host')!r} has been writing this index since {_when(n)} "
+                    f"(waited {WAIT_SECONDS:g} s for it to finish); retry when the write is done.",
+                    store=getattr(self.store, "name", "?"), operation="write" if for_write else "search")
+            time.sleep(delay)
+            delay = min(2 * delay, 0.05)
+            if self.changed():
+                reload()
+
     def append(self, payloads: list[bytes]) -> None:
         """Append entries after the last one this writer saw; refuses (``StoreError``) when another process wrote since."""
         for p in payloads:
@@ -329,13 +465,38 @@ class Home:
                 raise
             self.seq += 1
             self.entries += 1
+        self.dirty = False
 
     def maybe_compact(self, index: Any) -> None:
         """Rewrite the ledger as head + live rows once it has grown long."""
         if self.entries <= COMPACT_AFTER:
             return
-        payloads = [encode_head(head_of(index)), *encode_rows(index._frame, index._keys, index._row_hash)]
+        payloads = [encode_head(head_of(index)), *encode_rows(index._frame, index._keys, index._row_hash),
+                    *(encode_begun(n) for n in self.open)]  # writes in flight stay visible
         self.seq, self.entries = int(self.store.home_reset(payloads)), len(payloads)
+
+
+def _alive(pid: Any) -> bool:
+    """Whether process ``pid`` runs on this host (a zombie -- killed, not yet reaped -- does not)."""
+    try:
+        pid = int(pid)
+        os.kill(pid, 0)
+    except (TypeError, ValueError, ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _when(note: dict) -> str:
+    t = float(note.get("time") or 0)
+    return f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(t))} ({time.time() - t:.1f} s ago)"
 
 
 def head_of(index: Any) -> dict:

@@ -151,9 +151,10 @@ def open_from(st: Any, index_cls: Any) -> Any:
     idx._next_key = int(head["next_key"])
     idx._set_rows(frame, keys, hashes)
     idx._home = Home(st, seq=int(entries[-1][0]), entries=len(entries))
+    idx._home.open = head["open_writes"]
     n = len(st)
-    if n != len(idx):
-        warnings.warn(f"{where}: the store holds {n} vectors but the index record lists {len(idx)} rows (a write "
+    if n != len(idx._frame):  # not len(idx): opening must work while a write is unfinished (to repair it)
+        warnings.warn(f"{where}: the store holds {n} vectors but the index record lists {len(idx._frame)} rows (a write "
                       "was interrupted?); searches return only recorded rows. Rebuild with mode='replace' to repair.",
                       stacklevel=3)
     return idx
@@ -196,6 +197,7 @@ def reload_rows(idx: Any) -> None:
     idx._next_key = int(head["next_key"])
     idx._set_rows(frame, keys, hashes)
     idx._home.seq, idx._home.entries = int(entries[-1][0]), len(entries)
+    idx._home.open = head["open_writes"]
 
 
 def _check_expected(idx: Any, *, metric: Any, dim: Any, model: Any) -> None:
