@@ -78,7 +78,7 @@ from vecnb._core.validation import json_default_str as _json_default
 from vecnb.errors import IndexExistsError, IndexFormatError, StoreBusyError, StoreError
 
 __all__ = ["FORMAT", "VERSION", "COMPACT_AFTER", "WAIT_SECONDS", "STALE_SECONDS", "Home", "can_home",
-           "encode_head", "encode_rows", "encode_dels", "encode_begun", "encode_ended", "replay"]
+           "encode_head", "encode_rows", "encode_dels", "replay"]
 
 FORMAT = "vecnb-home"
 VERSION = 1
@@ -184,12 +184,12 @@ def encode_dels(keys: np.ndarray) -> bytes:
     return _DELS + np.asarray(keys, dtype="<i8").tobytes()
 
 
-def encode_begun(note: dict) -> bytes:
+def _encode_begun(note: dict) -> bytes:
     """A *write begun* entry (see the module docstring): ``note`` holds token, pid, host, time, new keys."""
     return _BEGUN + json.dumps(note, sort_keys=True).encode("utf-8")
 
 
-def encode_ended(token: str, repaired: list[str]) -> bytes:
+def _encode_ended(token: str, repaired: list[str]) -> bytes:
     """A *write ended* entry: ``token``'s write is recorded; ``repaired`` unfinished writes are resolved."""
     return _ENDED + json.dumps({"token": token, "repaired": list(repaired)}, sort_keys=True).encode("utf-8")
 
@@ -366,7 +366,18 @@ class Home:
         where it has one; else a *begun* entry before and an *ended* entry after (see the module
         docstring), so readers never pair a write in flight with the record before it. ``new_keys``:
         the keys ``[lo, hi)`` it may add (a repair removes a dead writer's); ``repair``: the unfinished
-        writes this handle's record shows are resolved by this write (``sync`` rewrites every row)."""
+        writes this handle's record shows are resolved by this write (``sync`` rewrites every row).
+
+        Examples
+        --------
+        >>> store = vecnb.stores.create("sqlite", dim=2)
+        >>> home = Home.create(store, {"format": FORMAT, "version": VERSION}, pd.DataFrame(),
+        ...                    np.empty(0, np.int64), np.empty(0, np.uint64))
+        >>> with home.writing((0, 1)):     # sqlite: one transaction (chroma / ES: begun ... ended entries)
+        ...     home.append([encode_dels(np.array([5]))])
+        >>> home.open, home.transactional
+        ([], True)
+        """
         if self.transactional:
             with self.atomic():
                 yield
@@ -380,7 +391,7 @@ class Home:
             return
         note = {"token": uuid.uuid4().hex, "pid": os.getpid(), "host": socket.gethostname(), "time": time.time(),
                 "new_keys": [int(new_keys[0]), int(new_keys[1])]}
-        self.append([encode_begun(note)])
+        self.append([_encode_begun(note)])
         self.open.append(note)
         self._token, self._depth = note["token"], 1
         self.dirty = False
@@ -390,22 +401,30 @@ class Home:
             self._token, self._depth = None, 0
             if not self.dirty:  # every store write made was recorded (e.g. input refused): the write is over
                 with contextlib.suppress(Exception):
-                    self.append([encode_ended(note["token"], [])])
+                    self.append([_encode_ended(note["token"], [])])
                     self.open.remove(note)
                 raise
             # the store holds writes the record does not: readers learn at once (never taken as live)
             note["failed"] = True
             with contextlib.suppress(Exception):
-                self.append([encode_begun(note)])
+                self.append([_encode_begun(note)])
             raise
         self._token, self._depth = None, 0
         repaired = [n["token"] for n in self.open if n["token"] != note["token"]] if repair else []
-        self.append([encode_ended(note["token"], repaired)])
+        self.append([_encode_ended(note["token"], repaired)])
         self.open = [n for n in self.open if n["token"] != note["token"] and n["token"] not in repaired]
 
     def others(self) -> tuple[list[dict], list[dict]]:
         """Other writers' writes in flight per the record last read: ``(live, unfinished)`` -- unfinished:
-        failed, its process gone from this host, or begun more than :data:`STALE_SECONDS` ago."""
+        failed, its process gone from this host, or begun more than :data:`STALE_SECONDS` ago.
+
+        Examples
+        --------
+        >>> home = Home(vecnb.stores.create("sqlite", dim=2), seq=1, entries=1)
+        >>> home.open = [{"token": "t1", "pid": -1, "host": socket.gethostname(), "time": time.time()}]
+        >>> [len(x) for x in home.others()]          # pid -1 runs nowhere: an unfinished write
+        [0, 1]
+        """
         live, gone = [], []
         host, now = socket.gethostname(), time.time()
         for n in self.open:
@@ -426,7 +445,19 @@ class Home:
         StoreBusyError
             Another writer still runs after :data:`WAIT_SECONDS`.
         StoreError
-            (readers) An unfinished write: its writer died or failed."""
+            (readers) An unfinished write: its writer died or failed.
+
+        Examples
+        --------
+        >>> home = Home(vecnb.stores.create("sqlite", dim=2), seq=1, entries=1)
+        >>> home.open = [{"token": "t1", "pid": -1, "host": socket.gethostname(), "time": time.time()}]
+        >>> len(home.await_writers(lambda: None, for_write=True))   # a writer gets it back, to repair
+        1
+        >>> home.await_writers(lambda: None, for_write=False)
+        Traceback (most recent call last):
+        ...
+        vecnb.errors.StoreError: [sqlite.search] a write to this index begun ... never finished ...
+        """
         deadline, delay = time.monotonic() + WAIT_SECONDS, 0.005
         while True:
             live, gone = self.others()
@@ -472,7 +503,7 @@ class Home:
         if self.entries <= COMPACT_AFTER:
             return
         payloads = [encode_head(head_of(index)), *encode_rows(index._frame, index._keys, index._row_hash),
-                    *(encode_begun(n) for n in self.open)]  # writes in flight stay visible
+                    *(_encode_begun(n) for n in self.open)]  # writes in flight stay visible
         self.seq, self.entries = int(self.store.home_reset(payloads)), len(payloads)
 
 
@@ -480,6 +511,8 @@ def _alive(pid: Any) -> bool:
     """Whether process ``pid`` runs on this host (a zombie -- killed, not yet reaped -- does not)."""
     try:
         pid = int(pid)
+        if pid <= 0:  # never probe a process group
+            return False
         os.kill(pid, 0)
     except (TypeError, ValueError, ProcessLookupError, OverflowError):
         return False
