@@ -940,7 +940,14 @@ class VectorIndex:
                 _check_stored(node, self._frame)
             node = filters.prepare(node, self._frame)  # the same type rules as df.vec (see vecnb.filters)
             k = min(k_asked, max(len(self._frame), 1))  # no more hits than rows: a huge k allocates nothing
-            keys, scores = self.store.search(Q, k, where=node)
+            try:
+                keys, scores = self.store.search(Q, k, where=node)
+            except StoreBusyError:  # e.g. chroma between a replace's drop and rename: the record moves next
+                if home is None or attempt == 3:
+                    raise
+                time.sleep(0.02 * (attempt + 1))
+                self._refresh()
+                continue
             if home is None:
                 break
             # the rows must come from the record this handle holds (else another process's rows

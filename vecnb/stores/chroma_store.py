@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from vecnb._core import filters
-from vecnb.errors import FilterError, InvalidInputError, MissingDependencyError, StoreError
+from vecnb.errors import FilterError, InvalidInputError, MissingDependencyError, StoreBusyError, StoreError
 from vecnb._core.metrics import _exact_block, scores_from_distances
 from vecnb.stores._persist import constructor_options, read_store_json
 from vecnb.stores.base import BaseStore
@@ -295,10 +295,17 @@ class ChromaStore(BaseStore):
             if self.sync_threshold is not None:
                 hnsw.update(sync_threshold=self.sync_threshold, batch_size=self.sync_threshold)
             config = {"hnsw": hnsw}
-            col = client.get_or_create_collection(self.collection_name, configuration=config,
-                                                  metadata={"vecnb_dim": self.dim, "vecnb_metric": self.metric},
-                                                  embedding_function=None)
+            if getattr(self, "_lookup_only", False) and self.path:
+                col = client.get_collection(self.collection_name, embedding_function=None)
+            else:
+                col = client.get_or_create_collection(self.collection_name, configuration=config,
+                                                      metadata={"vecnb_dim": self.dim, "vecnb_metric": self.metric},
+                                                      embedding_function=None)
         except Exception as exc:
+            if getattr(self, "_lookup_only", False) and "does not exist" in str(exc):
+                raise StoreBusyError(
+                    f"chroma collection {self.collection_name!r} at {self.path!r} is being replaced by another "
+                    "writer (mode='replace'); retry in a moment.", store=self.name, operation="connect") from None
             raise StoreError(f"could not open chroma collection {self.collection_name!r}: {exc}",
                              store=self.name, operation="connect") from exc
         meta = col.metadata or {}
@@ -323,10 +330,11 @@ class ChromaStore(BaseStore):
             raise
         except Exception as exc:
             if "does not exist" in str(exc) and self.path:
-                raise StoreError(
-                    f"chroma collection {self.collection_name!r} at {self.path!r} is gone: it was replaced or deleted "
-                    "by another writer. Reopen the index with vecnb.open_index('chroma', path=..., collection=...).",
-                    store=self.name, operation=operation) from None
+                self._col, self._lookup_only = None, True  # the next call looks the name up again (never creates)
+                raise StoreBusyError(
+                    f"chroma collection {self.collection_name!r} at {self.path!r} is gone: another writer is replacing "
+                    "it (retry in a moment) or deleted it (reopen with vecnb.open_index('chroma', path=..., "
+                    "collection=...)).", store=self.name, operation=operation) from None
             raise StoreError(f"chroma failed: {exc}", store=self.name, operation=operation) from exc
 
     # ------------------------------------------------------------------ writes
@@ -563,8 +571,11 @@ class ChromaStore(BaseStore):
         return self._ledger().read()
 
     def home_reloaded(self) -> None:
-        """Look the collection up by name again: a ``mode="replace"`` by another writer renamed a new one in."""
+        """Look the collection up by name again: a ``mode="replace"`` by another writer renamed a new one in.
+        Looked up, never created: a reader in the moment between the old one's drop and the rename must not
+        create an empty collection under the name (the rename would then fail)."""
         self._col = None
+        self._lookup_only = True
 
     def home_version(self) -> int | None:
         """The index record's last sequence number (one local SQLite lookup; None: no record)."""
