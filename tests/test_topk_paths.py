@@ -144,3 +144,30 @@ def test_one_query_exact_scores_are_the_batch_sums(metric):
     block = metrics._exact_block(X, p, Q, metric)
     for i in range(3):
         np.testing.assert_array_equal(metrics._exact_one(X, p[i], Q[i], metric), block[i])
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
+@pytest.mark.parametrize("nq", [1, 40])
+def test_few_filtered_rows_of_a_writable_matrix_equal_the_cached_path(metric, nq):
+    """A store's own (writable, uncached) matrix with a selective filter scores only the eligible
+    rows; same positions, order and scores as the read-only matrix (cached norms) and as brute force,
+    with rows given unsorted and ties among them."""
+    X = _data(4000, 24, 5, unit=False)
+    W = X.copy()                                  # writable: norms not cached
+    W[100] = W[7]                                 # a tie inside the filter: position 7 must come first
+    R = W.copy()
+    R.flags.writeable = False
+    rng = np.random.default_rng(1)
+    rows = rng.choice(len(W), 300, replace=False)
+    rows = np.concatenate([rows[rows != 7], [100, 7]])  # unsorted, the tied pair reversed
+    Q = np.concatenate([W[7:8] + 0.01, rng.normal(size=(nq - 1, 24)).astype(np.float32)])
+    got = metrics.topk(W, Q, 10, metric, rows=rows)
+    _same(got, metrics.topk(R, Q, 10, metric, rows=rows))
+    sub = np.sort(rows)
+    ref = metrics.topk(np.ascontiguousarray(R[sub]), Q, 10, metric)
+    _same(got, (sub[ref[0]], ref[1]))
+    for hits in got[0]:   # rows 7 and 100 are equal: 7 first, or 7 alone at the k-th place
+        h = list(hits)
+        if 100 in h:
+            assert 7 in h and h.index(7) < h.index(100)
+    assert 7 in got[0][0] and set(got[0].ravel()) <= set(rows.tolist())
