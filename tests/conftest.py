@@ -50,3 +50,26 @@ def es_url():
         yield url
     finally:
         stop()
+
+
+@pytest.fixture
+def server_where(tmp_path, request):
+    """``server_where(store, prefix)``: where a fresh index of ``store`` lives for one test (a new
+    pgvector table / ES index named ``prefix_<random>``, or files under ``tmp_path``); extra
+    keywords are added for chroma (e.g. ``sync_threshold=2``)."""
+    import uuid
+
+    def where(store: str, prefix: str, **chroma_options) -> dict:
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        if store == "pgvector":
+            pytest.importorskip("psycopg")
+            return {"url": request.getfixturevalue("pg_url"), "table": name}
+        if store == "elasticsearch":
+            return {"url": request.getfixturevalue("es_url"), "index": name}
+        if store == "chroma":
+            pytest.importorskip("chromadb")
+            return {"path": str(tmp_path / "chroma"), "collection": "docs", **chroma_options}
+        pytest.importorskip("apsw")
+        return {"path": str(tmp_path / "a.db")}
+
+    return where

@@ -21,7 +21,6 @@ import sys
 import textwrap
 import threading
 import time
-import uuid
 
 import numpy as np
 import pandas as pd
@@ -55,18 +54,6 @@ def v2() -> pd.DataFrame:
                         "party": ["SNP", "SNP", "Lab"], "year": [2001, 2002, 2003]}, index=[10_001, 10_002, 10_003])
     return pd.concat([out, new]).vec.embed("text", model="hashing", progress=False)
 
-
-def _where(store: str, tmp_path, request) -> dict:
-    name = f"race_{uuid.uuid4().hex[:10]}"
-    if store == "pgvector":
-        pytest.importorskip("psycopg")
-        return {"url": request.getfixturevalue("pg_url"), "table": name}
-    if store == "elasticsearch":
-        return {"url": request.getfixturevalue("es_url"), "index": name}
-    if store == "chroma":
-        pytest.importorskip("chromadb")
-        return {"path": str(tmp_path / "chroma"), "collection": "docs", "sync_threshold": 2}
-    return {"path": str(tmp_path / "a.db")}
 
 
 QUERIES = {
@@ -186,8 +173,8 @@ class _Writer:
     # from a synced one's, without any concurrency)
     pytest.param("sqlite", "replace", id="sqlite-replace"),
     pytest.param("elasticsearch", "replace", id="es-emulator-replace")])
-def test_searches_during_another_process_writes_are_one_version(store, how, tmp_path, request):
-    where = _where(store, tmp_path, request)
+def test_searches_during_another_process_writes_are_one_version(store, how, tmp_path, request, server_where):
+    where = server_where(store, "race", sync_threshold=2)
     a_rows, b_rows = v1(), v2()
     a_rows.vec.index(store=store, text="text", **where).close()
     h = vecnb.open_index(store, **where)          # the handle that will search, opened before the writes
@@ -250,10 +237,10 @@ _KILLED = textwrap.dedent("""
 """)
 
 
-def test_a_killed_writer_is_reported_then_repaired_by_the_next_sync(tmp_path, request):
+def test_a_killed_writer_is_reported_then_repaired_by_the_next_sync(tmp_path, request, server_where):
     """ES (emulator): a writer killed in the middle of a sync leaves the store half written. A reader
     says so at once (no wait, no mix); the next sync repairs the index and readers answer again."""
-    where = _where("elasticsearch", tmp_path, request)
+    where = server_where("elasticsearch", "race", sync_threshold=2)
     v1().vec.index(store="elasticsearch", text="text", **where).close()
     h = vecnb.open_index("elasticsearch", **where)
     before = _answers(h)
@@ -284,12 +271,12 @@ def test_a_killed_writer_is_reported_then_repaired_by_the_next_sync(tmp_path, re
     h.close()
 
 
-def test_a_failed_write_and_a_write_in_flight_on_chroma(tmp_path, request, monkeypatch):
+def test_a_failed_write_and_a_write_in_flight_on_chroma(tmp_path, request, monkeypatch, server_where):
     """chroma: a write that fails half way is reported to readers (then repaired by a sync); a write
     still running makes a reader wait, and past the wait raise StoreBusyError naming the writer."""
     import vecnb.index.home as home
 
-    where = _where("chroma", tmp_path, request)
+    where = server_where("chroma", "race", sync_threshold=2)
     v1().vec.index(store="chroma", text="text", **where).close()
     h = vecnb.open_index("chroma", **where)
     w = vecnb.open_index("chroma", **where)

@@ -119,19 +119,6 @@ def _race_frame() -> pd.DataFrame:
     return df.vec.embed("text", model="hashing", progress=False)
 
 
-def _race_where(store: str, tmp_path, request) -> dict:
-    name = f"race_{uuid.uuid4().hex[:10]}"
-    if store == "pgvector":
-        pytest.importorskip("psycopg")
-        return {"url": request.getfixturevalue("pg_url"), "table": name}
-    if store == "elasticsearch":
-        return {"url": request.getfixturevalue("es_url"), "index": name}
-    if store == "chroma":
-        pytest.importorskip("chromadb")
-        return {"path": str(tmp_path / "chroma"), "collection": "docs"}
-    pytest.importorskip("apsw")
-    return {"path": str(tmp_path / "race.db")}
-
 
 def _flip(df: pd.DataFrame) -> pd.DataFrame:
     """Edits only (same labels: no new store key gives the race away): every row's party moves on."""
@@ -158,11 +145,11 @@ def _write_on_first(store, method: str, write) -> None:
 
 @pytest.mark.parametrize("store", RACE_STORES)
 @pytest.mark.parametrize("how", ["search", "hybrid"])
-def test_a_write_between_check_and_search_is_not_mixed_in(store, how, tmp_path, request):
+def test_a_write_between_check_and_search_is_not_mixed_in(store, how, tmp_path, request, server_where):
     """ES / chroma checked the record before the search only: a sync landing in between paired the
     edited store rows with the old labels and columns (``where={"party": "SNP"}`` returned rows
     showing ``Lab`` / ``Con``). A hybrid whose vector side reloaded mixed two versions' rows."""
-    where = _race_where(store, tmp_path, request)
+    where = server_where(store, "race")
     df = _race_frame()
     df.vec.index(store=store, text="text", **where).close()
     a = vecnb.open_index(store, **where)

@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import uuid
 
 import numpy as np
 import pandas as pd
@@ -50,18 +49,6 @@ def _edited(df: pd.DataFrame) -> pd.DataFrame:
 
 
 
-def _where(store: str, tmp_path, request) -> dict:
-    name = f"stale_{uuid.uuid4().hex[:10]}"
-    if store == "pgvector":
-        pytest.importorskip("psycopg")
-        return {"url": request.getfixturevalue("pg_url"), "table": name}
-    if store == "elasticsearch":
-        return {"url": request.getfixturevalue("es_url"), "index": name}
-    if store == "chroma":
-        pytest.importorskip("chromadb")
-        return {"path": str(tmp_path / "chroma"), "collection": "docs", "sync_threshold": 2}
-    return {"path": str(tmp_path / "a.db")}
-
 
 def _answers(idx) -> dict:
     return {
@@ -93,8 +80,8 @@ STORES = [pytest.param("pgvector", id="pgvector"), pytest.param("sqlite", id="sq
 
 
 @pytest.mark.parametrize("store", STORES)
-def test_a_handle_follows_syncs_and_replaces_by_another(store, tmp_path, request):
-    where = _where(store, tmp_path, request)
+def test_a_handle_follows_syncs_and_replaces_by_another(store, tmp_path, request, server_where):
+    where = server_where(store, "stale", sync_threshold=2)
     df = _frame()
     df.vec.index(store=store, text="text", **where).close()
     a = vecnb.open_index(store, **where)
@@ -140,8 +127,8 @@ _SYNC = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("store", [pytest.param("pgvector", id="pgvector"), pytest.param("sqlite", id="sqlite")])
-def test_another_process_syncs_while_a_handle_is_open(store, tmp_path, request):
-    where = _where(store, tmp_path, request)
+def test_another_process_syncs_while_a_handle_is_open(store, tmp_path, request, server_where):
+    where = server_where(store, "stale", sync_threshold=2)
     df = _frame()
     df.vec.index(store=store, text="text", **where).close()
     a = vecnb.open_index(store, **where)
@@ -159,11 +146,11 @@ def test_another_process_syncs_while_a_handle_is_open(store, tmp_path, request):
     a.close()
 
 
-def test_pgvector_handle_on_a_generic_plan_follows_a_sync_and_a_replace(tmp_path, request):
+def test_pgvector_handle_on_a_generic_plan_follows_a_sync_and_a_replace(tmp_path, request, server_where):
     """pgvector's unfiltered search is a prepared statement (``k`` a literal in it) that PostgreSQL
     runs on its cached generic plan after five executions: that plan still reads the record's
     last seq in every search, and follows a table swapped in under the same name."""
-    where = _where("pgvector", tmp_path, request)
+    where = server_where("pgvector", "stale", sync_threshold=2)
     df = _frame()
     df.vec.index(store="pgvector", text="text", **where).close()
     a = vecnb.open_index("pgvector", **where)
