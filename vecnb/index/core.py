@@ -64,6 +64,7 @@ from vecnb._core.html import kv_table
 from vecnb._core.memory import release_free_memory
 from vecnb._core.progress import progress_bar
 from vecnb._core.threads import Beside
+from vecnb._core.ties import top_by_position
 from vecnb._core.validation import duplicated_ints
 from vecnb._core.validation import json_default_str as _json_default
 from vecnb.frame.columns import get_info, resolve_column
@@ -941,7 +942,8 @@ class VectorIndex:
             node = filters.prepare(node, self._frame)  # the same type rules as df.vec (see vecnb.filters)
             k = min(k_asked, max(len(self._frame), 1))  # no more hits than rows: a huge k allocates nothing
             try:
-                keys, scores = self.store.search(Q, k, where=node)
+                keys, pos, scores = top_by_position(lambda n: self.store.search(Q, n, where=node), k,
+                                                    len(self._frame), self.positions_for)
             except StoreBusyError:  # e.g. chroma between a replace's drop and rename: the record moves next
                 if home is None or attempt == 3:
                     raise
@@ -968,7 +970,6 @@ class VectorIndex:
             if attempt:
                 time.sleep(0.005 * attempt)
             self._reload()
-        pos = self.positions_for(keys)
         hits = build_hits(self._frame, pos, scores, queries=labels if batch else None, threshold=threshold)
         if with_vectors:
             from vecnb.search.targets import add_vectors

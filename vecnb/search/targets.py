@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from vecnb._core import filters, metrics
+from vecnb._core.ties import top_by_position
 from vecnb.errors import ColumnNotFoundError, InvalidInputError
 from vecnb.search.bm25 import BM25Options, bm25_index
 
@@ -297,10 +298,9 @@ class IndexTarget:
             )
         if use_store and backend in ("auto", "store"):
             n = min(n, max(len(self.index), 1))  # no more candidates than rows: a huge k allocates nothing
-            ids, scores = store.keyword(texts, n, where=node)
-            pos = self.index.positions_for(np.asarray(ids))
-            scores = np.asarray(scores, dtype=np.float64)
-            return [(pos[i], scores[i]) for i in range(len(texts))]
+            _, pos, scores = top_by_position(lambda m: store.keyword(texts, m, where=node), n, len(self.rows),
+                                             self.index.positions_for)  # ties: the lower position, as BM25
+            return [(pos[i][pos[i] >= 0], scores[i][pos[i] >= 0]) for i in range(len(texts))]
         return _bm25_side(self.rows, texts, n, node, text, options)
 
     def query_vectors(self, query: Any, *, model: Any = None, vector: Any = None, n: int | None = None) -> np.ndarray:

@@ -1,0 +1,95 @@
+"""Silent wrong answers, third pass: each compared with ``df.vec.search`` / ``keyword`` on the frame.
+
+Stores: numpy, faiss (flat and hnsw), chroma, sqlite, pgvector on a real PostgreSQL (``pg_url``),
+and Elasticsearch on the EMULATOR in tests/stores/es_emulator.py -- not a real Elasticsearch --
+unless ``VECNB_ES_URL`` is set. Data: Hansard speeches (``data/hansard``) with repeated texts,
+embedded offline with ``hashing`` (many exactly equal scores: the tie rule is visible).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import vecnb
+
+STORES = [pytest.param("numpy", id="numpy"), pytest.param("faiss", id="faiss-flat"),
+          pytest.param("faiss-hnsw", id="faiss-hnsw"), pytest.param("chroma", id="chroma"),
+          pytest.param("sqlite", id="sqlite"), pytest.param("pgvector", id="pgvector"),
+          pytest.param("elasticsearch", id="es-emulator")]
+KIND = {"numpy": "exact", "faiss": "flat", "faiss-hnsw": "hnsw", "sqlite": "exact", "pgvector": "exact",
+        "elasticsearch": "exact", "chroma": "auto"}
+
+
+def _where(store: str, server_where, tmp_path) -> dict:
+    if store in ("numpy", "faiss", "faiss-hnsw"):
+        pytest.importorskip("faiss") if store != "numpy" else None
+        return {}
+    if store == "chroma":
+        pytest.importorskip("chromadb")
+        return {"path": str(tmp_path / f"c{np.random.default_rng().integers(1 << 30)}")}
+    if store == "sqlite":
+        pytest.importorskip("apsw")
+        return {"path": str(tmp_path / f"s{np.random.default_rng().integers(1 << 30)}.db")}
+    return server_where(store, "sa2")
+
+
+def build(df: pd.DataFrame, store: str, server_where, tmp_path, **options) -> vecnb.VectorIndex:
+    name = "faiss" if store == "faiss-hnsw" else store
+    return df.vec.index(store=name, kind=KIND[store], **_where(store, server_where, tmp_path), **options)
+
+
+@pytest.fixture(scope="module")
+def tied() -> pd.DataFrame:
+    """30 Hansard speeches, each of the first 10 three times (equal vectors, equal keyword scores)."""
+    pytest.importorskip("sklearn")
+    base = vecnb.datasets.load("hansard").head(10)[["text"]]
+    df = pd.concat([base, base, base], ignore_index=True)
+    df.index = [f"r{i}" for i in range(len(df))]
+    df["n"] = np.arange(len(df))
+    return df.vec.embed("text", model="hashing", progress=False)
+
+
+def _labels(hits: pd.DataFrame) -> list:
+    return list(hits.index)
+
+
+def _ties_ascend(hits: pd.DataFrame, frame: pd.DataFrame) -> None:
+    """Hits with equal scores are in frame order (the documented rule)."""
+    pos = frame.index.get_indexer(hits.index)
+    s = hits["score"].to_numpy()
+    same = s[1:] == s[:-1]
+    assert (pos[1:][same] > pos[:-1][same]).all(), list(zip(hits.index, s))
+
+
+# ------------------------------------------------------------------ 1. ties go to the lower frame position
+@pytest.mark.parametrize("store", STORES)
+def test_synced_and_rebuilt_copies_order_ties_alike(tied, store, server_where, tmp_path):
+    """A synced index's store keys do not follow its frame: every store ordered equal scores by its
+    key (pgvector's ``ORDER BY s DESC, id``, sqlite's ``rank, rowid``, numpy/faiss by storage), so a
+    synced copy and a rebuilt copy of the same rows answered tied hits (and which tied rows made
+    the top k) differently, and differently from ``df.vec.search``. Now ties go to the lower
+    position in ``idx.frame`` on every store and path."""
+    rebuilt = build(tied, store, server_where, tmp_path, text="text")
+    synced = build(tied.iloc[::-1].iloc[:20], store, server_where, tmp_path, text="text")
+    synced.sync(tied)
+    q = "the economy and jobs"
+    try:
+        assert list(synced.frame.index) == list(tied.index)
+        for k in (4, 7, 30, 10**9):
+            want = tied.vec.search(q, k=k)
+            for idx in (rebuilt, synced):
+                assert _labels(idx.search(q, k=k)) == _labels(want), (store, k)
+            for path in ("keyword", "hybrid"):
+                a, b = getattr(rebuilt, path)(q, k=k), getattr(synced, path)(q, k=k)
+                assert _labels(a) == _labels(b), (store, path, k)
+                _ties_ascend(a if path == "keyword" else a.iloc[:0], tied)
+            kw = tied.vec.keyword(q, text="text", k=k)
+            assert _labels(synced.keyword(q, k=k, keyword_backend="bm25")) == _labels(kw)
+            mmr = vecnb.Query.from_dict(
+                vecnb.Query.hybrid(q, k=k, keyword_backend="bm25").rerank("mmr", diversity=0.3).to_dict())
+            assert _labels(synced.run(mmr)) == _labels(rebuilt.run(mmr)) == _labels(mmr.run(tied)), (store, k)
+    finally:
+        rebuilt.close()
+        synced.close()
