@@ -37,7 +37,10 @@ def _where(store: str, server_where, tmp_path) -> dict:
 
 def build(df: pd.DataFrame, store: str, server_where, tmp_path, **options) -> vecnb.VectorIndex:
     name = "faiss" if store == "faiss-hnsw" else store
-    return df.vec.index(store=name, kind=KIND[store], **_where(store, server_where, tmp_path), **options)
+    where = _where(store, server_where, tmp_path)
+    idx = df.vec.index(store=name, kind=KIND[store], **where, **options)
+    idx._test_where = where  # how the next process finds it (see _reopen)
+    return idx
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +66,15 @@ def _ties_ascend(hits: pd.DataFrame, frame: pd.DataFrame) -> None:
     assert (pos[1:][same] > pos[:-1][same]).all(), list(zip(hits.index, s))
 
 
+def _reopen(idx: vecnb.VectorIndex, store: str, tmp_path) -> vecnb.VectorIndex:
+    """The same index as the next process sees it: reopened from its store, or saved and loaded."""
+    if store in ("numpy", "faiss", "faiss-hnsw"):
+        path = str(tmp_path / f"saved-{store}")
+        idx.save(path)
+        return vecnb.load_index(path)
+    return vecnb.open_index(store, **idx._test_where)
+
+
 # ------------------------------------------------------------------ 1. ties go to the lower frame position
 @pytest.mark.parametrize("store", STORES)
 def test_synced_and_rebuilt_copies_order_ties_alike(tied, store, server_where, tmp_path):
@@ -74,16 +86,17 @@ def test_synced_and_rebuilt_copies_order_ties_alike(tied, store, server_where, t
     rebuilt = build(tied, store, server_where, tmp_path, text="text")
     synced = build(tied.iloc[::-1].iloc[:20], store, server_where, tmp_path, text="text")
     synced.sync(tied)
+    reopened = _reopen(synced, store, tmp_path)
     q = "the economy and jobs"
     try:
-        assert list(synced.frame.index) == list(tied.index)
+        assert list(synced.frame.index) == list(tied.index) == list(reopened.frame.index)
         for k in (4, 7, 30, 10**9):
             want = tied.vec.search(q, k=k)
-            for idx in (rebuilt, synced):
+            for idx in (rebuilt, synced, reopened):
                 assert _labels(idx.search(q, k=k)) == _labels(want), (store, k)
             for path in ("keyword", "hybrid"):
                 a, b = getattr(rebuilt, path)(q, k=k), getattr(synced, path)(q, k=k)
-                assert _labels(a) == _labels(b), (store, path, k)
+                assert _labels(a) == _labels(b) == _labels(getattr(reopened, path)(q, k=k)), (store, path, k)
                 _ties_ascend(a if path == "keyword" else a.iloc[:0], tied)
             kw = tied.vec.keyword(q, text="text", k=k)
             assert _labels(synced.keyword(q, k=k, keyword_backend="bm25")) == _labels(kw)
@@ -91,5 +104,5 @@ def test_synced_and_rebuilt_copies_order_ties_alike(tied, store, server_where, t
                 vecnb.Query.hybrid(q, k=k, keyword_backend="bm25").rerank("mmr", diversity=0.3).to_dict())
             assert _labels(synced.run(mmr)) == _labels(rebuilt.run(mmr)) == _labels(mmr.run(tied)), (store, k)
     finally:
-        rebuilt.close()
-        synced.close()
+        for idx in (rebuilt, synced, reopened):
+            idx.close()

@@ -683,8 +683,14 @@ class VectorIndex:
             deleted = self._delete(self._frame.index[gone]) if gone.any() else 0
             if len(todo):
                 self._write(rows.iloc[todo], X[todo], progress=progress)
-        # follow df's order (and pick up values of unchanged rows, e.g. a reordered frame)
-        order = self._frame.index.get_indexer(rows.index)
+            # follow df's order (and pick up values of unchanged rows, e.g. a reordered frame); the record
+            # keeps that order when it differs from the writes' (ties go to the lower frame position, so a
+            # reopened index must list the rows as this handle does)
+            order = self._frame.index.get_indexer(rows.index)
+            if self._home is not None and not np.array_equal(order, np.arange(len(order))):
+                from vecnb.index.home import encode_order
+
+                self._home.append([encode_order(self._keys[order])])
         self._set_rows(rows, self._keys[order], self._row_hash[order])
         from vecnb.frame.hashing import SyncReport
 

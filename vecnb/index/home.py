@@ -14,6 +14,10 @@ as the vectors where the store has transactions (pgvector, sqlite)::
     begun  b"VNBW" + JSON   a write started (stores without transactions: chroma, Elasticsearch):
                             token, pid, host, time, the new keys it may use
     ended  b"VNBE" + JSON   that write finished (token), and the unfinished writes it repaired
+    order  b"VNBO" + int64  a sync's row order (keys, as the frame it was given): ties in search go
+                            to the lower position in :attr:`VectorIndex.frame`, so a reopened index
+                            must keep the order the syncing handle has (written only when a sync
+                            leaves the rows in another order than their writes)
 
 **Writes in flight** (chroma, Elasticsearch: no transaction holds the vectors and the record
 together). A writer appends a *begun* entry before it touches the store and an *ended* entry
@@ -78,7 +82,7 @@ from vecnb._core.validation import json_default_str as _json_default
 from vecnb.errors import IndexExistsError, IndexFormatError, StoreBusyError, StoreError
 
 __all__ = ["FORMAT", "VERSION", "COMPACT_AFTER", "WAIT_SECONDS", "STALE_SECONDS", "Home", "can_home",
-           "encode_head", "encode_rows", "encode_dels", "replay"]
+           "encode_head", "encode_rows", "encode_dels", "encode_order", "replay"]
 
 FORMAT = "vecnb-home"
 VERSION = 1
@@ -87,7 +91,7 @@ WAIT_SECONDS = 5.0          # how long a reader waits for a write in flight befo
 STALE_SECONDS = 600.0       # a write begun this long ago and not ended is taken as dead (its writer killed)
 ROWS_PER_ENTRY = 50_000     # rows per parquet entry
 KEY, HASH = "__vecnb_key__", "__vecnb_hash__"
-_HEAD, _ROWS, _DELS, _BEGUN, _ENDED = b"VNBH", b"VNBR", b"VNBD", b"VNBW", b"VNBE"
+_HEAD, _ROWS, _DELS, _BEGUN, _ENDED, _ORDER = b"VNBH", b"VNBR", b"VNBD", b"VNBW", b"VNBE", b"VNBO"
 _MAX_KEY_GAP = 1 << 26      # keys an index may have handed out beyond those it still records (deleted ones)
 
 
@@ -184,6 +188,20 @@ def encode_dels(keys: np.ndarray) -> bytes:
     return _DELS + np.asarray(keys, dtype="<i8").tobytes()
 
 
+def encode_order(keys: np.ndarray) -> bytes:
+    """An *order* entry: the index's keys in its frame's order (after a sync that reordered rows).
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"text": ["red apple", "pear"]}, index=["a", "b"])
+    >>> ledger = [encode_head({"format": FORMAT, "version": VERSION, "column": "v"}),
+    ...           *encode_rows(rows, np.array([0, 1]), np.array([11, 12], np.uint64)), encode_order(np.array([1, 0]))]
+    >>> list(replay(list(enumerate(ledger, 1)), "example")[1].index)
+    ['b', 'a']
+    """
+    return _ORDER + np.asarray(keys, dtype="<i8").tobytes()
+
+
 def _encode_begun(note: dict) -> bytes:
     """A *write begun* entry (see the module docstring): ``note`` holds token, pid, host, time, new keys."""
     return _BEGUN + json.dumps(note, sort_keys=True).encode("utf-8")
@@ -199,7 +217,8 @@ def replay(entries: list[tuple[int, bytes]], where: str) -> tuple[dict, pd.DataF
     """Rebuild ``(head, frame, keys, hashes)`` from a ledger.
 
     Rows keep the position of their last write (an updated row moves to the end, as in
-    :meth:`VectorIndex.upsert`); deleted keys are dropped.
+    :meth:`VectorIndex.upsert`), or of the last *order* entry when they were not written after
+    it (a sync's order, as :meth:`VectorIndex.sync` leaves its frame); deleted keys are dropped.
 
     Examples
     --------
@@ -217,6 +236,8 @@ def replay(entries: list[tuple[int, bytes]], where: str) -> tuple[dict, pd.DataF
 
     head: dict | None = None
     parts: list[pd.DataFrame] = []
+    part_at: list[int] = []  # each part's place in the ledger
+    order: tuple[int, np.ndarray] | None = None  # the last order entry: (place, keys)
     deleted: list[np.ndarray] = []
     seen_max = -1
     begun: dict[str, dict] = {}
@@ -233,6 +254,13 @@ def replay(entries: list[tuple[int, bytes]], where: str) -> tuple[dict, pd.DataF
                 if KEY not in part.columns or HASH not in part.columns:
                     raise ValueError("no key / hash columns")
                 parts.append(part)
+                part_at.append(seq)
+            elif tag == _ORDER:
+                if len(body) % 8:
+                    raise ValueError("truncated")
+                order = (seq, np.frombuffer(bytes(body), dtype="<i8").astype(np.int64))
+                if not pd.Index(order[1]).is_unique:
+                    raise ValueError("repeated keys")
             elif tag == _DELS:
                 if len(body) % 8:
                     raise ValueError("truncated")
@@ -265,7 +293,14 @@ def replay(entries: list[tuple[int, bytes]], where: str) -> tuple[dict, pd.DataF
             dk = np.concatenate(deleted)
             seen_max = max(seen_max, int(dk.max()) if len(dk) else -1)
             last &= ~np.isin(keys, dk)
-        frame = frame.iloc[np.flatnonzero(last)]
+        live = np.flatnonzero(last)
+        if order is not None:  # rows not written since the last sync's order entry take their place in it
+            at = np.repeat(np.asarray(part_at, dtype=np.int64), [len(p) for p in parts])[live]
+            rank = pd.Index(order[1]).get_indexer(keys[live]).astype(np.int64)
+            moved = (rank < 0) | (at > order[0])
+            rank[moved] = len(order[1]) + np.flatnonzero(moved)
+            live = live[np.argsort(rank, kind="stable")]
+        frame = frame.iloc[live]
         keys = frame[KEY].to_numpy(dtype=np.int64)
         hashes = frame[HASH].to_numpy(dtype=np.uint64)
         frame = frame.drop(columns=[KEY, HASH])
