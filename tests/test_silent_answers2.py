@@ -106,3 +106,37 @@ def test_synced_and_rebuilt_copies_order_ties_alike(tied, store, server_where, t
     finally:
         for idx in (rebuilt, synced, reopened):
             idx.close()
+
+
+# ------------------------------------------------------------------ 2. a threshold equal to a returned score
+@pytest.fixture(scope="module")
+def scaled() -> pd.DataFrame:
+    """60 Hansard speeches (wordllama) at varied norms, so dot / l2 / cosine rank differently."""
+    pytest.importorskip("wordllama")
+    df = vecnb.datasets.load("hansard").head(60)[["text"]].copy()
+    df = df.vec.embed("text", model="wordllama", progress=False, cache=False)
+    X = df.vec.matrix("text_vec") * np.random.default_rng(0).uniform(0.5, 2.0, (len(df), 1)).astype(np.float32)
+    return df.vec.attach(X, name="text_vec", model="wordllama")
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
+@pytest.mark.parametrize("store", STORES)
+def test_threshold_at_a_returned_score_keeps_that_row(scaled, store, metric, server_where, tmp_path):
+    """Thresholds are inclusive, but each store computes a score in its own arithmetic (sqlite-vec,
+    pgvector, hnswlib in float32; 1 - distance): a threshold set to a score ``df.vec.search`` returned
+    dropped that row on the store in about half the cases (every store but numpy; 5.6e-16 on sqlite
+    cosine, ~1e-7 elsewhere), and the reverse. Now a hit within float32 rounding of it is kept on both."""
+    idx = build(scaled, store, server_where, tmp_path, metric=metric)
+    try:
+        for q in ("the economy and jobs", "hospital waiting lists"):
+            frame_hits = scaled.vec.search(q, k=60, metric=metric)
+            store_hits = idx.search(q, k=60)
+            for source in (frame_hits, store_hits):
+                for j in (0, 9, 31):
+                    t = float(source["score"].iloc[j])
+                    want = scaled.vec.search(q, k=60, metric=metric, threshold=t)
+                    got = idx.search(q, k=60, threshold=t)
+                    assert len(want) >= j + 1 and list(got.index) == list(want.index), (store, metric, q, j)
+                    assert source.index[j] in got.index
+    finally:
+        idx.close()

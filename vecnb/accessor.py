@@ -271,7 +271,9 @@ class VecAccessor:
         where : dict, optional
             Filter on the frame's columns (see :mod:`vecnb.filters`).
         threshold : float, optional
-            Minimum score kept (scores: higher is closer).
+            Minimum score kept, inclusive (scores: higher is closer); a hit scoring within float32
+            rounding below it is kept too (``vecnb.frame.results.THRESHOLD_TOLERANCE``), so every
+            store keeps the rows the frame keeps although each computes scores its own way.
         column : str, optional
             The embedding column; needed only when the frame has several.
         model : optional

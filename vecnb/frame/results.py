@@ -83,7 +83,7 @@ if _ARROW_TYPES:
 _simple_index = getattr(pd.Index, "_simple_new", None) or (lambda values, name: pd.Index(values, name=name, copy=False))
 
 
-__all__ = ["build_hits", "empty_hits"]
+__all__ = ["THRESHOLD_TOLERANCE", "build_hits", "empty_hits", "threshold_floor"]
 
 _COLUMNS_CACHE: OrderedDict = OrderedDict()
 _COLUMNS_LOCK = threading.Lock()
@@ -328,6 +328,24 @@ def _ranks(k: int) -> np.ndarray:
     return r
 
 
+#: a threshold is inclusive up to float32 rounding: stores compute the same score in other arithmetic
+#: (sqlite-vec / pgvector / faiss / hnswlib in float32, 1 - distance, -sqrt(d2)), so a hit scoring the
+#: threshold in ``df.vec.search`` may score ~1e-7 less in a store (and the reverse): a hit within
+#: ``THRESHOLD_TOLERANCE * (1 + |threshold|)`` below it is kept, on every store and on the frame alike
+THRESHOLD_TOLERANCE = 1e-6
+
+
+def threshold_floor(threshold: float) -> float:
+    """The lowest score kept by ``threshold`` (see :data:`THRESHOLD_TOLERANCE`).
+
+    Examples
+    --------
+    >>> threshold_floor(0.5) < 0.5 <= threshold_floor(0.5) + 2e-6
+    True
+    """
+    return float(threshold) - THRESHOLD_TOLERANCE * (1.0 + abs(float(threshold)))
+
+
 def build_hits(
     frame: pd.DataFrame,
     pos: np.ndarray,
@@ -378,7 +396,7 @@ def build_hits(
     scores = scores.reshape(nq, k)
     keep = pos >= 0
     if threshold is not None:
-        keep &= scores >= threshold
+        keep &= scores >= threshold_floor(threshold)
     everything = bool(keep.all())
     flat = pos.ravel() if everything else pos[keep]
     flat = flat.astype(np.intp, copy=False)
