@@ -137,6 +137,6 @@ def test_threshold_at_a_returned_score_keeps_that_row(scaled, store, metric, ser
                     want = scaled.vec.search(q, k=60, metric=metric, threshold=t)
                     got = idx.search(q, k=60, threshold=t)
                     assert len(want) >= j + 1 and list(got.index) == list(want.index), (store, metric, q, j)
-                    assert source.index[j] in got.index
+                    assert source.index[j] in got.index and (got["score"] >= t).all()
     finally:
         idx.close()

@@ -331,7 +331,8 @@ def _ranks(k: int) -> np.ndarray:
 #: a threshold is inclusive up to float32 rounding: stores compute the same score in other arithmetic
 #: (sqlite-vec / pgvector / faiss / hnswlib in float32, 1 - distance, -sqrt(d2)), so a hit scoring the
 #: threshold in ``df.vec.search`` may score ~1e-7 less in a store (and the reverse): a hit within
-#: ``THRESHOLD_TOLERANCE * (1 + |threshold|)`` below it is kept, on every store and on the frame alike
+#: ``THRESHOLD_TOLERANCE * (1 + |threshold|)`` below it is kept (its score reported as the threshold, a
+#: change far inside the 1e-4 stores agree to), on every store and on the frame alike
 THRESHOLD_TOLERANCE = 1e-6
 
 
@@ -397,6 +398,8 @@ def build_hits(
     keep = pos >= 0
     if threshold is not None:
         keep &= scores >= threshold_floor(threshold)
+        # a hit kept within rounding below the threshold reports the threshold: every score >= threshold
+        scores = np.where(keep & (scores < threshold), float(threshold), scores)
     everything = bool(keep.all())
     flat = pos.ravel() if everything else pos[keep]
     flat = flat.astype(np.intp, copy=False)
