@@ -779,7 +779,7 @@ def test_every_k_gets_its_own_statement_on_a_generic_plan(make):
     for _ in range(7):
         store.search(Q[:1], 10)
     plans = store._conn_obj.execute(
-        "SELECT generic_plans FROM pg_prepared_statements WHERE statement LIKE '%LIMIT 10'").fetchall()
+        "SELECT generic_plans FROM pg_prepared_statements WHERE statement LIKE '%LIMIT 10)%'").fetchall()
     assert plans and plans[0][0] >= 1, plans
     for k in [*range(1, 80, 3), 10, n, n + 5]:
         for q in (Q[:1], Q):

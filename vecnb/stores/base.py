@@ -113,6 +113,27 @@ def records_frame(records: list[dict | None]) -> pd.DataFrame:
                         index=pd.RangeIndex(len(records)))
 
 
+_COSINE_SAFE = (2e-30, 5e29)  # half-way inside checked_queries' cosine bounds on the squared norm (1e-30, 1e30)
+
+
+def _moderate_one(q: np.ndarray, metric: str) -> bool:
+    """Whether one float32 query surely passes :func:`~vecnb._core.metrics.checked_queries` untouched,
+    judged by its float32 squared norm (one BLAS dot, ~3 us where checked_queries' float64 einsum
+    costs ~15-40 us once a search's own work has pushed it out of the CPU caches).
+
+    The float32 sum is within ~1e-4 (relative) of the float64 one, or smaller when tiny squares
+    underflow; a NaN / inf component makes it NaN / inf, a large one overflows to inf. So a finite
+    sum means the float64 sum is finite, and a sum inside :data:`_COSINE_SAFE` (a factor two from
+    the bounds) means the float64 one is inside checked_queries' bounds. Anything else (False)
+    goes through checked_queries itself: the same query, the same errors.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # a huge / inf component: inf or NaN, not a warning
+        s = float(q.dot(q))
+    if metric == "cosine":
+        return _COSINE_SAFE[0] <= s <= _COSINE_SAFE[1]
+    return s < float("inf")  # NaN compares False
+
+
 @runtime_checkable
 class VectorStore(Protocol):
     """What vecnb needs from a backend.
@@ -646,6 +667,8 @@ class BaseStore:
         # NaN / inf / zero rows refused; cosine: every backend gets the same unit query, normalised in
         # float64 (a query with components of 1e30 overflows float32 arithmetic and ranked differently
         # per store), and a moderate query passes through untouched
+        if len(q) == 1 and _moderate_one(q[0], self.metric):
+            return q
         return checked_queries(q, self.metric, what="query vectors")
 
     def _width(self, k: int, rows: int | None = None) -> int:

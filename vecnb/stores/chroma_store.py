@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -47,7 +48,7 @@ from vecnb._core import filters
 from vecnb.errors import FilterError, InvalidInputError, MissingDependencyError, StoreBusyError, StoreError
 from vecnb._core.metrics import _exact_block, scores_from_distances
 from vecnb.stores._persist import constructor_options, read_store_json
-from vecnb.stores.base import BaseStore
+from vecnb.stores.base import PAD_LIMIT, BaseStore
 
 try:
     import chromadb
@@ -383,10 +384,14 @@ class ChromaStore(BaseStore):
         scores : ndarray (nq, k) float64, padded with -inf
         """
         q = self._check_queries(vectors, k)
-        cw = to_chroma_where(filters.encode_node(filters.parse(where)))
+        cw = None if where is None else to_chroma_where(filters.encode_node(filters.parse(where)))
         nq = len(q)
         col = self._collection()
         rescore = self.metric == "dot"
+        if nq == 1 and cw is None and not rescore and k <= PAD_LIMIT:
+            got = self._search_one(col, q, k)
+            if got is not None:
+                return got
         include = ["embeddings", "distances"] if rescore else ["distances"]
         k = self._width(k)  # a huge k is clamped to the rows stored (one count) before allocating
         ids = np.full((nq, k), -1, dtype=np.int64)
@@ -418,6 +423,23 @@ class ChromaStore(BaseStore):
                 ids[s + i, :len(order)] = keys[order]
                 scores[s + i, :len(order)] = sc[order]
         return ids, scores
+
+    def _search_one(self, col: Any, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """One unfiltered cosine / l2 query as a hand-written ``collection.query``: keys and scores in
+        plain Python over its ``k`` rows. None when the answer is short or two scores tie (or are out
+        of order): :meth:`search`'s general path then answers (the exact pass / ties by key), so the
+        answer is the one it gives in every case."""
+        res = self._call("search", col.query, query_embeddings=q, n_results=k, include=["distances"])
+        rid, dist = res["ids"][0], res["distances"][0]
+        if len(rid) != k:
+            return None
+        if self.metric == "cosine":
+            sc = [1.0 - float(d) for d in dist]
+        else:  # l2: chroma gives the squared distance
+            sc = [-math.sqrt(max(float(d), 0.0)) for d in dist]
+        if not all(a > b for a, b in zip(sc, sc[1:])):
+            return None
+        return np.array([rid], dtype=np.int64), np.array([sc], dtype=np.float64)
 
     def _allowed(self, col: Any, cw: dict | None) -> tuple[np.ndarray, np.ndarray]:
         """Keys (m,) and vectors (m, dim) of every row ``cw`` allows."""

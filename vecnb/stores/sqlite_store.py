@@ -682,21 +682,26 @@ class SqliteStore(BaseStore):
         """
         Q = self._check_queries(vectors, k)
         k = self._width(k)
-        ids = np.full((len(Q), k), -1, dtype=np.int64)
-        scores = np.full((len(Q), k), -np.inf, dtype=np.float64)
         if k == 0:
-            return ids, scores
-        node = encode_node(parse(where))
+            return np.full((len(Q), 0), -1, dtype=np.int64), np.full((len(Q), 0), -np.inf, dtype=np.float64)
+        node = None if where is None else encode_node(parse(where))
         if node is None and len(Q) == 1 and k + max(k, 10) <= KNN_MAX_K:
             # one unfiltered KNN statement: atomic on its own (a read snapshot of its own), so no
             # BEGIN / COMMIT around it -- the same single statement a hand-written query runs
             conn = self._connect()
             with self._lock:
                 try:
+                    got = None if self.metric == "dot" else self._knn_one(conn, Q[0], k)
+                    if got is not None:
+                        return got
+                    ids = np.full((1, k), -1, dtype=np.int64)
+                    scores = np.full((1, k), -np.inf, dtype=np.float64)
                     self._knn(conn, Q, k, "", [], ids, scores)
                 except apsw.Error as exc:
                     raise self._wrap(exc, "search") from None
             return ids, scores
+        ids = np.full((len(Q), k), -1, dtype=np.int64)
+        scores = np.full((len(Q), k), -np.inf, dtype=np.float64)
         with self._txn("search", write=False) as conn:
             clause, params = self._filter_sql(conn, node)
             if k + max(k, 10) <= KNN_MAX_K and (not clause or _int32_keys(conn)):
@@ -737,6 +742,31 @@ class SqliteStore(BaseStore):
                     got, sc = self._rescore(self._vectors_of(conn, [r[0] for r in rows]), q, k)
             ids[i, :len(got)] = got
             scores[i, :len(got)] = sc
+
+    def _knn_one(self, conn: apsw.Connection, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """One unfiltered cosine / l2 query as a hand-written one: the ``k + 1`` nearest (the extra row
+        only to see a near-tie at the k-th place), keys and scores in plain Python over those few rows.
+
+        None when two of those distances are within float32 noise (:data:`_NEAR_TIE`) or out of
+        order: the caller then takes :meth:`_knn` (more candidates, re-scored in float64), so the
+        answer is the one :meth:`_knn` gives in every case.
+        """
+        rows = conn.execute(self._knn1_sql, (_blob(q), k + 1)).fetchall()
+        d = [r[1] for r in rows]
+        prev = d[0] if d else 0.0
+        for x in d[1:]:  # a plain loop: any() over a generator cost ~4 us more, run right after the scan
+            if x - prev < _NEAR_TIE:
+                return None
+            prev = x
+        m = min(k, len(rows))
+        keys = [r[0] for r in rows[:m]]
+        sc = [1.0 - x for x in d[:m]] if self.metric == "cosine" else [-x for x in d[:m]]
+        if m < k:
+            keys += [-1] * (k - m)
+            sc += [-np.inf] * (k - m)
+        return np.array([keys], dtype=np.int64), np.array([sc], dtype=np.float64)
+
+    _knn1_sql = "SELECT rowid, distance FROM vecnb_vec WHERE embedding MATCH ? AND k = ?"
 
     def _unpack(self, rows: list) -> tuple[np.ndarray, np.ndarray]:
         keys = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
