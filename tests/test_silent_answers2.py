@@ -140,3 +140,83 @@ def test_threshold_at_a_returned_score_keeps_that_row(scaled, store, metric, ser
                     assert source.index[j] in got.index and (got["score"] >= t).all()
     finally:
         idx.close()
+
+
+# ------------------------------------------------------------------ 3. upsert / delete after a dead writer
+_KILLED = """
+import json, sys, time
+import vecnb
+sys.path.insert(0, sys.argv[3])
+from test_silent_answers2 import _small
+idx = vecnb.open_index(sys.argv[1], **json.loads(sys.argv[2]))
+real = idx.store.upsert
+
+def upsert(*args, **kwargs):       # the store now holds part of the sync: stop here to be killed
+    real(*args, **kwargs)
+    print("writing", flush=True)
+    time.sleep(600)
+
+idx.store.upsert = upsert
+idx.sync(_small(edited=True))
+"""
+
+
+def _small(edited: bool = False) -> pd.DataFrame:
+    df = vecnb.datasets.load("hansard").head(30)[["text"]].copy()
+    df["v"] = np.arange(30)
+    if edited:
+        df["text"] = df["text"].str.upper()
+        df = pd.concat([df, pd.DataFrame({"text": ["brand new row"], "v": [99]}, index=[1000])])
+    return df.vec.embed("text", model="hashing", progress=False)
+
+
+def _kill_mid_sync(store: str, where: dict) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED, store, json.dumps(where), os.path.join(root, "tests")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "writing", proc.stderr.read()[-3000:]
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize("store", [pytest.param("elasticsearch", id="es-emulator"), pytest.param("chroma", id="chroma")])
+def test_upsert_and_delete_refuse_a_dead_writers_unfinished_write(store, server_where):
+    """A writer killed mid-sync leaves the store half written (chroma / ES have no transaction). Readers
+    said so, but ``upsert`` / ``delete`` wrote on top and returned as if done, leaving the marker: the
+    index stayed unanswerable and the user was not told. They now refuse with the fix, writing nothing;
+    ``sync(df)`` repairs, after which both work and every path answers as ``df.vec.search``."""
+    where = server_where(store, "dead", sync_threshold=2) if store == "chroma" else server_where(store, "dead")
+    df = _small()
+    df.vec.index(store=store, text="text", **where).close()
+    _kill_mid_sync(store, where)
+    with pytest.warns(UserWarning):                  # more rows in the store than recorded: opening says so
+        h = vecnb.open_index(store, **where)
+    try:
+        before = len(h.store)
+        with pytest.raises(vecnb.StoreError, match="never finished .*upsert cannot repair.* sync\\(df\\)"):
+            h.upsert(df.iloc[:2].assign(v=[-1, -2]))
+        with pytest.raises(vecnb.StoreError, match="never finished .*delete cannot repair"):
+            h.delete(df.index[:3])
+        from vecnb.index.home import replay
+
+        recorded = replay(h.store.home_read(), store)[1]
+        assert len(h.store) == before and len(recorded) == 30 and (recorded["v"] >= 0).all()  # nothing written
+        h.sync(df)                                   # the repair
+        h.upsert(df.iloc[:2].assign(v=[-1, -2]))
+        assert h.delete(df.index[28:]) == 2
+        want_df = df.iloc[:28].assign(v=np.r_[-1, -2, np.arange(2, 28)])
+        q = "the economy and jobs"
+        pd.testing.assert_frame_equal(h.search(q, k=28), want_df.vec.search(q, k=28), check_exact=False, atol=1e-5)
+        with vecnb.open_index(store, **where) as fresh:
+            assert sorted(fresh.frame.index) == sorted(want_df.index) and len(fresh.store) == 28
+            assert list(fresh.search(q, k=10).index) == list(want_df.vec.search(q, k=10).index)
+    finally:
+        h.close()

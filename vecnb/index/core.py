@@ -596,7 +596,7 @@ class VectorIndex:
             ``self``, so calls can be chained.
         """
         self._check_open()
-        self._refresh(for_write=True)
+        self._refuse_unfinished(self._refresh(for_write=True), "upsert")
         r, X = self._split(rows, "upsert")
         self._write(r, X, progress=progress)
         return self
@@ -610,8 +610,14 @@ class VectorIndex:
             How many rows were removed.
         """
         self._check_open()
-        self._refresh(for_write=True)
+        self._refuse_unfinished(self._refresh(for_write=True), "delete")
         return self._delete(labels)
+
+    def _refuse_unfinished(self, dead: list[dict], operation: str) -> None:
+        """A dead writer's unfinished write (chroma / ES) stays until ``sync(df)`` / ``mode='replace'``
+        repairs it: an upsert or delete on top would leave the index unanswerable and look done."""
+        if dead:
+            raise self._home.unfinished(dead, operation)
 
     def _delete(self, labels: Any) -> int:
         labs = _as_labels(labels)

@@ -29,7 +29,8 @@ longer runs on this host, or it is older than :data:`STALE_SECONDS` -- is an *un
 readers raise a :class:`~vecnb.errors.StoreError` at once saying so (the store may hold part of
 it: never a silent mix), and the next ``sync(df)`` repairs it (rewrites every row of ``df``,
 removes the keys the dead writer may have added) and ends it; so does ``mode="replace"``
-(a new record). ``upsert`` / ``delete`` proceed but leave it open (they cannot know the rows).
+(a new record). ``upsert`` / ``delete`` refuse until then, writing nothing (they cannot know the
+rows the index should hold, so they could neither repair it nor make it answerable).
 Transactional stores (sqlite, pgvector) write none of this: a sync commits as one transaction.
 
 Replaying the ledger gives back the labels, the rows and the keys: keys always come from this
@@ -470,6 +471,26 @@ class Home:
             (gone if dead else live).append(n)
         return live, gone
 
+    def unfinished(self, gone: list[dict], operation: str) -> StoreError:
+        """The error for an unfinished write of a dead writer (``gone``, from :meth:`others`): a search
+        cannot answer for sure, and an ``upsert`` / ``delete`` cannot repair it (they do not know every
+        row the index should hold; only ``sync(df)`` or ``mode='replace'`` do), so both refuse.
+
+        Examples
+        --------
+        >>> home = Home(vecnb.stores.create("sqlite", dim=2), seq=1, entries=1)
+        >>> print(home.unfinished([{"pid": -1, "host": "h", "time": 0}], "upsert"))  # doctest: +ELLIPSIS
+        [sqlite.upsert] a write to this index begun ... never finished ...; nothing was written. Repair it ...
+        """
+        n = gone[0]
+        what = ("the index cannot answer for sure" if operation == "search" else
+                f"{operation} cannot repair it (it does not know every row the index should hold); nothing was written")
+        return StoreError(
+            f"a write to this index begun {_when(n)} by process {n.get('pid')} on {n.get('host')!r} never "
+            f"finished (the process was killed or the write failed); the store may hold part of it, so {what}. "
+            "Repair it: open it and sync(df) with the rows it should hold, or rebuild it with mode='replace'.",
+            store=getattr(self.store, "name", "?"), operation=operation)
+
     def await_writers(self, reload: Any, *, for_write: bool) -> list[dict]:
         """Wait (polling the record's last seq, calling ``reload()`` when it moved) until no other
         writer's write is in flight; returns the unfinished (dead) writes left. Readers raise on
@@ -497,13 +518,7 @@ class Home:
         while True:
             live, gone = self.others()
             if gone and not for_write:
-                n = gone[0]
-                raise StoreError(
-                    f"a write to this index begun {_when(n)} by process {n.get('pid')} on {n.get('host')!r} never "
-                    "finished (the process was killed or the write failed); the store may hold part of it, so the "
-                    "index cannot answer for sure. Repair it: open it and sync(df) with the rows it should hold, "
-                    "or rebuild it with mode='replace'.",
-                    store=getattr(self.store, "name", "?"), operation="search")
+                raise self.unfinished(gone, "search")
             if not live:
                 return gone
             if time.monotonic() > deadline:
