@@ -118,3 +118,26 @@ def test_one_query_check_agrees_with_checked_queries(metric):
         assert not _moderate_one(q, metric)
         with pytest.raises(InvalidVectorError):
             checked_queries(q[None, :], metric)
+
+
+def test_chroma_one_query_falls_back_to_collection_query(tmp_path, monkeypatch):
+    """A chromadb whose internal ``_query`` takes other arguments: the public ``collection.query``
+    answers from then on, the same rows."""
+    X, ids, Q = _tied_data()
+    store = _stores("chroma", "cosine", X.shape[1], tmp_path)
+    store.upsert(ids, X)
+    want = [store.search(Q[i:i + 1], 5) for i in range(4)]
+    col = store._collection()
+    orig = col._client._query
+
+    def strict(*, collection_id, ids, query_embeddings, n_results, where, where_document, include, tenant, database):
+        # every argument required: what Collection.query passes, not vecnb's shorter direct call
+        return orig(collection_id=collection_id, ids=ids, query_embeddings=query_embeddings, n_results=n_results,
+                    where=where, where_document=where_document, include=include, tenant=tenant, database=database)
+
+    monkeypatch.setattr(col._client, "_query", strict)
+    got = [store.search(Q[i:i + 1], 5) for i in range(4)]
+    assert store._direct_query is False
+    for (a, b), (c, d) in zip(want, got):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)

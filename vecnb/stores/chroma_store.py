@@ -429,7 +429,7 @@ class ChromaStore(BaseStore):
         plain Python over its ``k`` rows. None when the answer is short or two scores tie (or are out
         of order): :meth:`search`'s general path then answers (the exact pass / ties by key), so the
         answer is the one it gives in every case."""
-        res = self._call("search", col.query, query_embeddings=q, n_results=k, include=["distances"])
+        res = self._call("search", self._query_one, col, q, k)
         rid, dist = res["ids"][0], res["distances"][0]
         if len(rid) != k:
             return None
@@ -440,6 +440,22 @@ class ChromaStore(BaseStore):
         if not all(a > b for a, b in zip(sc, sc[1:])):
             return None
         return np.array([rid], dtype=np.int64), np.array([sc], dtype=np.float64)
+
+    def _query_one(self, col: Any, q: np.ndarray, k: int) -> Any:
+        """``col.query(q, n_results=k, include=["distances"])`` for one checked query, through the client's
+        ``_query`` (what ``Collection.query`` calls once it has validated and normalised its arguments:
+        ~0.1 ms of a ~0.6 ms search; vecnb has checked the query already). A client without that
+        method, or with another signature, gets ``col.query`` from then on."""
+        direct = getattr(col._client, "_query", None) if self._direct_query else None
+        if direct is not None:
+            try:
+                return direct(collection_id=col.id, query_embeddings=[q[0]], n_results=k, include=["distances"],
+                              tenant=col.tenant, database=col.database)
+            except TypeError:  # another chromadb's signature: the public call from now on
+                self._direct_query = False
+        return col.query(query_embeddings=q, n_results=k, include=["distances"])
+
+    _direct_query = True
 
     def _allowed(self, col: Any, cw: dict | None) -> tuple[np.ndarray, np.ndarray]:
         """Keys (m,) and vectors (m, dim) of every row ``cw`` allows."""
