@@ -158,6 +158,13 @@ def test_single_query_runs_single_threaded_and_restores(data):
             seen.append(faiss.omp_get_max_threads())
             return real.search(*a, **k)
 
+        def search_c(self, *a):  # one unfiltered query: faiss fills the store's own arrays
+            seen.append(faiss.omp_get_max_threads())
+            return real.search_c(*a)
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
     before = faiss.omp_get_max_threads()
     store._index = Spy()
     store.search(data["Q"][:1], K)
@@ -251,6 +258,10 @@ def test_set_search_params_changes_searches_and_retunes(data):
         def search(self, x, k, params=None):
             seen.append(params.efSearch)
             return real.search(x, k, params=params)
+
+        def search_c(self, n, x, k, dist, labels, params):  # one unfiltered query (FaissStore._search_one)
+            seen.append(params.efSearch)
+            return real.search_c(n, x, k, dist, labels, params)
 
     store._index = Spy()
     store.set_search_params(ef_search=17)
@@ -461,3 +472,34 @@ def test_one_query_is_prepared_bit_for_bit_as_in_a_batch():
             one = store._prep(Q[i:i + 1])
             assert one.dtype == np.float32 and one.flags.c_contiguous and one.shape == (1, 384)
             assert np.array_equal(one[0], batch[i]), (scale, i)
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "ivf", "flat"])
+@pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
+def test_one_query_path_answers_as_the_batch_path(data, kind, metric):
+    # an unfiltered single query on HNSW / IVF-flat converts faiss's answer in its own few steps
+    # (FaissStore._search_one); a batch takes the general path: the same ids and scores, bit for bit,
+    # also after deletes (tombstones: the general path), with refine, and for k past the rows stored
+    store = filled(data, kind=kind, metric=metric)
+    store.build()
+    Q = data["Q"][:12]
+
+    def same(k):
+        ids, sc = store.search(Q, k)
+        for i in range(len(Q)):
+            one_ids, one_sc = store.search(Q[i], k)
+            assert one_ids.shape == (1, ids.shape[1]) and one_sc.dtype == np.float64
+            np.testing.assert_array_equal(one_ids[0], ids[i])
+            np.testing.assert_array_equal(one_sc[0], sc[i])
+        return ids
+
+    ids = same(K)
+    assert (ids >= 0).all()
+    pos, _ = brute(data["X"], Q, K, metric)
+    assert _recall(ids, data["ids"][pos]) >= 0.9
+    same(len(store) + 5)  # k past the rows: every row, once, and padding
+    store.delete(data["ids"][:50])
+    assert not np.isin(same(K), data["ids"][:50]).any()
+    store.set_search_params(refine=2)
+    same(K)
+    store.close()

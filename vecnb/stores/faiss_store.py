@@ -652,10 +652,19 @@ class FaissStore(InProcessStore):
         ids : ndarray (nq, k) int64, padded with -1
         scores : ndarray (nq, k) float64, padded with -inf
         """
-        q, where, ids, scores = self._begin_search(vectors, k, where)
-        if len(self) == 0:
+        q = self._check_queries(vectors, k)
+        where = filters.parse(where)
+        n = len(self)
+        if where is None and len(q) == 1 and n:
+            self._ensure_index()
+            got = self._search_one(q, self._width(k, n))
+            if got is not None:
+                return got
+        k = self._width(k, n)  # clamped to the rows stored when k is huge
+        ids = np.full((len(q), k), -1, dtype=np.int64)
+        scores = np.full((len(q), k), -np.inf, dtype=np.float64)
+        if n == 0:
             return ids, scores
-        k = ids.shape[1]  # clamped to the rows stored when k is huge
         self._ensure_index()
         allowed = None
         n_allowed = len(self)
@@ -692,6 +701,36 @@ class FaissStore(InProcessStore):
             ids[:, :m] = np.where(ok, self._slot_key[np.maximum(slots, 0)], -1)
             scores[:, :m] = np.where(ok, sc, -np.inf)
         return ids, scores
+
+    def _search_one(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """One unfiltered query on HNSW / IVF-flat without tombstones: faiss's answer converted in
+        a few steps, as :meth:`_results` converts it (``None``: take the general path).
+
+        After a graph walk has gone through the CPU caches every numpy call runs cold (~5-10 us
+        each), so this path makes as few as it can: faiss writes into arrays made here (no
+        wrapper copies / asserts), a short answer is seen on the last slot alone.
+        """
+        if (self._dead_in_index or self._chosen not in ("hnsw", "ivf") or k > self._indexed
+                or self._params.get("refine", 1) != 1):
+            return None
+        x = self._prep(q)
+        dist = np.empty((1, k), np.float32)
+        slots = np.empty((1, k), np.int64)
+        params = self._plain_params(k)
+        before = faiss.omp_get_max_threads()  # one query: one thread (see _threads_for), restored after
+        if before > 1:
+            faiss.omp_set_num_threads(1)
+        try:
+            self._index.search_c(1, faiss.swig_ptr(x), k, faiss.swig_ptr(dist), faiss.swig_ptr(slots), params)
+        finally:
+            if before > 1:
+                faiss.omp_set_num_threads(before)
+        if slots.item(k - 1) < 0:  # short (faiss's heap_reorder puts the hits first, -1 after): general path
+            return None
+        sc = dist.astype(np.float64)
+        if self.metric == "l2":
+            sc = -np.sqrt(np.maximum(sc, 0.0))
+        return self._slot_key[slots], sc
 
     def _rescore(self, q: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact float64 scores for candidate slots; best ``k`` per row (ties: lower slot)."""
