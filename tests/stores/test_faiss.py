@@ -12,7 +12,7 @@ from conformance import _recall, brute, clustered, make_ids
 faiss = pytest.importorskip("faiss")
 
 from vecnb._core import filters
-from vecnb.errors import IndexFormatError, InvalidInputError
+from vecnb.errors import IndexFormatError, InvalidInputError, InvalidVectorError
 from vecnb.stores import faiss_store
 from vecnb.stores.faiss_store import FaissStore, choose_kind
 
@@ -497,6 +497,20 @@ def test_one_query_path_answers_as_the_batch_path(data, kind, metric):
     assert (ids >= 0).all()
     pos, _ = brute(data["X"], Q, K, metric)
     assert _recall(ids, data["ids"][pos]) >= 0.9
+    # queries the float32 check cannot pass (huge / tiny norms: checked in float64, cosine rescaled there)
+    # and queries refused either way
+    odd = np.concatenate([Q[:2] * np.float32(1e18), Q[2:4] * np.float32(1e-17), Q[4:6] * np.float32(3e14)])
+    for i in range(len(odd)):
+        one_ids, one_sc = store.search(odd[i], K)
+        all_ids, all_sc = store.search(odd, K)
+        np.testing.assert_array_equal(one_ids[0], all_ids[i])
+        np.testing.assert_array_equal(one_sc[0], all_sc[i])
+    for bad in (np.full(32, np.nan, np.float32), np.r_[np.inf, np.ones(31)].astype(np.float32)):
+        with pytest.raises(InvalidVectorError):
+            store.search(bad, K)
+    if metric == "cosine":
+        with pytest.raises(InvalidVectorError):
+            store.search(np.zeros(32, np.float32), K)
     same(len(store) + 5)  # k past the rows: every row, once, and padding
     store.delete(data["ids"][:50])
     assert not np.isin(same(K), data["ids"][:50]).any()

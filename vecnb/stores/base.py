@@ -129,6 +129,12 @@ def _moderate_one(q: np.ndarray, metric: str) -> bool:
     """
     with np.errstate(over="ignore", invalid="ignore"):  # a huge / inf component: inf or NaN, not a warning
         s = float(q.dot(q))
+    return moderate_sum(s, metric)
+
+
+def moderate_sum(s: float, metric: str) -> bool:
+    """:func:`_moderate_one` judged on a float32 squared norm ``s`` computed elsewhere (the faiss store
+    sums once for this check and its normalisation)."""
     if metric == "cosine":
         return _COSINE_SAFE[0] <= s <= _COSINE_SAFE[1]
     return s < float("inf")  # NaN compares False
@@ -656,6 +662,20 @@ class BaseStore:
         return ids, vecs
 
     def _check_queries(self, vectors: Any, k: int) -> np.ndarray:
+        # NaN / inf / zero rows refused; cosine: every backend gets the same unit query, normalised in
+        # float64 (a query with components of 1e30 overflows float32 arithmetic and ranked differently
+        # per store), and a moderate query passes through untouched
+        return self._checked_rows(self._query_rows(vectors, k))
+
+    def _checked_rows(self, q: np.ndarray) -> np.ndarray:
+        """:meth:`_query_rows`' matrix with its values checked (see :meth:`_check_queries`)."""
+        if len(q) == 1 and _moderate_one(q[0], self.metric):
+            return q
+        return checked_queries(q, self.metric, what="query vectors")
+
+    def _query_rows(self, vectors: Any, k: int) -> np.ndarray:
+        """The queries as a float32 (nq, dim) matrix, the store open and ``k`` valid; values not
+        checked yet (:meth:`_check_queries` does both)."""
         self._check_open()
         check_k(k)
         q = as_matrix(vectors, what="query vectors")
@@ -664,12 +684,7 @@ class BaseStore:
                 f"Query vectors are {q.shape[1]}-d but store {self.name!r} holds {self.dim}-d vectors. "
                 "Embed queries with the model the store was built with."
             )
-        # NaN / inf / zero rows refused; cosine: every backend gets the same unit query, normalised in
-        # float64 (a query with components of 1e30 overflows float32 arithmetic and ranked differently
-        # per store), and a moderate query passes through untouched
-        if len(q) == 1 and _moderate_one(q[0], self.metric):
-            return q
-        return checked_queries(q, self.metric, what="query vectors")
+        return q
 
     def _width(self, k: int, rows: int | None = None) -> int:
         """Columns of a search / keyword result: ``k``, or ``min(k, rows stored)`` beyond :data:`PAD_LIMIT`.

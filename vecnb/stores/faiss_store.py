@@ -90,6 +90,7 @@ from vecnb.errors import IndexFormatError, InvalidInputError, MissingDependencyE
 from vecnb._core.memory import release_free_memory
 from vecnb._core.metrics import _exact_block, fast_einsum, topk
 from vecnb.stores._inprocess import InProcessStore, blas_threads_for
+from vecnb.stores.base import moderate_sum
 from vecnb.stores._persist import constructor_options, load_frame, load_npy, meta_file, read_store_json, save_frame
 
 try:
@@ -652,14 +653,17 @@ class FaissStore(InProcessStore):
         ids : ndarray (nq, k) int64, padded with -1
         scores : ndarray (nq, k) float64, padded with -inf
         """
-        q = self._check_queries(vectors, k)
-        where = filters.parse(where)
+        q = self._query_rows(vectors, k)
         n = len(self)
-        if where is None and len(q) == 1 and n:
-            self._ensure_index()
-            got = self._search_one(q, self._width(k, n))
-            if got is not None:
-                return got
+        if where is None and len(q) == 1 and n and self._index is not None:
+            kk = self._width(k, n)
+            x = self._ready_one(q) if self._one_ok(kk) else None
+            if x is not None:
+                got = self._search_one(x, kk)
+                if got is not None:
+                    return got
+        q = self._checked_rows(q)
+        where = filters.parse(where)
         k = self._width(k, n)  # clamped to the rows stored when k is huge
         ids = np.full((len(q), k), -1, dtype=np.int64)
         scores = np.full((len(q), k), -np.inf, dtype=np.float64)
@@ -702,18 +706,37 @@ class FaissStore(InProcessStore):
             scores[:, :m] = np.where(ok, sc, -np.inf)
         return ids, scores
 
-    def _search_one(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """One unfiltered query on HNSW / IVF-flat without tombstones: faiss's answer converted in
-        a few steps, as :meth:`_results` converts it (``None``: take the general path).
+    def _one_ok(self, k: int) -> bool:
+        """Whether one unfiltered query of ``k`` hits may take :meth:`_search_one`: a built HNSW /
+        IVF-flat index (scores converted, not re-scored) without tombstones, ``k`` within its rows."""
+        return (self._chosen in ("hnsw", "ivf") and not self._dead_in_index and k <= self._indexed
+                and self._params.get("refine", 1) == 1)
+
+    def _ready_one(self, q: np.ndarray) -> np.ndarray | None:
+        """One unchecked float32 query (1, d) as faiss sees it (:meth:`_prep`) when its float32 sum of
+        squares shows that :func:`~vecnb._core.metrics.checked_queries` would pass it unchanged
+        (:func:`~vecnb.stores.base.moderate_sum`). ``None``: check it.
+
+        One sum for both the check and the normalisation (the same bits as :meth:`_prep`).
+        """
+        if q.dtype != np.float32:
+            return None
+        sq = fast_einsum("ij,ij->i", q, q)[0]
+        if not moderate_sum(float(sq), self.metric):
+            return None
+        if self.metric != "cosine":
+            return q
+        return q * (_ONE32 / np.sqrt(np.maximum(sq, _TINY32)))
+
+    def _search_one(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """One unfiltered query ``x`` (checked, through :meth:`_prep`) on HNSW / IVF-flat without
+        tombstones: faiss's answer converted in a few steps, as :meth:`_results` converts it
+        (``None``: take the general path).
 
         After a graph walk has gone through the CPU caches every numpy call runs cold (~5-10 us
         each), so this path makes as few as it can: faiss writes into arrays made here (no
         wrapper copies / asserts), a short answer is seen on the last slot alone.
         """
-        if (self._dead_in_index or self._chosen not in ("hnsw", "ivf") or k > self._indexed
-                or self._params.get("refine", 1) != 1):
-            return None
-        x = self._prep(q)
         dist = np.empty((1, k), np.float32)
         slots = np.empty((1, k), np.int64)
         params = self._plain_params(k)
