@@ -141,3 +141,52 @@ def test_chroma_one_query_falls_back_to_collection_query(tmp_path, monkeypatch):
     for (a, b), (c, d) in zip(want, got):
         np.testing.assert_array_equal(a, c)
         np.testing.assert_array_equal(b, d)
+
+
+def test_chroma_record_reader_follows_a_replaced_record_file(tmp_path):
+    """The index record's last seq is read through a kept connection; another writer replacing the
+    record file (os.replace, as mode='replace' does), removing it or writing to it is seen at once."""
+    import os
+
+    from vecnb.stores._ledger import FileLedger
+
+    path = str(tmp_path / "rec.sqlite3")
+    reader, writer = FileLedger(path, "chroma"), FileLedger(path, "chroma")
+    assert reader.last() is None  # no file
+    open(path, "wb").close()
+    assert reader.last() is None  # a file without the table
+    writer.reset([b"a", b"b"])
+    assert reader.last() == 1
+    writer.append(2, b"c")
+    assert reader.last() == 2  # a commit after the reader's connection was opened
+    other = FileLedger(str(tmp_path / "new.sqlite3"), "chroma")
+    other.reset([b"x"], floor=7)
+    os.replace(other.path, path)
+    assert reader.last() == 7  # another file at the path now
+    writer.remove()
+    assert reader.last() is None
+    writer.reset([b"y"], floor=20)
+    assert reader.last() == 20
+    reader.close()
+    assert reader.last() == 20  # reopens after close()
+
+
+def test_chroma_index_on_a_path_sees_another_handles_sync(tmp_path):
+    import pandas as pd
+
+    import vecnb
+
+    pytest.importorskip("chromadb")
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(30, 8)).astype(np.float32)
+    df = pd.DataFrame({"t": [f"r{i}" for i in range(30)]}).vec.attach(X, name="emb")
+    a = df.vec.index(store="chroma", path=str(tmp_path / "c"), progress=False)
+    b = vecnb.open_index("chroma", path=str(tmp_path / "c"))
+    for _ in range(3):  # the kept record reader is in use
+        assert len(b.search(X[0], k=3)) == 3
+    df2 = df.iloc[:10].vec.attach(X[:10], name="emb")
+    a.sync(df2)
+    hits = b.search(X[20], k=30)
+    assert len(hits) == 10 and set(hits["t"]) <= set(df2["t"])
+    a.close()
+    b.close()

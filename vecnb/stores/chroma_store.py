@@ -556,6 +556,9 @@ class ChromaStore(BaseStore):
                 self._client.close()
         finally:
             self._client = self._col = None
+            kept = self.__dict__.pop("_ledger_kept", None)
+            if kept is not None:
+                kept[2].close()
             super().close()
             if self._tmpdir:
                 shutil.rmtree(self._tmpdir, ignore_errors=True)
@@ -573,8 +576,15 @@ class ChromaStore(BaseStore):
     def _ledger(self) -> Any:
         from vecnb.stores._ledger import FileLedger
 
+        kept = self.__dict__.get("_ledger_kept")  # (path, collection name, ledger): its kept read connection
+        if kept is not None and kept[0] == self.path and kept[1] == self.collection_name:
+            return kept[2]
+        if kept is not None:
+            kept[2].close()
         tag = hashlib.blake2b(self.collection_name.encode(), digest_size=6).hexdigest()
-        return FileLedger(os.path.join(self.path, f"vecnb-home-{tag}.sqlite3"), self.name)
+        led = FileLedger(os.path.join(self.path, f"vecnb-home-{tag}.sqlite3"), self.name)
+        self._ledger_kept = (self.path, self.collection_name, led)
+        return led
 
     @classmethod
     def open_existing(cls, *, path: str | os.PathLike | None = None, collection: str | None = None,
