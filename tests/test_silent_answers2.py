@@ -307,3 +307,59 @@ def test_two_processes_saving_to_one_s3_prefix_local_s3_moto(local_s3_moto, stor
     finished = {n: float(out.split()[1]) for n, (out, _) in zip((40, 60), outs)}
     with vecnb.load_index(url) as ix:
         assert len(ix) == max(finished, key=finished.get)
+
+
+# ------------------------------------------------------------------ 5. huge k x filters x paths: df.vec's rows, in its order
+def _filter_frame() -> pd.DataFrame:
+    import datetime as dt  # noqa: F401 - used by _FILTERS below
+
+    df = vecnb.datasets.load("hansard").head(50).copy()
+    rng = np.random.default_rng(0)
+    df["when"] = pd.to_datetime(df["date"]).dt.tz_localize("UTC")
+    df["naive"] = pd.to_datetime(df["date"])
+    df["r"] = np.where(rng.random(50) < .3, np.nan, rng.random(50).round(1))
+    df["s"] = pd.Series(np.where(rng.random(50) < .3, None, rng.choice(["a", "b'c", 'd"e', "é ü", "x%_y"], 50)),
+                        dtype=object)
+    return df.drop(columns=["date"]).vec.embed("text", model="hashing", progress=False)
+
+
+def _filters() -> list:
+    import datetime as dt
+
+    plus5 = dt.timezone(dt.timedelta(hours=5))
+    return [None, {"r": {"$ne": 0.5}}, {"r": {"$nin": [0.5, 0.1]}}, {"s": {"$ne": "a"}}, {"s": {"$nin": ["a", "é ü"]}},
+            {"s": "b'c"}, {"s": 'd"e'}, {"s": "é ü"}, {"s": "x%_y"}, {"s": {"$in": ["b'c", "x%_y"]}}, {"s": "%"},
+            {"when": {"$gte": pd.Timestamp("2000-06-01", tz="UTC")}}, {"when": {"$lt": dt.datetime(2000, 6, 1, tzinfo=plus5)}},
+            {"naive": {"$gte": "2000-06-01"}}, {"naive": {"$lt": pd.Timestamp("2000-06-01")}},
+            {"n_words": {"$gt": 10**9}}, {"r": {"$gt": 2}}, {"$or": [{"s": "a"}, {"r": {"$lt": 0.3}}]}]
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_huge_k_filters_and_paths_match_the_frame(store, server_where, tmp_path):
+    """k = 10**9 with filters over NaN / None / quoted and unicode strings / tz-aware and naive datetimes
+    (also matching nothing) on every path (search, BM25 keyword, hybrid, MMR through a round-tripped
+    Query, threshold) of a synced index: every row ``df.vec`` returns, in its order, or the same refusal."""
+    df = _filter_frame()
+    idx = build(df.iloc[::-1], store, server_where, tmp_path, text="text")
+    idx.sync(df)
+    q, K = "the economy and jobs", 10**9
+    try:
+        for w in _filters():
+            mmr = vecnb.Query.from_dict(vecnb.Query.hybrid(q, k=K, where=w, keyword_backend="bm25").rerank("mmr").to_dict())
+            paths = {
+                "search": (lambda: df.vec.search(q, k=K, where=w), lambda: idx.search(q, k=K, where=w)),
+                "keyword": (lambda: df.vec.keyword(q, k=K, where=w),
+                            lambda: idx.keyword(q, k=K, where=w, keyword_backend="bm25")),
+                "hybrid": (lambda: df.vec.hybrid(q, k=K, where=w), lambda: idx.hybrid(q, k=K, where=w, keyword_backend="bm25")),
+                "mmr": (lambda: mmr.run(df), lambda: idx.run(mmr)),
+                "threshold": (lambda: df.vec.search(q, k=K, where=w, threshold=0.05),
+                              lambda: idx.search(q, k=K, where=w, threshold=0.05)),
+            }
+            for name, (on_frame, on_index) in paths.items():
+                want, got = on_frame(), on_index()
+                assert list(got.index) == list(want.index), (store, name, w, len(got), len(want))
+            if w is None:
+                assert len(idx.search(q, k=K)) == 50
+            _ties_ascend(idx.keyword(q, k=K, where=w), df)   # the store's own keyword search, huge k
+    finally:
+        idx.close()
