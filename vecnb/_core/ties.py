@@ -42,6 +42,14 @@ def _runs_on(pos: np.ndarray, scores: np.ndarray, k: int) -> bool:
     return bool(np.any(full & (scores[:, m - 1] == scores[:, k - 1]) & (pos[:, k - 1] >= 0)))
 
 
+def _no_ties(scores: np.ndarray) -> bool:
+    """Whether no two neighbouring scores of a row are equal (then no order or cut depends on ties)."""
+    if len(scores) == 1:  # one query: a Python pass over a few floats beats numpy's call overheads
+        s = scores[0].tolist()
+        return all(a != b for a, b in zip(s, s[1:]))
+    return not (scores[:, 1:] == scores[:, :-1]).any()
+
+
 def top_by_position(ask: Callable[[int], tuple[np.ndarray, np.ndarray]], k: int, rows: int,
                     positions: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The best ``k`` hits per query, ties by lower position, from a store that breaks ties its own way.
@@ -71,18 +79,20 @@ def top_by_position(ask: Callable[[int], tuple[np.ndarray, np.ndarray]], k: int,
     >>> p.tolist(), k_.tolist()
     ([[0, 1]], [[3, 5]])
     """
-    n = min(k + 1, rows) if k < rows else k
+    n = k + 1 if k < rows else k
+    keys, scores = ask(n)
+    if getattr(keys, "ndim", 0) == 2 and _no_ties(scores):  # the usual answer: already in order, cut to k
+        keys = keys[:, :k]
+        return keys, positions(keys), scores[:, :k]
     while True:
-        keys, scores = ask(n)
         keys = np.asarray(keys, dtype=np.int64)
         keys = keys.reshape(1, -1) if keys.ndim == 1 else keys
         scores = np.asarray(scores, dtype=np.float64).reshape(keys.shape)
         if n >= rows or not _runs_on(keys, scores, k):
             break
         n = min(rows, 2 * n)
+        keys, scores = ask(n)
     pos = np.asarray(positions(keys), dtype=np.int64).reshape(keys.shape)
-    if keys.shape[1] >= k and not (scores[:, 1:] == scores[:, :-1]).any():  # no tie at all: already in order
-        return keys[:, :k], pos[:, :k], scores[:, :k]
     pos = np.where(keys < 0, -1, pos)
     order = _order(pos, scores)
     return _take(keys, order, k, -1), _take(pos, order, k, -1), _take(scores, order, k, -np.inf)
