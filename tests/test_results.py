@@ -359,7 +359,7 @@ def test_arrow_take_equals_pandas_take_and_shares_nothing():
     flat = np.array([3, 1, 1, 2], dtype=np.intp)
     for name in df.columns:
         v = df[name].array
-        got = results._arrow_take(v, flat, [])
+        got = results._arrow_take(v, flat, [None, None])
         want = v.take(flat)
         assert type(got) is type(want) and got.dtype == want.dtype
         pd.testing.assert_extension_array_equal(got, want)

@@ -23,6 +23,19 @@ from vecnb.search.inputs import remember_embedder
 __all__ = ["VecAccessor", "text_values"]
 
 
+_ONE_VECTOR: list = []
+
+
+def _search_one_vector() -> Any:
+    """:func:`vecnb.search.targets.search_one_vector`, imported on first use (``import vecnb`` stays
+    light) and then kept (a single-vector search runs with cold caches: each step costs)."""
+    if not _ONE_VECTOR:
+        from vecnb.search.targets import search_one_vector
+
+        _ONE_VECTOR.append(search_one_vector)
+    return _ONE_VECTOR[0]
+
+
 @pd.api.extensions.register_dataframe_accessor("vec")
 class VecAccessor:
     """Vector search on a DataFrame: ``df.vec.embed / attach / search / index / keyword / hybrid``.
@@ -303,6 +316,11 @@ class VecAccessor:
         0  apple    red apple pie     1
         2    sky  blue summer sky     1
         """
+        if (type(query) is np.ndarray and where is None and threshold is None and model is None
+                and (with_vectors is False or with_vectors is True)):
+            out = _search_one_vector()(self._df, query, k, column=column, metric=metric, with_vectors=with_vectors)
+            if out is not None:  # one vector through the frame's kept facts (same answer, fewer steps)
+                return out
         from vecnb.search.targets import FrameTarget
 
         target = FrameTarget(self._df, column=column, metric=metric, with_vectors=with_vectors)

@@ -25,6 +25,7 @@ frames of every kind of column.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from typing import Any, Sequence
 
@@ -80,10 +81,11 @@ if _ARROW_TYPES:
         _ARRAY_TAKE = _pc.get_function("array_take")
     except Exception:  # noqa: BLE001 - pandas' own take
         _ARROW_TYPES = ()
+_STRING_TYPES = (_pa.string(), _pa.large_string()) if _ARROW_TYPES else ()
 _simple_index = getattr(pd.Index, "_simple_new", None) or (lambda values, name: pd.Index(values, name=name, copy=False))
 
 
-__all__ = ["THRESHOLD_TOLERANCE", "build_hits", "empty_hits", "threshold_floor"]
+__all__ = ["THRESHOLD_TOLERANCE", "build_hits", "empty_hits", "hits_plan", "planned_hits", "threshold_floor"]
 
 _COLUMNS_CACHE: OrderedDict = OrderedDict()
 _COLUMNS_LOCK = threading.Lock()
@@ -238,6 +240,20 @@ def take_labels(index: pd.Index, flat: np.ndarray) -> pd.Index:
     return _simple_index(labels, name=name)  # what RangeIndex.take returns, without re-checking the array
 
 
+def _few_range_labels(index: pd.RangeIndex, flat: np.ndarray, listed: list) -> pd.Index:
+    """:func:`take_labels` of a ``RangeIndex`` at two or more positions ``flat`` (``listed`` is
+    ``flat.tolist()``), the evenly-spaced test in Python on the few labels (pandas' Cython
+    ``is_sequence_range`` and the numpy scalar reads cost ~35 us right after a large product)."""
+    start, step = index.start, index.step
+    labels = listed if step == 1 and start == 0 else [start + step * p for p in listed]
+    first = labels[0]
+    diff = labels[1] - first
+    if diff != 0 and all(b - a == diff for a, b in zip(labels, labels[1:])):
+        return pd.RangeIndex(first, labels[-1] + diff, diff, name=index.name)
+    values = flat.astype(np.int64) if step == 1 and start == 0 else flat * step + start  # a new int64 array
+    return _simple_index(values, name=index.name)
+
+
 def _take_2d(v: Any, flat: np.ndarray) -> Any:
     """``v.take(flat, axis=1)`` of a 2-D block (columns, rows): an ndarray through fancy indexing.
 
@@ -250,37 +266,87 @@ def _take_2d(v: Any, flat: np.ndarray) -> Any:
     return v.take(flat, axis=1)
 
 
-def _arrow_take(v: Any, flat: np.ndarray, indices: list) -> Any:
+#: hits up to which a string column is taken as one-row slices joined (see _arrow_take)
+_SLICE_TAKE = 32
+
+_CHUNKS: dict[int, tuple] = {}  # id(one-chunk string ChunkedArray) -> (weak ref to it, its chunk)
+_CHUNKS_LOCK = threading.Lock()
+
+
+def _string_chunk(chunked: Any) -> Any:
+    """The only chunk of a one-chunk string / large_string ``chunked``, or None for other types.
+
+    Kept while ``chunked`` lives (a weak entry: it goes with the column's data), since wrapping
+    a chunk and testing its type cost ~40 us of a cold single-query search.
+    """
+    key = id(chunked)
+    hit = _CHUNKS.get(key)
+    if hit is not None and hit[0]() is chunked:
+        return hit[1]
+    chunk = chunked.chunk(0)
+    if chunk.type not in _STRING_TYPES:
+        return None
+
+    def forget(ref: Any, key: int = key) -> None:
+        with _CHUNKS_LOCK:
+            if _CHUNKS.get(key, (None,))[0] is ref:
+                del _CHUNKS[key]
+
+    with _CHUNKS_LOCK:
+        _CHUNKS[key] = (weakref.ref(chunked, forget), chunk)
+    return chunk
+
+
+def _arrow_take(v: Any, flat: np.ndarray, cache: list) -> Any:
     """``v.take(flat)`` for an arrow-backed column and valid positions ``flat``: one pyarrow take,
     without pandas' index checks and re-wrapping (~25 -> ~8 us hot; right after a search's product
     has gone through the caches ~200 -> ~100 us); other arrays: their own take.
 
-    ``indices`` caches ``flat`` as a pyarrow array across the columns of one result.
+    A string column and a few hits (a single query's): the hits' one-row slices joined by
+    ``pa.concat_arrays`` (a copy, as a take makes: the result shares no buffer with the frame),
+    which runs much less of pyarrow than a compute-function call and the conversion of ``flat``
+    to an arrow array (cold, right after a 100k-row product: ~0.29 -> ~0.17 ms).
+
+    ``cache`` (``[None, None]`` per result) keeps ``flat`` as a pyarrow array and as a list
+    across the columns of one result.
     """
     if type(v) not in _ARROW_TYPES:
         return v.take(flat)
     chunked = v._pa_array
     if chunked.num_chunks != 1:
         return v.take(flat)
-    if not indices:
-        indices.append(_pa.array(flat))
+    chunk = _string_chunk(chunked) if 0 < len(flat) <= _SLICE_TAKE else None
+    if chunk is not None:
+        if cache[1] is None:
+            cache[1] = flat.tolist()
+        piece = chunk.slice
+        taken = _pa.concat_arrays([piece(i, 1) for i in cache[1]])
+    else:
+        if cache[0] is None:
+            cache[0] = _pa.array(flat)
+        taken = _ARRAY_TAKE.call([chunked.chunk(0), cache[0]])
     out = type(v).__new__(type(v))
-    out._pa_array = _pa.chunked_array([_ARRAY_TAKE.call([chunked.chunk(0), indices[0]])], type=chunked.type)
+    out._pa_array = _pa.chunked_array([taken], type=chunked.type)
     out._dtype = v._dtype
     out._cache = {}
     return out
 
 
-def _planned_frame(mgr: Any, plan: _Plan, flat: np.ndarray, index: pd.Index, added: list) -> pd.DataFrame:
-    """The result frame through ``plan``: one take per block, blocks assembled without re-checks."""
+def _planned_frame(mgr: Any, plan: _Plan, flat: np.ndarray, index: pd.Index, added: list,
+                   listed: list | None = None) -> pd.DataFrame:
+    """The result frame through ``plan``: one take per block, blocks assembled without re-checks
+    (``listed``: ``flat.tolist()`` when the caller has it)."""
     blocks = mgr.blocks
     out = []
-    indices: list = []  # flat as a pyarrow array, made for the first arrow column
+    cache = [None, listed]  # flat as a pyarrow array and as a list, made for the first column wanting them
     for i, sel, two_d, placement, klass in plan.steps:
         v = blocks[i].values
         if sel is not None:
             v = v[sel]
-        v = _take_2d(v, flat) if two_d else _arrow_take(v, flat, indices)
+        if two_d and type(v) is np.ndarray and v.dtype.kind in "biuf":  # a plain numeric block: no coercion
+            out.append(klass(np.ascontiguousarray(v[:, flat]), ndim=2, placement=placement))
+            continue
+        v = _take_2d(v, flat) if two_d else _arrow_take(v, flat, cache)
         out.append(klass(_coerce(v), ndim=2, placement=placement))
     for values, placement in zip(added, plan.added_at):
         if type(values) is np.ndarray and values.dtype.kind in "fi":  # score, rank: plain numeric blocks
@@ -432,6 +498,59 @@ def build_hits(
         out = _general_frame(frame, flat, index, added, drop)
     attrs = frame.attrs
     if attrs:  # else the new frame's own empty attrs stand (pandas' attribute setter costs ~20 us cold)
+        out.attrs = dict(attrs)
+    return out
+
+
+def hits_plan(frame: pd.DataFrame, drop: Sequence[Any] = ()) -> tuple[tuple, Any] | None:
+    """``(drop, plan)`` for :func:`planned_hits`: what a one-query result of ``frame`` (columns
+    ``drop`` left out) takes from the frame's current layout; None when such results need
+    :func:`build_hits` (a frame not laid out in blocks, or holding a column named ``score`` /
+    ``rank`` / ``query``). Valid while the layout is: keep it per layout
+    (:func:`vecnb.frame.layout.cached`).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"text": ["red apple", "pear"], "v": [1.0, 2.0]})
+    >>> hits_plan(frame, drop=["v", "missing"])[0]
+    ('v',)
+    >>> hits_plan(frame.rename(columns={"v": "score"})) is None
+    True
+    """
+    drop, plain = _column_facts(frame.columns, tuple(drop))
+    if not plain:
+        return None
+    planned = _plan(frame, ("score", "rank"), drop)
+    return None if planned is None else (drop, planned[1])
+
+
+def planned_hits(frame: pd.DataFrame, plan: Any, pos: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    """``build_hits(frame, pos[None], scores[None], drop=drop)`` for one query's ``k`` hits, all of them
+    valid positions (no padding, no threshold), through ``plan`` (:func:`hits_plan`'s second item,
+    made for ``frame``'s current layout): the same frame with fewer steps (a single-vector search
+    builds it right after a product that went through the caches, where each step costs).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"text": ["red apple", "pear", "plum"]}, index=["a", "b", "c"])
+    >>> drop, plan = hits_plan(frame)
+    >>> planned_hits(frame, plan, np.array([2, 0]), np.array([0.9, 0.5]))
+            text  score  rank
+    c       plum    0.9     1
+    a  red apple    0.5     2
+    """
+    flat = pos.astype(np.intp, copy=False)
+    mgr = frame._mgr
+    index = mgr.axes[1]
+    if type(index) is pd.RangeIndex and 1 < len(flat) <= _SLICE_TAKE and _is_sequence_range is not None:
+        listed = flat.tolist()
+        index = _few_range_labels(index, flat, listed)
+    else:
+        listed = None
+        index = take_labels(index, flat)
+    out = _planned_frame(mgr, plan, flat, index, [scores, _ranks(len(flat)).copy()], listed)
+    attrs = frame.attrs
+    if attrs:
         out.attrs = dict(attrs)
     return out
 

@@ -33,9 +33,12 @@ import pandas as pd
 from vecnb._core import filters, metrics
 from vecnb._core.ties import top_by_position
 from vecnb.errors import ColumnNotFoundError, InvalidInputError
+from vecnb.frame.columns import ATTR
+from vecnb.frame.layout import cached, manager
+from vecnb.frame.results import planned_hits
 from vecnb.search.bm25 import BM25Options, bm25_index
 
-__all__ = ["KEYWORD_BACKENDS", "FrameTarget", "IndexTarget", "as_target"]
+__all__ = ["KEYWORD_BACKENDS", "FrameTarget", "IndexTarget", "as_target", "search_one_vector"]
 
 KEYWORD_BACKENDS = ("auto", "store", "bm25")
 
@@ -200,6 +203,134 @@ class FrameTarget:
 
             return column_matrix(hits[col], name=col)
         return X[self.rows.index.get_indexer(hits.index)]
+
+
+class _OneVector:
+    """What a single-vector search of one frame layout takes from the frame, derived once.
+
+    Kept per layout (:func:`vecnb.frame.layout.cached`: the column labels and blocks are the
+    same objects) and checked on every search against what a layout does not fix: the recorded
+    embedding columns in ``df.attrs`` (which column is searched, which are dropped) and the
+    vector column's Arrow data (an in-place edit of the column gives it new data under the same
+    block). Anything large is held weakly: the checked matrix and its norms stay in their own
+    caches (:func:`vecnb.frame.columns.checked_matrix`, the norm cache), so a stale entry keeps
+    no old vectors alive. ``ok`` is False when the state needs the general path (recorded with
+    the same facts, so it is not derived again on every search).
+    """
+
+    __slots__ = ("ok", "names", "block", "chunked", "X", "norms", "metric", "dim", "hits")
+
+    def __init__(self, names: tuple, block: int, chunked: Any):
+        self.ok = False
+        self.names = names
+        self.block = block
+        self.chunked = chunked  # weak reference to the vector column's Arrow data (or None)
+
+    def fits(self, blocks: Any, names: tuple) -> bool:
+        """Whether this entry describes the frame's recorded columns and vector data now."""
+        if names != self.names:
+            return False
+        chunked = self.chunked
+        if chunked is None:  # no Arrow vector data to follow: the layout and recorded columns decide
+            return True
+        return chunked() is getattr(blocks[self.block].values, "_pa_array", None)
+
+
+def _recorded_names(df: pd.DataFrame) -> tuple:
+    meta = df.attrs.get(ATTR)
+    cols = meta.get("columns") if isinstance(meta, dict) else None
+    return tuple(cols) if isinstance(cols, dict) else ()
+
+
+def _one_vector(df: pd.DataFrame, mgr: Any, names: tuple, column: str | None, metric: str,
+                with_vectors: bool) -> _OneVector:
+    """A fresh :class:`_OneVector` for ``df`` (``ok`` False when the general path must answer)."""
+    import weakref
+
+    from vecnb.frame.columns import checked_matrix, embedding_columns, resolve_column
+    from vecnb.frame.results import hits_plan
+
+    entry = _OneVector(names, -1, None)
+    try:
+        col = resolve_column(df, column)
+        loc = df.columns.get_loc(col)
+        if not isinstance(loc, int) or not len(df):
+            return entry
+        entry.block = int(mgr.blknos[loc])
+        chunked = getattr(mgr.blocks[entry.block].values, "_pa_array", None)
+        if chunked is None:
+            return entry
+        entry.chunked = weakref.ref(chunked)
+        X = checked_matrix(df, col, metric)  # raises for NaN / zero rows: the general path says so
+        if X is not checked_matrix(df, col, metric) or X.flags.writeable:
+            return entry  # not kept per column data (several chunks, another layout): general path
+        planned = hits_plan(df, () if with_vectors else embedding_columns(df))
+        if planned is None:
+            return entry
+        norms = metrics.norms_of(X) if metric in ("cosine", "l2") else None
+        entry.X = weakref.ref(X)
+        entry.norms = weakref.ref(norms) if norms is not None else None
+        entry.metric, entry.dim, entry.hits = metric, X.shape[1], planned[1]
+        entry.ok = True
+    except Exception:  # noqa: BLE001 - whatever it is, the general path raises it with its message
+        entry.ok = False
+    return entry
+
+
+def _new_holder(_mgr: Any) -> list:
+    return [None]
+
+
+def search_one_vector(df: pd.DataFrame, query: np.ndarray, k: Any, *, column: str | None = None,
+                      metric: str = "cosine", with_vectors: bool = False) -> pd.DataFrame | None:
+    """``df.vec.search(query, k)`` for one numeric vector (no filter, threshold or model); None when
+    this path does not apply (the general :meth:`FrameTarget.search` then answers, and raises).
+
+    A notebook asks one vector at a time over the same frame, and on a large frame the product
+    pushes vecnb's code and data out of the CPU caches, so each step after it costs several times
+    its warm cost. What depends on the frame (the column, its checked matrix and norms, the
+    columns dropped, the result blocks' plan) is derived once per frame state (:class:`_OneVector`),
+    leaving: the query check, :func:`vecnb._core.metrics.topk_one` and
+    :func:`vecnb.frame.results.planned_hits`. The same rows, scores and frame as the general path
+    (tested).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"t": ["a", "b", "c"]}).vec.attach(np.array([[1, 0], [0, 1], [1, 1]]), name="emb")
+    >>> vecnb.search.targets.search_one_vector(df, np.array([1.0, 0.1], np.float32), 2).round(3)
+       t  score  rank
+    0  a  0.995     1
+    2  c  0.774     2
+    >>> vecnb.search.targets.search_one_vector(df, np.array([1.0, 0.1, 0.0]), 2) is None  # the general path says why
+    True
+    """
+    if (type(k) is not int or not 0 < k <= metrics.MAX_K or query.ndim != 1 or query.dtype.kind != "f"
+            or not query.size or not (column is None or type(column) is str) or type(metric) is not str):
+        return None
+    mgr = manager(df)
+    if mgr is None:
+        return None
+    holder = cached(df, ("one vector", column, metric, with_vectors), _new_holder)
+    names = _recorded_names(df)
+    entry = holder[0]
+    if entry is None or not entry.fits(mgr.blocks, names):
+        try:
+            resolved = metrics.resolve_metric(metric)
+        except Exception:  # noqa: BLE001 - the general path raises it
+            return None
+        entry = holder[0] = _one_vector(df, mgr, names, column, resolved, with_vectors)
+    if not entry.ok or query.shape[0] != entry.dim:
+        return None
+    X = entry.X()
+    norms = entry.norms() if entry.norms is not None else None
+    if X is None or (norms is None and entry.norms is not None):
+        holder[0] = None  # evicted from their caches: derived again next time
+        return None
+    q = query.reshape(1, -1) if query.dtype == np.float32 and query.flags.c_contiguous else \
+        metrics.as_matrix(query, what="query vectors")
+    q = metrics.checked_queries(q, entry.metric, what="query vectors")
+    pos, scores = metrics.topk_one(X, q, min(k, X.shape[0]), entry.metric, norms)
+    return planned_hits(df, entry.hits, pos[0], scores[0])
 
 
 class IndexTarget:
