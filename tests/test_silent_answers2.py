@@ -363,3 +363,67 @@ def test_huge_k_filters_and_paths_match_the_frame(store, server_where, tmp_path)
             _ties_ascend(idx.keyword(q, k=K, where=w), df)   # the store's own keyword search, huge k
     finally:
         idx.close()
+
+
+# ------------------------------------------------------------------ 4b. two processes save a store into one folder
+_STORE_SAVER = """
+import sys, time, numpy as np, pandas as pd
+import vecnb
+seed, path, store, start = int(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4])
+X = np.random.default_rng(seed).normal(size=(300, 16)).astype("float32")
+s = vecnb.stores.create(store, dim=16, metric="dot")
+s.upsert(np.arange(300) * (1 + seed), X, pd.DataFrame({"who": [seed] * 300}))
+while time.time() < start:
+    time.sleep(0.001)
+for i in range(25):
+    s.save(path)
+print("done", time.time(), flush=True)
+"""
+
+
+@pytest.mark.parametrize("store", ["numpy", "faiss"])
+def test_two_processes_saving_a_store_into_one_folder(store, tmp_path):
+    """``store.save(path)`` wrote its files one by one into the folder: two processes saving stores of
+    the same size there interleaved them, and a load got one store's vectors beside the other's keys
+    and metadata (a silent mix), or a load read half a save. Saves now take turns on an ``flock`` of
+    the folder and loads wait for a save: every load is one whole store, and the last save wins."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    if store == "faiss":
+        pytest.importorskip("faiss")
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    path = str(tmp_path / "one")
+    start = time.time() + 3.0
+    procs = [subprocess.Popen([sys.executable, "-c", _STORE_SAVER, str(seed), path, store, str(start)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for seed in (1, 2)]
+    cls = type(vecnb.stores.create(store, dim=16))
+    want = {seed: np.random.default_rng(seed).normal(size=(300, 16)).astype("float32") for seed in (1, 2)}
+    loads, mixed = 0, []
+    while any(p.poll() is None for p in procs):
+        if not os.path.exists(os.path.join(path, "store.json")):
+            time.sleep(0.005)
+            continue
+        try:
+            s = cls.load(path)
+        except Exception as exc:  # noqa: BLE001 - a half-written save read: counted as a mix
+            mixed.append(repr(exc)[:200])
+            continue
+        ids = np.concatenate(list(s.iter_ids()))
+        seed = int(ids[1]) - 1        # keys are arange * (1 + seed)
+        V, found = s.fetch(ids)
+        who = set(s.fetch_metadata(ids)["who"]) if hasattr(s, "fetch_metadata") else {seed}
+        if not (found.all() and who == {seed} and np.allclose(V, want[seed][ids // (1 + seed)], atol=1e-5)):
+            mixed.append(f"seed {seed}, metadata {who}")
+        loads += 1
+    outs = [p.communicate() for p in procs]
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-2000:]
+    assert loads and not mixed, (loads, mixed[:3])
+    finished = {seed: float(out.split()[1]) for seed, (out, _) in zip((1, 2), outs)}
+    ids = np.concatenate(list(cls.load(path).iter_ids()))
+    assert int(ids[1]) - 1 == max(finished, key=finished.get)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -11,8 +13,37 @@ import pandas as pd
 
 from vecnb.errors import IndexFormatError
 
-__all__ = ["check_format", "constructor_options", "load_frame", "load_npy", "meta_file", "read_frame", "read_store_json", "save_frame",
+__all__ = ["check_format", "constructor_options", "folder_lock", "load_frame", "load_npy", "meta_file", "read_frame", "read_store_json", "save_frame",
            "write_frame"]
+
+
+@contextlib.contextmanager
+def folder_lock(path: str | os.PathLike, *, shared: bool = False) -> Iterator[None]:
+    """Hold an ``flock`` on the store folder ``path`` itself (no lock file): saves exclusive, loads shared.
+
+    Two processes saving a store into one folder wrote their files in turn (one's vectors beside
+    the other's keys: a silent mix when the sizes agree); a load could read half of a save. Saves
+    now run one after another (the last to finish wins, whole) and a load never overlaps a save.
+    The kernel drops the lock when its holder dies. No-op where ``fcntl`` is missing (Windows) or
+    the folder cannot be opened (a load then fails on the files themselves).
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    if not shared:
+        os.makedirs(path, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def check_format(doc: Any, fmt: str, version: int, where: str) -> dict:

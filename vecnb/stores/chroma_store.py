@@ -47,7 +47,7 @@ import pandas as pd
 from vecnb._core import filters
 from vecnb.errors import FilterError, InvalidInputError, MissingDependencyError, StoreBusyError, StoreError
 from vecnb._core.metrics import _exact_block, scores_from_distances
-from vecnb.stores._persist import constructor_options, read_store_json
+from vecnb.stores._persist import constructor_options, folder_lock, read_store_json
 from vecnb.stores.base import PAD_LIMIT, BaseStore
 
 try:
@@ -672,6 +672,11 @@ class ChromaStore(BaseStore):
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
+        """Write the store into folder ``path``, whole: saves to one folder take turns (see ``folder_lock``)."""
+        with folder_lock(path):
+            self._save_files(path)
+
+    def _save_files(self, path: str | os.PathLike) -> None:
         """Write a persistent copy into folder ``path`` (``chroma/`` + ``store.json``)."""
         col = self._collection()
         path = os.fspath(path)
@@ -706,6 +711,12 @@ class ChromaStore(BaseStore):
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ChromaStore:
+        """Open a private copy of a store written by :meth:`save` (never while a save to the folder runs)."""
+        with folder_lock(path, shared=True):
+            return cls._load_files(path)
+
+    @classmethod
+    def _load_files(cls, path: str | os.PathLike) -> ChromaStore:
         """Open a private copy of a store written by :meth:`save` (the saved files stay unchanged)."""
         state = read_store_json(path, _FORMAT, _VERSION)
         src = os.path.join(os.fspath(path), "chroma")

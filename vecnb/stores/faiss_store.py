@@ -91,7 +91,7 @@ from vecnb._core.memory import release_free_memory
 from vecnb._core.metrics import _exact_block, fast_einsum, topk
 from vecnb.stores._inprocess import InProcessStore, blas_threads_for
 from vecnb.stores.base import moderate_sum
-from vecnb.stores._persist import constructor_options, load_frame, load_npy, meta_file, read_store_json, save_frame
+from vecnb.stores._persist import constructor_options, folder_lock, load_frame, load_npy, meta_file, read_store_json, save_frame
 
 try:
     import faiss
@@ -988,6 +988,11 @@ class FaissStore(InProcessStore):
                 "exact_fraction": self.exact_fraction}
 
     def save(self, path: str | os.PathLike) -> None:
+        """Write the store into folder ``path``, whole: saves to one folder take turns (see ``folder_lock``)."""
+        with folder_lock(path):
+            self._save_files(path)
+
+    def _save_files(self, path: str | os.PathLike) -> None:
         """Write the store into folder ``path``: ``index.faiss`` (faiss.write_index), slot keys, norms, metadata."""
         self._check_open()
         if self._n:
@@ -1008,6 +1013,12 @@ class FaissStore(InProcessStore):
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, mmap: bool = False) -> FaissStore:
+        """Read a store written by :meth:`save` (never while a save to the folder runs); see ``_load_files``."""
+        with folder_lock(path, shared=True):
+            return cls._load_files(path, mmap=mmap)
+
+    @classmethod
+    def _load_files(cls, path: str | os.PathLike, *, mmap: bool = False) -> FaissStore:
         """Read a store written by :meth:`save`.
 
         Parameters

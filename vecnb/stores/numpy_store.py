@@ -31,7 +31,7 @@ import pandas as pd
 from vecnb._core import filters
 from vecnb._core.metrics import topk
 from vecnb.stores._inprocess import InProcessStore, MetaTable, blas_threads_for
-from vecnb.stores._persist import constructor_options, load_frame, load_npy, meta_file, read_store_json, save_frame
+from vecnb.stores._persist import constructor_options, folder_lock, load_frame, load_npy, meta_file, read_store_json, save_frame
 from vecnb.errors import DuplicateIdError, IndexFormatError, InvalidInputError, InvalidVectorError
 from vecnb.stores.base import as_ids
 
@@ -190,6 +190,11 @@ class NumpyStore(InProcessStore):
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
+        """Write the store into folder ``path``, whole: saves to one folder take turns (see ``folder_lock``)."""
+        with folder_lock(path):
+            self._save_files(path)
+
+    def _save_files(self, path: str | os.PathLike) -> None:
         """Write the store into folder ``path`` (created; existing files are overwritten)."""
         self._check_open()
         os.makedirs(path, exist_ok=True)
@@ -205,6 +210,12 @@ class NumpyStore(InProcessStore):
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, mmap: bool = False) -> NumpyStore:
+        """Read a store written by :meth:`save` (never while a save to the folder runs); see ``_load_files``."""
+        with folder_lock(path, shared=True):
+            return cls._load_files(path, mmap=mmap)
+
+    @classmethod
+    def _load_files(cls, path: str | os.PathLike, *, mmap: bool = False) -> NumpyStore:
         """Read a store written by :meth:`save`.
 
         Parameters
