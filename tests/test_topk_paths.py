@@ -171,3 +171,40 @@ def test_few_filtered_rows_of_a_writable_matrix_equal_the_cached_path(metric, nq
         if 100 in h:
             assert 7 in h and h.index(7) < h.index(100)
     assert 7 in got[0][0] and set(got[0].ravel()) <= set(rows.tolist())
+
+
+def test_top_by_position_one_query_matches_the_batch_path():
+    # one query is judged in plain Python (ties.py _one_row), a batch by numpy: the same hits, ties at
+    # the k-th score (and beyond what the store first returned) to the lower position, padding last
+    from vecnb._core.ties import top_by_position
+
+    rng = np.random.default_rng(5)
+    for trial in range(300):
+        rows = int(rng.integers(1, 30))
+        k = int(rng.integers(1, rows + 3))
+        k = min(k, rows)
+        levels = rng.integers(0, 4, size=(3, rows)).astype(np.float64) / 4  # many equal scores
+        keys_all = np.stack([rng.permutation(rows) for _ in range(3)])
+        pos_of = rng.permutation(rows)
+        order = np.argsort(-levels, axis=1, kind="stable")
+        sc_sorted = np.take_along_axis(levels, order, axis=1)
+        keys_sorted = np.take_along_axis(keys_all, order, axis=1)
+        if trial % 5 == 0:  # a store that came back short: padding
+            cut = int(rng.integers(0, rows))
+            keys_sorted[:, cut:] = -1
+            sc_sorted[:, cut:] = -np.inf
+
+        def positions(ks):
+            return np.where(ks >= 0, pos_of[np.maximum(ks, 0)], -1)
+
+        batch = top_by_position(lambda n: (keys_sorted[:, :n], sc_sorted[:, :n]), k, rows, positions)
+        for i in range(3):
+            one = top_by_position(lambda n: (keys_sorted[i:i + 1, :n], sc_sorted[i:i + 1, :n]), k, rows, positions)
+            for a, b in zip(one, batch):
+                np.testing.assert_array_equal(a[0], b[i])
+        # ties resolved by position: among equal scores the positions ascend
+        k_, p, s = batch
+        for i in range(3):
+            for j in range(k - 1):
+                if s[i, j] == s[i, j + 1] and p[i, j + 1] >= 0:
+                    assert p[i, j] < p[i, j + 1]
