@@ -427,3 +427,27 @@ def test_two_processes_saving_a_store_into_one_folder(store, tmp_path):
     finished = {seed: float(out.split()[1]) for seed, (out, _) in zip((1, 2), outs)}
     ids = np.concatenate(list(cls.load(path).iter_ids()))
     assert int(ids[1]) - 1 == max(finished, key=finished.get)
+
+
+# ------------------------------------------------------------------ 6. hybrid at alpha 0 / 1: one side's order
+@pytest.mark.parametrize("store", [None, "numpy", "sqlite", "pgvector"])
+def test_hybrid_at_alpha_0_and_1_keeps_one_sides_order(scaled, store, server_where, tmp_path):
+    """``alpha=0`` weighs keywords only, ``alpha=1`` vectors only. Weighted (minmax) fusion gives the last
+    keyword hit 0, as much as a row the keywords never matched, and equal fused scores went to the better
+    rank on *either* side: a row with no keyword match came before the last keyword hit at alpha 0. Now
+    ties go to the rank on the side that carries weight: the hits come in the keyword (vector) order."""
+    target = scaled if store is None else build(scaled, store, server_where, tmp_path, text="text")
+    q = "the economy and jobs"
+    try:
+        for fusion in ("weighted", "rrf"):
+            for k in (5, 60, 10**9):
+                kw = target.vec.keyword(q, k=k) if store is None else target.keyword(q, k=k)
+                vec = target.vec.search(q, k=k) if store is None else target.search(q, k=k)
+                hyb = (lambda a: target.vec.hybrid(q, k=k, alpha=a, fusion=fusion)) if store is None else \
+                    (lambda a: target.hybrid(q, k=k, alpha=a, fusion=fusion))
+                assert 0 < len(kw) < 60
+                assert list(hyb(0.0).index[:len(kw)]) == list(kw.index), (store, fusion, k)
+                assert list(hyb(1.0).index) == list(vec.index), (store, fusion, k)
+    finally:
+        if store is not None:
+            target.close()

@@ -263,8 +263,13 @@ def _fuse(how: RRF | Weighted, keyword: tuple[np.ndarray, np.ndarray], vector: t
           k: int) -> dict[str, np.ndarray]:
     s = _sides(keyword, vector)
     fused = how.combine(s)
-    best = np.fmin(s.kr_f, s.vr_f)
-    order = np.lexsort((s.cand, best, -fused))[:k]
+    # equal fused scores: the better rank on a side that carries weight first (at alpha 0 / 1 a side's
+    # rank alone: minmax gives the last keyword hit 0, as much as a row the keywords never matched, and
+    # that row's vector rank put it above the hit although the vector side weighs nothing)
+    alpha = how.alpha
+    best = s.kr_f if alpha == 0.0 else s.vr_f if alpha == 1.0 else np.fmin(s.kr_f, s.vr_f)
+    then = s.vr_f if alpha == 0.0 else s.kr_f if alpha == 1.0 else np.zeros(len(s.cand))
+    order = np.lexsort((s.cand, then, best, -fused))[:k]
     return {"pos": s.cand[order], "score": fused[order], "keyword_rank": s.kr_f[order],
             "keyword_score": s.ks_f[order], "vector_rank": s.vr_f[order], "vector_score": s.vs_f[order]}
 
