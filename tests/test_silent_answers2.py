@@ -8,6 +8,8 @@ embedded offline with ``hashing`` (many exactly equal scores: the tie rule is vi
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -451,3 +453,26 @@ def test_hybrid_at_alpha_0_and_1_keeps_one_sides_order(scaled, store, server_whe
     finally:
         if store is not None:
             target.close()
+
+
+def test_a_first_save_racing_another_first_save_is_not_refused(tmp_path, monkeypatch):
+    """Object stores have no lock: a save looks for the manifest (none yet), then lists the prefix --
+    by which time another process's first save has published one. The listing then held the manifest
+    and the save refused the prefix as 'a non-empty folder without a vecnb manifest' (seen with two
+    processes on the S3 emulator above, 1 run in ~3). It now reads the manifest that appeared."""
+    from vecnb._core import storage
+
+    url = f"memory://vecnb-race-{uuid.uuid4().hex[:8]}/set"
+    storage.write_files(url, {"a.txt": b"first"})
+    loc = storage.location(url)
+    real, seen = loc.fs.exists, []
+
+    def exists(path, **kw):  # the manifest is not there yet when first looked for
+        if path.endswith(storage.MANIFEST) and not seen:
+            seen.append(path)
+            return False
+        return real(path, **kw)
+
+    monkeypatch.setattr(type(loc.fs), "exists", lambda self, path, **kw: exists(path, **kw))
+    storage.write_files(url, {"a.txt": b"second"})
+    assert seen and storage.read_file(url, "a.txt") == b"second"

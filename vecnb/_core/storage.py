@@ -44,6 +44,7 @@ manifest raises :class:`~vecnb.errors.IndexFormatError`; other failures
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -558,7 +559,7 @@ def _owned_leftovers(loc: Location, names: list[str], manifest: str) -> bool:
     return all(n == LOCK or _VERSION_RE.match(n) or tmp.match(n) for n in names)
 
 
-def _check_target(loc: Location, manifest: str) -> dict[str, Any] | None:
+def _check_target(loc: Location, manifest: str, *, again: bool = True) -> dict[str, Any] | None:
     """The current manifest of the folder to write (``None`` when new); refuse folders vecnb does not own."""
     fs = loc.fs
     man_path = loc.path(manifest)
@@ -574,6 +575,10 @@ def _check_target(loc: Location, manifest: str) -> dict[str, Any] | None:
             raise IndexFormatError(loc.redact(f"{loc.url} is a file; pass a folder / prefix to write into."))
         names = [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(loc.root, detail=False)]
         names = [n for n in names if n]
+        if manifest in names and again:  # another save published one since we looked (object stores: no lock)
+            with contextlib.suppress(Exception):
+                fs.invalidate_cache(loc.root)
+            return _check_target(loc, manifest, again=False)
         if names and not _owned_leftovers(loc, names, manifest):
             raise IndexFormatError(loc.redact(
                 f"{loc.url} is a non-empty folder without a vecnb {manifest}; refusing to write into it. "
