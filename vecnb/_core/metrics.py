@@ -760,9 +760,10 @@ def _topk_one(x: np.ndarray, xs: np.ndarray, q: np.ndarray, k: int, metric: str,
         s *= 2.0
         s -= norms.sq if sub is None else norms.sq[sub]
     n = len(s)
-    if k < n:
-        bound = np.partition(s, n - k)[n - k]
-        cand = np.flatnonzero(s >= bound)
+    if k < n:  # np.partition / np.flatnonzero without their Python wrappers (each costs once caches are cold)
+        part = s.copy()
+        part.partition(n - k)
+        cand = (s >= part[n - k]).nonzero()[0]
     else:
         cand = np.arange(n)
     p = cand if sub is None else sub[cand]
