@@ -476,3 +476,21 @@ def test_a_first_save_racing_another_first_save_is_not_refused(tmp_path, monkeyp
     monkeypatch.setattr(type(loc.fs), "exists", lambda self, path, **kw: exists(path, **kw))
     storage.write_files(url, {"a.txt": b"second"})
     assert seen and storage.read_file(url, "a.txt") == b"second"
+
+
+@pytest.mark.parametrize("store", [pytest.param("sqlite", id="sqlite"), pytest.param("chroma", id="chroma"),
+                                   pytest.param("pgvector", id="pgvector"),
+                                   pytest.param("elasticsearch", id="es-emulator")])
+def test_index_mode_sync_onto_the_same_rows_orders_ties_as_a_fresh_build(tied, store, server_where, tmp_path):
+    """``df.vec.index(..., mode="sync")`` onto an index of the same rows in another order kept the old
+    order (rows unchanged are not rewritten), so tied hits came in another order than ``df.vec.search``
+    and than the same call building afresh. The frame's rows now lead, in its order, also on reopening."""
+    where = _where(store, server_where, tmp_path)
+    tied.iloc[::-1].vec.index(store=store, text="text", **where).close()
+    q = "the economy and jobs"
+    with tied.vec.index(store=store, text="text", mode="sync", **where) as idx, vecnb.open_index(store, **where) as again:
+        for k in (4, 30):
+            want = tied.vec.search(q, k=k)
+            assert _labels(idx.search(q, k=k)) == _labels(again.search(q, k=k)) == _labels(want), (store, k)
+            assert _labels(idx.keyword(q, k=k)) == _labels(again.keyword(q, k=k))
+            _ties_ascend(idx.keyword(q, k=k), tied)

@@ -708,6 +708,21 @@ class VectorIndex:
         return SyncReport(added=int((~old).sum()), updated=int((old & ~same).sum()), deleted=int(deleted),
                           unchanged=int(same.sum()))
 
+    def _lead_with(self, labels: pd.Index) -> None:
+        """Put the rows of ``labels`` first, in that order, the others after them as they were; the record
+        keeps the order (an *order* entry, see :mod:`vecnb.index.home`) so a reopened index lists them alike.
+        ``df.vec.index(mode="sync")`` onto an index of the same rows then breaks ties as a fresh build does."""
+        first = self._frame.index.get_indexer(labels)
+        first = first[first >= 0]
+        order = np.concatenate([first, np.setdiff1d(np.arange(len(self._frame)), first)])
+        if np.array_equal(order, np.arange(len(order))):
+            return
+        if self._home is not None:
+            from vecnb.index.home import encode_order
+
+            self._home.append([encode_order(self._keys[order])])
+        self._set_rows(self._frame.iloc[order], self._keys[order], self._row_hash[order])
+
     def _drop_orphans(self, dead: list[dict]) -> None:
         """Delete from the store the keys dead writers may have added and the record does not hold."""
         ranges = [np.arange(int(n["new_keys"][0]), int(n["new_keys"][1]), dtype=np.int64) for n in dead

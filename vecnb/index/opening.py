@@ -17,7 +17,8 @@
              reader sees the old index or the new one, never half of either;
 ``"sync"`` / ``"append"`` open the existing index and upsert this frame's rows by label
              (rows whose content did not change are not rewritten); rows of the old index
-             that the frame lacks stay (a union by label). Use ``idx.sync(df)`` to also delete.
+             that the frame lacks stay (a union by label), after this frame's rows, which come
+             first in the frame's order. Use ``idx.sync(df)`` to also delete.
 
 An index's rows never mix with another's: keys always come from the index record kept beside
 the vectors (see :mod:`vecnb.index.home`). A target holding vectors without that record (filled
@@ -288,6 +289,7 @@ def _sync_into(idx: Any, df: pd.DataFrame, *, metric: str | None, dim: int) -> A
     todo = np.flatnonzero(changed)
     if len(todo):
         idx._write(rows.iloc[todo], X[todo])
+    idx._lead_with(rows.index)  # this frame's rows first, in its order (ties: the lower frame position)
     return idx
 
 
