@@ -23,17 +23,18 @@ from vecnb.search.inputs import remember_embedder
 __all__ = ["VecAccessor", "text_values"]
 
 
-_ONE_VECTOR: list = []
+_ONE_QUERY: list = []
 
 
-def _search_one_vector() -> Any:
-    """:func:`vecnb.search.targets.search_one_vector`, imported on first use (``import vecnb`` stays
-    light) and then kept (a single-vector search runs with cold caches: each step costs)."""
-    if not _ONE_VECTOR:
-        from vecnb.search.targets import search_one_vector
+def _one_query() -> Any:
+    """(:func:`vecnb.search.targets.search_one_vector`, :func:`~vecnb.search.targets.one_text_vector`),
+    imported on first use (``import vecnb`` stays light) and then kept (a single-query search runs
+    with cold caches: each step costs)."""
+    if not _ONE_QUERY:
+        from vecnb.search.targets import one_text_vector, search_one_vector
 
-        _ONE_VECTOR.append(search_one_vector)
-    return _ONE_VECTOR[0]
+        _ONE_QUERY.append((search_one_vector, one_text_vector))
+    return _ONE_QUERY[0]
 
 
 @pd.api.extensions.register_dataframe_accessor("vec")
@@ -316,11 +317,16 @@ class VecAccessor:
         0  apple    red apple pie     1
         2    sky  blue summer sky     1
         """
-        if (type(query) is np.ndarray and where is None and threshold is None and model is None
-                and (with_vectors is False or with_vectors is True)):
-            out = _search_one_vector()(self._df, query, k, column=column, metric=metric, with_vectors=with_vectors)
-            if out is not None:  # one vector through the frame's kept facts (same answer, fewer steps)
-                return out
+        if where is None and threshold is None and (with_vectors is False or with_vectors is True):
+            one_vector, text_vector = _one_query()
+            if type(query) is str:  # one text: embedded once, then answered as its vector
+                vec = text_vector(self._df, query, column=column, model=model)
+                if vec is not None:
+                    query, model = vec, None
+            if type(query) is np.ndarray and model is None:
+                out = one_vector(self._df, query, k, column=column, metric=metric, with_vectors=with_vectors)
+                if out is not None:  # one vector through the frame's kept facts (same answer, fewer steps)
+                    return out
         from vecnb.search.targets import FrameTarget
 
         target = FrameTarget(self._df, column=column, metric=metric, with_vectors=with_vectors)

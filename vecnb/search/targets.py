@@ -38,7 +38,7 @@ from vecnb.frame.layout import cached, manager
 from vecnb.frame.results import planned_hits
 from vecnb.search.bm25 import BM25Options, bm25_index
 
-__all__ = ["KEYWORD_BACKENDS", "FrameTarget", "IndexTarget", "as_target", "search_one_vector"]
+__all__ = ["KEYWORD_BACKENDS", "FrameTarget", "IndexTarget", "as_target", "one_text_vector", "search_one_vector"]
 
 KEYWORD_BACKENDS = ("auto", "store", "bm25")
 
@@ -331,6 +331,39 @@ def search_one_vector(df: pd.DataFrame, query: np.ndarray, k: Any, *, column: st
     q = metrics.checked_queries(q, entry.metric, what="query vectors")
     pos, scores = metrics.topk_one(X, q, min(k, X.shape[0]), entry.metric, norms)
     return planned_hits(df, entry.hits, pos[0], scores[0])
+
+
+def one_text_vector(df: pd.DataFrame, text: str, *, column: str | None = None, model: Any = None
+                    ) -> np.ndarray | None:
+    """One query text embedded as ``df.vec.search`` embeds it (the column's model or ``model``, through
+    the query cache): a 1-D float32 vector, or None when that fails (the general path then raises
+    what is wrong).
+
+    ``df.vec.search(text)`` answers the vector by :func:`search_one_vector` (embedding streams the
+    model's weights through the CPU caches, so the search after it runs cold: the frame's kept
+    facts save most of that), or, when that path does not apply, by the general path given this
+    vector, so a text is never embedded twice (an embedder outside the query cache would run again).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"text": ["red apple pie", "green pear tart", "apple crumble"]})
+    >>> df = df.vec.embed("text", model="hashing", progress=False)
+    >>> vecnb.search.targets.one_text_vector(df, "apple").shape
+    (512,)
+    >>> vecnb.search.targets.one_text_vector(df, "apple", column="nope") is None  # the general path says why
+    True
+    """
+    from vecnb.frame.columns import get_info, resolve_column
+    from vecnb.search.inputs import query_matrix
+
+    if not len(df):
+        return None
+    try:
+        col = resolve_column(df, column)
+        Q, _, batch = query_matrix(text, get_info(df, col), None, model=model)
+    except Exception:  # noqa: BLE001 - the general path raises it with its message
+        return None
+    return Q[0] if not batch and Q.shape[0] == 1 else None
 
 
 class IndexTarget:
