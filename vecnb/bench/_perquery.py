@@ -56,43 +56,18 @@ PER_QUERY_COLUMNS = ["call", "n", "dim", "vecnb", "vecnb_ms", "baseline", "basel
                      "notes", "load_avg_1m"]
 
 
-def _interleaved(fns: dict[str, Callable[[np.ndarray], Any]], Q: np.ndarray, repeats: int, budget_s: float
-                 ) -> dict[str, float]:
-    """Median over repeats of each function's per-query median latency (ms), run interleaved."""
-    import gc
+def _interleaved(fns: dict[str, Callable[[np.ndarray], Any]], Q: np.ndarray, repeats: int, budget_s: float,
+                 *, paired: bool = False) -> dict[str, float]:
+    """Median over repeats of each function's per-query median latency (ms), run interleaved.
 
-    for fn in fns.values():  # warm-up
-        for q in Q[: min(10, len(Q))]:
-            fn(q)
-    per: dict[str, list[float]] = {name: [] for name in fns}
-    t_end = time.perf_counter() + budget_s
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        for rep in range(max(1, repeats)):
-            for name, fn in fns.items():
-                ts = np.empty(len(Q))
-                for i, q in enumerate(Q):
-                    t0 = time.perf_counter()
-                    fn(q)
-                    ts[i] = time.perf_counter() - t0
-                per[name].append(float(np.median(ts)) * 1e3)
-            if rep >= 1 and time.perf_counter() > t_end:
-                break
-    finally:
-        if was:
-            gc.enable()
-    return {name: float(np.median(v)) for name, v in per.items()}
-
-
-def _paired(fns: dict[str, Callable[[np.ndarray], Any]], Q: np.ndarray, repeats: int, budget_s: float
-            ) -> dict[str, float]:
-    """Like :func:`_interleaved`, but the functions take turns on every query, in a fresh random order
-    per query (seeded): a change in the machine's load -- other processes on a shared 2-core machine --
-    hits every function alike, where a stretch of ``len(Q)`` calls of one function could meet a
-    different load than the next function's stretch. Random, not rotated: with a fixed cyclic order
-    each function always ran after the same other one (a light call after ``idx.search``'s frame
-    building ran with colder caches than the call after it, ~+0.07 ms on chroma's 0.8 ms)."""
+    By default each repeat runs every function over all of ``Q`` in turn (stretches). ``paired``:
+    the functions take turns on every query, in a fresh random order per query (seeded): a change
+    in the machine's load -- other processes on a shared 2-core machine -- hits every function
+    alike, where a stretch of ``len(Q)`` calls of one function could meet a different load than
+    the next function's stretch. Random, not rotated: with a fixed cyclic order each function
+    always ran after the same other one (a light call after ``idx.search``'s frame building ran
+    with colder caches than the call after it, ~+0.07 ms on chroma's 0.8 ms).
+    """
     import gc
 
     names = list(fns)
@@ -107,12 +82,14 @@ def _paired(fns: dict[str, Callable[[np.ndarray], Any]], Q: np.ndarray, repeats:
     try:
         for rep in range(max(1, repeats)):
             ts = np.empty((len(names), len(Q)))
-            for i, q in enumerate(Q):
-                for a in rng.permutation(len(names)).tolist():
-                    fn = fns[names[a]]
-                    t0 = time.perf_counter()
-                    fn(q)
-                    ts[a, i] = time.perf_counter() - t0
+            if paired:
+                for i, q in enumerate(Q):
+                    for a in rng.permutation(len(names)).tolist():
+                        ts[a, i] = _timed(fns[names[a]], q)
+            else:
+                for a, name in enumerate(names):
+                    for i, q in enumerate(Q):
+                        ts[a, i] = _timed(fns[name], q)
             for a, name in enumerate(names):
                 per[name].append(float(np.median(ts[a])) * 1e3)
             if rep >= 1 and time.perf_counter() > t_end:
@@ -121,6 +98,12 @@ def _paired(fns: dict[str, Callable[[np.ndarray], Any]], Q: np.ndarray, repeats:
         if was:
             gc.enable()
     return {name: float(np.median(v)) for name, v in per.items()}
+
+
+def _timed(fn: Callable[[Any], Any], q: Any) -> float:
+    t0 = time.perf_counter()
+    fn(q)
+    return time.perf_counter() - t0
 
 
 def _recall(found: list[np.ndarray], truth: np.ndarray) -> float:
@@ -288,11 +271,12 @@ def _server_rows(store: str, df: pd.DataFrame, idx: Any, Q: np.ndarray, truth: n
     # (the extra raw forms in a third pair of their own: on a server store they share the raw call's
     # connection, whose backend process, busy with most calls of a mixed group, answered faster)
     st = idx.store
-    t = _paired({"store": lambda q: st.search(q[None, :], k), "raw": raw}, Q, repeats, budget_s)
-    t.update(_paired({"vecnb": lambda q: idx.search(q, k=k), "raw_frame": raw_frame}, Q, repeats, budget_s))
+    t = _interleaved({"store": lambda q: st.search(q[None, :], k), "raw": raw}, Q, repeats, budget_s, paired=True)
+    t.update(_interleaved({"vecnb": lambda q: idx.search(q, k=k), "raw_frame": raw_frame}, Q, repeats, budget_s,
+                          paired=True))
     extra = ""
     if others:
-        t_o = _paired({"raw": raw, **others}, Q, repeats, budget_s)
+        t_o = _interleaved({"raw": raw, **others}, Q, repeats, budget_s, paired=True)
         extra = "timed beside the raw call (" + f"{t_o['raw']:.3f} ms): " + "; ".join(
             f"{name} {t_o[name]:.3f} ms" for name in others)
     rec, base_rec = _recall(vec_ids, truth), _recall(raw_pos, truth)
@@ -439,10 +423,11 @@ def _text_rows(df: pd.DataFrame, X: np.ndarray, k: int, repeats: int, budget_s: 
         inputs._QUERY_CACHE.clear()  # a text never asked before
         return frame.vec.search(text, k=k, column="emb")
 
-    t = _paired({"vecnb": fresh, "raw": raw}, T, repeats, budget_s)
+    t = _interleaved({"vecnb": fresh, "raw": raw}, T, repeats, budget_s, paired=True)
     for text in T:  # every text asked once: the timed calls below are cache hits
         frame.vec.search(text, k=k, column="emb")
-    t2 = _paired({"vecnb": lambda s: frame.vec.search(s, k=k, column="emb"), "raw": raw}, T, repeats, budget_s)
+    t2 = _interleaved({"vecnb": lambda s: frame.vec.search(s, k=k, column="emb"), "raw": raw}, T, repeats, budget_s,
+                      paired=True)
     model = f"MiniLM ({getattr(emb, 'backend', '?')} backend)"
     return [
         _row("df.vec.search, one new text", n, dim, "df.vec.search(text)", t["vecnb"],
