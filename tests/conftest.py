@@ -73,3 +73,36 @@ def server_where(tmp_path, request):
         return {"path": str(tmp_path / "a.db")}
 
     return where
+
+
+@pytest.fixture(scope="module")
+def local_s3_moto():
+    """moto's S3 EMULATOR (``ThreadedMotoServer``) on 127.0.0.1 (a free port), not S3, with AWS_*
+    variables pointing at it and the bucket ``vecnb-test`` made; yields those variables (a test
+    hands them to the processes it starts). Restored and stopped after the module."""
+    import logging
+
+    pytest.importorskip("s3fs")
+    server_mod = pytest.importorskip("moto.server")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {"AWS_ACCESS_KEY_ID": "AKIAEMULATORKEY123", "AWS_SECRET_ACCESS_KEY": "emulator-secret-Zq81xv",
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+           "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+    mp = pytest.MonkeyPatch()
+    for name, value in env.items():
+        mp.setenv(name, value)
+    mp.delenv("AWS_SESSION_TOKEN", raising=False)
+    mp.delenv("AWS_PROFILE", raising=False)
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()
+    s3fs.S3FileSystem().makedirs("vecnb-test", exist_ok=True)  # moto keeps buckets per process
+    try:
+        yield env
+    finally:
+        s3fs.S3FileSystem.clear_instance_cache()
+        mp.undo()
+        server.stop()

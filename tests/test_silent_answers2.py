@@ -240,38 +240,6 @@ print("done", time.time(), flush=True)
 """
 
 
-@pytest.fixture(scope="module")
-def local_s3_moto():
-    """moto's S3 EMULATOR (``ThreadedMotoServer``) on 127.0.0.1, not S3; yields the env pointing at it."""
-    import logging
-    import os
-
-    pytest.importorskip("s3fs")
-    server_mod = pytest.importorskip("moto.server")
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {"AWS_ACCESS_KEY_ID": "AKIAEMULATOR2", "AWS_SECRET_ACCESS_KEY": "emulator-secret-2",
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-           "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
-    mp = pytest.MonkeyPatch()
-    for k, v in env.items():
-        mp.setenv(k, v)
-    mp.delenv("AWS_SESSION_TOKEN", raising=False)
-    mp.delenv("AWS_PROFILE", raising=False)
-    import s3fs
-
-    s3fs.S3FileSystem.clear_instance_cache()
-    s3fs.S3FileSystem().mkdir("vecnb-saves")
-    try:
-        yield env
-    finally:
-        s3fs.S3FileSystem.clear_instance_cache()
-        mp.undo()
-        server.stop()
-
-
 @pytest.mark.parametrize("store", ["faiss"])  # numpy takes the same path (the store's files in a version folder)
 def test_two_processes_saving_to_one_s3_prefix_local_s3_moto(local_s3_moto, store):
     """Object stores have no lock: two processes save different indexes (40 and 60 rows) to one S3
@@ -287,7 +255,7 @@ def test_two_processes_saving_to_one_s3_prefix_local_s3_moto(local_s3_moto, stor
         pytest.importorskip("faiss")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {**os.environ, **local_s3_moto, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    url = f"s3://vecnb-saves/{store}-shared"
+    url = f"s3://vecnb-test/{store}-shared"
     start = time.time() + 3.0
     procs = [subprocess.Popen([sys.executable, "-c", _S3_SAVER, str(n), url, store, str(start)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in (40, 60)]

@@ -1,7 +1,7 @@
 """vecnb.storage and saving indexes to object storage.
 
 S3 tests run against **moto's S3 emulator** (``ThreadedMotoServer``) on 127.0.0.1, started by the
-``local_s3_moto`` fixture below; no real S3 is reachable from the test machines. Every test id
+``local_s3_moto`` fixture (tests/conftest.py); no real S3 is reachable from the test machines. Every test id
 that talks to it contains ``local_s3_moto``. The same tests also run on a local folder and on
 fsspec's ``memory://`` file system.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import os
 import socket
 
@@ -23,41 +22,8 @@ from vecnb._core import storage
 from vecnb._core.arrow import is_vector_dtype, vector_array
 from vecnb.errors import IndexFormatError, InvalidInputError, MissingDependencyError, StoreConnectionError
 
-SECRET = "emulator-secret-Zq81xv"  # what the fixture puts in AWS_SECRET_ACCESS_KEY
-KEY_ID = "AKIAEMULATORKEY123"
-
-
-@pytest.fixture(scope="module")
-def local_s3_moto():
-    """moto's S3 emulator on 127.0.0.1 (a free port), with AWS_* variables pointing at it.
-
-    Yields the endpoint URL. The environment is restored and the server stopped after the module.
-    """
-    pytest.importorskip("s3fs")
-    server_mod = pytest.importorskip("moto.server")
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    mp = pytest.MonkeyPatch()
-    for name, value in {"AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET,
-                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
-                        "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": os.devnull,
-                        "AWS_SHARED_CREDENTIALS_FILE": os.devnull}.items():
-        mp.setenv(name, value)
-    mp.delenv("AWS_SESSION_TOKEN", raising=False)
-    mp.delenv("AWS_PROFILE", raising=False)
-    import s3fs
-
-    s3fs.S3FileSystem.clear_instance_cache()
-    s3fs.S3FileSystem().mkdir("vecnb-test")
-    try:
-        yield endpoint
-    finally:
-        s3fs.S3FileSystem.clear_instance_cache()
-        mp.undo()
-        server.stop()
+SECRET = "emulator-secret-Zq81xv"  # what the local_s3_moto fixture puts in AWS_SECRET_ACCESS_KEY
+KEY_ID = "AKIAEMULATORKEY123"  # and in AWS_ACCESS_KEY_ID
 
 
 _counter = iter(range(10**6))
@@ -223,6 +189,7 @@ def test_redact_removes_credentials():
 
 
 def test_errors_and_reprs_never_show_credentials_local_s3_moto(local_s3_moto):
+    assert (local_s3_moto["AWS_ACCESS_KEY_ID"], local_s3_moto["AWS_SECRET_ACCESS_KEY"]) == (KEY_ID, SECRET)
     opts = {"key": "AKIAOPTIONKEY", "secret": "option-secret-77",
             "config_kwargs": {"retries": {"max_attempts": 1}, "connect_timeout": 2}}
     with socket.socket() as s:  # a port nobody listens on
