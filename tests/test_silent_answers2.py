@@ -276,7 +276,10 @@ def test_two_processes_saving_to_one_s3_prefix_local_s3_moto(local_s3_moto, stor
     assert not failures, failures[:3]
     finished = {n: float(out.split()[1]) for n, (out, _) in zip((40, 60), outs)}
     with vecnb.load_index(url) as ix:
-        assert len(ix) == max(finished, key=finished.get)
+        assert len(ix) in (40, 60)  # one whole index
+        # a saver notes its time after its save returned, not at its manifest PUT: only a clear order decides
+        if abs(finished[40] - finished[60]) > 0.5:
+            assert len(ix) == max(finished, key=finished.get)
 
 
 # ------------------------------------------------------------------ 5. huge k x filters x paths: df.vec's rows, in its order
